@@ -1,0 +1,97 @@
+// The tape. An op computes its result with xtensor and calls make_output with a backward
+// closure; make_output records a Node only when grad mode is on and an input requires grad.
+// This header is public: it is how a user adds a differentiable op (see docs/extending.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "ember/tensor.hpp"
+
+namespace ember {
+
+// A row-sparse gradient: `values[i]` is the gradient of row `rows[i]` of a 2-D (or higher)
+// tensor of `dense_shape`. Rows may repeat until coalesce() sums them.
+struct RowSparseGrad {
+  std::vector<int64_t> rows;
+  Array values;  // [rows.size(), dense_shape[1:]...]
+  Shape dense_shape;
+
+  int64_t row_size() const;
+  void coalesce();  // sorts rows and sums duplicates
+  Tensor to_dense() const;
+  void add_to(Array& dense, float alpha = 1.0f) const;
+};
+
+// One input's gradient, as a backward closure returns it: none, dense, or row-sparse.
+struct Gradient {
+  Gradient() = default;
+  Gradient(Array dense) : dense(std::move(dense)), defined(true) {}  // NOLINT: implicit on purpose
+  Gradient(std::shared_ptr<RowSparseGrad> sparse) : sparse(std::move(sparse)), defined(true) {}
+  Array dense;
+  std::shared_ptr<RowSparseGrad> sparse;
+  bool defined = false;
+};
+
+using Gradients = std::vector<Gradient>;
+// Maps the gradient of an op's output to one Gradient per input, in input order.
+using BackwardFn = std::function<Gradients(const Array& grad_output)>;
+
+// An edge to an input: either the node that made it, or the leaf that accumulates.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<TensorImpl> leaf;
+};
+
+// Backward closures capture their inputs' data (Tensor::storage()), never a Tensor: a node
+// reaches older nodes only through `inputs`, so the graph has no cycles and is freed
+// iteratively.
+struct Node {
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  ~Node();
+  const char* name;  // op name, e.g. "mul"; printed as grad_fn=<MulBackward0>
+  uint64_t sequence;
+  std::vector<Edge> inputs;  // one per op input; empty edge when that input needs no grad
+  Shape output_shape;
+  BackwardFn backward;
+  bool released = false;
+};
+
+// Wraps `result` as the output of op `name`. When recording, the node keeps `backward`, which
+// must return one Gradient per input (Gradient{} for inputs it has nothing for).
+Tensor make_output(Array result, const char* name, const std::vector<Tensor>& inputs,
+                   BackwardFn backward);
+Tensor make_output(std::shared_ptr<Array> result, const char* name,
+                   const std::vector<Tensor>& inputs, BackwardFn backward);
+
+// True when grad mode is on and one of `inputs` requires grad.
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Grad mode: thread-local, on by default.
+bool is_grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Makes forward and backward throw at the first op producing NaN or Inf, naming the op.
+void set_detect_anomaly(bool enabled);
+bool is_anomaly_enabled();
+
+// Reduces a broadcast gradient back to `shape` (the one helper every binary op's backward uses).
+Array sum_to(const Array& grad, const Shape& shape);
+
+// Grad-fn display name: "log_softmax" -> "LogSoftmaxBackward0".
+std::string backward_name(const char* op);
+
+}  // namespace ember

@@ -1,0 +1,160 @@
+// Elementwise ops with NumPy broadcasting. Every binary backward reduces with sum_to.
+#include <cmath>
+#include <xtensor/xmath.hpp>
+
+#include "ember/autograd.hpp"
+#include "ember/ops.hpp"
+#include "op_helpers.hpp"
+
+namespace ember {
+
+namespace detail {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  Shape out(std::max(a.size(), b.size()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
+    int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
+    EMBER_CHECK_SHAPE(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
+                      shape_str(b), " cannot be broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+DimSplit split_at(const Shape& shape, int64_t dim) {
+  DimSplit s;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    if (i < dim) s.outer *= shape[i];
+    else if (i == dim) s.n = shape[i];
+    else s.inner *= shape[i];
+  }
+  return s;
+}
+
+}  // namespace detail
+
+namespace {
+using detail::broadcast_shapes;
+
+Gradient grad_if(bool needed, const std::function<Array()>& compute) {
+  return needed ? Gradient(compute()) : Gradient();
+}
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, "add");
+  return make_output(Array(a.data() + b.data()), "add", {a, b}, [sa, sb](const Array& g) {
+    return Gradients{sum_to(g, sa), sum_to(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, "sub");
+  return make_output(Array(a.data() - b.data()), "sub", {a, b}, [sa, sb](const Array& g) {
+    return Gradients{sum_to(g, sa), sum_to(-g, sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, "mul");
+  auto A = a.storage(), B = b.storage();
+  bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
+    return Gradients{grad_if(need_a, [&] { return sum_to(g * *B, sa); }),
+                     grad_if(need_b, [&] { return sum_to(g * *A, sb); })};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, "div");
+  auto A = a.storage(), B = b.storage();
+  bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return make_output(Array(*A / *B), "div", {a, b}, [=](const Array& g) {
+    return Gradients{grad_if(need_a, [&] { return sum_to(g / *B, sa); }),
+                     grad_if(need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); })};
+  });
+}
+
+Tensor add(const Tensor& a, float b) {
+  return make_output(Array(a.data() + b), "add", {a}, [](const Array& g) { return Gradients{g}; });
+}
+
+Tensor mul(const Tensor& a, float b) {
+  return make_output(Array(a.data() * b), "mul", {a},
+                     [b](const Array& g) { return Gradients{Array(g * b)}; });
+}
+
+Tensor rsub(float a, const Tensor& b) {
+  return make_output(Array(a - b.data()), "rsub", {b},
+                     [](const Array& g) { return Gradients{Array(-g)}; });
+}
+
+Tensor rdiv(float a, const Tensor& b) {
+  auto B = b.storage();
+  return make_output(Array(a / *B), "div", {b}, [a, B](const Array& g) {
+    return Gradients{Array(-g * a / (*B * *B))};
+  });
+}
+
+Tensor neg(const Tensor& a) {
+  return make_output(Array(-a.data()), "neg", {a}, [](const Array& g) { return Gradients{Array(-g)}; });
+}
+
+Tensor pow(const Tensor& a, float exponent) {
+  auto A = a.storage();
+  return make_output(Array(xt::pow(*A, exponent)), "pow", {a}, [A, exponent](const Array& g) {
+    return Gradients{Array(g * exponent * xt::pow(*A, exponent - 1.f))};
+  });
+}
+
+Tensor exp(const Tensor& a) {
+  auto y = std::make_shared<Array>(xt::exp(a.data()));
+  return make_output(y, "exp", {a}, [y](const Array& g) { return Gradients{Array(g * *y)}; });
+}
+
+Tensor log(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(xt::log(*A)), "log", {a},
+                     [A](const Array& g) { return Gradients{Array(g / *A)}; });
+}
+
+Tensor sqrt(const Tensor& a) {
+  auto y = std::make_shared<Array>(xt::sqrt(a.data()));
+  return make_output(y, "sqrt", {a}, [y](const Array& g) { return Gradients{Array(g * 0.5f / *y)}; });
+}
+
+Tensor abs(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(xt::abs(*A)), "abs", {a},
+                     [A](const Array& g) { return Gradients{Array(g * xt::sign(*A))}; });
+}
+
+Tensor clamp(const Tensor& a, float min, float max) {
+  EMBER_CHECK_VALUE(min <= max, "clamp: min ", min, " is greater than max ", max);
+  auto A = a.storage();
+  return make_output(Array(xt::clip(*A, min, max)), "clamp", {a}, [A, min, max](const Array& g) {
+    // As PyTorch: gradient flows where min <= x <= max, boundaries included.
+    return Gradients{Array(xt::where(*A >= min && *A <= max, g, 0.f))};
+  });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, float b) { return add(a, b); }
+Tensor operator+(float a, const Tensor& b) { return add(b, a); }
+Tensor operator-(const Tensor& a, float b) { return add(a, -b); }
+Tensor operator-(float a, const Tensor& b) { return rsub(a, b); }
+Tensor operator*(const Tensor& a, float b) { return mul(a, b); }
+Tensor operator*(float a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(const Tensor& a, float b) { return mul(a, 1.f / b); }
+Tensor operator/(float a, const Tensor& b) { return rdiv(a, b); }
+
+}  // namespace ember

@@ -1,0 +1,161 @@
+// Joining and indexing: cat, stack, index_select, gather, where, masked_fill.
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "ember/autograd.hpp"
+#include "ember/ops.hpp"
+#include "op_helpers.hpp"
+
+namespace ember {
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  EMBER_CHECK_VALUE(!tensors.empty(), "cat: expected a non-empty list of tensors");
+  Shape first = tensors[0].shape();
+  dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()), "cat");
+  Shape out_shape = first;
+  out_shape[dim] = 0;
+  std::vector<int64_t> sizes;  // each input's extent along dim
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    Shape s = tensors[t].shape();
+    bool ok = s.size() == first.size();
+    for (size_t d = 0; ok && d < s.size(); ++d) ok = static_cast<int64_t>(d) == dim || s[d] == first[d];
+    EMBER_CHECK_SHAPE(ok, "cat: tensor ", t, " has shape ", detail::shape_str(s),
+                      ", which does not match ", detail::shape_str(first), " outside dim ", dim);
+    sizes.push_back(s[dim]);
+    out_shape[dim] += s[dim];
+  }
+  detail::DimSplit split = detail::split_at(out_shape, dim);
+  const int64_t outer = split.outer, inner = split.inner, total = split.n;
+  Array out = Array::from_shape(detail::to_xshape(out_shape));
+  int64_t offset = 0;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    const float* src = tensors[t].data().data();
+    int64_t chunk = sizes[t] * inner;
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(src + o * chunk, src + (o + 1) * chunk, out.data() + (o * total + offset) * inner);
+    offset += sizes[t];
+  }
+  std::vector<Shape> shapes;
+  for (const Tensor& t : tensors) shapes.push_back(t.shape());
+  return make_output(std::move(out), "cat", tensors, [=](const Array& g) {
+    Gradients grads;
+    int64_t at = 0;
+    for (size_t t = 0; t < shapes.size(); ++t) {
+      Array part = Array::from_shape(detail::to_xshape(shapes[t]));
+      int64_t chunk = sizes[t] * inner;
+      for (int64_t o = 0; o < outer; ++o)
+        std::copy(g.data() + (o * total + at) * inner, g.data() + (o * total + at) * inner + chunk,
+                  part.data() + o * chunk);
+      at += sizes[t];
+      grads.emplace_back(std::move(part));
+    }
+    return grads;
+  });
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  EMBER_CHECK_VALUE(!tensors.empty(), "stack: expected a non-empty list of tensors");
+  Shape first = tensors[0].shape();
+  dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()) + 1, "stack");
+  std::vector<Tensor> expanded;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    EMBER_CHECK_SHAPE(tensors[t].shape() == first, "stack: tensor ", t, " has shape ",
+                      detail::shape_str(tensors[t].shape()), " but tensor 0 has ",
+                      detail::shape_str(first));
+    expanded.push_back(tensors[t].unsqueeze(dim));
+  }
+  return cat(expanded, dim);
+}
+
+Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
+  dim = detail::wrap_dim(dim, a.dim(), "index_select");
+  EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 1-D, got shape ",
+                    detail::shape_str(index.shape()));
+  Shape in = a.shape();
+  detail::DimSplit s = detail::split_at(in, dim);
+  std::vector<int64_t> idx = index.to_vector();
+  for (int64_t i : idx)
+    EMBER_CHECK_INDEX(i >= 0 && i < s.n, "index_select: index ", i, " out of range for dim ", dim,
+                      " of size ", s.n);
+  Shape out_shape = in;
+  out_shape[dim] = static_cast<int64_t>(idx.size());
+  const int64_t m = static_cast<int64_t>(idx.size());
+  Array out = Array::from_shape(detail::to_xshape(out_shape));
+  const float* src = a.data().data();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t k = 0; k < m; ++k)
+      std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,
+                out.data() + (o * m + k) * s.inner);
+  return make_output(std::move(out), "index_select", {a}, [=](const Array& g) {
+    Array dx = xt::zeros<float>(detail::to_xshape(in));
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t k = 0; k < m; ++k) {
+        const float* from = g.data() + (o * m + k) * s.inner;
+        float* to = dx.data() + (o * s.n + idx[k]) * s.inner;
+        for (int64_t j = 0; j < s.inner; ++j) to[j] += from[j];
+      }
+    return Gradients{std::move(dx)};
+  });
+}
+
+Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
+  dim = detail::wrap_dim(dim, a.dim(), "gather");
+  Shape in = a.shape(), is = index.shape();
+  EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(),
+                    " dims but input has ", in.size());
+  for (size_t d = 0; d < in.size(); ++d)
+    EMBER_CHECK_SHAPE(static_cast<int64_t>(d) == dim || is[d] <= in[d], "gather: index shape ",
+                      detail::shape_str(is), " is larger than input shape ",
+                      detail::shape_str(in), " at dim ", d);
+  // Flat source offset of every index element, computed once and reused by backward.
+  std::vector<int64_t> in_strides(in.size(), 1);
+  for (int64_t d = static_cast<int64_t>(in.size()) - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * in[d + 1];
+  std::vector<int64_t> offsets(static_cast<size_t>(index.numel()));
+  std::vector<int64_t> coord(is.size(), 0);
+  for (int64_t flat = 0; flat < index.numel(); ++flat) {
+    int64_t target = index[flat];
+    EMBER_CHECK_INDEX(target >= 0 && target < in[dim], "gather: index ", target,
+                      " out of range for dim ", dim, " of size ", in[dim]);
+    int64_t off = 0;
+    for (size_t d = 0; d < is.size(); ++d)
+      off += (static_cast<int64_t>(d) == dim ? target : coord[d]) * in_strides[d];
+    offsets[static_cast<size_t>(flat)] = off;
+    for (int64_t d = static_cast<int64_t>(is.size()) - 1; d >= 0; --d) {
+      if (++coord[d] < is[d]) break;
+      coord[d] = 0;
+    }
+  }
+  Array out = Array::from_shape(detail::to_xshape(is));
+  for (size_t i = 0; i < offsets.size(); ++i) out.data()[i] = a.data().data()[offsets[i]];
+  return make_output(std::move(out), "gather", {a}, [in, offsets](const Array& g) {
+    Array dx = xt::zeros<float>(detail::to_xshape(in));
+    for (size_t i = 0; i < offsets.size(); ++i) dx.data()[offsets[i]] += g.data()[i];
+    return Gradients{std::move(dx)};
+  });
+}
+
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
+  auto M = mask.storage();
+  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where",
+                     {a, b}, [M, sa, sb](const Array& g) {
+                       Array keep = xt::not_equal(*M, 0.f);
+                       return Gradients{sum_to(Array(g * keep), sa),
+                                        sum_to(Array(g * (1.f - keep)), sb)};
+                     });
+}
+
+Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
+  Shape sa = a.shape();
+  EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
+                    "masked_fill: mask shape ", detail::shape_str(mask.shape()),
+                    " is not broadcastable to input shape ", detail::shape_str(sa));
+  auto M = mask.storage();
+  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), value, a.data())), "masked_fill",
+                     {a}, [M](const Array& g) {
+                       return Gradients{Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))};
+                     });
+}
+
+}  // namespace ember

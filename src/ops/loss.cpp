@@ -1,0 +1,132 @@
+// Losses. cross_entropy is one fused pass: stable log-softmax, NLL and label smoothing.
+#include <cmath>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xreducer.hpp>
+
+#include "ember/autograd.hpp"
+#include "ember/nn/functional.hpp"
+#include "op_helpers.hpp"
+
+namespace ember::nn::functional {
+
+namespace {
+
+void check_targets(const char* op, const Shape& input, const IndexTensor& targets,
+                   int64_t ignore_index) {
+  EMBER_CHECK_SHAPE(input.size() == 2, op, ": expected input of shape [N, C], got ",
+                    detail::shape_str(input));
+  EMBER_CHECK_SHAPE(targets.shape() == Shape{input[0]}, op, ": target shape ",
+                    detail::shape_str(targets.shape()), " does not match input batch size ",
+                    input[0], " (input shape ", detail::shape_str(input), ")");
+  for (int64_t t : targets.to_vector())
+    EMBER_CHECK_INDEX(t == ignore_index || (t >= 0 && t < input[1]), op, ": target ", t,
+                      " out of range for ", input[1], " classes");
+}
+
+// Per-row losses `rows` reduced as asked; `scale` maps a row's loss to its weight in the result.
+Array reduce_rows(const Array& rows, Reduction reduction, float count) {
+  if (reduction == Reduction::None) return rows;
+  float total = xt::sum(rows)();
+  return Array(reduction == Reduction::Mean ? total / count : total);
+}
+
+float row_weight(Reduction reduction, float count, const Array& g, int64_t i) {
+  if (reduction == Reduction::None) return g.data()[i];
+  float w = g.data()[0];
+  return reduction == Reduction::Mean ? w / count : w;
+}
+
+// Shared by cross_entropy (from logits) and nll_loss (from log-probabilities).
+Tensor nll_from_log_probs(const Tensor& input, std::shared_ptr<Array> log_probs,
+                          const IndexTensor& targets, const CrossEntropyOptions& o,
+                          bool input_is_logits, const char* op) {
+  const int64_t N = log_probs->shape()[0], C = log_probs->shape()[1];
+  const float eps = static_cast<float>(o.label_smoothing());
+  std::vector<int64_t> t = targets.to_vector();
+  Array rows = xt::zeros<float>({static_cast<size_t>(N)});
+  float count = 0.f;
+  for (int64_t i = 0; i < N; ++i) {
+    if (t[i] == o.ignore_index()) continue;
+    const float* lp = log_probs->data() + i * C;
+    float smooth = 0.f;
+    if (eps > 0.f)
+      for (int64_t c = 0; c < C; ++c) smooth -= lp[c];
+    rows.data()[i] = -(1.f - eps) * lp[t[i]] + eps / static_cast<float>(C) * smooth;
+    count += 1.f;
+  }
+  Reduction reduction = o.reduction();
+  int64_t ignore = o.ignore_index();
+  return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const Array& g) {
+    Array dx = xt::zeros<float>(log_probs->shape());
+    for (int64_t i = 0; i < N; ++i) {
+      if (t[i] == ignore) continue;
+      float w = row_weight(reduction, count, g, i);
+      const float* lp = log_probs->data() + i * C;
+      float* d = dx.data() + i * C;
+      // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C)
+      for (int64_t c = 0; c < C; ++c) {
+        float target_mass = (c == t[i] ? 1.f - eps : 0.f) + eps / static_cast<float>(C);
+        d[c] = input_is_logits ? w * (std::exp(lp[c]) - target_mass) : -w * target_mass;
+      }
+    }
+    return Gradients{std::move(dx)};
+  });
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
+                     const CrossEntropyOptions& options) {
+  check_targets("cross_entropy", logits.shape(), targets, options.ignore_index());
+  EMBER_CHECK_VALUE(options.label_smoothing() >= 0.0 && options.label_smoothing() <= 1.0,
+                    "cross_entropy: label_smoothing must be in [0, 1], got ",
+                    options.label_smoothing());
+  // Log-softmax over classes, row by row, without recording it as a separate op.
+  Tensor log_probs = [&] {
+    NoGradGuard no_grad;
+    return log_softmax(logits, 1);
+  }();
+  return nll_from_log_probs(logits, log_probs.storage(), targets, options, true, "cross_entropy");
+}
+
+Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets, const NLLLossOptions& options) {
+  check_targets("nll_loss", log_probs.shape(), targets, options.ignore_index());
+  EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
+                    "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");
+  return nll_from_log_probs(log_probs, log_probs.storage(), targets, options, false, "nll_loss");
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  EMBER_CHECK_SHAPE(input.shape() == target.shape(), "mse_loss: input shape ",
+                    detail::shape_str(input.shape()), " and target shape ",
+                    detail::shape_str(target.shape()), " differ");
+  auto diff = std::make_shared<Array>(input.data() - target.data());
+  float count = static_cast<float>(input.numel());
+  Array out = reduce_rows(Array(*diff * *diff), reduction, count);
+  return make_output(std::move(out), "mse_loss", {input, target}, [=](const Array& g) {
+    Array d = reduction == Reduction::None ? Array(2.f * g * *diff)
+                                           : Array(2.f * row_weight(reduction, count, g, 0) * *diff);
+    return Gradients{d, Array(-d)};
+  });
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
+                                        Reduction reduction) {
+  EMBER_CHECK_SHAPE(logits.shape() == targets.shape(), "binary_cross_entropy_with_logits: ",
+                    "input shape ", detail::shape_str(logits.shape()), " and target shape ",
+                    detail::shape_str(targets.shape()), " differ");
+  auto X = logits.storage(), Y = targets.storage();
+  // max(x, 0) - x*y + log(1 + exp(-|x|)): stable for large |x|.
+  Array rows = xt::maximum(*X, 0.f) - *X * *Y + xt::log1p(xt::exp(-xt::abs(*X)));
+  float count = static_cast<float>(logits.numel());
+  return make_output(reduce_rows(rows, reduction, count), "binary_cross_entropy_with_logits",
+                     {logits, targets}, [=](const Array& g) {
+                       Array w = reduction == Reduction::None
+                                     ? g
+                                     : Array(X->shape(), row_weight(reduction, count, g, 0));
+                       Array sig = 1.f / (1.f + xt::exp(-*X));
+                       return Gradients{Array(w * (sig - *Y)), Array(-w * *X)};
+                     });
+}
+
+}  // namespace ember::nn::functional
