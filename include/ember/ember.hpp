@@ -7,3 +7,4 @@
 #include "ember/nn/functional.hpp"
 #include "ember/ops.hpp"
 #include "ember/tensor.hpp"
+#include "ember/gradcheck.hpp"

@@ -28,7 +28,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
                        static_cast<Index>(trans_b ? k : n), beta, C, static_cast<Index>(n));
 }
 
-Array empty(std::vector<size_t> shape) { return Array::from_shape(shape); }
+template <class S>
+Array uninitialized(const S& shape) {
+  return Array::from_shape(shape);
+}
 
 void check_matmul(const Shape& sa, const Shape& sb) {
   bool ok = (sa.size() == 2 || sa.size() == 3) && (sb.size() == 2 || sb.size() == 3) &&
@@ -51,17 +54,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const int64_t rows = sa.size() == 3 ? sa[0] * sa[1] : sa[0];
     std::vector<size_t> out_shape(sa.begin(), sa.end());
     out_shape.back() = static_cast<size_t>(N);
-    Array out = empty(out_shape);
+    Array out = uninitialized(out_shape);
     gemm(false, false, rows, N, K, A->data(), B->data(), 0.f, out.data());
     return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
       Gradients grads(2);
       if (need_a) {
-        Array da = empty(A->shape());
+        Array da = uninitialized(A->shape());
         gemm(false, true, rows, K, N, g.data(), B->data(), 0.f, da.data());  // g · Bᵀ
         grads[0] = std::move(da);
       }
       if (need_b) {
-        Array db = empty(B->shape());
+        Array db = uninitialized(B->shape());
         gemm(true, false, K, N, rows, A->data(), g.data(), 0.f, db.data());  // Aᵀ · g
         grads[1] = std::move(db);
       }
@@ -70,21 +73,22 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   // [Bt, M, K] x [Bt, K, N]: one gemm per batch entry, at pointer offsets.
   const int64_t batch = sa[0], M = sa[1];
-  Array out = empty({static_cast<size_t>(batch), static_cast<size_t>(M), static_cast<size_t>(N)});
+  Array out = uninitialized(std::vector<size_t>{static_cast<size_t>(batch), static_cast<size_t>(M),
+                                         static_cast<size_t>(N)});
   for (int64_t i = 0; i < batch; ++i)
     gemm(false, false, M, N, K, A->data() + i * M * K, B->data() + i * K * N, 0.f,
          out.data() + i * M * N);
   return make_output(std::move(out), "bmm", {a, b}, [=](const Array& g) {
     Gradients grads(2);
     if (need_a) {
-      Array da = empty(A->shape());
+      Array da = uninitialized(A->shape());
       for (int64_t i = 0; i < batch; ++i)
         gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + i * K * N, 0.f,
              da.data() + i * M * K);
       grads[0] = std::move(da);
     }
     if (need_b) {
-      Array db = empty(B->shape());
+      Array db = uninitialized(B->shape());
       for (int64_t i = 0; i < batch; ++i)
         gemm(true, false, K, N, M, A->data() + i * M * K, g.data() + i * M * N, 0.f,
              db.data() + i * K * N);
@@ -112,7 +116,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   auto X = x.storage(), W = weight.storage();
   std::vector<size_t> out_shape(sx.begin(), sx.end());
   out_shape.back() = static_cast<size_t>(out_features);
-  Array y = empty(out_shape);
+  Array y = uninitialized(out_shape);
   float beta = 0.f;
   if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
     const float* b = bias.data().data();
@@ -127,12 +131,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return make_output(std::move(y), "linear", inputs, [=](const Array& g) {
     Gradients grads(has_bias ? 3 : 2);
     if (need_x) {
-      Array dx = empty(X->shape());
+      Array dx = uninitialized(X->shape());
       gemm(false, false, rows, in, out_features, g.data(), W->data(), 0.f, dx.data());
       grads[0] = std::move(dx);
     }
     if (need_w) {
-      Array dw = empty(W->shape());
+      Array dw = uninitialized(W->shape());
       gemm(true, false, out_features, in, rows, g.data(), X->data(), 0.f, dw.data());
       grads[1] = std::move(dw);
     }
