@@ -125,8 +125,7 @@ struct NewestFirst {
 void check_gradient_shape(const Node& node, const Gradient& g, const Shape& expected) {
   Shape got = g.sparse ? g.sparse->dense_shape : detail::to_shape(g.dense);
   EMBER_CHECK_SHAPE(got == expected, "backward: ", node.name, " returned a gradient of shape ",
-                    detail::shape_str(got), " for an input of shape ",
-                    detail::shape_str(expected));
+                    detail::shape_str(got), " for an input of shape ", detail::shape_str(expected));
 }
 
 }  // namespace

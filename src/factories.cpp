@@ -8,9 +8,7 @@ namespace ember {
 namespace {
 thread_local std::mt19937_64 generator{0x5eed};
 
-Array filled(const Shape& shape, float value) {
-  return Array(detail::to_xshape(shape), value);
-}
+Array filled(const Shape& shape, float value) { return Array(detail::to_xshape(shape), value); }
 }  // namespace
 
 void manual_seed(uint64_t seed) { generator.seed(seed); }
@@ -34,8 +32,12 @@ Tensor scalar_tensor(float value, bool requires_grad) {
   return Tensor(Array(value), requires_grad);
 }
 
-Tensor zeros(const Shape& shape, bool requires_grad) { return Tensor(filled(shape, 0.f), requires_grad); }
-Tensor ones(const Shape& shape, bool requires_grad) { return Tensor(filled(shape, 1.f), requires_grad); }
+Tensor zeros(const Shape& shape, bool requires_grad) {
+  return Tensor(filled(shape, 0.f), requires_grad);
+}
+Tensor ones(const Shape& shape, bool requires_grad) {
+  return Tensor(filled(shape, 1.f), requires_grad);
+}
 Tensor full(const Shape& shape, float value, bool requires_grad) {
   return Tensor(filled(shape, value), requires_grad);
 }
@@ -60,8 +62,8 @@ Tensor arange(float end) { return arange(0.f, end, 1.f); }
 
 Tensor arange(float start, float end, float step) {
   EMBER_CHECK_VALUE(step != 0.f, "arange: step must be non-zero");
-  EMBER_CHECK_VALUE((end - start) / step >= 0, "arange: start ", start, " end ", end,
-                    " and step ", step, " give a negative length");
+  EMBER_CHECK_VALUE((end - start) / step >= 0, "arange: start ", start, " end ", end, " and step ",
+                    step, " give a negative length");
   std::vector<float> values;
   for (float v = start; step > 0 ? v < end : v > end; v += step) values.push_back(v);
   return tensor(std::move(values));

@@ -22,8 +22,9 @@ IndexTensor::IndexTensor(std::vector<int64_t> values, Shape shape)
     : values_(std::move(values)), shape_(std::move(shape)) {
   for (int64_t d : shape_)
     EMBER_CHECK_SHAPE(d >= 0, "IndexTensor: negative size in shape ", detail::shape_str(shape_));
-  EMBER_CHECK_SHAPE(product(shape_) == static_cast<int64_t>(values_.size()), "IndexTensor: ",
-                    values_.size(), " values do not fill shape ", detail::shape_str(shape_));
+  EMBER_CHECK_SHAPE(product(shape_) == static_cast<int64_t>(values_.size()),
+                    "IndexTensor: ", values_.size(), " values do not fill shape ",
+                    detail::shape_str(shape_));
 }
 
 int64_t IndexTensor::size(int64_t d) const {

@@ -17,8 +17,8 @@ constexpr int64_t kSummarizeAbove = 1000;
 constexpr int64_t kEdgeItems = 3;
 
 // Writes nested brackets for a row-major buffer; `cell(i)` formats flat element i.
-void write_nested(std::ostream& out, const Shape& shape, const std::function<std::string(int64_t)>& cell,
-                  bool summarize, size_t indent) {
+void write_nested(std::ostream& out, const Shape& shape,
+                  const std::function<std::string(int64_t)>& cell, bool summarize, size_t indent) {
   std::function<void(size_t, int64_t)> rec = [&](size_t d, int64_t offset) {
     if (shape.empty()) {
       out << cell(0);
@@ -38,7 +38,8 @@ void write_nested(std::ostream& out, const Shape& shape, const std::function<std
         if (i + 1 < n) out << ", ";
       } else {
         rec(d + 1, offset + i * stride);
-        if (i + 1 < n) out << "," << std::string(shape.size() - d - 1, '\n') << std::string(indent + d + 1, ' ');
+        if (i + 1 < n)
+          out << "," << std::string(shape.size() - d - 1, '\n') << std::string(indent + d + 1, ' ');
       }
     }
     out << "]";
@@ -63,7 +64,8 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (!t.defined()) return out << "[ Tensor (undefined) ]";
   const Array& a = t.data();
   bool integral = true;
-  for (float v : a) integral = integral && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e8f;
+  for (float v : a)
+    integral = integral && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e8f;
   size_t width = 0;
   for (float v : a) width = std::max(width, format_float(v, integral).size());
   auto cell = [&](int64_t i) {
@@ -82,8 +84,9 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
 std::ostream& operator<<(std::ostream& out, const IndexTensor& t) {
   const int64_t* v = t.data();
   out << "tensor(";
-  write_nested(out, t.shape(), [&](int64_t i) { return std::to_string(v[i]); },
-               t.numel() > kSummarizeAbove, 7);
+  write_nested(
+      out, t.shape(), [&](int64_t i) { return std::to_string(v[i]); }, t.numel() > kSummarizeAbove,
+      7);
   return out << ")";
 }
 

@@ -16,7 +16,8 @@ void RowSparseGrad::coalesce() {
   const int64_t width = row_size();
   std::vector<size_t> order(rows.size());
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a] < rows[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rows[a] < rows[b]; });
   std::vector<int64_t> unique_rows;
   std::vector<float> summed;
   for (size_t k : order) {
@@ -30,7 +31,8 @@ void RowSparseGrad::coalesce() {
     }
   }
   std::vector<size_t> shape{unique_rows.size()};
-  for (size_t i = 1; i < dense_shape.size(); ++i) shape.push_back(static_cast<size_t>(dense_shape[i]));
+  for (size_t i = 1; i < dense_shape.size(); ++i)
+    shape.push_back(static_cast<size_t>(dense_shape[i]));
   values = Array::from_shape(shape);
   std::copy(summed.begin(), summed.end(), values.data());
   rows = std::move(unique_rows);

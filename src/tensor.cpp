@@ -44,7 +44,8 @@ std::vector<size_t> to_xshape(const Shape& shape) {
 Tensor::Tensor(Array data, bool requires_grad)
     : Tensor(std::make_shared<Array>(std::move(data)), requires_grad) {}
 
-Tensor::Tensor(std::shared_ptr<Array> data, bool requires_grad) : impl_(std::make_shared<TensorImpl>()) {
+Tensor::Tensor(std::shared_ptr<Array> data, bool requires_grad)
+    : impl_(std::make_shared<TensorImpl>()) {
   impl_->data = std::move(data);
   impl_->requires_grad = requires_grad;
 }
@@ -64,8 +65,8 @@ int64_t Tensor::size(int64_t d) const {
 
 float Tensor::item() const {
   EMBER_CHECK_SHAPE(numel() == 1, "item: a Tensor with ", numel(),
-                    " elements cannot be converted to a scalar (shape ",
-                    detail::shape_str(shape()), ")");
+                    " elements cannot be converted to a scalar (shape ", detail::shape_str(shape()),
+                    ")");
   return *checked().data->data();
 }
 
@@ -149,8 +150,8 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   int64_t rank = std::max<int64_t>(dim(), 1);
   start_dim = detail::wrap_dim(start_dim, rank, "flatten");
   end_dim = detail::wrap_dim(end_dim, rank, "flatten");
-  EMBER_CHECK_INDEX(start_dim <= end_dim, "flatten: start_dim ", start_dim,
-                    " is after end_dim ", end_dim);
+  EMBER_CHECK_INDEX(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ",
+                    end_dim);
   Shape s = shape(), out;
   if (s.empty()) return reshape({1});
   for (int64_t i = 0; i < start_dim; ++i) out.push_back(s[i]);

@@ -4,13 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <ember/ember.hpp>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <ember/ember.hpp>
 
 namespace golden {
 

@@ -5,9 +5,9 @@
 
 #include <ember/gradcheck.hpp>
 
-#define CHECK_GRADCHECK(fn, ...)                                      \
-  do {                                                                \
+#define CHECK_GRADCHECK(fn, ...)                                              \
+  do {                                                                        \
     ::ember::GradcheckResult gc_result = ::ember::gradcheck(fn, __VA_ARGS__); \
-    INFO(gc_result.message);                                          \
-    CHECK(gc_result.ok);                                              \
+    INFO(gc_result.message);                                                  \
+    CHECK(gc_result.ok);                                                      \
   } while (false)

@@ -41,17 +41,32 @@ const std::map<std::string, Fn>& ops() {
       {"matmul_3d_3d", [](const X& x, const I&) { return matmul(x[0], x[1]); }},
       {"linear", [](const X& x, const I&) { return linear(x[0], x[1], x[2]); }},
       {"sum_all", [](const X& x, const I&) { return sum(x[0]); }},
-      {"sum_dims_0_2", [](const X& x, const I&) { return sum(x[0], {0, 2}); }},
+      {"sum_dims_0_2",
+       [](const X& x, const I&) {
+         return sum(x[0], {0, 2});
+       }},
       {"sum_keepdim", [](const X& x, const I&) { return sum(x[0], {-1}, true); }},
       {"mean_all", [](const X& x, const I&) { return mean(x[0]); }},
       {"mean_dim1", [](const X& x, const I&) { return mean(x[0], {1}); }},
       {"max_all", [](const X& x, const I&) { return max(x[0]); }},
       {"max_dim1", [](const X& x, const I&) { return max(x[0], 1); }},
       {"transpose", [](const X& x, const I&) { return x[0].transpose(0, 2); }},
-      {"permute", [](const X& x, const I&) { return x[0].permute({1, 2, 0}); }},
-      {"reshape", [](const X& x, const I&) { return x[0].reshape({4, -1}); }},
-      {"cat_dim1", [](const X& x, const I&) { return cat({x[0], x[1]}, 1); }},
-      {"stack_dim1", [](const X& x, const I&) { return stack({x[0], x[1]}, 1); }},
+      {"permute",
+       [](const X& x, const I&) {
+         return x[0].permute({1, 2, 0});
+       }},
+      {"reshape",
+       [](const X& x, const I&) {
+         return x[0].reshape({4, -1});
+       }},
+      {"cat_dim1",
+       [](const X& x, const I&) {
+         return cat({x[0], x[1]}, 1);
+       }},
+      {"stack_dim1",
+       [](const X& x, const I&) {
+         return stack({x[0], x[1]}, 1);
+       }},
       {"index_select", [](const X& x, const I& i) { return index_select(x[0], 0, i[0]); }},
       {"gather", [](const X& x, const I& i) { return gather(x[0], 1, i[0]); }},
       {"where", [](const X& x, const I& i) { return where(i[0] != 0, x[0], x[1]); }},
@@ -68,7 +83,8 @@ const std::map<std::string, Fn>& ops() {
        }},
       {"cross_entropy_none",
        [](const X& x, const I& i) {
-         return F::cross_entropy(x[0], i[0], F::CrossEntropyOptions().reduction(F::Reduction::None));
+         return F::cross_entropy(x[0], i[0],
+                                 F::CrossEntropyOptions().reduction(F::Reduction::None));
        }},
       {"nll_loss", [](const X& x, const I& i) { return F::nll_loss(x[0], i[0]); }},
       {"mse_loss", [](const X& x, const I&) { return F::mse_loss(x[0], x[1]); }},

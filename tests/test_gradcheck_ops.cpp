@@ -107,8 +107,11 @@ TEST_CASE("gradcheck: joining and indexing") {
   CHECK_GRADCHECK([&](const Inputs& x) { return index_select(x[0], 1, rows); }, {rn({2, 3, 2})});
   IndexTensor idx({0, 2, 1, 1, 0, 0}, {2, 3});
   CHECK_GRADCHECK([&](const Inputs& x) { return gather(x[0], 1, idx); }, {rn({2, 4})});
-  CHECK_GRADCHECK([&](const Inputs& x) { return gather(x[0], 0, idx.reshape({3, 2}).reshape({2, 3})); },
-                  {rn({3, 3})});
+  CHECK_GRADCHECK(
+      [&](const Inputs& x) {
+        return gather(x[0], 0, idx.reshape({3, 2}).reshape({2, 3}));
+      },
+      {rn({3, 3})});
   Tensor mask = tensor({1, 0, 1, 0, 0, 1}, {2, 3});
   CHECK_GRADCHECK([&](const Inputs& x) { return where(mask, x[0], x[1]); }, {rn({2, 3}), rn({3})});
   CHECK_GRADCHECK([&](const Inputs& x) { return masked_fill(x[0], mask, -2.f); }, {rn({2, 3})});
@@ -132,12 +135,14 @@ TEST_CASE("gradcheck: losses") {
       {rn({4, 5})});
   CHECK_GRADCHECK(
       [&](const Inputs& x) {
-        return F::cross_entropy(x[0], targets, F::CrossEntropyOptions().reduction(F::Reduction::Sum));
+        return F::cross_entropy(x[0], targets,
+                                F::CrossEntropyOptions().reduction(F::Reduction::Sum));
       },
       {rn({4, 5})});
   CHECK_GRADCHECK([&](const Inputs& x) { return F::nll_loss(log_softmax(x[0], 1), targets); },
                   {rn({4, 5})});
-  CHECK_GRADCHECK([](const Inputs& x) { return F::mse_loss(x[0], x[1]); }, {rn({3, 2}), rn({3, 2})});
+  CHECK_GRADCHECK([](const Inputs& x) { return F::mse_loss(x[0], x[1]); },
+                  {rn({3, 2}), rn({3, 2})});
   CHECK_GRADCHECK([](const Inputs& x) { return F::binary_cross_entropy_with_logits(x[0], x[1]); },
                   {rn({3, 2}), rand({3, 2}, true)});
   Tensor mask = tensor({1, 1, 0, 1, 0, 0}, {2, 3});

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+
 #include <ember/ember.hpp>
 using namespace ember;
 TEST_CASE("smoke") {

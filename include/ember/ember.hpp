@@ -3,8 +3,8 @@
 
 #include "ember/autograd.hpp"
 #include "ember/error.hpp"
+#include "ember/gradcheck.hpp"
 #include "ember/index_tensor.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/ops.hpp"
 #include "ember/tensor.hpp"
-#include "ember/gradcheck.hpp"

@@ -51,8 +51,8 @@ std::string shape_str(const std::vector<int64_t>& shape);
 }  // namespace ember
 
 // EMBER_CHECK(cond, "op: ", value, ...) throws ember::Error; the _T form picks the subclass.
-#define EMBER_CHECK_T(ErrorType, cond, ...)                   \
-  do {                                                        \
+#define EMBER_CHECK_T(ErrorType, cond, ...)                          \
+  do {                                                               \
     if (!(cond)) throw ErrorType(::ember::detail::cat(__VA_ARGS__)); \
   } while (false)
 #define EMBER_CHECK(cond, ...) EMBER_CHECK_T(::ember::Error, cond, __VA_ARGS__)

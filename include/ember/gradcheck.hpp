@@ -16,10 +16,10 @@
 namespace ember {
 
 struct GradcheckOptions {
-  double eps = 1e-3;   // float32 data: larger steps than PyTorch's float64 default
+  double eps = 1e-3;  // float32 data: larger steps than PyTorch's float64 default
   double atol = 1e-3;
   double rtol = 1e-2;
-  uint64_t seed = 7;   // seeds the random projection of the output
+  uint64_t seed = 7;  // seeds the random projection of the output
 };
 
 struct GradcheckResult {
@@ -32,7 +32,8 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
                                  const std::vector<Tensor>& inputs,
                                  const GradcheckOptions& options = {}) {
   std::vector<Tensor> args;
-  for (const Tensor& t : inputs) args.push_back(t.detach().clone().requires_grad_(t.requires_grad()));
+  for (const Tensor& t : inputs)
+    args.push_back(t.detach().clone().requires_grad_(t.requires_grad()));
   Tensor out = f(args);
   std::mt19937 gen(static_cast<unsigned>(options.seed));
   std::uniform_real_distribution<float> uniform(0.5f, 1.5f);

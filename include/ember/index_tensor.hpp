@@ -25,7 +25,9 @@ class IndexTensor {
   int64_t item() const;
   const std::vector<int64_t>& to_vector() const { return values_; }
   const int64_t* data() const { return values_.data(); }
-  int64_t operator[](int64_t flat_index) const { return values_.at(static_cast<size_t>(flat_index)); }
+  int64_t operator[](int64_t flat_index) const {
+    return values_.at(static_cast<size_t>(flat_index));
+  }
 
   IndexTensor reshape(const Shape& shape) const;
   IndexTensor flatten() const { return reshape({numel()}); }

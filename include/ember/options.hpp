@@ -2,13 +2,13 @@
 //   EMBER_ARG(double, lr) = 1e-3;   gives  opts.lr(0.1).lr()  and a member lr_.
 #pragma once
 
-#define EMBER_ARG(T, name)                 \
- public:                                   \
-  auto& name(const T& value) {             \
-    this->name##_ = value;                 \
-    return *this;                          \
-  }                                        \
+#define EMBER_ARG(T, name)                  \
+ public:                                    \
+  auto& name(const T& value) {              \
+    this->name##_ = value;                  \
+    return *this;                           \
+  }                                         \
   const T& name() const { return name##_; } \
-                                           \
- private:                                  \
+                                            \
+ private:                                   \
   T name##_

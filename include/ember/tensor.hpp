@@ -6,7 +6,6 @@
 #include <iosfwd>
 #include <memory>
 #include <vector>
-
 #include <xtensor/xarray.hpp>
 
 #include "ember/error.hpp"
@@ -26,9 +25,9 @@ class Tensor;
 struct TensorImpl {
   std::shared_ptr<Array> data;
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;             // dense gradient, created lazily
-  std::shared_ptr<RowSparseGrad> sparse_grad;   // row-sparse gradient (Embedding sparse=true)
-  std::shared_ptr<Node> grad_fn;                // null for leaves
+  std::shared_ptr<TensorImpl> grad;            // dense gradient, created lazily
+  std::shared_ptr<RowSparseGrad> sparse_grad;  // row-sparse gradient (Embedding sparse=true)
+  std::shared_ptr<Node> grad_fn;               // null for leaves
 };
 
 class Tensor {
@@ -54,7 +53,8 @@ class Tensor {
   bool requires_grad() const;
   Tensor& requires_grad_(bool requires_grad = true);
   bool is_leaf() const;
-  Tensor grad() const;  // dense view of the gradient (a row-sparse one is densified); may be undefined
+  Tensor grad()
+      const;  // dense view of the gradient (a row-sparse one is densified); may be undefined
   bool has_sparse_grad() const;
   RowSparseGrad& sparse_grad() const;
   void set_grad(const Tensor& grad);

@@ -10,17 +10,15 @@ namespace ember {
 
 Tensor relu(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::maximum(*A, 0.f)), "relu", {a}, [A](const Array& g) {
-    return Gradients{Array(xt::where(*A > 0.f, g, 0.f))};
-  });
+  return make_output(Array(xt::maximum(*A, 0.f)), "relu", {a},
+                     [A](const Array& g) { return Gradients{Array(xt::where(*A > 0.f, g, 0.f))}; });
 }
 
 Tensor leaky_relu(const Tensor& a, float slope) {
   auto A = a.storage();
-  return make_output(Array(xt::where(*A > 0.f, *A, *A * slope)), "leaky_relu", {a},
-                     [A, slope](const Array& g) {
-                       return Gradients{Array(xt::where(*A > 0.f, g, g * slope))};
-                     });
+  return make_output(
+      Array(xt::where(*A > 0.f, *A, *A * slope)), "leaky_relu", {a},
+      [A, slope](const Array& g) { return Gradients{Array(xt::where(*A > 0.f, g, g * slope))}; });
 }
 
 Tensor sigmoid(const Tensor& a) {
@@ -85,7 +83,8 @@ Tensor softmax(const Tensor& a, int64_t dim) {
       for (int64_t i = 0; i < s.inner; ++i) {
         int64_t base = o * s.n * s.inner + i;
         float dot = 0.f;
-        for (int64_t k = 0; k < s.n; ++k) dot += g.data()[base + k * s.inner] * y->data()[base + k * s.inner];
+        for (int64_t k = 0; k < s.n; ++k)
+          dot += g.data()[base + k * s.inner] * y->data()[base + k * s.inner];
         for (int64_t k = 0; k < s.n; ++k) {
           int64_t j = base + k * s.inner;
           dx.data()[j] = y->data()[j] * (g.data()[j] - dot);

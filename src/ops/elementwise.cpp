@@ -25,9 +25,12 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 DimSplit split_at(const Shape& shape, int64_t dim) {
   DimSplit s;
   for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
-    if (i < dim) s.outer *= shape[i];
-    else if (i == dim) s.n = shape[i];
-    else s.inner *= shape[i];
+    if (i < dim)
+      s.outer *= shape[i];
+    else if (i == dim)
+      s.n = shape[i];
+    else
+      s.inner *= shape[i];
   }
   return s;
 }
@@ -96,13 +99,13 @@ Tensor rsub(float a, const Tensor& b) {
 
 Tensor rdiv(float a, const Tensor& b) {
   auto B = b.storage();
-  return make_output(Array(a / *B), "div", {b}, [a, B](const Array& g) {
-    return Gradients{Array(-g * a / (*B * *B))};
-  });
+  return make_output(Array(a / *B), "div", {b},
+                     [a, B](const Array& g) { return Gradients{Array(-g * a / (*B * *B))}; });
 }
 
 Tensor neg(const Tensor& a) {
-  return make_output(Array(-a.data()), "neg", {a}, [](const Array& g) { return Gradients{Array(-g)}; });
+  return make_output(Array(-a.data()), "neg", {a},
+                     [](const Array& g) { return Gradients{Array(-g)}; });
 }
 
 Tensor pow(const Tensor& a, float exponent) {
@@ -125,7 +128,8 @@ Tensor log(const Tensor& a) {
 
 Tensor sqrt(const Tensor& a) {
   auto y = std::make_shared<Array>(xt::sqrt(a.data()));
-  return make_output(y, "sqrt", {a}, [y](const Array& g) { return Gradients{Array(g * 0.5f / *y)}; });
+  return make_output(y, "sqrt", {a},
+                     [y](const Array& g) { return Gradients{Array(g * 0.5f / *y)}; });
 }
 
 Tensor abs(const Tensor& a) {

@@ -18,7 +18,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (size_t t = 0; t < tensors.size(); ++t) {
     Shape s = tensors[t].shape();
     bool ok = s.size() == first.size();
-    for (size_t d = 0; ok && d < s.size(); ++d) ok = static_cast<int64_t>(d) == dim || s[d] == first[d];
+    for (size_t d = 0; ok && d < s.size(); ++d)
+      ok = static_cast<int64_t>(d) == dim || s[d] == first[d];
     EMBER_CHECK_SHAPE(ok, "cat: tensor ", t, " has shape ", detail::shape_str(s),
                       ", which does not match ", detail::shape_str(first), " outside dim ", dim);
     sizes.push_back(s[dim]);
@@ -101,15 +102,16 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
 Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
   dim = detail::wrap_dim(dim, a.dim(), "gather");
   Shape in = a.shape(), is = index.shape();
-  EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(),
-                    " dims but input has ", in.size());
+  EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(), " dims but input has ",
+                    in.size());
   for (size_t d = 0; d < in.size(); ++d)
     EMBER_CHECK_SHAPE(static_cast<int64_t>(d) == dim || is[d] <= in[d], "gather: index shape ",
-                      detail::shape_str(is), " is larger than input shape ",
-                      detail::shape_str(in), " at dim ", d);
+                      detail::shape_str(is), " is larger than input shape ", detail::shape_str(in),
+                      " at dim ", d);
   // Flat source offset of every index element, computed once and reused by backward.
   std::vector<int64_t> in_strides(in.size(), 1);
-  for (int64_t d = static_cast<int64_t>(in.size()) - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * in[d + 1];
+  for (int64_t d = static_cast<int64_t>(in.size()) - 2; d >= 0; --d)
+    in_strides[d] = in_strides[d + 1] * in[d + 1];
   std::vector<int64_t> offsets(static_cast<size_t>(index.numel()));
   std::vector<int64_t> coord(is.size(), 0);
   for (int64_t flat = 0; flat < index.numel(); ++flat) {
@@ -138,12 +140,12 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
   auto M = mask.storage();
-  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where",
-                     {a, b}, [M, sa, sb](const Array& g) {
-                       Array keep = xt::not_equal(*M, 0.f);
-                       return Gradients{sum_to(Array(g * keep), sa),
-                                        sum_to(Array(g * (1.f - keep)), sb)};
-                     });
+  return make_output(
+      Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where", {a, b},
+      [M, sa, sb](const Array& g) {
+        Array keep = xt::not_equal(*M, 0.f);
+        return Gradients{sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb)};
+      });
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -152,10 +154,9 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
   auto M = mask.storage();
-  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), value, a.data())), "masked_fill",
-                     {a}, [M](const Array& g) {
-                       return Gradients{Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))};
-                     });
+  return make_output(
+      Array(xt::where(xt::not_equal(*M, 0.f), value, a.data())), "masked_fill", {a},
+      [M](const Array& g) { return Gradients{Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))}; });
 }
 
 }  // namespace ember

@@ -23,9 +23,9 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
                        trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
                        trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f,
-                       A, static_cast<Index>(trans_a ? m : k), B,
-                       static_cast<Index>(trans_b ? k : n), beta, C, static_cast<Index>(n));
+                       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f, A,
+                       static_cast<Index>(trans_a ? m : k), B, static_cast<Index>(trans_b ? k : n),
+                       beta, C, static_cast<Index>(n));
 }
 
 template <class S>
@@ -37,8 +37,8 @@ void check_matmul(const Shape& sa, const Shape& sb) {
   bool ok = (sa.size() == 2 || sa.size() == 3) && (sb.size() == 2 || sb.size() == 3) &&
             !(sa.size() == 2 && sb.size() == 3) && sa.back() == sb[sb.size() - 2] &&
             (sb.size() == 2 || sa[0] == sb[0]);
-  EMBER_CHECK_SHAPE(ok, "matmul: shapes ", detail::shape_str(sa), " and ",
-                    detail::shape_str(sb), " cannot be multiplied");
+  EMBER_CHECK_SHAPE(ok, "matmul: shapes ", detail::shape_str(sa), " and ", detail::shape_str(sb),
+                    " cannot be multiplied");
 }
 
 }  // namespace
@@ -74,7 +74,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   // [Bt, M, K] x [Bt, K, N]: one gemm per batch entry, at pointer offsets.
   const int64_t batch = sa[0], M = sa[1];
   Array out = uninitialized(std::vector<size_t>{static_cast<size_t>(batch), static_cast<size_t>(M),
-                                         static_cast<size_t>(N)});
+                                                static_cast<size_t>(N)});
   for (int64_t i = 0; i < batch; ++i)
     gemm(false, false, M, N, K, A->data() + i * M * K, B->data() + i * K * N, 0.f,
          out.data() + i * M * N);

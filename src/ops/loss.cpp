@@ -89,7 +89,8 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
   return nll_from_log_probs(logits, log_probs.storage(), targets, options, true, "cross_entropy");
 }
 
-Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets, const NLLLossOptions& options) {
+Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
+                const NLLLossOptions& options) {
   check_targets("nll_loss", log_probs.shape(), targets, options.ignore_index());
   EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
                     "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");
@@ -104,16 +105,18 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   float count = static_cast<float>(input.numel());
   Array out = reduce_rows(Array(*diff * *diff), reduction, count);
   return make_output(std::move(out), "mse_loss", {input, target}, [=](const Array& g) {
-    Array d = reduction == Reduction::None ? Array(2.f * g * *diff)
-                                           : Array(2.f * row_weight(reduction, count, g, 0) * *diff);
+    Array d = reduction == Reduction::None
+                  ? Array(2.f * g * *diff)
+                  : Array(2.f * row_weight(reduction, count, g, 0) * *diff);
     return Gradients{d, Array(-d)};
   });
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
                                         Reduction reduction) {
-  EMBER_CHECK_SHAPE(logits.shape() == targets.shape(), "binary_cross_entropy_with_logits: ",
-                    "input shape ", detail::shape_str(logits.shape()), " and target shape ",
+  EMBER_CHECK_SHAPE(logits.shape() == targets.shape(),
+                    "binary_cross_entropy_with_logits: ", "input shape ",
+                    detail::shape_str(logits.shape()), " and target shape ",
                     detail::shape_str(targets.shape()), " differ");
   auto X = logits.storage(), Y = targets.storage();
   // max(x, 0) - x*y + log(1 + exp(-|x|)): stable for large |x|.

@@ -90,8 +90,7 @@ Tensor max(const Tensor& a) {
 
 namespace {
 // Values and argmax along `dim`; first maximum wins on ties, as PyTorch on CPU.
-std::pair<Array, std::vector<int64_t>> max_along(const Array& x,
-                                                 detail::DimSplit s) {
+std::pair<Array, std::vector<int64_t>> max_along(const Array& x, detail::DimSplit s) {
   Array values = Array::from_shape({static_cast<size_t>(s.outer * s.inner)});
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * s.inner));
   for (int64_t o = 0; o < s.outer; ++o)
