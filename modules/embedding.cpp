@@ -1,0 +1,153 @@
+// nn::Embedding and nn::EmbeddingBag: shells over functional::embedding / embedding_bag.
+#include "ember/nn/embedding.hpp"
+
+#include <sstream>
+
+#include "ember/autograd.hpp"
+#include "ember/nn/init.hpp"
+
+namespace ember::nn {
+
+namespace {
+// Checks sizes and an initial weight, resolves a negative padding_idx; shared by both layers.
+template <class Options>
+Options validated(Options o, const char* layer) {
+  EMBER_CHECK_VALUE(o.num_embeddings() > 0 && o.embedding_dim() > 0, layer,
+                    ": num_embeddings and embedding_dim must be positive, got ",
+                    o.num_embeddings(), " and ", o.embedding_dim());
+  if (o.padding_idx()) {
+    int64_t p = *o.padding_idx(), n = o.num_embeddings();
+    EMBER_CHECK_INDEX(p >= -n && p < n, layer, ": padding_idx ", p,
+                      " out of range for num_embeddings ", n);
+    o.padding_idx(p < 0 ? p + n : p);
+  }
+  if (o.max_norm()) {
+    EMBER_CHECK_VALUE(*o.max_norm() > 0, layer, ": max_norm must be positive, got ", *o.max_norm());
+  }
+  if (o._weight().defined()) {
+    Shape want{o.num_embeddings(), o.embedding_dim()};
+    EMBER_CHECK_SHAPE(o._weight().shape() == want, layer, ": _weight shape ",
+                      detail::shape_str(o._weight().shape()), " does not match ",
+                      detail::shape_str(want));
+  }
+  return o;
+}
+
+template <class Options>
+std::string options_repr(const Options& o) {
+  std::ostringstream s;
+  s << o.num_embeddings() << ", " << o.embedding_dim();
+  if (o.padding_idx()) s << ", padding_idx=" << *o.padding_idx();
+  if (o.max_norm()) s << ", max_norm=" << *o.max_norm();
+  if (o.norm_type() != 2.0) s << ", norm_type=" << o.norm_type();
+  if (o.scale_grad_by_freq()) s << ", scale_grad_by_freq=True";
+  if (o.sparse()) s << ", sparse=True";
+  return s.str();
+}
+
+template <class Options>
+Options pretrained_options(const Tensor& embeddings, std::optional<Options> options,
+                           const char* layer) {
+  EMBER_CHECK_SHAPE(embeddings.dim() == 2, layer, "::from_pretrained: embeddings must be 2-D, got ",
+                    detail::shape_str(embeddings.shape()));
+  Options o = options.value_or(Options(embeddings.size(0), embeddings.size(1)));
+  o.num_embeddings(embeddings.size(0)).embedding_dim(embeddings.size(1));
+  o._weight(Tensor(embeddings.data()));  // a copy: the caller's tensor is not shared
+  return o;
+}
+}  // namespace
+
+Embedding::Embedding(const EmbeddingOptions& options)
+    : options_(validated(options, "Embedding")) {
+  if (options_._weight().defined()) {
+    weight = register_parameter("weight", Tensor(options_._weight().data()));
+    options_._weight(Tensor());
+  } else {
+    weight = register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
+    reset_parameters();
+  }
+}
+
+Embedding Embedding::from_pretrained(const Tensor& embeddings, bool freeze,
+                                     std::optional<EmbeddingOptions> options) {
+  return Embedding(pretrained_options(embeddings, options, "Embedding"), freeze);
+}
+
+Embedding::Embedding(const EmbeddingOptions& options, bool freeze) : Embedding(options) {
+  weight.requires_grad_(!freeze);
+}
+
+void Embedding::reset_parameters() {
+  init::normal_(weight);
+  if (options_.padding_idx()) {
+    NoGradGuard no_grad;
+    int64_t D = options_.embedding_dim();
+    std::fill_n(weight.data().data() + *options_.padding_idx() * D, D, 0.f);
+  }
+}
+
+Tensor Embedding::forward(const IndexTensor& ids) {
+  return functional::embedding(ids, weight,
+                               functional::EmbeddingFuncOptions()
+                                   .padding_idx(options_.padding_idx())
+                                   .max_norm(options_.max_norm())
+                                   .norm_type(options_.norm_type())
+                                   .scale_grad_by_freq(options_.scale_grad_by_freq())
+                                   .sparse(options_.sparse()));
+}
+
+std::string Embedding::extra_repr() const { return options_repr(options_); }
+
+EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options)
+    : options_(validated(options, "EmbeddingBag")) {
+  if (options_._weight().defined()) {
+    weight = register_parameter("weight", Tensor(options_._weight().data()));
+    options_._weight(Tensor());
+  } else {
+    weight = register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
+    reset_parameters();
+  }
+}
+
+EmbeddingBag EmbeddingBag::from_pretrained(const Tensor& embeddings, bool freeze,
+                                           std::optional<EmbeddingBagOptions> options) {
+  return EmbeddingBag(pretrained_options(embeddings, options, "EmbeddingBag"), freeze);
+}
+
+EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, bool freeze) : EmbeddingBag(options) {
+  weight.requires_grad_(!freeze);
+}
+
+void EmbeddingBag::reset_parameters() {
+  init::normal_(weight);
+  if (options_.padding_idx()) {
+    NoGradGuard no_grad;
+    int64_t D = options_.embedding_dim();
+    std::fill_n(weight.data().data() + *options_.padding_idx() * D, D, 0.f);
+  }
+}
+
+Tensor EmbeddingBag::forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets,
+                             const Tensor& per_sample_weights) {
+  return functional::embedding_bag(input, weight,
+                                   functional::EmbeddingBagFuncOptions()
+                                       .offsets(offsets)
+                                       .max_norm(options_.max_norm())
+                                       .norm_type(options_.norm_type())
+                                       .scale_grad_by_freq(options_.scale_grad_by_freq())
+                                       .mode(options_.mode())
+                                       .sparse(options_.sparse())
+                                       .per_sample_weights(per_sample_weights)
+                                       .include_last_offset(options_.include_last_offset())
+                                       .padding_idx(options_.padding_idx()));
+}
+
+std::string EmbeddingBag::extra_repr() const {
+  using functional::EmbeddingBagMode;
+  const char* mode = options_.mode() == EmbeddingBagMode::Sum    ? "sum"
+                     : options_.mode() == EmbeddingBagMode::Mean ? "mean"
+                                                                 : "max";
+  return options_repr(options_) + ", mode='" + mode + "'";
+}
+
+}  // namespace ember::nn

@@ -1,0 +1,229 @@
+// The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+// tensor's dtype, shape and byte range, then the raw little-endian data.
+#include "ember/io/safetensors.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "json.hpp"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors data is little-endian; Ember reads it with memcpy");
+
+namespace ember::io {
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  EMBER_CHECK_IO(fd >= 0, "io::save: cannot create '", tmp, "': ", std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      std::remove(tmp.c_str());
+      throw IoError(detail::cat("io::save: writing '", tmp, "' failed: ", std::strerror(err)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  bool synced = ::fsync(fd) == 0;
+  bool closed = ::close(fd) == 0;
+  if (!synced || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    throw IoError(detail::cat("io::save: cannot write '", path, "': ", std::strerror(err)));
+  }
+}
+
+namespace {
+
+struct Entry {
+  std::string name, dtype;
+  Shape shape;
+  const char* data;
+  size_t bytes;
+};
+
+std::string shape_json(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+void save(const Archive& archive, const std::string& path) {
+  std::vector<Entry> entries;
+  for (const auto& [name, t] : archive.tensors) {
+    EMBER_CHECK_IO(!archive.index_tensors.count(name), "io::save: name '", name,
+                   "' is used by both a float and an index tensor");
+    entries.push_back({name, "F32", t.shape(), reinterpret_cast<const char*>(t.data().data()),
+                       static_cast<size_t>(t.numel()) * sizeof(float)});
+  }
+  for (const auto& [name, t] : archive.index_tensors)
+    entries.push_back({name, "I64", t.shape(), reinterpret_cast<const char*>(t.data()),
+                       static_cast<size_t>(t.numel()) * sizeof(int64_t)});
+  std::string header = "{";
+  if (!archive.metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : archive.metadata) {
+      header += (first ? "" : ",") + json::quote(k) + ":" + json::quote(v);
+      first = false;
+    }
+    header += "}";
+  }
+  size_t offset = 0;
+  for (const Entry& e : entries) {
+    EMBER_CHECK_IO(e.name != "__metadata__", "io::save: '__metadata__' is reserved");
+    header += (header.size() > 1 ? "," : "") + json::quote(e.name) + ":{\"dtype\":\"" + e.dtype +
+              "\",\"shape\":" + shape_json(e.shape) + ",\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + e.bytes) + "]}";
+    offset += e.bytes;
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
+  std::string bytes(8, '\0');
+  uint64_t n = header.size();
+  std::memcpy(&bytes[0], &n, 8);
+  bytes += header;
+  for (const Entry& e : entries) bytes.append(e.data, e.bytes);
+  write_file_atomically(path, bytes);
+}
+
+void save(const StateDict& dict, const std::string& path,
+          const std::map<std::string, std::string>& metadata) {
+  Archive a;
+  a.tensors = dict;
+  a.metadata = metadata;
+  save(a, path);
+}
+
+namespace {
+
+struct Reader {
+  std::string path;
+
+  template <class... Parts>
+  [[noreturn]] void fail(const Parts&... parts) const {
+    throw IoError(detail::cat("io::load: '", path, "': ", parts...));
+  }
+
+  uint64_t non_negative_integer(const json::Value& v, const std::string& what) const {
+    if (v.kind != json::Value::Kind::Number || v.number < 0 || v.number > 9.0e15 ||
+        v.number != static_cast<double>(static_cast<uint64_t>(v.number)))
+      fail(what, " must be a non-negative integer");
+    return static_cast<uint64_t>(v.number);
+  }
+
+  const json::Value* field(const json::Value& obj, const char* key, const std::string& tensor) const {
+    for (const auto& [k, v] : obj.object)
+      if (k == key) return &v;
+    fail("tensor '", tensor, "' has no \"", key, "\"");
+  }
+};
+
+}  // namespace
+
+Archive load_archive(const std::string& path) {
+  Reader r{path};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) r.fail("cannot open the file");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8)
+    r.fail("truncated: ", bytes.size(), " bytes, need at least 8 for the header length");
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  if (header_len > bytes.size() - 8)
+    r.fail("header length ", header_len, " runs past the end of the file (", bytes.size(),
+           " bytes)");
+  json::Value header;
+  try {
+    header = json::parse(bytes.substr(8, header_len));
+  } catch (const std::runtime_error& e) {
+    r.fail("the header is not valid JSON (", e.what(), ")");
+  }
+  if (header.kind != json::Value::Kind::Object) r.fail("the header is not a JSON object");
+  const char* data = bytes.data() + 8 + header_len;
+  const uint64_t data_size = bytes.size() - 8 - header_len;
+
+  Archive archive;
+  struct Range {
+    uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Range> ranges;
+  for (const auto& [name, entry] : header.object) {
+    if (name == "__metadata__") {
+      if (entry.kind != json::Value::Kind::Object) r.fail("__metadata__ is not an object");
+      for (const auto& [k, v] : entry.object) {
+        if (v.kind != json::Value::Kind::String) r.fail("metadata '", k, "' is not a string");
+        archive.metadata[k] = v.string;
+      }
+      continue;
+    }
+    if (entry.kind != json::Value::Kind::Object) r.fail("tensor '", name, "' is not an object");
+    const json::Value* dtype = r.field(entry, "dtype", name);
+    const json::Value* shape_v = r.field(entry, "shape", name);
+    const json::Value* offsets = r.field(entry, "data_offsets", name);
+    if (dtype->kind != json::Value::Kind::String) r.fail("tensor '", name, "' dtype is not a string");
+    if (dtype->string != "F32" && dtype->string != "I64")
+      r.fail("tensor '", name, "' has dtype ", dtype->string,
+             ", which Ember does not read (F32 and I64 only)");
+    if (shape_v->kind != json::Value::Kind::Array) r.fail("tensor '", name, "' shape is not a list");
+    Shape shape;
+    uint64_t numel = 1;
+    for (const json::Value& d : shape_v->array) {
+      uint64_t n = r.non_negative_integer(d, "a dim of tensor '" + name + "'");
+      if (__builtin_mul_overflow(numel, n, &numel)) r.fail("tensor '", name, "' is too large");
+      shape.push_back(static_cast<int64_t>(n));
+    }
+    if (offsets->kind != json::Value::Kind::Array || offsets->array.size() != 2)
+      r.fail("tensor '", name, "' data_offsets must be [begin, end]");
+    uint64_t begin = r.non_negative_integer(offsets->array[0], "data_offsets of '" + name + "'");
+    uint64_t end = r.non_negative_integer(offsets->array[1], "data_offsets of '" + name + "'");
+    if (begin > end || end > data_size)
+      r.fail("tensor '", name, "' offsets [", begin, ", ", end, "] are out of range for ",
+             data_size, " bytes of data");
+    const uint64_t elem = dtype->string == "F32" ? 4 : 8;
+    uint64_t need = 0;
+    if (__builtin_mul_overflow(numel, elem, &need) || need != end - begin)
+      r.fail("tensor '", name, "' of shape ", detail::shape_str(shape), " and dtype ",
+             dtype->string, " needs ", numel, " elements but its offsets hold ", end - begin,
+             " bytes");
+    ranges.push_back({begin, end, name});
+    if (elem == 4) {
+      Array a = Array::from_shape(detail::to_xshape(shape));
+      if (need) std::memcpy(a.data(), data + begin, need);
+      archive.tensors[name] = Tensor(std::move(a));
+    } else {
+      std::vector<int64_t> v(numel);
+      if (need) std::memcpy(v.data(), data + begin, need);
+      archive.index_tensors[name] = IndexTensor(std::move(v), shape);
+    }
+  }
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin)
+      r.fail("tensors '", ranges[i - 1].name, "' and '", ranges[i].name, "' overlap");
+  return archive;
+}
+
+StateDict load(const std::string& path) {
+  Archive a = load_archive(path);
+  if (!a.index_tensors.empty())
+    throw IoError(detail::cat("io::load: '", path, "' holds int64 tensor '",
+                              a.index_tensors.begin()->first, "'; read it with io::load_archive"));
+  return std::move(a.tensors);
+}
+
+}  // namespace ember::io

@@ -1,0 +1,318 @@
+// Embedding and EmbeddingBag: a gather forward, an index-add backward. The backward is
+// deterministic whatever the thread count: each thread owns a block of table rows and walks
+// the ids in order (no float atomics). With sparse=true it returns the touched rows only.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "ember/autograd.hpp"
+#include "ember/nn/functional.hpp"
+#include "ember/parallel.hpp"
+
+namespace ember::nn::functional {
+
+namespace {
+
+struct TableShape {
+  int64_t rows, width;
+};
+
+TableShape check_weight(const Tensor& weight, const char* op) {
+  EMBER_CHECK_SHAPE(weight.dim() == 2, op,
+                    ": weight must be 2-D [num_embeddings, embedding_dim], got shape ",
+                    detail::shape_str(weight.shape()));
+  return {weight.size(0), weight.size(1)};
+}
+
+void check_ids(const IndexTensor& ids, int64_t num_embeddings, const char* op) {
+  for (int64_t id : ids.to_vector())
+    EMBER_CHECK_INDEX(id >= 0 && id < num_embeddings, op, ": index ", id,
+                      " out of range for num_embeddings ", num_embeddings);
+}
+
+// -1 when there is no padding row.
+int64_t resolve_padding(const std::optional<int64_t>& padding_idx, int64_t num_embeddings,
+                        const char* op) {
+  if (!padding_idx) return -1;
+  int64_t p = *padding_idx;
+  EMBER_CHECK_INDEX(p >= -num_embeddings && p < num_embeddings, op, ": padding_idx ", p,
+                    " out of range for num_embeddings ", num_embeddings);
+  return p < 0 ? p + num_embeddings : p;
+}
+
+// Per-entry gradient scale of scale_grad_by_freq: 1 / (occurrences of the entry's id).
+std::vector<float> inverse_frequencies(const std::vector<int64_t>& targets, int64_t rows) {
+  std::vector<int32_t> counts(static_cast<size_t>(rows), 0);
+  for (int64_t r : targets)
+    if (r >= 0) ++counts[static_cast<size_t>(r)];
+  std::vector<float> inv(targets.size(), 0.f);
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] >= 0) inv[i] = 1.f / static_cast<float>(counts[static_cast<size_t>(targets[i])]);
+  return inv;
+}
+
+// dW[targets[i]] += scale(i) * src(i), for every entry with a target >= 0.
+template <class Src, class Scale>
+Array index_add_dense(TableShape t, const std::vector<int64_t>& targets, Src src, Scale scale) {
+  Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
+  const int64_t n = static_cast<int64_t>(targets.size()), D = t.width;
+  detail::parallel_rows(t.rows, n * D, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t r = targets[static_cast<size_t>(i)];
+      if (r < lo || r >= hi) continue;  // another thread's row, or padding (-1)
+      const float* s = src(i);
+      float c = scale(i);
+      float* d = dw.data() + r * D;
+      for (int64_t j = 0; j < D; ++j) d[j] += c * s[j];
+    }
+  });
+  return dw;
+}
+
+// The same sums, as a coalesced row-sparse gradient (rows sorted, each once).
+template <class Src, class Scale>
+std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const std::vector<int64_t>& targets,
+                                                Src src, Scale scale) {
+  std::vector<int64_t> order;
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] >= 0) order.push_back(static_cast<int64_t>(i));
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return targets[static_cast<size_t>(a)] < targets[static_cast<size_t>(b)];
+  });
+  auto grad = std::make_shared<RowSparseGrad>();
+  grad->dense_shape = {t.rows, t.width};
+  for (int64_t i : order) {
+    int64_t r = targets[static_cast<size_t>(i)];
+    if (grad->rows.empty() || grad->rows.back() != r) grad->rows.push_back(r);
+  }
+  const int64_t D = t.width;
+  grad->values = xt::zeros<float>({grad->rows.size(), static_cast<size_t>(D)});
+  int64_t slot = -1, last = -1;
+  for (int64_t i : order) {
+    int64_t r = targets[static_cast<size_t>(i)];
+    if (r != last) ++slot, last = r;
+    const float* s = src(i);
+    float c = scale(i);
+    float* d = grad->values.data() + slot * D;
+    for (int64_t j = 0; j < D; ++j) d[j] += c * s[j];
+  }
+  return grad;
+}
+
+template <class Src, class Scale>
+Gradient index_add(bool sparse, TableShape t, const std::vector<int64_t>& targets, Src src,
+                   Scale scale) {
+  if (sparse) return Gradient(index_add_sparse(t, targets, src, scale));
+  return Gradient(index_add_dense(t, targets, src, scale));
+}
+
+Shape append_dim(Shape s, int64_t d) {
+  s.push_back(d);
+  return s;
+}
+
+}  // namespace
+
+void embedding_renorm_(Tensor& weight, const IndexTensor& ids, double max_norm, double norm_type) {
+  TableShape t = check_weight(weight, "embedding_renorm_");
+  check_ids(ids, t.rows, "embedding_renorm_");
+  EMBER_CHECK_VALUE(max_norm > 0, "embedding: max_norm must be positive, got ", max_norm);
+  EMBER_CHECK_VALUE(norm_type > 0, "embedding: norm_type must be positive, got ", norm_type);
+  std::vector<int64_t> unique = ids.to_vector();
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  float* w = weight.data().data();
+  for (int64_t r : unique) {
+    float* row = w + r * t.width;
+    double norm = 0;
+    for (int64_t j = 0; j < t.width; ++j) norm += std::pow(std::abs(double(row[j])), norm_type);
+    norm = std::pow(norm, 1.0 / norm_type);
+    if (norm > max_norm) {
+      // As PyTorch: the 1e-7 keeps the scale finite for tiny max_norm.
+      float scale = static_cast<float>(max_norm / (norm + 1e-7));
+      for (int64_t j = 0; j < t.width; ++j) row[j] *= scale;
+    }
+  }
+}
+
+Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFuncOptions& o) {
+  TableShape t = check_weight(weight, "embedding");
+  check_ids(ids, t.rows, "embedding");
+  const int64_t pad = resolve_padding(o.padding_idx(), t.rows, "embedding");
+  if (o.max_norm()) {
+    Tensor w = weight;
+    embedding_renorm_(w, ids, *o.max_norm(), o.norm_type());
+  }
+  const int64_t n = ids.numel(), D = t.width;
+  Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
+  const float* w = weight.data().data();
+  for (int64_t i = 0; i < n; ++i) std::copy_n(w + ids[i] * D, D, out.data() + i * D);
+
+  // The row each output row's gradient goes to; -1 for the padding row, which never learns.
+  std::vector<int64_t> targets = ids.to_vector();
+  for (int64_t& r : targets)
+    if (r == pad) r = -1;
+  bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
+  return make_output(std::move(out), "embedding", {weight}, [=](const Array& g) {
+    auto src = [&](int64_t i) { return g.data() + i * D; };
+    if (!by_freq) return Gradients{index_add(sparse, t, targets, src, [](int64_t) { return 1.f; })};
+    std::vector<float> inv = inverse_frequencies(targets, t.rows);
+    return Gradients{
+        index_add(sparse, t, targets, src, [&](int64_t i) { return inv[static_cast<size_t>(i)]; })};
+  });
+}
+
+namespace {
+// Bag b holds entries [starts[b], starts[b + 1]).
+std::vector<int64_t> bag_starts(const IndexTensor& input, const EmbeddingBagFuncOptions& o) {
+  const int64_t n = input.numel();
+  if (input.dim() == 2) {
+    EMBER_CHECK_VALUE(!o.offsets(), "embedding_bag: offsets must not be given with 2-D input ",
+                      detail::shape_str(input.shape()));
+    std::vector<int64_t> starts;
+    for (int64_t b = 0; b <= input.size(0); ++b) starts.push_back(b * input.size(1));
+    return starts;
+  }
+  EMBER_CHECK_SHAPE(input.dim() == 1, "embedding_bag: input must be 1-D or 2-D, got shape ",
+                    detail::shape_str(input.shape()));
+  EMBER_CHECK_VALUE(o.offsets().has_value(), "embedding_bag: 1-D input needs offsets");
+  const IndexTensor& offsets = *o.offsets();
+  EMBER_CHECK_SHAPE(offsets.dim() == 1, "embedding_bag: offsets must be 1-D, got shape ",
+                    detail::shape_str(offsets.shape()));
+  std::vector<int64_t> starts = offsets.to_vector();
+  EMBER_CHECK_VALUE(!o.include_last_offset() || !starts.empty(),
+                    "embedding_bag: include_last_offset needs at least one offset");
+  if (!starts.empty()) {
+    EMBER_CHECK_INDEX(starts[0] == 0, "embedding_bag: offsets[0] must be 0, got ", starts[0]);
+  }
+  for (size_t i = 0; i < starts.size(); ++i) {
+    EMBER_CHECK_INDEX(i == 0 || starts[i] >= starts[i - 1], "embedding_bag: offsets must be ",
+                      "non-decreasing, but offsets[", i, "] = ", starts[i], " < offsets[", i - 1,
+                      "] = ", starts[i - 1]);
+    EMBER_CHECK_INDEX(starts[i] <= n, "embedding_bag: offsets[", i, "] = ", starts[i],
+                      " is past the end of input of size ", n);
+  }
+  if (!o.include_last_offset()) starts.push_back(n);
+  return starts;
+}
+
+const char* mode_name(EmbeddingBagMode m) {
+  return m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max";
+}
+}  // namespace
+
+Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
+                     const EmbeddingBagFuncOptions& o) {
+  TableShape t = check_weight(weight, "embedding_bag");
+  check_ids(input, t.rows, "embedding_bag");
+  const int64_t pad = resolve_padding(o.padding_idx(), t.rows, "embedding_bag");
+  const EmbeddingBagMode mode = o.mode();
+  const Tensor& psw = o.per_sample_weights();
+  if (psw.defined()) {
+    EMBER_CHECK_VALUE(mode == EmbeddingBagMode::Sum, "embedding_bag: per_sample_weights is only ",
+                      "supported for mode='sum', got mode='", mode_name(mode), "'");
+    EMBER_CHECK_SHAPE(psw.shape() == input.shape(), "embedding_bag: per_sample_weights shape ",
+                      detail::shape_str(psw.shape()), " does not match input shape ",
+                      detail::shape_str(input.shape()));
+  }
+  EMBER_CHECK_VALUE(!(o.scale_grad_by_freq() && mode == EmbeddingBagMode::Max),
+                    "embedding_bag: scale_grad_by_freq is not supported with mode='max'");
+  std::vector<int64_t> starts = bag_starts(input, o);
+  if (o.max_norm()) {
+    Tensor w = weight;
+    embedding_renorm_(w, input, *o.max_norm(), o.norm_type());
+  }
+  const int64_t B = static_cast<int64_t>(starts.size()) - 1, D = t.width, n = input.numel();
+  std::vector<int64_t> targets = input.to_vector(), bag_of(static_cast<size_t>(n), -1);
+  std::vector<float> count(static_cast<size_t>(B), 0.f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = starts[b]; i < starts[b + 1]; ++i) {
+      bag_of[static_cast<size_t>(i)] = b;
+      if (targets[static_cast<size_t>(i)] == pad) targets[static_cast<size_t>(i)] = -1;
+      if (targets[static_cast<size_t>(i)] >= 0) count[static_cast<size_t>(b)] += 1.f;
+    }
+  // Entries past the last offset (include_last_offset) belong to no bag.
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (bag_of[i] < 0) targets[i] = -1;
+
+  auto W = weight.storage();
+  auto PSW = psw.defined() ? psw.storage() : nullptr;
+  Array out = xt::zeros<float>({static_cast<size_t>(B), static_cast<size_t>(D)});
+  std::vector<int64_t> argmax;  // mode max: the entry that won each output element, or -1
+  if (mode == EmbeddingBagMode::Max) argmax.assign(static_cast<size_t>(B * D), -1);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = targets[static_cast<size_t>(i)], b = bag_of[static_cast<size_t>(i)];
+    if (r < 0) continue;
+    const float* row = W->data() + r * D;
+    float* dst = out.data() + b * D;
+    if (mode == EmbeddingBagMode::Max) {
+      for (int64_t j = 0; j < D; ++j) {
+        int64_t& winner = argmax[static_cast<size_t>(b * D + j)];
+        if (winner < 0 || row[j] > dst[j]) dst[j] = row[j], winner = i;
+      }
+    } else {
+      float c = PSW ? PSW->data()[i] : 1.f;
+      if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(b)];
+      for (int64_t j = 0; j < D; ++j) dst[j] += c * row[j];
+    }
+  }
+
+  std::vector<Tensor> inputs{weight};
+  if (psw.defined()) inputs.push_back(psw);
+  bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq(), need_w = weight.requires_grad();
+  Shape psw_shape = input.shape();
+  size_t num_inputs = inputs.size();
+  return make_output(std::move(out), "embedding_bag", inputs, [=](const Array& g) {
+    Gradients grads(num_inputs);
+    if (need_w && mode == EmbeddingBagMode::Max) {
+      // Each output element's gradient goes to the entry that won it: one (row, column) each.
+      Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(D)});
+      for (int64_t k = 0; k < B * D; ++k) {
+        int64_t e = argmax[static_cast<size_t>(k)];
+        if (e >= 0) dw.data()[targets[static_cast<size_t>(e)] * D + k % D] += g.data()[k];
+      }
+      if (sparse) {
+        auto s = std::make_shared<RowSparseGrad>();
+        s->dense_shape = {t.rows, D};
+        std::vector<int64_t> rows;
+        for (int64_t r : targets)
+          if (r >= 0) rows.push_back(r);
+        std::sort(rows.begin(), rows.end());
+        rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+        s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
+        for (size_t k = 0; k < rows.size(); ++k)
+          std::copy_n(dw.data() + rows[k] * D, D, s->values.data() + static_cast<int64_t>(k) * D);
+        s->rows = std::move(rows);
+        grads[0] = Gradient(std::move(s));
+      } else {
+        grads[0] = std::move(dw);
+      }
+    } else if (need_w) {
+      std::vector<float> inv = by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
+      auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
+      auto scale = [&](int64_t i) {
+        size_t k = static_cast<size_t>(i);
+        float c = PSW ? PSW->data()[i] : 1.f;
+        if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(bag_of[k])];
+        return by_freq ? c * inv[k] : c;
+      };
+      grads[0] = index_add(sparse, t, targets, src, scale);
+    }
+    if (PSW) {  // d(out[b]) / d(psw[i]) = weight[id_i]
+      Array dpsw = xt::zeros<float>(detail::to_xshape(psw_shape));
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t r = targets[static_cast<size_t>(i)];
+        if (r < 0) continue;
+        const float* gb = g.data() + bag_of[static_cast<size_t>(i)] * D;
+        const float* row = W->data() + r * D;
+        float dot = 0.f;
+        for (int64_t j = 0; j < D; ++j) dot += gb[j] * row[j];
+        dpsw.data()[i] = dot;
+      }
+      grads[1] = std::move(dpsw);
+    }
+    return grads;
+  });
+}
+
+}  // namespace ember::nn::functional
