@@ -13,8 +13,8 @@ namespace {
 template <class Options>
 Options validated(Options o, const char* layer) {
   EMBER_CHECK_VALUE(o.num_embeddings() > 0 && o.embedding_dim() > 0, layer,
-                    ": num_embeddings and embedding_dim must be positive, got ",
-                    o.num_embeddings(), " and ", o.embedding_dim());
+                    ": num_embeddings and embedding_dim must be positive, got ", o.num_embeddings(),
+                    " and ", o.embedding_dim());
   if (o.padding_idx()) {
     int64_t p = *o.padding_idx(), n = o.num_embeddings();
     EMBER_CHECK_INDEX(p >= -n && p < n, layer, ": padding_idx ", p,
@@ -57,13 +57,13 @@ Options pretrained_options(const Tensor& embeddings, std::optional<Options> opti
 }
 }  // namespace
 
-Embedding::Embedding(const EmbeddingOptions& options)
-    : options_(validated(options, "Embedding")) {
+Embedding::Embedding(const EmbeddingOptions& options) : options_(validated(options, "Embedding")) {
   if (options_._weight().defined()) {
     weight = register_parameter("weight", Tensor(options_._weight().data()));
     options_._weight(Tensor());
   } else {
-    weight = register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
+    weight =
+        register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
     reset_parameters();
   }
 }
@@ -104,7 +104,8 @@ EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options)
     weight = register_parameter("weight", Tensor(options_._weight().data()));
     options_._weight(Tensor());
   } else {
-    weight = register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
+    weight =
+        register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
     reset_parameters();
   }
 }
@@ -114,7 +115,8 @@ EmbeddingBag EmbeddingBag::from_pretrained(const Tensor& embeddings, bool freeze
   return EmbeddingBag(pretrained_options(embeddings, options, "EmbeddingBag"), freeze);
 }
 
-EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, bool freeze) : EmbeddingBag(options) {
+EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, bool freeze)
+    : EmbeddingBag(options) {
   weight.requires_grad_(!freeze);
 }
 

@@ -22,7 +22,8 @@ void check_name(const std::string& name, const char* what) {
 
 template <class Entries>
 bool has_name(const Entries& entries, const std::string& name) {
-  return std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.first == name; });
+  return std::any_of(entries.begin(), entries.end(),
+                     [&](const auto& e) { return e.first == name; });
 }
 }  // namespace
 

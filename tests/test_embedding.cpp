@@ -39,7 +39,10 @@ TEST_CASE("the pad row starts at zero and its gradient is exactly zero") {
     int64_t pad = padding_idx < 0 ? 6 + padding_idx : padding_idx;
     CHECK(row(emb.weight, pad) == std::vector<float>(4, 0.f));
     for (bool sparse : {false, true}) {
-      nn::Embedding e(nn::EmbeddingOptions(6, 4).padding_idx(padding_idx).sparse(sparse).scale_grad_by_freq(true));
+      nn::Embedding e(nn::EmbeddingOptions(6, 4)
+                          .padding_idx(padding_idx)
+                          .sparse(sparse)
+                          .scale_grad_by_freq(true));
       IndexTensor ids({pad, 0, pad, 3, pad, 0}, {2, 3});
       sum(e(ids) * 3.f).backward();
       CHECK(row(e.weight.grad(), pad) == std::vector<float>(4, 0.f));

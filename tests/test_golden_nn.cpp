@@ -55,9 +55,9 @@ TEST_CASE("golden: Linear") {
 }
 
 TEST_CASE("golden: Embedding with each option and combinations") {
-  for (const char* name : {"plain", "padding_idx", "padding_idx_negative", "max_norm_l2",
-                           "max_norm_l1", "scale_grad_by_freq", "sparse", "sparse_padding_freq",
-                           "max_norm_padding_freq"}) {
+  for (const char* name :
+       {"plain", "padding_idx", "padding_idx_negative", "max_norm_l2", "max_norm_l1",
+        "scale_grad_by_freq", "sparse", "sparse_padding_freq", "max_norm_padding_freq"}) {
     SUBCASE(name) {
       const golden::Case& c = nn_file().at(std::string("embedding_") + name);
       nn::Embedding emb(embedding_options(name, c.at("weight").tensor()));
@@ -77,8 +77,8 @@ TEST_CASE("golden: Embedding::from_pretrained, frozen and trainable") {
     const golden::Case& c =
         nn_file().at(freeze ? "from_pretrained_frozen" : "from_pretrained_trainable");
     Tensor table = c.at("weight").tensor();
-    nn::Embedding emb = nn::Embedding::from_pretrained(
-        table, freeze, nn::EmbeddingOptions(1, 1).padding_idx(2));
+    nn::Embedding emb =
+        nn::Embedding::from_pretrained(table, freeze, nn::EmbeddingOptions(1, 1).padding_idx(2));
     CHECK(emb.weight.requires_grad() == !freeze);
     CHECK(emb.weight.to_vector() == table.to_vector());  // the pad row is kept as given
     Tensor out = emb(c.at("ids").index());
@@ -93,9 +93,9 @@ TEST_CASE("golden: Embedding::from_pretrained, frozen and trainable") {
 }
 
 TEST_CASE("golden: EmbeddingBag in each mode, with offsets, weights and padding") {
-  for (const char* name : {"sum_2d", "mean_2d", "max_2d", "sum_offsets", "mean_offsets",
-                           "max_offsets", "sum_weights", "sum_last_offset", "mean_padding",
-                           "max_padding_sparse", "sum_freq_sparse"}) {
+  for (const char* name :
+       {"sum_2d", "mean_2d", "max_2d", "sum_offsets", "mean_offsets", "max_offsets", "sum_weights",
+        "sum_last_offset", "mean_padding", "max_padding_sparse", "sum_freq_sparse"}) {
     SUBCASE(name) {
       const golden::Case& c = nn_file().at(std::string("bag_") + name);
       nn::EmbeddingBag bag(bag_options(name, c.at("weight").tensor()));

@@ -1,7 +1,6 @@
 // safetensors: round trips, both-way compatibility with PyTorch, and every malformed file a
 // clear IoError that changes nothing.
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cstdio>

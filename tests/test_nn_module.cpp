@@ -1,9 +1,9 @@
 // The Module API: registration, dotted names, train/eval, zero_grad, state_dict, printing;
 // gradcheck for every layer.
+#include <ember/ember.hpp>
 #include <sstream>
 
 #include "gradcheck.hpp"
-#include <ember/ember.hpp>
 
 using namespace ember;
 namespace F = ember::nn::functional;
@@ -14,7 +14,9 @@ struct Classifier : nn::Module {
   nn::Embedding emb;
   nn::Linear fc1, fc2;
   Classifier(int64_t vocab, int64_t dim, int64_t hidden, int64_t classes)
-      : emb(nn::EmbeddingOptions(vocab, dim).padding_idx(1)), fc1(dim, hidden), fc2(hidden, classes) {
+      : emb(nn::EmbeddingOptions(vocab, dim).padding_idx(1)),
+        fc1(dim, hidden),
+        fc2(hidden, classes) {
     register_module("emb", emb);
     register_module("fc1", fc1);
     register_module("fc2", fc2);
@@ -30,8 +32,8 @@ TEST_CASE("named_parameters use dotted names in registration order") {
   Classifier model(10, 4, 6, 3);
   std::vector<std::string> names;
   for (auto& [name, p] : model.named_parameters()) names.push_back(name);
-  CHECK(names == std::vector<std::string>{"emb.weight", "fc1.weight", "fc1.bias", "fc2.weight",
-                                          "fc2.bias"});
+  CHECK(names ==
+        std::vector<std::string>{"emb.weight", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
   CHECK(model.parameters().size() == 5);
   CHECK(model.children().size() == 3);
   for (Tensor& p : model.parameters()) CHECK(p.requires_grad());
@@ -179,9 +181,8 @@ TEST_CASE("gradcheck for every layer (only float inputs perturbed)") {
         {randn({6, 3}, true), rand({5}, true)});
   }
   SUBCASE("LayerNorm, Dropout in eval, activations") {
-    CHECK_GRADCHECK(
-        [](const Inputs& x) { return F::layer_norm(x[0], {4}, x[1], x[2]); },
-        {randn({2, 3, 4}, true), randn({4}, true), randn({4}, true)});
+    CHECK_GRADCHECK([](const Inputs& x) { return F::layer_norm(x[0], {4}, x[1], x[2]); },
+                    {randn({2, 3, 4}, true), randn({4}, true), randn({4}, true)});
     CHECK_GRADCHECK([](const Inputs& x) { return F::dropout(x[0], 0.3, false); },
                     {randn({3, 3}, true)});
     nn::Sequential seq({std::make_shared<nn::Tanh>(), std::make_shared<nn::Sigmoid>(),

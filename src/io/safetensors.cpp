@@ -124,7 +124,8 @@ struct Reader {
     return static_cast<uint64_t>(v.number);
   }
 
-  const json::Value* field(const json::Value& obj, const char* key, const std::string& tensor) const {
+  const json::Value* field(const json::Value& obj, const char* key,
+                           const std::string& tensor) const {
     for (const auto& [k, v] : obj.object)
       if (k == key) return &v;
     fail("tensor '", tensor, "' has no \"", key, "\"");
@@ -174,11 +175,13 @@ Archive load_archive(const std::string& path) {
     const json::Value* dtype = r.field(entry, "dtype", name);
     const json::Value* shape_v = r.field(entry, "shape", name);
     const json::Value* offsets = r.field(entry, "data_offsets", name);
-    if (dtype->kind != json::Value::Kind::String) r.fail("tensor '", name, "' dtype is not a string");
+    if (dtype->kind != json::Value::Kind::String)
+      r.fail("tensor '", name, "' dtype is not a string");
     if (dtype->string != "F32" && dtype->string != "I64")
       r.fail("tensor '", name, "' has dtype ", dtype->string,
              ", which Ember does not read (F32 and I64 only)");
-    if (shape_v->kind != json::Value::Kind::Array) r.fail("tensor '", name, "' shape is not a list");
+    if (shape_v->kind != json::Value::Kind::Array)
+      r.fail("tensor '", name, "' shape is not a list");
     Shape shape;
     uint64_t numel = 1;
     for (const json::Value& d : shape_v->array) {

@@ -288,7 +288,8 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
         grads[0] = std::move(dw);
       }
     } else if (need_w) {
-      std::vector<float> inv = by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
+      std::vector<float> inv =
+          by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
       auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
       auto scale = [&](int64_t i) {
         size_t k = static_cast<size_t>(i);

@@ -22,7 +22,8 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                   const Tensor& bias, double eps) {
   Shape s = input.shape();
   size_t k = normalized_shape.size();
-  bool ok = k >= 1 && k <= s.size() && Shape(s.end() - static_cast<int64_t>(k), s.end()) == normalized_shape;
+  bool ok = k >= 1 && k <= s.size() &&
+            Shape(s.end() - static_cast<int64_t>(k), s.end()) == normalized_shape;
   EMBER_CHECK_SHAPE(ok, "layer_norm: normalized_shape ", detail::shape_str(normalized_shape),
                     " does not match the trailing dims of input shape ", detail::shape_str(s));
   for (const Tensor* t : {&weight, &bias}) {

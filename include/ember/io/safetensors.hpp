@@ -13,9 +13,9 @@ namespace ember::io {
 
 // Everything a safetensors file can hold that Ember reads.
 struct Archive {
-  StateDict tensors;                                // F32
+  StateDict tensors;                                 // F32
   std::map<std::string, IndexTensor> index_tensors;  // I64
-  std::map<std::string, std::string> metadata;      // "__metadata__"
+  std::map<std::string, std::string> metadata;       // "__metadata__"
 };
 
 void save(const Archive& archive, const std::string& path);

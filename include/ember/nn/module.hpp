@@ -59,7 +59,8 @@ class Module {
 
   // The type name shown when printing ("Linear"); defaults to the demangled class name.
   virtual std::string name() const;
-  // What goes inside the parentheses when printing, e.g. "in_features=2, out_features=3, bias=True".
+  // What goes inside the parentheses when printing, e.g. "in_features=2, out_features=3,
+  // bias=True".
   virtual std::string extra_repr() const { return ""; }
 
  private:
