@@ -1,7 +1,7 @@
 // Trains the user-written Highway layer (examples/custom_layer.hpp) to fit a small target.
-#include <iostream>
-
 #include "custom_layer.hpp"
+
+#include <iostream>
 
 using namespace ember;
 

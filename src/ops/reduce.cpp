@@ -37,12 +37,12 @@ Shape reduced_shape(const Shape& in, const std::vector<size_t>& axes, bool keepd
   return out;
 }
 
-// The gradient of a sum: g spread back over the reduced dims.
-Array expand_back(const Array& g, const Shape& keep_shape, const Shape& in_shape, float scale) {
+// The gradient of a sum (divisor 1) or mean: g spread back over the reduced dims.
+Array expand_back(const Array& g, const Shape& keep_shape, const Shape& in_shape, float divisor) {
   Array gk = g;
   gk.reshape(detail::to_xshape(keep_shape));
   Array out = xt::broadcast(gk, detail::to_xshape(in_shape));
-  if (scale != 1.f) out *= scale;
+  if (divisor != 1.f) out /= divisor;
   return out;
 }
 
@@ -51,13 +51,14 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
   std::vector<size_t> axes = reduce_axes(dims, a.dim(), op);
   int64_t count = 1;
   for (size_t ax : axes) count *= in[ax];
-  float scale = mean ? 1.f / static_cast<float>(count) : 1.f;
+  // As PyTorch, a mean divides by the count (forward and backward), for the same rounding.
+  float divisor = mean ? static_cast<float>(count) : 1.f;
   Array out = xt::sum(a.data(), axes, xt::evaluation_strategy::immediate);
-  if (mean) out *= scale;
+  if (mean) out /= divisor;
   out.reshape(detail::to_xshape(reduced_shape(in, axes, keepdim)));
   Shape keep = keepdim_shape(in, axes);
-  return make_output(std::move(out), op, {a}, [keep, in, scale](const Array& g) {
-    return Gradients{expand_back(g, keep, in, scale)};
+  return make_output(std::move(out), op, {a}, [keep, in, divisor](const Array& g) {
+    return Gradients{expand_back(g, keep, in, divisor)};
   });
 }
 

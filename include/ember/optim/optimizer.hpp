@@ -1,0 +1,132 @@
+// optim::Optimizer: parameter groups with per-group options, step / zero_grad, and a
+// state_dict that lets a resumed run continue the exact trajectory.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ember/io/safetensors.hpp"
+#include "ember/tensor.hpp"
+
+namespace ember::optim {
+
+// Each optimizer's options derive from this; schedulers reach lr through it.
+struct OptimizerOptions {
+  virtual ~OptimizerOptions() = default;
+  virtual double get_lr() const = 0;
+  virtual void set_lr(double lr) = 0;
+  virtual std::unique_ptr<OptimizerOptions> clone() const = 0;
+};
+
+struct ParamGroup {
+  ParamGroup(std::vector<Tensor> params) : params(std::move(params)) {}  // NOLINT: implicit
+  ParamGroup(std::vector<Tensor> params, std::unique_ptr<OptimizerOptions> options)
+      : params(std::move(params)), options(std::move(options)) {}
+  ParamGroup(const ParamGroup& other);
+  ParamGroup& operator=(const ParamGroup& other);
+  ParamGroup(ParamGroup&&) = default;
+  ParamGroup& operator=(ParamGroup&&) = default;
+
+  std::vector<Tensor> params;
+  std::unique_ptr<OptimizerOptions> options;  // null until added: then the defaults
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient (dense or row-sparse).
+  virtual void step() = 0;
+  void zero_grad(bool set_to_none = true);
+  // A group without options takes a copy of the optimizer's defaults.
+  void add_param_group(ParamGroup group);
+  std::vector<ParamGroup>& param_groups() { return groups_; }
+  const std::vector<ParamGroup>& param_groups() const { return groups_; }
+  const char* name() const { return name_; }
+
+  // Per-parameter state ("state.<k>.<buffer>", "state.<k>.step", k counting parameters across
+  // groups in order) and each group's lr (metadata, full precision). Save it with io::save.
+  io::Archive state_dict() const;
+  // Throws (changing nothing) when the archive does not fit these groups and parameters.
+  void load_state_dict(const io::Archive& archive);
+
+ protected:
+  Optimizer(std::vector<ParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults,
+            const char* name);
+  // Buffers by name for parameter k, and the step count; implemented by OptimizerWithState.
+  virtual void save_state(io::Archive& archive) const = 0;
+  virtual void load_state(const io::Archive& archive) = 0;
+  std::vector<const Tensor*> all_params() const;
+  // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
+  // touched row for a row-sparse one (coalesced first). `offset` indexes the flat parameter and
+  // its state buffers. Returns false when the parameter has no gradient.
+  static bool for_each_span(const Tensor& param,
+                            const std::function<void(int64_t offset, const float* grad,
+                                                     int64_t n)>& update);
+
+  std::vector<ParamGroup> groups_;
+  std::unique_ptr<OptimizerOptions> defaults_;
+  const char* name_;
+};
+
+// The part every optimizer shares: a small State struct per parameter, created on first use.
+// State provides `int64_t step` and `static void visit(S& state, F f)` calling f(name, Array&)
+// for each buffer; a buffer of dimension 0 is "not created yet".
+template <class Options, class State>
+class OptimizerWithState : public Optimizer {
+ protected:
+  using Optimizer::Optimizer;
+
+  static const Options& options_of(const ParamGroup& group) {
+    return static_cast<const Options&>(*group.options);
+  }
+  State& state_of(const Tensor& param) { return state_[param.impl().get()]; }
+
+  void save_state(io::Archive& archive) const override {
+    std::vector<const Tensor*> params = all_params();
+    for (size_t k = 0; k < params.size(); ++k) {
+      auto it = state_.find(params[k]->impl().get());
+      if (it == state_.end()) continue;
+      std::string prefix = "state." + std::to_string(k) + ".";
+      archive.index_tensors[prefix + "step"] = IndexTensor({it->second.step}, {});
+      State::visit(it->second, [&](const char* buffer, const Array& value) {
+        if (value.dimension() > 0) archive.tensors[prefix + buffer] = Tensor(value);
+      });
+    }
+  }
+
+  void load_state(const io::Archive& archive) override {
+    std::unordered_map<const TensorImpl*, State> loaded;
+    std::vector<const Tensor*> params = all_params();
+    for (size_t k = 0; k < params.size(); ++k) {
+      std::string prefix = "state." + std::to_string(k) + ".";
+      auto step = archive.index_tensors.find(prefix + "step");
+      if (step == archive.index_tensors.end()) continue;
+      State s;
+      s.step = step->second.item();
+      State::visit(s, [&](const char* buffer, Array& value) {
+        auto it = archive.tensors.find(prefix + buffer);
+        if (it == archive.tensors.end()) return;
+        EMBER_CHECK_SHAPE(it->second.shape() == params[k]->shape(), name(),
+                          ": load_state_dict: ", prefix, buffer, " has shape ",
+                          detail::shape_str(it->second.shape()), " but the parameter has ",
+                          detail::shape_str(params[k]->shape()));
+        value = it->second.data();
+      });
+      loaded.emplace(params[k]->impl().get(), std::move(s));
+    }
+    state_ = std::move(loaded);
+  }
+
+  std::unordered_map<const TensorImpl*, State> state_;
+};
+
+// Checks shared by the options of every optimizer: "SGD: lr must be non-negative, got -1".
+void check_non_negative(const char* optimizer, const char* option, double value);
+
+}  // namespace ember::optim

@@ -1,0 +1,202 @@
+// Optimizers beyond the golden trajectories: exact resumption from a saved state, option
+// validation, the pad row under every optimizer, and sparse steps that touch only their rows.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ember/ember.hpp>
+#include <functional>
+
+using namespace ember;
+using namespace ember::optim;
+namespace F = ember::nn::functional;
+
+namespace {
+struct Model : nn::Module {
+  nn::Embedding emb;
+  nn::Linear fc;
+  explicit Model(bool sparse)
+      : emb(nn::EmbeddingOptions(12, 4).padding_idx(1).sparse(sparse)), fc(4, 3) {
+    register_module("emb", emb);
+    register_module("fc", fc);
+  }
+  Tensor forward(const IndexTensor& ids) { return fc(F::masked_mean(emb(ids), ids != 1, 1)); }
+};
+
+using Factory = std::function<std::unique_ptr<Optimizer>(std::vector<Tensor>)>;
+
+const std::vector<std::pair<const char*, Factory>>& factories() {
+  static const std::vector<std::pair<const char*, Factory>> all = {
+      {"SGD", [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1).momentum(0.9)); }},
+      {"Adam", [](auto p) { return std::make_unique<Adam>(p, AdamOptions(0.01).amsgrad(true)); }},
+      {"AdamW", [](auto p) { return std::make_unique<AdamW>(p, AdamWOptions(0.01)); }},
+      {"Adagrad", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions(0.1)); }},
+      {"RMSprop",
+       [](auto p) {
+         return std::make_unique<RMSprop>(p, RMSpropOptions(0.01).momentum(0.5).centered(true));
+       }},
+  };
+  return all;
+}
+
+IndexTensor batch_ids(int step) {
+  std::vector<int64_t> v;
+  for (int i = 0; i < 12; ++i) v.push_back((step * 7 + i * 5) % 12);
+  return IndexTensor(v, {3, 4});
+}
+IndexTensor batch_labels(int step) { return IndexTensor{step % 3, (step + 1) % 3, 2}; }
+
+void train(Model& m, Optimizer& opt, int from, int to) {
+  for (int step = from; step < to; ++step) {
+    opt.zero_grad();
+    F::cross_entropy(m.forward(batch_ids(step)), batch_labels(step)).backward();
+    opt.step();
+  }
+}
+
+std::vector<float> flat(const Model& m) {
+  std::vector<float> out;
+  for (auto& [n, p] : m.named_parameters())
+    for (float v : p.to_vector()) out.push_back(v);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("save after 10 steps, resume in fresh objects: bit-identical to 20 straight steps") {
+  for (bool sparse : {false, true}) {
+    for (const auto& [name, make] : factories()) {
+      CAPTURE(name);
+      CAPTURE(sparse);
+      manual_seed(21);
+      Model straight(sparse);
+      StateDict init = straight.state_dict();
+      for (auto& [k, v] : init) v = v.clone();
+      auto opt = make(straight.parameters());
+      train(straight, *opt, 0, 20);
+
+      Model first(sparse);
+      first.load_state_dict(init);
+      auto opt1 = make(first.parameters());
+      train(first, *opt1, 0, 10);
+      std::string model_path = std::string(EMBER_BINARY_DIR) + "/resume_model.safetensors";
+      std::string optim_path = std::string(EMBER_BINARY_DIR) + "/resume_optim.safetensors";
+      io::save(first.state_dict(), model_path);
+      io::save(opt1->state_dict(), optim_path);
+
+      manual_seed(99);  // the fresh objects start elsewhere; the files must bring them back
+      Model resumed(sparse);
+      resumed.load_state_dict(io::load(model_path));
+      auto opt2 = make(resumed.parameters());
+      opt2->load_state_dict(io::load_archive(optim_path));
+      train(resumed, *opt2, 10, 20);
+
+      std::vector<float> a = flat(straight), b = flat(resumed);
+      REQUIRE(a.size() == b.size());
+      CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+      std::remove(model_path.c_str());
+      std::remove(optim_path.c_str());
+    }
+  }
+}
+
+TEST_CASE("the pad row stays zero under every optimizer, dense and sparse") {
+  for (bool sparse : {false, true}) {
+    for (const auto& [name, make] : factories()) {
+      CAPTURE(name);
+      CAPTURE(sparse);
+      manual_seed(3);
+      Model m(sparse);
+      auto opt = make(m.parameters());
+      train(m, *opt, 0, 15);
+      std::vector<float> table = m.emb.weight.to_vector();
+      for (int j = 0; j < 4; ++j) CHECK(table[4 + j] == 0.f);
+    }
+  }
+}
+
+TEST_CASE("a sparse step changes only the touched rows") {
+  for (const auto& [name, make] : factories()) {
+    CAPTURE(name);
+    manual_seed(4);
+    nn::Embedding emb(nn::EmbeddingOptions(50, 3).sparse(true));
+    std::vector<float> before = emb.weight.to_vector();
+    auto opt = make(emb.parameters());
+    sum(emb(IndexTensor{7, 3, 7})).backward();
+    opt->step();
+    std::vector<float> after = emb.weight.to_vector();
+    for (int r = 0; r < 50; ++r)
+      for (int j = 0; j < 3; ++j) {
+        bool touched = r == 7 || r == 3;
+        CHECK((after[r * 3 + j] != before[r * 3 + j]) == touched);
+      }
+  }
+}
+
+TEST_CASE("invalid options throw, naming the option and value") {
+  auto p = [] { return std::vector<Tensor>{zeros({2}, true)}; };
+  CHECK_THROWS_WITH_AS(SGD(p(), SGDOptions(-0.1)), "SGD: lr must be non-negative, got -0.1",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(SGD(p(), SGDOptions(0.1).momentum(-1)),
+                       "SGD: momentum must be non-negative, got -1", ValueError);
+  CHECK_THROWS_WITH_AS(SGD(p(), SGDOptions(0.1).nesterov(true)),
+                       "SGD: nesterov needs momentum > 0 and dampening = 0, got momentum 0 and "
+                       "dampening 0",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(Adam(p(), AdamOptions(0.1).betas(std::make_tuple(1.0, 0.9))),
+                       "Adam: betas[0] must be in [0, 1), got 1", ValueError);
+  CHECK_THROWS_WITH_AS(AdamW(p(), AdamWOptions(0.1).betas(std::make_tuple(0.9, -0.5))),
+                       "AdamW: betas[1] must be in [0, 1), got -0.5", ValueError);
+  CHECK_THROWS_WITH_AS(Adam(p(), AdamOptions(0.1).eps(-1e-8)),
+                       "Adam: eps must be non-negative, got -1e-08", ValueError);
+  CHECK_THROWS_WITH_AS(Adagrad(p(), AdagradOptions(0.1).lr_decay(-1)),
+                       "Adagrad: lr_decay must be non-negative, got -1", ValueError);
+  CHECK_THROWS_WITH_AS(Adagrad(p(), AdagradOptions(0.1).initial_accumulator_value(-2)),
+                       "Adagrad: initial_accumulator_value must be non-negative, got -2",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(RMSprop(p(), RMSpropOptions(0.1).alpha(-0.5)),
+                       "RMSprop: alpha must be non-negative, got -0.5", ValueError);
+  CHECK_THROWS_WITH_AS(SGD(std::vector<Tensor>{zeros({2})}, SGDOptions(0.1)),
+                       "SGD: parameter 0 of group 0 (shape [2]) does not require grad; pass only "
+                       "trainable parameters",
+                       ValueError);
+  Tensor w = zeros({2}, true);
+  CHECK_THROWS_WITH_AS(SGD(std::vector<Tensor>{w, w}, SGDOptions(0.1)),
+                       "SGD: parameter 1 of group 0 appears in more than one parameter group",
+                       ValueError);
+  CHECK_THROWS_AS(StepLR(*std::make_unique<SGD>(p(), SGDOptions(0.1)), 0), ValueError);
+}
+
+TEST_CASE("param groups: per-group lr, add_param_group, zero_grad") {
+  Tensor a = ones({2}, true), b = ones({2}, true);
+  SGD opt(std::vector<ParamGroup>{ParamGroup({a})}, SGDOptions(0.1));
+  opt.add_param_group(ParamGroup({b}, std::make_unique<SGDOptions>(1.0)));
+  sum(a * 2.f + b * 2.f).backward();
+  opt.step();
+  CHECK(a.to_vector()[0] == doctest::Approx(0.8f));
+  CHECK(b.to_vector()[0] == doctest::Approx(-1.f));
+  opt.zero_grad();
+  CHECK_FALSE(a.grad().defined());
+  CHECK(opt.param_groups().size() == 2);
+}
+
+TEST_CASE("loading an optimizer state that does not fit throws and changes nothing") {
+  Tensor a = ones({2}, true);
+  Adam opt(std::vector<Tensor>{a}, AdamOptions(0.1));
+  sum(a * a).backward();
+  opt.step();
+  io::Archive state = opt.state_dict();
+  Tensor other = ones({3}, true);
+  Adam fresh(std::vector<Tensor>{other}, AdamOptions(0.5));
+  CHECK_THROWS_AS(fresh.load_state_dict(state), ShapeError);
+  CHECK(fresh.param_groups()[0].options->get_lr() == 0.5);
+  SGD sgd(std::vector<Tensor>{a}, SGDOptions(0.1));
+  CHECK_THROWS_WITH_AS(sgd.load_state_dict(state), "SGD: load_state_dict: the state is from Adam",
+                       ValueError);
+}
+
+TEST_CASE("clip_grad_value_ clamps dense and sparse gradients") {
+  Tensor a = zeros({3}, true);
+  sum(a * tensor({-5, 0.5, 9})).backward();
+  nn::utils::clip_grad_value_({a}, 1.0);
+  CHECK(a.grad().to_vector() == std::vector<float>{-1, 0.5, 1});
+}
