@@ -19,7 +19,8 @@ void validate(const AdagradOptions& o) {
 
 Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions defaults)
     : OptimizerWithState(std::move(groups),
-                         (validate(defaults), std::make_unique<AdagradOptions>(defaults)), "Adagrad") {
+                         (validate(defaults), std::make_unique<AdagradOptions>(defaults)),
+                         "Adagrad") {
   for (ParamGroup& g : groups_) validate(options_of(g));
 }
 

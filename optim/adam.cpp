@@ -28,8 +28,8 @@ void validate(const AdamOptions& o, const char* name) {
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
     : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "Adam", false) {}
 
-Adam::Adam(std::vector<ParamGroup> groups, std::unique_ptr<AdamOptions> defaults,
-           const char* name, bool decoupled_weight_decay)
+Adam::Adam(std::vector<ParamGroup> groups, std::unique_ptr<AdamOptions> defaults, const char* name,
+           bool decoupled_weight_decay)
     : OptimizerWithState(std::move(groups), validated(std::move(defaults), name), name),
       decoupled_weight_decay_(decoupled_weight_decay) {
   for (ParamGroup& g : groups_) validate(options_of(g), name);

@@ -116,8 +116,8 @@ std::vector<double> LinearLR::get_lr() {
 
 ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, Mode mode, double factor,
                                      int64_t patience, double threshold,
-                                     ThresholdMode threshold_mode, int64_t cooldown,
-                                     double min_lr, double eps)
+                                     ThresholdMode threshold_mode, int64_t cooldown, double min_lr,
+                                     double eps)
     : optimizer_(optimizer),
       mode_(mode),
       factor_(factor),

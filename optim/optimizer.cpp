@@ -53,8 +53,8 @@ std::vector<const Tensor*> Optimizer::all_params() const {
   return out;
 }
 
-bool Optimizer::for_each_span(
-    const Tensor& param, const std::function<void(int64_t, const float*, int64_t)>& update) {
+bool Optimizer::for_each_span(const Tensor& param,
+                              const std::function<void(int64_t, const float*, int64_t)>& update) {
   if (param.has_sparse_grad()) {
     RowSparseGrad& g = param.sparse_grad();
     g.coalesce();

@@ -19,7 +19,8 @@ void validate(const RMSpropOptions& o) {
 
 RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions defaults)
     : OptimizerWithState(std::move(groups),
-                         (validate(defaults), std::make_unique<RMSpropOptions>(defaults)), "RMSprop") {
+                         (validate(defaults), std::make_unique<RMSpropOptions>(defaults)),
+                         "RMSprop") {
   for (ParamGroup& g : groups_) validate(options_of(g));
 }
 

@@ -36,7 +36,9 @@ const std::map<std::string, Factory>& dense_cases() {
   static const std::map<std::string, Factory> cases = {
       {"sgd", [](Model& m) { return std::make_unique<SGD>(m.parameters(), SGDOptions(0.1)); }},
       {"sgd_momentum",
-       [](Model& m) { return std::make_unique<SGD>(m.parameters(), SGDOptions(0.1).momentum(0.9)); }},
+       [](Model& m) {
+         return std::make_unique<SGD>(m.parameters(), SGDOptions(0.1).momentum(0.9));
+       }},
       {"sgd_dampening",
        [](Model& m) {
          return std::make_unique<SGD>(m.parameters(), SGDOptions(0.1).momentum(0.9).dampening(0.1));
@@ -84,8 +86,8 @@ const std::map<std::string, Factory>& dense_cases() {
        }},
       {"adamw_groups",
        [](Model& m) {
-         return std::make_unique<AdamW>(two_groups(m, std::make_unique<AdamOptions>(AdamWOptions(0.003))),
-                                        AdamWOptions(0.01));
+         return std::make_unique<AdamW>(
+             two_groups(m, std::make_unique<AdamOptions>(AdamWOptions(0.003))), AdamWOptions(0.01));
        }},
       {"adagrad",
        [](Model& m) { return std::make_unique<Adagrad>(m.parameters(), AdagradOptions(0.1)); }},
@@ -223,9 +225,8 @@ TEST_CASE("golden: each scheduler's lr sequence equals PyTorch's for 50 steps") 
   golden::check_close(
       run([](Optimizer& o) { return std::make_unique<CosineAnnealingLR>(o, 12, 0.001); }),
       c.at("cosine_annealing_lr"), "CosineAnnealingLR");
-  golden::check_close(
-      run([](Optimizer& o) { return std::make_unique<LinearLR>(o, 0.25, 1.0, 8); }),
-      c.at("linear_lr"), "LinearLR");
+  golden::check_close(run([](Optimizer& o) { return std::make_unique<LinearLR>(o, 0.25, 1.0, 8); }),
+                      c.at("linear_lr"), "LinearLR");
 
   SGD opt(std::vector<Tensor>{zeros({1}, true)}, SGDOptions(0.1));
   ReduceLROnPlateau plateau(opt, ReduceLROnPlateau::Mode::Min, 0.5, 3, 1e-4,

@@ -22,3 +22,7 @@
 #include "ember/optim/sgd.hpp"
 #include "ember/parallel.hpp"
 #include "ember/tensor.hpp"
+#include "ember/text/data.hpp"
+#include "ember/text/tokenizer.hpp"
+#include "ember/text/vectors.hpp"
+#include "ember/text/vocab.hpp"

@@ -65,9 +65,9 @@ class Optimizer {
   // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
   // touched row for a row-sparse one (coalesced first). `offset` indexes the flat parameter and
   // its state buffers. Returns false when the parameter has no gradient.
-  static bool for_each_span(const Tensor& param,
-                            const std::function<void(int64_t offset, const float* grad,
-                                                     int64_t n)>& update);
+  static bool for_each_span(
+      const Tensor& param,
+      const std::function<void(int64_t offset, const float* grad, int64_t n)>& update);
 
   std::vector<ParamGroup> groups_;
   std::unique_ptr<OptimizerOptions> defaults_;
