@@ -20,8 +20,8 @@ struct BertEmbeddings : ember::nn::Module {
   ember::nn::Dropout dropout;
 
   explicit BertEmbeddings(const BertConfig& c)
-      : word_embeddings(ember::nn::EmbeddingOptions(c.vocab_size, c.hidden_size)
-                            .padding_idx(c.pad_token_id)),
+      : word_embeddings(
+            ember::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)),
         position_embeddings(c.max_position_embeddings, c.hidden_size),
         token_type_embeddings(c.type_vocab_size, c.hidden_size),
         LayerNorm({c.hidden_size}, c.layer_norm_eps),

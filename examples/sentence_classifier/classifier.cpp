@@ -66,8 +66,8 @@ Model Model::load(const std::string& dir) {
   };
   text::TokenizerOptions tokenizer;
   tokenizer.lower = meta("lower") == "1";
-  Model m{text::Vocab::load(dir + "/vocab.txt", tokenizer), text::LabelSet::load(dir + "/labels.txt"),
-          std::stoll(meta("max_len")), nullptr};
+  Model m{text::Vocab::load(dir + "/vocab.txt", tokenizer),
+          text::LabelSet::load(dir + "/labels.txt"), std::stoll(meta("max_len")), nullptr};
   for (const char* key : {"emb.weight", "fc1.weight", "fc2.weight"}) {
     EMBER_CHECK_IO(archive.tensors.count(key) && archive.tensors.at(key).dim() == 2, dir,
                    "/model.safetensors: no 2-D tensor '", key, "'");
@@ -75,11 +75,11 @@ Model Model::load(const std::string& dir) {
   const Shape emb = archive.tensors.at("emb.weight").shape();
   const Shape fc1 = archive.tensors.at("fc1.weight").shape();
   const Shape fc2 = archive.tensors.at("fc2.weight").shape();
-  EMBER_CHECK_IO(emb[0] == m.vocab.size() && fc2[0] == m.labels.size(), dir,
-                 ": the model has ", emb[0], " words and ", fc2[0], " classes, but vocab.txt has ",
-                 m.vocab.size(), " and labels.txt ", m.labels.size());
-  m.net = std::make_unique<SentenceClassifier>(nn::EmbeddingOptions(emb[0], emb[1]).padding_idx(kPad),
-                                               fc1[0], fc2[0]);
+  EMBER_CHECK_IO(emb[0] == m.vocab.size() && fc2[0] == m.labels.size(), dir, ": the model has ",
+                 emb[0], " words and ", fc2[0], " classes, but vocab.txt has ", m.vocab.size(),
+                 " and labels.txt ", m.labels.size());
+  m.net = std::make_unique<SentenceClassifier>(
+      nn::EmbeddingOptions(emb[0], emb[1]).padding_idx(kPad), fc1[0], fc2[0]);
   m.net->load_state_dict(archive.tensors);
   return m;
 }
@@ -104,7 +104,8 @@ Batches encode_examples(const Model& m, const std::vector<text::Example>& exampl
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, std::vector<Tensor> params) {
   if (c.optimizer == "adam")
-    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions(c.lr.value_or(0.01)));
+    return std::make_unique<optim::Adam>(std::move(params),
+                                         optim::AdamOptions(c.lr.value_or(0.01)));
   EMBER_CHECK_VALUE(c.optimizer == "sgd", "--optimizer must be adam or sgd, got '", c.optimizer,
                     "'");
   return std::make_unique<optim::SGD>(std::move(params),
@@ -170,7 +171,8 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
   using Clock = std::chrono::steady_clock;
   for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
     auto start_time = Clock::now();
-    std::vector<size_t> order = text::shuffled_indices(n, c.seed * 1000003 + static_cast<uint64_t>(epoch));
+    std::vector<size_t> order =
+        text::shuffled_indices(n, c.seed * 1000003 + static_cast<uint64_t>(epoch));
     double loss_sum = 0, correct = 0, seen = 0;
     m.net->train();
     for (int64_t b = 0; b < batches; ++b) {

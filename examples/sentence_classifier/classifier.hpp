@@ -2,12 +2,11 @@
 // Linear -> ReLU -> Linear, with its training loop, evaluation and model directory.
 #pragma once
 
+#include <ember/ember.hpp>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <ember/ember.hpp>
 
 namespace classifier {
 

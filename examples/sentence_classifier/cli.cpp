@@ -131,7 +131,8 @@ int train_command(const Args& a) {
     std::string v = a.get("lr");
     char* end = nullptr;
     double lr = std::strtod(v.c_str(), &end);
-    if (end != v.c_str() + v.size() || !(lr > 0)) throw UsageError("--lr: expected a positive number, got '" + v + "'");
+    if (end != v.c_str() + v.size() || !(lr > 0))
+      throw UsageError("--lr: expected a positive number, got '" + v + "'");
     c.lr = lr;
   }
   c.optimizer = a.get("optimizer", "adam");
@@ -148,8 +149,7 @@ int train_command(const Args& a) {
   std::vector<text::Example> valid_set, test_set;
   if (a.has("valid")) valid_set = text::read_tsv(a.get("valid"), labels, false);
   if (a.has("test")) test_set = text::read_tsv(a.get("test"), labels, false);
-  std::cout << "training on " << train_set.size() << " sentences, " << labels.size()
-            << " classes";
+  std::cout << "training on " << train_set.size() << " sentences, " << labels.size() << " classes";
   if (!valid_set.empty()) std::cout << ", validating on " << valid_set.size();
   std::cout << "\n";
 
@@ -161,12 +161,13 @@ int train_command(const Args& a) {
   callbacks.on_epoch = [&](const EpochStats& s) { progress.epoch(s); };
   callbacks.on_message = [](const std::string& m) { std::cout << m << "\n"; };
   std::vector<EpochStats> history;
-  Model model = train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks,
-                      &history);
+  Model model =
+      train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks, &history);
   model.save(out);
   write_history_csv(history, out + "/history.csv");
   write_curves_svg(history, out + "/curves.svg");
-  std::cout << "saved " << out << "/{model.safetensors,vocab.txt,labels.txt,history.csv,curves.svg}\n";
+  std::cout << "saved " << out
+            << "/{model.safetensors,vocab.txt,labels.txt,history.csv,curves.svg}\n";
   if (!test_set.empty()) {
     Evaluation e = evaluate(model, test_set);
     std::printf("test accuracy %.4f (%zu sentences)\n", e.accuracy, test_set.size());
@@ -193,7 +194,8 @@ int predict_command(const Args& a) {
   for (const std::string& s : sentences) {
     size_t bad = 0;
     if (!text::is_valid_utf8(s, &bad))
-      throw ember::ValueError("predict: invalid UTF-8 at byte " + std::to_string(bad) + " of '" + s + "'");
+      throw ember::ValueError("predict: invalid UTF-8 at byte " + std::to_string(bad) + " of '" +
+                              s + "'");
   }
   Tensor probs = model.probabilities(sentences);
   std::vector<int64_t> best = argmax(probs, 1).to_vector();
@@ -212,9 +214,9 @@ int predict_command(const Args& a) {
 
 int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
-  const std::set<std::string> train_values = {"train", "valid", "test", "epochs", "dim", "hidden",
-                                              "lr", "batch-size", "max-len", "optimizer",
-                                              "pretrained", "seed", "out"};
+  const std::set<std::string> train_values = {
+      "train",      "valid",   "test",      "epochs",     "dim",  "hidden", "lr",
+      "batch-size", "max-len", "optimizer", "pretrained", "seed", "out"};
   const std::set<std::string> help = {"help"};
   if (command.empty()) {
     std::cout << "No command given: training on the bundled sentiment data (see --help).\n";

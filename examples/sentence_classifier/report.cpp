@@ -47,8 +47,10 @@ void write_history_csv(const std::vector<EpochStats>& history, const std::string
   csv << "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,seconds\n";
   for (const EpochStats& s : history) {
     csv << s.epoch << "," << s.train_loss << "," << s.train_accuracy << ",";
-    if (s.valid_loss) csv << *s.valid_loss << "," << *s.valid_accuracy;
-    else csv << ",";
+    if (s.valid_loss)
+      csv << *s.valid_loss << "," << *s.valid_accuracy;
+    else
+      csv << ",";
     csv << "," << s.seconds << "\n";
   }
   io::write_file_atomically(path, csv.str());
@@ -124,11 +126,13 @@ void print_evaluation(std::ostream& out, const Evaluation& e, const text::LabelS
   }
   out << "\nconfusion matrix (rows: true, columns: predicted)\n"
       << std::setw(static_cast<int>(width)) << "";
-  for (const std::string& n : labels.names()) out << std::right << std::setw(static_cast<int>(width)) << n;
+  for (const std::string& n : labels.names())
+    out << std::right << std::setw(static_cast<int>(width)) << n;
   out << "\n";
   for (int64_t c = 0; c < labels.size(); ++c) {
     out << std::left << std::setw(static_cast<int>(width)) << labels.name(c);
-    for (int64_t v : e.confusion[static_cast<size_t>(c)]) out << std::right << std::setw(static_cast<int>(width)) << v;
+    for (int64_t v : e.confusion[static_cast<size_t>(c)])
+      out << std::right << std::setw(static_cast<int>(width)) << v;
     out << "\n";
   }
 }

@@ -82,8 +82,8 @@ IndexTensor pad_sequences(const std::vector<std::vector<int64_t>>& sequences, in
                           std::optional<int64_t> max_len, std::optional<int64_t> fixed_len) {
   EMBER_CHECK_VALUE(!max_len || *max_len > 0, "pad_sequences: max_len must be positive, got ",
                     max_len.value_or(0));
-  EMBER_CHECK_VALUE(!fixed_len || *fixed_len > 0,
-                    "pad_sequences: fixed_len must be positive, got ", fixed_len.value_or(0));
+  EMBER_CHECK_VALUE(!fixed_len || *fixed_len > 0, "pad_sequences: fixed_len must be positive, got ",
+                    fixed_len.value_or(0));
   int64_t width = 1;
   for (const auto& s : sequences) width = std::max<int64_t>(width, static_cast<int64_t>(s.size()));
   if (fixed_len) width = *fixed_len;
@@ -112,7 +112,8 @@ std::pair<std::vector<Example>, std::vector<Example>> train_valid_split(
   EMBER_CHECK_VALUE(valid_fraction >= 0 && valid_fraction < 1,
                     "train_valid_split: valid_fraction must be in [0, 1), got ", valid_fraction);
   std::vector<size_t> order = shuffled_indices(examples.size(), seed);
-  size_t n_valid = static_cast<size_t>(std::llround(valid_fraction * static_cast<double>(examples.size())));
+  size_t n_valid =
+      static_cast<size_t>(std::llround(valid_fraction * static_cast<double>(examples.size())));
   std::pair<std::vector<Example>, std::vector<Example>> out;
   for (size_t k = 0; k < order.size(); ++k)
     (k < n_valid ? out.second : out.first).push_back(examples[order[k]]);

@@ -30,18 +30,19 @@ size_t decode(const std::string& s, size_t i, char32_t& cp) {
 
 bool is_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000 || c == 0xFEFF;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000 || c == 0xFEFF;
 }
 
 bool is_punct(char32_t c) {
-  if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) ||
-                       (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+           (c >= 0x7B && c <= 0x7E);
   return c == 0xA1 || c == 0xAB || c == 0xBB || c == 0xBF ||  // ¡ « » ¿
          (c >= 0x2010 && c <= 0x2027) ||                      // dashes, quotes, …
          (c >= 0x2030 && c <= 0x205E) ||                      // ‰ ‹ › ※ …
          (c >= 0x3001 && c <= 0x3003) ||                      // 、 。 〃
-         (c >= 0x3008 && c <= 0x3011) ||                      // 〈 〉 《 》 「 」 『 』 【 】
+         (c >= 0x3008 && c <= 0x3011) ||  // 〈 〉 《 》 「 」 『 』 【 】
          (c >= 0xFF01 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||  // fullwidth
          (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65);
 }

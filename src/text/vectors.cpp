@@ -59,8 +59,8 @@ WordVectors read_text(std::ifstream& in, const std::string& path, bool header, i
     while (fields >> token) {
       char* end = nullptr;
       float v = std::strtof(token.c_str(), &end);
-      EMBER_CHECK_IO(end == token.c_str() + token.size() && std::isfinite(v), where,
-                     ": '", token, "' is not a number");
+      EMBER_CHECK_IO(end == token.c_str() + token.size() && std::isfinite(v), where, ": '", token,
+                     "' is not a number");
       row.push_back(v);
     }
     if (dim < 0) dim = static_cast<int64_t>(row.size());
@@ -89,11 +89,12 @@ WordVectors read_binary(std::ifstream& in, const std::string& path, int64_t coun
     std::string where = path + ": vector " + std::to_string(i);
     EMBER_CHECK_IO(in.good(), where, ": file ends before the word");
     add_word(wv, word, where);
-    in.read(reinterpret_cast<char*>(values.data() + i * dim), static_cast<std::streamsize>(dim * 4));
+    in.read(reinterpret_cast<char*>(values.data() + i * dim),
+            static_cast<std::streamsize>(dim * 4));
     EMBER_CHECK_IO(in.gcount() == dim * 4, where, ": file ends inside the vector (truncated)");
     for (int64_t j = 0; j < dim; ++j)
-      EMBER_CHECK_IO(std::isfinite(values[static_cast<size_t>(i * dim + j)]), where,
-                     ": value ", j, " is not finite");
+      EMBER_CHECK_IO(std::isfinite(values[static_cast<size_t>(i * dim + j)]), where, ": value ", j,
+                     " is not finite");
   }
   EMBER_CHECK_IO(count > 0, "load_word_vectors: '", path, "' holds no vectors");
   wv.vectors = tensor(std::move(values), {count, dim});

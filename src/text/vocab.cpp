@@ -13,8 +13,8 @@ namespace ember::text {
 Vocab::Vocab(std::vector<std::string> tokens, const TokenizerOptions& tokenizer)
     : tokens_(std::move(tokens)), tokenizer_(tokenizer) {
   for (size_t i = 0; i < tokens_.size(); ++i) {
-    EMBER_CHECK_VALUE(index_.emplace(tokens_[i], static_cast<int64_t>(i)).second,
-                      "Vocab: token '", tokens_[i], "' appears twice");
+    EMBER_CHECK_VALUE(index_.emplace(tokens_[i], static_cast<int64_t>(i)).second, "Vocab: token '",
+                      tokens_[i], "' appears twice");
   }
   auto unk = index_.find("<unk>");
   if (unk != index_.end()) unk_ = unk->second;

@@ -12,7 +12,8 @@ struct TokenizerOptions {
 };
 
 // Throws ValueError "tokenize: invalid UTF-8 at byte N" on malformed input.
-std::vector<std::string> tokenize(const std::string& sentence, const TokenizerOptions& options = {});
+std::vector<std::string> tokenize(const std::string& sentence,
+                                  const TokenizerOptions& options = {});
 
 // True when `s` is valid UTF-8; otherwise `bad_byte` is the offset of the first bad byte.
 bool is_valid_utf8(const std::string& s, size_t* bad_byte = nullptr);

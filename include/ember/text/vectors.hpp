@@ -31,6 +31,7 @@ struct AlignedVectors {
 };
 
 // pad_index < 0: no pad row. Specials other than the pad row count as missing.
-AlignedVectors align_to_vocab(const WordVectors& vectors, const Vocab& vocab, int64_t pad_index = 1);
+AlignedVectors align_to_vocab(const WordVectors& vectors, const Vocab& vocab,
+                              int64_t pad_index = 1);
 
 }  // namespace ember::text
