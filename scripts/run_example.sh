@@ -3,5 +3,5 @@
 # the bundled data and print its test accuracy.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
+scripts/setup.sh ember-classify
 exec build/examples/ember-classify "$@"
