@@ -7,7 +7,23 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${pref
 if(rc)
   message(FATAL_ERROR "install failed: ${rc}")
 endif()
+# The README's twenty-line example, built as a user would: its declarations, then its
+# statements inside main().
+file(READ ${SOURCE_DIR}/README.md readme)
+string(FIND "${readme}" "## In twenty lines" at)
+string(SUBSTRING "${readme}" ${at} -1 readme)
+string(FIND "${readme}" "```cpp\n" at)
+math(EXPR at "${at} + 7")
+string(SUBSTRING "${readme}" ${at} -1 readme)
+string(FIND "${readme}" "```" end)
+string(SUBSTRING "${readme}" 0 ${end} block)
+string(FIND "${block}" "text::Vocab vocab" split)
+string(SUBSTRING "${block}" 0 ${split} declarations)
+string(SUBSTRING "${block}" ${split} -1 statements)
+file(WRITE ${BINARY_DIR}/consumer_test/readme_example.cpp
+     "${declarations}int main() {\n${statements}  return 0;\n}\n")
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${build}
+                -DREADME_EXAMPLE=${BINARY_DIR}/consumer_test/readme_example.cpp
                 -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed: ${rc}")
@@ -19,4 +35,8 @@ endif()
 execute_process(COMMAND ${build}/consumer RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "the consumer ran but failed: ${rc}")
+endif()
+execute_process(COMMAND ${build}/readme_example WORKING_DIRECTORY ${build} RESULT_VARIABLE rc)
+if(rc OR NOT EXISTS ${build}/model.safetensors)
+  message(FATAL_ERROR "the README example failed: ${rc}")
 endif()
