@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mapfile -t files < <(git ls-files 'src/*.cpp' 'src/*.hpp' 'include/*.hpp' 'modules/*.cpp' \
   'optim/*.cpp' 'tests/*.cpp' 'tests/*.hpp' 'examples/*.cpp' 'examples/*.hpp' \
-  'examples/*/*.cpp' 'examples/*/*.hpp' 'bench/*.cpp' 'bench/*/*.cpp' 2>/dev/null ||
+  'examples/*/*.cpp' 'examples/*/*.hpp' 'bench/*.cpp' 'bench/*.hpp' 'bench/*/*.cpp' 2>/dev/null ||
   find src include modules optim tests examples bench -name '*.[ch]pp')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"

@@ -34,7 +34,8 @@ std::string write(const std::string& name, const std::string& bytes) {
 std::string small_data() {
   std::string rows;
   const char* good[] = {"great film", "정말 좋았어요", "loved it", "wonderful food", "최고였어요"};
-  const char* bad[] = {"awful film", "정말 별로였어요", "hated it", "terrible food", "최악이었어요"};
+  const char* bad[] = {"awful film", "정말 별로였어요", "hated it", "terrible food",
+                       "최악이었어요"};
   for (int r = 0; r < 4; ++r)
     for (int i = 0; i < 5; ++i)
       rows += std::string("good\t") + good[i] + "\n" + "bad\t" + bad[i] + "\n";
@@ -50,7 +51,8 @@ TEST_CASE("ember-classify train, eval and predict end to end") {
   INFO(train_out);
   CHECK(train_status == 0);
   CHECK(train_out.find("test accuracy 1.0000") != std::string::npos);
-  for (const char* f : {"model.safetensors", "vocab.txt", "labels.txt", "history.csv", "curves.svg"})
+  for (const char* f :
+       {"model.safetensors", "vocab.txt", "labels.txt", "history.csv", "curves.svg"})
     CHECK(std::filesystem::exists(kDir + "/model/" + f));
   std::ifstream history(kDir + "/model/history.csv");
   std::string header;
@@ -63,7 +65,8 @@ TEST_CASE("ember-classify train, eval and predict end to end") {
   CHECK(eval_out.find("accuracy 1.0000") != std::string::npos);
   CHECK(eval_out.find("confusion matrix") != std::string::npos);
 
-  auto [pred_out, pred_status] = run("predict --model " + kDir + "/model \"정말 좋았어요\" \"awful film\"");
+  auto [pred_out, pred_status] =
+      run("predict --model " + kDir + "/model \"정말 좋았어요\" \"awful film\"");
   INFO(pred_out);
   CHECK(pred_status == 0);
   CHECK(pred_out.rfind("good\tgood=", 0) == 0);
@@ -109,7 +112,8 @@ TEST_CASE("pretrained vectors with --freeze leave the table unchanged") {
   Model m = train(examples, labels, nullptr, config, callbacks, nullptr);
   CHECK(report.find("found 3 of") != std::string::npos);
   CHECK(m.net->emb.weight.size(1) == 4);
-  ember::Tensor row = ember::index_select(m.net->emb.weight, 0, ember::IndexTensor{m.vocab["great"]});
+  ember::Tensor row =
+      ember::index_select(m.net->emb.weight, 0, ember::IndexTensor{m.vocab["great"]});
   CHECK(row.to_vector() == std::vector<float>{1, 0, 0, 0});
   auto [out, status] = run("train --train " + write("f.tsv", small_data()) + " --pretrained " +
                            vectors + " --freeze --epochs 1 --out " + kDir + "/frozen");

@@ -1,0 +1,167 @@
+// Ember's side of the benchmarks (bench/libtorch/libtorch_bench.cpp is the twin). Each
+// benchmark name is shared with the twin so that compare.sh can pair them.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <ember/ember.hpp>
+
+#include "bench_common.hpp"
+
+using namespace ember;
+namespace F = ember::nn::functional;
+
+namespace {
+
+IndexTensor index_tensor(std::vector<int64_t> v, Shape shape) {
+  return IndexTensor(std::move(v), shape);
+}
+Tensor float_tensor(const Shape& shape, uint64_t seed, bool grad) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return tensor(bench::normal(n, seed), shape, grad);
+}
+
+void per_op_overhead(benchmark::State& state) {
+  Tensor a = float_tensor({4, 4}, 1, true), b = float_tensor({4, 4}, 2, true);
+  for (auto _ : state) {
+    Tensor loss = sum(a * b + a);
+    loss.backward();
+    benchmark::DoNotOptimize(loss.data().data());
+  }
+}
+BENCHMARK(per_op_overhead);
+
+struct Classifier : nn::Module {
+  nn::Embedding emb;
+  nn::Linear fc1, fc2;
+  explicit Classifier(bool sparse)
+      : emb(nn::EmbeddingOptions(bench::kClassifierVocab, bench::kClassifierDim)
+                .padding_idx(1)
+                .sparse(sparse)),
+        fc1(bench::kClassifierDim, bench::kClassifierHidden),
+        fc2(bench::kClassifierHidden, bench::kClassifierClasses) {
+    register_module("emb", emb);
+    register_module("fc1", fc1);
+    register_module("fc2", fc2);
+  }
+  Tensor forward(const IndexTensor& ids) {
+    return fc2(relu(fc1(F::masked_mean(emb(ids), ids != 1, 1))));
+  }
+};
+
+void classifier_step(benchmark::State& state, bool sparse) {
+  manual_seed(0);
+  Classifier model(sparse);
+  optim::Adam opt(model.parameters(), optim::AdamOptions(1e-3));
+  IndexTensor ids = index_tensor(
+      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
+      {bench::kClassifierBatch, bench::kClassifierLength});
+  IndexTensor labels(bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4));
+  for (auto _ : state) {
+    opt.zero_grad();
+    Tensor loss = F::cross_entropy(model.forward(ids), labels);
+    loss.backward();
+    opt.step();
+  }
+}
+void classifier_step_dense(benchmark::State& s) { classifier_step(s, false); }
+void classifier_step_sparse(benchmark::State& s) { classifier_step(s, true); }
+BENCHMARK(classifier_step_dense)->Unit(benchmark::kMicrosecond);
+BENCHMARK(classifier_step_sparse)->Unit(benchmark::kMicrosecond);
+
+void linear_fwd_bwd(benchmark::State& state) {
+  manual_seed(0);
+  nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
+  Tensor x = float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true);
+  Tensor g = float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false);
+  for (auto _ : state) {
+    layer.zero_grad();
+    x.clear_grad();
+    layer(x).backward(g);
+  }
+}
+BENCHMARK(linear_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
+// The three sgemm calls Linear forward + backward makes, on preallocated buffers: the limit.
+void linear_sgemm_only(benchmark::State& state) {
+  const int B = bench::kLinearBatch, I = bench::kLinearIn, O = bench::kLinearOut;
+  std::vector<float> x = bench::normal(B * I, 5), w = bench::normal(O * I, 12),
+                     g = bench::normal(B * O, 6), y(B * O), dx(B * I), dw(O * I);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, I, 1.f, x.data(), I, w.data(), I,
+                0.f, y.data(), O);  // y = x Wᵀ
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, I, O, 1.f, g.data(), O, w.data(), I,
+                0.f, dx.data(), I);  // dx = g W
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, B, 1.f, g.data(), O, x.data(), I,
+                0.f, dw.data(), I);  // dW = gᵀ x
+    benchmark::DoNotOptimize(dw.data());
+  }
+}
+BENCHMARK(linear_sgemm_only)->Unit(benchmark::kMicrosecond);
+
+void embedding_fwd_bwd(benchmark::State& state) {
+  manual_seed(0);
+  nn::Embedding emb(bench::kTableRows, bench::kTableDim);
+  IndexTensor ids(bench::ids(bench::kLookups, bench::kTableRows, 7));
+  Tensor g = float_tensor({bench::kLookups, bench::kTableDim}, 8, false);
+  for (auto _ : state) {
+    emb.zero_grad();
+    emb(ids).backward(g);
+  }
+}
+BENCHMARK(embedding_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
+void embedding_bag_mean(benchmark::State& state) {
+  manual_seed(0);
+  nn::EmbeddingBag bag(nn::EmbeddingBagOptions(bench::kTableRows, bench::kTableDim));
+  IndexTensor ids = index_tensor(bench::ids(bench::kLookups, bench::kTableRows, 7),
+                                 {bench::kLookups / bench::kBagSize, bench::kBagSize});
+  Tensor g = float_tensor({bench::kLookups / bench::kBagSize, bench::kTableDim}, 9, false);
+  for (auto _ : state) {
+    bag.zero_grad();
+    bag(ids).backward(g);
+  }
+}
+BENCHMARK(embedding_bag_mean)->Unit(benchmark::kMicrosecond);
+
+void log_softmax_cross_entropy(benchmark::State& state) {
+  Tensor logits = float_tensor({bench::kSoftmaxRows, bench::kSoftmaxClasses}, 10, true);
+  IndexTensor targets(bench::ids(bench::kSoftmaxRows, bench::kSoftmaxClasses, 11));
+  for (auto _ : state) {
+    logits.clear_grad();
+    F::nll_loss(log_softmax(logits, 1), targets).backward();
+  }
+}
+BENCHMARK(log_softmax_cross_entropy)->Unit(benchmark::kMicrosecond);
+
+// Peak RSS of the dense classifier after `steps` training steps.
+int classifier_rss(int steps) {
+  manual_seed(0);
+  Classifier model(false);
+  optim::Adam opt(model.parameters(), optim::AdamOptions(1e-3));
+  IndexTensor ids = index_tensor(
+      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
+      {bench::kClassifierBatch, bench::kClassifierLength});
+  IndexTensor labels(bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4));
+  for (int i = 0; i < steps; ++i) {
+    opt.zero_grad();
+    F::cross_entropy(model.forward(ids), labels).backward();
+    opt.step();
+  }
+  std::printf("peak_rss_kib %ld\n", bench::peak_rss_kib());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags flags = bench::take_flags(argc, argv);
+  set_num_threads(flags.threads);
+  openblas_set_num_threads(flags.threads);
+  if (flags.rss_steps > 0) return classifier_rss(flags.rss_steps);
+  bench::report_header("ember", flags.threads);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,155 @@
+// LibTorch's side of the benchmarks: the same workloads, names, data and thread counts as
+// bench/ember_bench.cpp. Built only with -DEMBER_BENCH_LIBTORCH=ON.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "../bench_common.hpp"
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor index_tensor(std::vector<int64_t> v, std::vector<int64_t> shape) {
+  return torch::tensor(v, torch::kInt64).reshape(shape);
+}
+torch::Tensor float_tensor(std::vector<int64_t> shape, uint64_t seed, bool grad) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return torch::tensor(bench::normal(n, seed)).reshape(shape).set_requires_grad(grad);
+}
+
+void per_op_overhead(benchmark::State& state) {
+  torch::Tensor a = float_tensor({4, 4}, 1, true), b = float_tensor({4, 4}, 2, true);
+  for (auto _ : state) {
+    torch::Tensor loss = (a * b + a).sum();
+    loss.backward();
+    benchmark::DoNotOptimize(loss.data_ptr());
+  }
+}
+BENCHMARK(per_op_overhead);
+
+struct ClassifierImpl : torch::nn::Module {
+  torch::nn::Embedding emb{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  explicit ClassifierImpl(bool sparse) {
+    emb = register_module(
+        "emb", torch::nn::Embedding(
+                   torch::nn::EmbeddingOptions(bench::kClassifierVocab, bench::kClassifierDim)
+                       .padding_idx(1)
+                       .sparse(sparse)));
+    fc1 =
+        register_module("fc1", torch::nn::Linear(bench::kClassifierDim, bench::kClassifierHidden));
+    fc2 = register_module("fc2",
+                          torch::nn::Linear(bench::kClassifierHidden, bench::kClassifierClasses));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) {
+    torch::Tensor mask = (ids != 1).to(torch::kFloat).unsqueeze(-1);
+    torch::Tensor x = (emb(ids) * mask).sum(1) / mask.sum(1).clamp_min(1);
+    return fc2(torch::relu(fc1(x)));
+  }
+};
+
+void classifier_step(benchmark::State& state, bool sparse) {
+  torch::manual_seed(0);
+  ClassifierImpl model(sparse);
+  torch::Tensor ids = index_tensor(
+      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
+      {bench::kClassifierBatch, bench::kClassifierLength});
+  torch::Tensor labels = index_tensor(
+      bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4), {bench::kClassifierBatch});
+  // Ember's row-sparse step is compared with this dense one (LibTorch's Adam refuses sparse
+  // gradients).
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(1e-3));
+  for (auto _ : state) {
+    opt.zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(ids), labels);
+    loss.backward();
+    opt.step();
+  }
+}
+void classifier_step_dense(benchmark::State& s) { classifier_step(s, false); }
+// compare.sh pairs Ember's classifier_step_sparse with this dense step.
+BENCHMARK(classifier_step_dense)->Unit(benchmark::kMicrosecond);
+
+void linear_fwd_bwd(benchmark::State& state) {
+  torch::manual_seed(0);
+  torch::nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
+  torch::Tensor x = float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true);
+  torch::Tensor g = float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false);
+  for (auto _ : state) {
+    layer->zero_grad();
+    x.mutable_grad() = torch::Tensor();
+    layer(x).backward(g);
+  }
+}
+BENCHMARK(linear_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
+void embedding_fwd_bwd(benchmark::State& state) {
+  torch::manual_seed(0);
+  torch::nn::Embedding emb(bench::kTableRows, bench::kTableDim);
+  torch::Tensor ids =
+      index_tensor(bench::ids(bench::kLookups, bench::kTableRows, 7), {bench::kLookups});
+  torch::Tensor g = float_tensor({bench::kLookups, bench::kTableDim}, 8, false);
+  for (auto _ : state) {
+    emb->zero_grad();
+    emb(ids).backward(g);
+  }
+}
+BENCHMARK(embedding_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
+void embedding_bag_mean(benchmark::State& state) {
+  torch::manual_seed(0);
+  torch::nn::EmbeddingBag bag(
+      torch::nn::EmbeddingBagOptions(bench::kTableRows, bench::kTableDim).mode(torch::kMean));
+  torch::Tensor ids = index_tensor(bench::ids(bench::kLookups, bench::kTableRows, 7),
+                                   {bench::kLookups / bench::kBagSize, bench::kBagSize});
+  torch::Tensor g = float_tensor({bench::kLookups / bench::kBagSize, bench::kTableDim}, 9, false);
+  for (auto _ : state) {
+    bag->zero_grad();
+    bag(ids).backward(g);
+  }
+}
+BENCHMARK(embedding_bag_mean)->Unit(benchmark::kMicrosecond);
+
+void log_softmax_cross_entropy(benchmark::State& state) {
+  torch::Tensor logits = float_tensor({bench::kSoftmaxRows, bench::kSoftmaxClasses}, 10, true);
+  torch::Tensor targets = index_tensor(bench::ids(bench::kSoftmaxRows, bench::kSoftmaxClasses, 11),
+                                       {bench::kSoftmaxRows});
+  for (auto _ : state) {
+    logits.mutable_grad() = torch::Tensor();
+    F::nll_loss(torch::log_softmax(logits, 1), targets).backward();
+  }
+}
+BENCHMARK(log_softmax_cross_entropy)->Unit(benchmark::kMicrosecond);
+
+int classifier_rss(int steps) {
+  torch::manual_seed(0);
+  ClassifierImpl model(false);
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(1e-3));
+  torch::Tensor ids = index_tensor(
+      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
+      {bench::kClassifierBatch, bench::kClassifierLength});
+  torch::Tensor labels = index_tensor(
+      bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4), {bench::kClassifierBatch});
+  for (int i = 0; i < steps; ++i) {
+    opt.zero_grad();
+    torch::nn::functional::cross_entropy(model.forward(ids), labels).backward();
+    opt.step();
+  }
+  std::printf("peak_rss_kib %ld\n", bench::peak_rss_kib());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags flags = bench::take_flags(argc, argv);
+  torch::set_num_threads(flags.threads);
+  openblas_set_num_threads(flags.threads);
+  if (flags.rss_steps > 0) return classifier_rss(flags.rss_steps);
+  bench::report_header("libtorch", flags.threads);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
