@@ -12,7 +12,7 @@ inline ember::Tensor swish(const ember::Tensor& x) {
   ember::Array y = *X * *s;
   return ember::make_output(std::move(y), "swish", {x}, [X, s](const ember::Array& g) {
     // d/dx x·σ(x) = σ(x) + x·σ(x)·(1 − σ(x))
-    return ember::Gradients{ember::Array(g * (*s + *X * *s * (1.f - *s)))};
+    return ember::gradients(ember::Array(g * (*s + *X * *s * (1.f - *s))));
   });
 }
 

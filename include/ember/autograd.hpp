@@ -36,6 +36,16 @@ struct Gradient {
 };
 
 using Gradients = std::vector<Gradient>;
+
+// Builds the Gradients a backward closure returns, moving each one in. (A braced
+// Gradients{...} would copy every array: initializer lists hold const elements.)
+template <class... G>
+Gradients gradients(G&&... grads) {
+  Gradients out;
+  out.reserve(sizeof...(G));
+  (out.emplace_back(std::forward<G>(grads)), ...);
+  return out;
+}
 // Maps the gradient of an op's output to one Gradient per input, in input order.
 using BackwardFn = std::function<Gradients(const Array& grad_output)>;
 

@@ -11,26 +11,26 @@ namespace ember {
 Tensor relu(const Tensor& a) {
   auto A = a.storage();
   return make_output(Array(xt::maximum(*A, 0.f)), "relu", {a},
-                     [A](const Array& g) { return Gradients{Array(xt::where(*A > 0.f, g, 0.f))}; });
+                     [A](const Array& g) { return gradients(Array(xt::where(*A > 0.f, g, 0.f))); });
 }
 
 Tensor leaky_relu(const Tensor& a, float slope) {
   auto A = a.storage();
   return make_output(
       Array(xt::where(*A > 0.f, *A, *A * slope)), "leaky_relu", {a},
-      [A, slope](const Array& g) { return Gradients{Array(xt::where(*A > 0.f, g, g * slope))}; });
+      [A, slope](const Array& g) { return gradients(Array(xt::where(*A > 0.f, g, g * slope))); });
 }
 
 Tensor sigmoid(const Tensor& a) {
   auto y = std::make_shared<Array>(1.f / (1.f + xt::exp(-a.data())));
   return make_output(y, "sigmoid", {a},
-                     [y](const Array& g) { return Gradients{Array(g * *y * (1.f - *y))}; });
+                     [y](const Array& g) { return gradients(Array(g * *y * (1.f - *y))); });
 }
 
 Tensor tanh(const Tensor& a) {
   auto y = std::make_shared<Array>(xt::tanh(a.data()));
   return make_output(y, "tanh", {a},
-                     [y](const Array& g) { return Gradients{Array(g * (1.f - *y * *y))}; });
+                     [y](const Array& g) { return gradients(Array(g * (1.f - *y * *y))); });
 }
 
 Tensor gelu(const Tensor& a) {
@@ -41,7 +41,7 @@ Tensor gelu(const Tensor& a) {
                      [A](const Array& g) {
                        Array cdf = 0.5f * (1.f + xt::erf(*A * kInvSqrt2));
                        Array pdf = kInvSqrt2Pi * xt::exp(-0.5f * *A * *A);
-                       return Gradients{Array(g * (cdf + *A * pdf))};
+                       return gradients(Array(g * (cdf + *A * pdf)));
                      });
 }
 
@@ -91,7 +91,7 @@ Tensor softmax(const Tensor& a, int64_t dim) {
         }
       }
     }
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 
@@ -113,7 +113,7 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
         }
       }
     }
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 

@@ -48,17 +48,15 @@ Gradient grad_if(bool needed, const std::function<Array()>& compute) {
 Tensor add(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "add");
-  return make_output(Array(a.data() + b.data()), "add", {a, b}, [sa, sb](const Array& g) {
-    return Gradients{sum_to(g, sa), sum_to(g, sb)};
-  });
+  return make_output(Array(a.data() + b.data()), "add", {a, b},
+                     [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(g, sb)); });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "sub");
-  return make_output(Array(a.data() - b.data()), "sub", {a, b}, [sa, sb](const Array& g) {
-    return Gradients{sum_to(g, sa), sum_to(-g, sb)};
-  });
+  return make_output(Array(a.data() - b.data()), "sub", {a, b},
+                     [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(-g, sb)); });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -67,8 +65,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
-    return Gradients{grad_if(need_a, [&] { return sum_to(g * *B, sa); }),
-                     grad_if(need_b, [&] { return sum_to(g * *A, sb); })};
+    return gradients(grad_if(need_a, [&] { return sum_to(g * *B, sa); }),
+                     grad_if(need_b, [&] { return sum_to(g * *A, sb); }));
   });
 }
 
@@ -78,64 +76,64 @@ Tensor div(const Tensor& a, const Tensor& b) {
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return make_output(Array(*A / *B), "div", {a, b}, [=](const Array& g) {
-    return Gradients{grad_if(need_a, [&] { return sum_to(g / *B, sa); }),
-                     grad_if(need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); })};
+    return gradients(grad_if(need_a, [&] { return sum_to(g / *B, sa); }),
+                     grad_if(need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); }));
   });
 }
 
 Tensor add(const Tensor& a, float b) {
-  return make_output(Array(a.data() + b), "add", {a}, [](const Array& g) { return Gradients{g}; });
+  return make_output(Array(a.data() + b), "add", {a}, [](const Array& g) { return gradients(g); });
 }
 
 Tensor mul(const Tensor& a, float b) {
   return make_output(Array(a.data() * b), "mul", {a},
-                     [b](const Array& g) { return Gradients{Array(g * b)}; });
+                     [b](const Array& g) { return gradients(Array(g * b)); });
 }
 
 Tensor rsub(float a, const Tensor& b) {
   return make_output(Array(a - b.data()), "rsub", {b},
-                     [](const Array& g) { return Gradients{Array(-g)}; });
+                     [](const Array& g) { return gradients(Array(-g)); });
 }
 
 Tensor rdiv(float a, const Tensor& b) {
   auto B = b.storage();
   return make_output(Array(a / *B), "div", {b},
-                     [a, B](const Array& g) { return Gradients{Array(-g * a / (*B * *B))}; });
+                     [a, B](const Array& g) { return gradients(Array(-g * a / (*B * *B))); });
 }
 
 Tensor neg(const Tensor& a) {
   return make_output(Array(-a.data()), "neg", {a},
-                     [](const Array& g) { return Gradients{Array(-g)}; });
+                     [](const Array& g) { return gradients(Array(-g)); });
 }
 
 Tensor pow(const Tensor& a, float exponent) {
   auto A = a.storage();
   return make_output(Array(xt::pow(*A, exponent)), "pow", {a}, [A, exponent](const Array& g) {
-    return Gradients{Array(g * exponent * xt::pow(*A, exponent - 1.f))};
+    return gradients(Array(g * exponent * xt::pow(*A, exponent - 1.f)));
   });
 }
 
 Tensor exp(const Tensor& a) {
   auto y = std::make_shared<Array>(xt::exp(a.data()));
-  return make_output(y, "exp", {a}, [y](const Array& g) { return Gradients{Array(g * *y)}; });
+  return make_output(y, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
 
 Tensor log(const Tensor& a) {
   auto A = a.storage();
   return make_output(Array(xt::log(*A)), "log", {a},
-                     [A](const Array& g) { return Gradients{Array(g / *A)}; });
+                     [A](const Array& g) { return gradients(Array(g / *A)); });
 }
 
 Tensor sqrt(const Tensor& a) {
   auto y = std::make_shared<Array>(xt::sqrt(a.data()));
   return make_output(y, "sqrt", {a},
-                     [y](const Array& g) { return Gradients{Array(g * 0.5f / *y)}; });
+                     [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
 }
 
 Tensor abs(const Tensor& a) {
   auto A = a.storage();
   return make_output(Array(xt::abs(*A)), "abs", {a},
-                     [A](const Array& g) { return Gradients{Array(g * xt::sign(*A))}; });
+                     [A](const Array& g) { return gradients(Array(g * xt::sign(*A))); });
 }
 
 Tensor clamp(const Tensor& a, float min, float max) {
@@ -143,7 +141,7 @@ Tensor clamp(const Tensor& a, float min, float max) {
   auto A = a.storage();
   return make_output(Array(xt::clip(*A, min, max)), "clamp", {a}, [A, min, max](const Array& g) {
     // As PyTorch: gradient flows where min <= x <= max, boundaries included.
-    return Gradients{Array(xt::where(*A >= min && *A <= max, g, 0.f))};
+    return gradients(Array(xt::where(*A >= min && *A <= max, g, 0.f)));
   });
 }
 

@@ -155,10 +155,10 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
   return make_output(std::move(out), "embedding", {weight}, [=](const Array& g) {
     auto src = [&](int64_t i) { return g.data() + i * D; };
-    if (!by_freq) return Gradients{index_add(sparse, t, targets, src, [](int64_t) { return 1.f; })};
+    if (!by_freq) return gradients(index_add(sparse, t, targets, src, [](int64_t) { return 1.f; }));
     std::vector<float> inv = inverse_frequencies(targets, t.rows);
-    return Gradients{
-        index_add(sparse, t, targets, src, [&](int64_t i) { return inv[static_cast<size_t>(i)]; })};
+    return gradients(
+        index_add(sparse, t, targets, src, [&](int64_t i) { return inv[static_cast<size_t>(i)]; }));
   });
 }
 

@@ -95,7 +95,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
         float* to = dx.data() + (o * s.n + idx[k]) * s.inner;
         for (int64_t j = 0; j < s.inner; ++j) to[j] += from[j];
       }
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 
@@ -132,7 +132,7 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
   return make_output(std::move(out), "gather", {a}, [in, offsets](const Array& g) {
     Array dx = xt::zeros<float>(detail::to_xshape(in));
     for (size_t i = 0; i < offsets.size(); ++i) dx.data()[offsets[i]] += g.data()[i];
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 
@@ -140,12 +140,12 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
   auto M = mask.storage();
-  return make_output(
-      Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where", {a, b},
-      [M, sa, sb](const Array& g) {
-        Array keep = xt::not_equal(*M, 0.f);
-        return Gradients{sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb)};
-      });
+  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where", {a, b},
+                     [M, sa, sb](const Array& g) {
+                       Array keep = xt::not_equal(*M, 0.f);
+                       return gradients(sum_to(Array(g * keep), sa),
+                                        sum_to(Array(g * (1.f - keep)), sb));
+                     });
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -156,7 +156,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
   auto M = mask.storage();
   return make_output(
       Array(xt::where(xt::not_equal(*M, 0.f), value, a.data())), "masked_fill", {a},
-      [M](const Array& g) { return Gradients{Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))}; });
+      [M](const Array& g) { return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))); });
 }
 
 }  // namespace ember

@@ -69,7 +69,7 @@ Tensor nll_from_log_probs(const Tensor& input, std::shared_ptr<Array> log_probs,
         d[c] = input_is_logits ? w * (std::exp(lp[c]) - target_mass) : -w * target_mass;
       }
     }
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 
@@ -108,7 +108,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     Array d = reduction == Reduction::None
                   ? Array(2.f * g * *diff)
                   : Array(2.f * row_weight(reduction, count, g, 0) * *diff);
-    return Gradients{d, Array(-d)};
+    return gradients(d, Array(-d));
   });
 }
 
@@ -128,7 +128,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                                      ? g
                                      : Array(X->shape(), row_weight(reduction, count, g, 0));
                        Array sig = 1.f / (1.f + xt::exp(-*X));
-                       return Gradients{Array(w * (sig - *Y)), Array(-w * *X)};
+                       return gradients(Array(w * (sig - *Y)), Array(-w * *X));
                      });
 }
 

@@ -58,7 +58,7 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
   out.reshape(detail::to_xshape(reduced_shape(in, axes, keepdim)));
   Shape keep = keepdim_shape(in, axes);
   return make_output(std::move(out), op, {a}, [keep, in, divisor](const Array& g) {
-    return Gradients{expand_back(g, keep, in, divisor)};
+    return gradients(expand_back(g, keep, in, divisor));
   });
 }
 
@@ -85,7 +85,7 @@ Tensor max(const Tensor& a) {
     float ties = 0.f;
     for (float v : *A) ties += v == m ? 1.f : 0.f;
     float share = g.data()[0] / ties;
-    return Gradients{Array(xt::where(xt::equal(*A, m), share, 0.f))};
+    return gradients(Array(xt::where(xt::equal(*A, m), share, 0.f)));
   });
 }
 
@@ -124,7 +124,7 @@ Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
         int64_t j = o * s.inner + i;
         dx.data()[o * s.n * s.inner + idx[static_cast<size_t>(j)] * s.inner + i] += g.data()[j];
       }
-    return Gradients{std::move(dx)};
+    return gradients(std::move(dx));
   });
 }
 
