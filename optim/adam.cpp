@@ -23,6 +23,55 @@ void validate(const AdamOptions& o, const char* name) {
   EMBER_CHECK_VALUE(b1 >= 0.0 && b1 < 1.0, name, ": betas[0] must be in [0, 1), got ", b1);
   EMBER_CHECK_VALUE(b2 >= 0.0 && b2 < 1.0, name, ": betas[1] must be in [0, 1), got ", b2);
 }
+
+struct AdamStep {
+  float b1, b2, keep1, keep2, eps, wd, decay;
+  bool decoupled;
+};
+
+// The dense rule of torch.optim.Adam over n contiguous elements. Raw pointers and no xtensor
+// types, so the loop can be compiled for each vector unit (target_clones) without touching
+// the library's ABI.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void adam_dense(
+    float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
+    float step_size, float bc2_sqrt) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = grad[i];
+    if (s.wd != 0.f) {
+      if (s.decoupled)
+        w[i] *= s.decay;
+      else
+        g += s.wd * w[i];
+    }
+    m[i] = m[i] * s.b1 + s.keep1 * g;
+    v[i] = v[i] * s.b2 + s.keep2 * g * g;
+    float second = v[i];
+    if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
+    w[i] += -step_size * (m[i] / (std::sqrt(second) / bc2_sqrt + s.eps));
+  }
+}
+
+// torch.optim.SparseAdam's rule, written as its updates are: old + (1 - β)(new - old).
+void adam_lazy(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
+               float step_size) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = grad[i];
+    if (s.wd != 0.f) {
+      if (s.decoupled)
+        w[i] *= s.decay;
+      else
+        g += s.wd * w[i];
+    }
+    const float old_m = m[i], old_v = v[i];
+    const float update_m = (g - old_m) * s.keep1;
+    const float update_v = (g * g - old_v) * s.keep2;
+    m[i] = old_m + update_m;
+    v[i] = old_v + update_v;
+    float second = update_v + old_v;
+    if (vmax) second = vmax[i] = std::max(vmax[i], second);
+    w[i] += -step_size * ((update_m + old_m) / (std::sqrt(second) + s.eps));
+  }
+}
 }  // namespace
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
@@ -62,50 +111,19 @@ void Adam::step() {
       float* m = s.exp_avg.data();
       float* v = s.exp_avg_sq.data();
       float* vmax = o.amsgrad() ? s.max_exp_avg_sq.data() : nullptr;
+      const AdamStep rule{b1, b2, keep1, keep2, eps, wd, decay, decoupled_weight_decay_};
       if (!p.has_sparse_grad()) {
         const float step_size = static_cast<float>(o.lr() / bc1);
         const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
         for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
-          for (int64_t i = 0; i < n; ++i) {
-            float g = grad[i];
-            if (wd != 0.f) {
-              if (decoupled_weight_decay_)
-                w[i] *= decay;
-              else
-                g += wd * w[i];
-            }
-            m[i] = m[i] * b1 + keep1 * g;
-            v[i] = v[i] * b2 + keep2 * g * g;
-            float second = v[i];
-            if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
-            float denom = std::sqrt(second) / bc2_sqrt + eps;
-            w[i] += -step_size * (m[i] / denom);
-          }
+          adam_dense(w, grad, m, v, vmax, n, rule, step_size, bc2_sqrt);
         });
         continue;
       }
-      // SparseAdam's rule, written as its updates are: old + (1 - β)(new - old).
       const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
       for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
-        for (int64_t k = 0; k < n; ++k) {
-          const int64_t i = offset + k;
-          float g = grad[k];
-          if (wd != 0.f) {
-            if (decoupled_weight_decay_)
-              w[i] *= decay;
-            else
-              g += wd * w[i];
-          }
-          const float old_m = m[i], old_v = v[i];
-          const float update_m = (g - old_m) * keep1;
-          const float update_v = (g * g - old_v) * keep2;
-          m[i] = old_m + update_m;
-          v[i] = old_v + update_v;
-          float second = update_v + old_v;
-          if (vmax) second = vmax[i] = std::max(vmax[i], second);
-          const float numer = update_m + old_m;
-          w[i] += -step_size * (numer / (std::sqrt(second) + eps));
-        }
+        adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
+                  step_size);
       });
     }
   }

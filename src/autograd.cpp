@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cmath>
 #include <queue>
-#include <unordered_map>
 #include <xtensor/xreducer.hpp>
 
 namespace ember {
@@ -63,7 +62,7 @@ Tensor make_output(std::shared_ptr<Array> result, const char* name,
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = next_sequence++;
-  node->output_shape = out.shape();
+  node->output_shape = out.data().shape();
   node->backward = std::move(backward);
   node->inputs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -122,10 +121,17 @@ struct NewestFirst {
   bool operator()(const Node* a, const Node* b) const { return a->sequence < b->sequence; }
 };
 
-void check_gradient_shape(const Node& node, const Gradient& g, const Shape& expected) {
+template <class S>
+void check_gradient_shape(const Node& node, const Gradient& g, const S& expected) {
+  auto same_dims = [&](const auto& got) {
+    return std::equal(expected.begin(), expected.end(), got.begin(), got.end(),
+                      [](size_t a, auto b) { return a == static_cast<size_t>(b); });
+  };
+  if (g.sparse ? same_dims(g.sparse->dense_shape) : same_dims(g.dense.shape())) return;
   Shape got = g.sparse ? g.sparse->dense_shape : detail::to_shape(g.dense);
-  EMBER_CHECK_SHAPE(got == expected, "backward: ", node.name, " returned a gradient of shape ",
-                    detail::shape_str(got), " for an input of shape ", detail::shape_str(expected));
+  throw ShapeError(detail::cat("backward: ", node.name, " returned a gradient of shape ",
+                               detail::shape_str(got), " for an input of shape ",
+                               detail::shape_str(Shape(expected.begin(), expected.end()))));
 }
 
 }  // namespace
@@ -140,51 +146,64 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
   // Newest first: every consumer of a node has a larger sequence number, so by the time a node
   // is popped all the gradient flowing into it has been summed.
   std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
-  std::unordered_map<Node*, Array> pending;
   std::vector<std::shared_ptr<Node>> keep_alive{root_node};
-  pending.emplace(root_node.get(), std::move(root_grad));
+  root_node->pending_grad = std::move(root_grad);
+  root_node->has_pending_grad = true;
   ready.push(root_node.get());
-  while (!ready.empty()) {
-    Node* node = ready.top();
-    ready.pop();
-    EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
-                " was already freed by an earlier backward; pass retain_graph=true to the first "
-                "backward to call it twice");
-    Array grad_out = std::move(pending[node]);
-    pending.erase(node);
-    Gradients grads = node->backward(grad_out);
-    EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
-                grads.size(), " gradients for ", node->inputs.size(), " inputs");
-    for (size_t i = 0; i < grads.size(); ++i) {
-      Edge& edge = node->inputs[i];
-      Gradient& g = grads[i];
-      if (!g.defined || (!edge.node && !edge.leaf)) continue;
-      if (anomaly_enabled && !g.sparse) check_finite(g.dense, node->name, "backward gradient");
-      if (edge.leaf) {
-        check_gradient_shape(*node, g, detail::to_shape(*edge.leaf->data));
-        accumulate_leaf(*edge.leaf, std::move(g));
-        continue;
+  // A throw mid-walk (a freed graph, a bad user op) must not leave half-summed gradients behind.
+  auto clear_pending = [&] {
+    for (auto& n : keep_alive) {
+      n->pending_grad = Array();
+      n->has_pending_grad = false;
+    }
+  };
+  try {
+    while (!ready.empty()) {
+      Node* node = ready.top();
+      ready.pop();
+      EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
+                  " was already freed by an earlier backward; pass retain_graph=true to the first "
+                  "backward to call it twice");
+      Array grad_out = std::move(node->pending_grad);
+      node->pending_grad = Array();
+      node->has_pending_grad = false;
+      Gradients grads = node->backward(grad_out);
+      EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
+                  grads.size(), " gradients for ", node->inputs.size(), " inputs");
+      for (size_t i = 0; i < grads.size(); ++i) {
+        Edge& edge = node->inputs[i];
+        Gradient& g = grads[i];
+        if (!g.defined || (!edge.node && !edge.leaf)) continue;
+        if (anomaly_enabled && !g.sparse) check_finite(g.dense, node->name, "backward gradient");
+        if (edge.leaf) {
+          check_gradient_shape(*node, g, edge.leaf->data->shape());
+          accumulate_leaf(*edge.leaf, std::move(g));
+          continue;
+        }
+        Node* input = edge.node.get();
+        check_gradient_shape(*node, g, input->output_shape);
+        if (g.sparse) {  // only leaves keep row-sparse gradients; anything else gets dense
+          Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
+          g.sparse->add_to(dense);
+          g.dense = std::move(dense);
+        }
+        if (!input->has_pending_grad) {
+          input->pending_grad = std::move(g.dense);
+          input->has_pending_grad = true;
+          keep_alive.push_back(edge.node);
+          ready.push(input);
+        } else {
+          input->pending_grad += g.dense;
+        }
       }
-      Node* input = edge.node.get();
-      check_gradient_shape(*node, g, input->output_shape);
-      if (g.sparse) {  // only leaves keep row-sparse gradients; anything else gets dense
-        Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
-        g.sparse->add_to(dense);
-        g.dense = std::move(dense);
-      }
-      auto it = pending.find(input);
-      if (it == pending.end()) {
-        pending.emplace(input, std::move(g.dense));
-        keep_alive.push_back(edge.node);
-        ready.push(input);
-      } else {
-        it->second += g.dense;
+      if (!retain_graph) {
+        node->backward = nullptr;
+        node->released = true;
       }
     }
-    if (!retain_graph) {
-      node->backward = nullptr;
-      node->released = true;
-    }
+  } catch (...) {
+    clear_pending();
+    throw;
   }
   // Freeing edges iteratively here (not in ~Node) keeps a 100k-op chain from recursing on
   // destruction.

@@ -65,10 +65,13 @@ struct Node {
   ~Node();
   const char* name;  // op name, e.g. "mul"; printed as grad_fn=<MulBackward0>
   uint64_t sequence;
-  std::vector<Edge> inputs;  // one per op input; empty edge when that input needs no grad
-  Shape output_shape;
+  std::vector<Edge> inputs;        // one per op input; empty edge when that input needs no grad
+  Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
   BackwardFn backward;
   bool released = false;
+  // The gradient flowing into this node, summed while a backward pass runs.
+  Array pending_grad;
+  bool has_pending_grad = false;
 };
 
 // Wraps `result` as the output of op `name`. When recording, the node keeps `backward`, which

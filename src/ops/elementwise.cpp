@@ -40,12 +40,19 @@ DimSplit split_at(const Shape& shape, int64_t dim) {
 namespace {
 using detail::broadcast_shapes;
 
-Gradient grad_if(bool needed, const std::function<Array()>& compute) {
+template <class Compute>
+Gradient grad_if(bool needed, Compute compute) {
   return needed ? Gradient(compute()) : Gradient();
 }
 }  // namespace
 
+// Same-shape operands skip the broadcast bookkeeping: the common case, and the cheap one.
+bool same_shape(const Tensor& a, const Tensor& b) { return a.data().shape() == b.data().shape(); }
+
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (same_shape(a, b))
+    return make_output(Array(a.data() + b.data()), "add", {a, b},
+                       [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "add");
   return make_output(Array(a.data() + b.data()), "add", {a, b},
@@ -53,6 +60,9 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (same_shape(a, b))
+    return make_output(Array(a.data() - b.data()), "sub", {a, b},
+                       [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "sub");
   return make_output(Array(a.data() - b.data()), "sub", {a, b},
@@ -60,10 +70,15 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, "mul");
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  if (same_shape(a, b))
+    return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
+      return gradients(grad_if(need_a, [&] { return Array(g * *B); }),
+                       grad_if(need_b, [&] { return Array(g * *A); }));
+    });
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, "mul");
   return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
     return gradients(grad_if(need_a, [&] { return sum_to(g * *B, sa); }),
                      grad_if(need_b, [&] { return sum_to(g * *A, sb); }));

@@ -64,12 +64,28 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
 
 }  // namespace
 
-Tensor sum(const Tensor& a) { return sum_impl(a, {}, false, false, "sum"); }
+namespace {
+// The reduction of everything: one pass, and a backward that only fills.
+Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
+  const Array& x = a.data();
+  double total = 0;  // double accumulation: a long float sum drifts
+  for (float v : x) total += v;
+  const float divisor = mean ? static_cast<float>(x.size()) : 1.f;
+  auto shape = x.shape();
+  float result = static_cast<float>(total);
+  if (mean) result /= divisor;
+  return make_output(Array(result), op, {a}, [shape, divisor](const Array& g) {
+    return gradients(Array(shape, g.data()[0] / divisor));
+  });
+}
+}  // namespace
+
+Tensor sum(const Tensor& a) { return reduce_all(a, false, "sum"); }
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim) {
   EMBER_CHECK_VALUE(!dims.empty(), "sum: dims must not be empty (use sum(a) for all dims)");
   return sum_impl(a, dims, keepdim, false, "sum");
 }
-Tensor mean(const Tensor& a) { return sum_impl(a, {}, false, true, "mean"); }
+Tensor mean(const Tensor& a) { return reduce_all(a, true, "mean"); }
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim) {
   EMBER_CHECK_VALUE(!dims.empty(), "mean: dims must not be empty (use mean(a) for all dims)");
   return sum_impl(a, dims, keepdim, true, "mean");
