@@ -137,18 +137,16 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
 }  // namespace
 
 namespace {
-void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
+void run_backward(const Tensor& root, const Array& root_grad, bool retain_graph) {
   const std::shared_ptr<Node>& root_node = root.grad_fn();
   if (!root_node) {
-    accumulate_leaf(*root.impl(), Gradient(std::move(root_grad)));
+    accumulate_leaf(*root.impl(), Gradient(Array(root_grad)));
     return;
   }
   // Newest first: every consumer of a node has a larger sequence number, so by the time a node
   // is popped all the gradient flowing into it has been summed.
   std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
   std::vector<std::shared_ptr<Node>> keep_alive{root_node};
-  root_node->pending_grad = std::move(root_grad);
-  root_node->has_pending_grad = true;
   ready.push(root_node.get());
   // A throw mid-walk (a freed graph, a bad user op) must not leave half-summed gradients behind.
   auto clear_pending = [&] {
@@ -164,10 +162,15 @@ void run_backward(const Tensor& root, Array root_grad, bool retain_graph) {
       EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
                   " was already freed by an earlier backward; pass retain_graph=true to the first "
                   "backward to call it twice");
-      Array grad_out = std::move(node->pending_grad);
-      node->pending_grad = Array();
-      node->has_pending_grad = false;
-      Gradients grads = node->backward(grad_out);
+      // The root reads the caller's gradient in place: copying a large one costs a full pass.
+      const bool is_root = node == root_node.get();
+      Array grad_out;
+      if (!is_root) {
+        grad_out = std::move(node->pending_grad);
+        node->pending_grad = Array();
+        node->has_pending_grad = false;
+      }
+      Gradients grads = node->backward(is_root ? root_grad : grad_out);
       EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
                   grads.size(), " gradients for ", node->inputs.size(), " inputs");
       for (size_t i = 0; i < grads.size(); ++i) {
@@ -235,7 +238,7 @@ void Tensor::backward(bool retain_graph) const {
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
   Array one = xt::ones<float>(data().shape());
-  run_backward(*this, std::move(one), retain_graph);
+  run_backward(*this, one, retain_graph);
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {

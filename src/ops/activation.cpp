@@ -4,7 +4,9 @@
 
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "ember/parallel.hpp"
 #include "op_helpers.hpp"
+#include "vector_math.hpp"
 
 namespace ember {
 
@@ -47,26 +49,37 @@ Tensor gelu(const Tensor& a) {
 
 namespace {
 
+// Rows are independent, so they split between threads with bit-identical results.
+void for_each_row(detail::DimSplit s, const std::function<void(int64_t outer, int64_t inner)>& fn) {
+  detail::parallel_rows(s.outer, s.outer * s.n * s.inner * 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o)
+      for (int64_t i = 0; i < s.inner; ++i) fn(o, i);
+  });
+}
+
 // One fused pass per row: max, then sum of exp, then the normalised row (numerically stable).
 Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
   Array y = Array::from_shape(x.shape());
-  const float* in = x.data();
-  float* out = y.data();
-  for (int64_t o = 0; o < s.outer; ++o) {
-    for (int64_t i = 0; i < s.inner; ++i) {
-      const float* row = in + o * s.n * s.inner + i;
-      float* dst = out + o * s.n * s.inner + i;
-      float m = -INFINITY;
-      for (int64_t k = 0; k < s.n; ++k) m = std::max(m, row[k * s.inner]);
-      float total = 0.f;
-      for (int64_t k = 0; k < s.n; ++k) total += std::exp(row[k * s.inner] - m);
-      float log_total = std::log(total);
-      for (int64_t k = 0; k < s.n; ++k) {
-        float shifted = row[k * s.inner] - m;
-        dst[k * s.inner] = log_space ? shifted - log_total : std::exp(shifted) / total;
-      }
+  for_each_row(s, [&](int64_t o, int64_t i) {
+    const float* row = x.data() + o * s.n * s.inner + i;
+    float* dst = y.data() + o * s.n * s.inner + i;
+    if (s.inner == 1) {  // contiguous rows: SIMD exp
+      const float m = detail::max_of(row, s.n);
+      const float total = detail::exp_shifted(row, dst, s.n, m);
+      const float log_total = std::log(total), inv = 1.f / total;
+      for (int64_t k = 0; k < s.n; ++k) dst[k] = log_space ? row[k] - m - log_total : dst[k] * inv;
+      return;
     }
-  }
+    float m = -INFINITY;
+    for (int64_t k = 0; k < s.n; ++k) m = std::max(m, row[k * s.inner]);
+    float total = 0.f;
+    for (int64_t k = 0; k < s.n; ++k) total += std::exp(row[k * s.inner] - m);
+    const float log_total = std::log(total);
+    for (int64_t k = 0; k < s.n; ++k) {
+      float shifted = row[k * s.inner] - m;
+      dst[k * s.inner] = log_space ? shifted - log_total : std::exp(shifted) / total;
+    }
+  });
   return y;
 }
 
@@ -79,18 +92,14 @@ Tensor softmax(const Tensor& a, int64_t dim) {
   return make_output(y, "softmax", {a}, [y, s](const Array& g) {
     // dx = y * (g - sum_k g_k y_k)
     Array dx = Array::from_shape(g.shape());
-    for (int64_t o = 0; o < s.outer; ++o) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        int64_t base = o * s.n * s.inner + i;
-        float dot = 0.f;
-        for (int64_t k = 0; k < s.n; ++k)
-          dot += g.data()[base + k * s.inner] * y->data()[base + k * s.inner];
-        for (int64_t k = 0; k < s.n; ++k) {
-          int64_t j = base + k * s.inner;
-          dx.data()[j] = y->data()[j] * (g.data()[j] - dot);
-        }
-      }
-    }
+    for_each_row(s, [&](int64_t o, int64_t i) {
+      const int64_t base = o * s.n * s.inner + i;
+      const float *gr = g.data() + base, *yr = y->data() + base;
+      float* d = dx.data() + base;
+      float dot = 0.f;
+      for (int64_t k = 0; k < s.n; ++k) dot += gr[k * s.inner] * yr[k * s.inner];
+      for (int64_t k = 0; k < s.n; ++k) d[k * s.inner] = yr[k * s.inner] * (gr[k * s.inner] - dot);
+    });
     return gradients(std::move(dx));
   });
 }
@@ -102,17 +111,20 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   return make_output(y, "log_softmax", {a}, [y, s](const Array& g) {
     // dx = g - softmax * sum_k g_k
     Array dx = Array::from_shape(g.shape());
-    for (int64_t o = 0; o < s.outer; ++o) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        int64_t base = o * s.n * s.inner + i;
-        float total = 0.f;
-        for (int64_t k = 0; k < s.n; ++k) total += g.data()[base + k * s.inner];
-        for (int64_t k = 0; k < s.n; ++k) {
-          int64_t j = base + k * s.inner;
-          dx.data()[j] = g.data()[j] - std::exp(y->data()[j]) * total;
-        }
+    for_each_row(s, [&](int64_t o, int64_t i) {
+      const int64_t base = o * s.n * s.inner + i;
+      const float *gr = g.data() + base, *yr = y->data() + base;
+      float* d = dx.data() + base;
+      float total = 0.f;
+      for (int64_t k = 0; k < s.n; ++k) total += gr[k * s.inner];
+      if (s.inner == 1) {
+        detail::exp_shifted(yr, d, s.n, 0.f);  // softmax = exp(log_softmax)
+        for (int64_t k = 0; k < s.n; ++k) d[k] = gr[k] - d[k] * total;
+        return;
       }
-    }
+      for (int64_t k = 0; k < s.n; ++k)
+        d[k * s.inner] = gr[k * s.inner] - std::exp(yr[k * s.inner]) * total;
+    });
     return gradients(std::move(dx));
   });
 }

@@ -54,9 +54,10 @@ std::vector<float> inverse_frequencies(const std::vector<int64_t>& targets, int6
 // dW[targets[i]] += scale(i) * src(i), for every entry with a target >= 0.
 template <class Src, class Scale>
 Array index_add_dense(TableShape t, const std::vector<int64_t>& targets, Src src, Scale scale) {
-  Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
+  Array dw = Array::from_shape({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
   const int64_t n = static_cast<int64_t>(targets.size()), D = t.width;
-  detail::parallel_rows(t.rows, n * D, [&](int64_t lo, int64_t hi) {
+  detail::parallel_rows(t.rows, n * D + t.rows * D, [&](int64_t lo, int64_t hi) {
+    std::fill(dw.data() + lo * D, dw.data() + hi * D, 0.f);  // each thread zeroes its own rows
     for (int64_t i = 0; i < n; ++i) {
       int64_t r = targets[static_cast<size_t>(i)];
       if (r < lo || r >= hi) continue;  // another thread's row, or padding (-1)

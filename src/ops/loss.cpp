@@ -5,7 +5,9 @@
 
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
+#include "ember/parallel.hpp"
 #include "op_helpers.hpp"
+#include "vector_math.hpp"
 
 namespace ember::nn::functional {
 
@@ -57,18 +59,28 @@ Tensor nll_from_log_probs(const Tensor& input, std::shared_ptr<Array> log_probs,
   Reduction reduction = o.reduction();
   int64_t ignore = o.ignore_index();
   return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const Array& g) {
-    Array dx = xt::zeros<float>(log_probs->shape());
-    for (int64_t i = 0; i < N; ++i) {
-      if (t[i] == ignore) continue;
-      float w = row_weight(reduction, count, g, i);
-      const float* lp = log_probs->data() + i * C;
-      float* d = dx.data() + i * C;
-      // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C)
-      for (int64_t c = 0; c < C; ++c) {
-        float target_mass = (c == t[i] ? 1.f - eps : 0.f) + eps / static_cast<float>(C);
-        d[c] = input_is_logits ? w * (std::exp(lp[c]) - target_mass) : -w * target_mass;
+    Array dx = Array::from_shape(log_probs->shape());
+    // Rows are independent: split between threads, bit-identical for any count.
+    detail::parallel_rows(N, N * C * 8, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        float* d = dx.data() + i * C;
+        if (t[i] == ignore) {
+          std::fill_n(d, C, 0.f);
+          continue;
+        }
+        const float w = row_weight(reduction, count, g, i);
+        const float* lp = log_probs->data() + i * C;
+        const float smooth = eps / static_cast<float>(C);
+        // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
+        if (input_is_logits) {
+          detail::exp_shifted(lp, d, C, 0.f);
+          for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] - smooth);
+        } else {
+          std::fill_n(d, C, -w * smooth);
+        }
+        d[t[i]] -= w * (1.f - eps);
       }
-    }
+    });
     return gradients(std::move(dx));
   });
 }
