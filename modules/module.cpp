@@ -93,7 +93,7 @@ void Module::train(bool on) {
 
 void Module::zero_grad(bool set_to_none) {
   for (Tensor& p : parameters()) {
-    if (set_to_none || !p.grad().defined()) {
+    if (set_to_none || !p.has_grad()) {
       p.clear_grad();
     } else {
       p.set_grad(zeros_like(p));

@@ -98,7 +98,7 @@ void Adam::step() {
     const float eps = static_cast<float>(o.eps()), wd = static_cast<float>(o.weight_decay());
     const float decay = static_cast<float>(1.0 - o.lr() * o.weight_decay());
     for (Tensor& p : group.params) {
-      if (!p.grad().defined() && !p.has_sparse_grad()) continue;
+      if (!p.has_grad()) continue;
       AdamState& s = state_of(p);
       if (s.exp_avg.dimension() == 0) {
         s.exp_avg = xt::zeros<float>(p.data().shape());

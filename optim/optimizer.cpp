@@ -63,16 +63,16 @@ bool Optimizer::for_each_span(const Tensor& param,
       update(g.rows[k] * width, g.values.data() + static_cast<int64_t>(k) * width, width);
     return true;
   }
-  Tensor g = param.grad();
-  if (!g.defined()) return false;
-  update(0, g.data().data(), g.numel());
+  if (!param.has_grad()) return false;
+  const Array& g = *param.impl()->grad->data;
+  update(0, g.data(), static_cast<int64_t>(g.size()));
   return true;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
   for (ParamGroup& g : groups_)
     for (Tensor& p : g.params) {
-      if (set_to_none || !p.grad().defined())
+      if (set_to_none || !p.has_grad())
         p.clear_grad();
       else
         p.set_grad(zeros_like(p));

@@ -110,6 +110,7 @@ Tensor Tensor::grad() const {
   if (impl.sparse_grad) return impl.sparse_grad->to_dense();
   return impl.grad ? Tensor(impl.grad) : Tensor();
 }
+bool Tensor::has_grad() const { return checked().grad || checked().sparse_grad; }
 bool Tensor::has_sparse_grad() const { return checked().sparse_grad != nullptr; }
 RowSparseGrad& Tensor::sparse_grad() const {
   EMBER_CHECK(has_sparse_grad(), "sparse_grad: this tensor has no row-sparse gradient");

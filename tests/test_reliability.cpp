@@ -33,8 +33,7 @@ std::vector<float> train_once(uint64_t seed) {
     for (auto& v : labels) v = static_cast<int64_t>(random_u64() % 3);
     IndexTensor batch(ids, {4, 6});
     opt.zero_grad();
-    F::cross_entropy(fc(F::masked_mean(emb(batch), batch != 1, 1)), IndexTensor(labels))
-        .backward();
+    F::cross_entropy(fc(F::masked_mean(emb(batch), batch != 1, 1)), IndexTensor(labels)).backward();
     opt.step();
   }
   std::vector<float> out = emb.weight.to_vector();

@@ -55,6 +55,7 @@ class Tensor {
   bool is_leaf() const;
   Tensor grad()
       const;  // dense view of the gradient (a row-sparse one is densified); may be undefined
+  bool has_grad() const;  // dense or row-sparse, without densifying
   bool has_sparse_grad() const;
   RowSparseGrad& sparse_grad() const;
   void set_grad(const Tensor& grad);

@@ -1,8 +1,8 @@
-// Ops over padded sequences, composed from differentiable primitives.
-#include <limits>
-
+// Ops over padded sequences. masked_mean is one fused op: the classifier's pooling runs on
+// every step, and as mul + sum + div it made three passes and two broadcast temporaries.
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
@@ -17,11 +17,49 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   dim = detail::wrap_dim(dim, static_cast<int64_t>(sx.size()), "masked_mean");
   EMBER_CHECK_INDEX(dim != static_cast<int64_t>(sx.size()) - 1,
                     "masked_mean: dim must not be the feature (last) dim");
-  Tensor m = mask.detach().unsqueeze(-1);
-  Tensor total = sum(x * m, {dim});
-  // Fully padded rows divide by 1 and so give zeros, not NaN.
-  Tensor count = clamp(sum(m, {dim}), 1.f, std::numeric_limits<float>::max());
-  return total / count;
+  // x seen as [outer, L, R, D]: L the reduced dim, R the dims between it and the features.
+  const detail::DimSplit s = detail::split_at(sx, dim);
+  const int64_t D = sx.back(), L = s.n, R = s.inner / D, outer = s.outer;
+  const float* m = mask.data().data();
+  // weight[o, l, r] = mask / (number of unmasked positions in that row); fully padded rows
+  // keep weight 0 and so give zeros, not NaN.
+  auto weight = std::make_shared<std::vector<float>>(static_cast<size_t>(outer * L * R), 0.f);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t r = 0; r < R; ++r) {
+      float count = 0.f;
+      for (int64_t l = 0; l < L; ++l) count += m[(o * L + l) * R + r] != 0.f ? 1.f : 0.f;
+      if (count == 0.f) continue;
+      for (int64_t l = 0; l < L; ++l) {
+        size_t k = static_cast<size_t>((o * L + l) * R + r);
+        (*weight)[k] = m[k] != 0.f ? 1.f / count : 0.f;
+      }
+    }
+  Shape out_shape = sx;
+  out_shape.erase(out_shape.begin() + dim);
+  Array out = xt::zeros<float>(detail::to_xshape(out_shape));
+  const float* in = x.data().data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t r = 0; r < R; ++r) {
+        const float w = (*weight)[static_cast<size_t>((o * L + l) * R + r)];
+        if (w == 0.f) continue;
+        const float* src = in + ((o * L + l) * R + r) * D;
+        float* dst = out.data() + (o * R + r) * D;
+        for (int64_t d = 0; d < D; ++d) dst[d] += w * src[d];
+      }
+  auto in_shape = x.data().shape();
+  return make_output(std::move(out), "masked_mean", {x}, [=](const Array& g) {
+    Array dx = Array::from_shape(in_shape);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t r = 0; r < R; ++r) {
+          const float w = (*weight)[static_cast<size_t>((o * L + l) * R + r)];
+          const float* from = g.data() + (o * R + r) * D;
+          float* to = dx.data() + ((o * L + l) * R + r) * D;
+          for (int64_t d = 0; d < D; ++d) to[d] = w * from[d];
+        }
+    return gradients(std::move(dx));
+  });
 }
 
 }  // namespace ember::nn::functional

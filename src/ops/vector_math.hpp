@@ -32,7 +32,8 @@ inline float max_of(const float* in, int64_t n) {
   int64_t k = 0;
   if (n >= width) {
     Batch acc = Batch::load_unaligned(in);
-    for (k = width; k + width <= n; k += width) acc = xsimd::max(acc, Batch::load_unaligned(in + k));
+    for (k = width; k + width <= n; k += width)
+      acc = xsimd::max(acc, Batch::load_unaligned(in + k));
     alignas(64) float lanes[width];
     acc.store_unaligned(lanes);
     m = *std::max_element(lanes, lanes + width);
