@@ -42,20 +42,19 @@ std::string backward_name(const char* op) {
   return name + "Backward0";
 }
 
-bool needs_grad(const std::vector<Tensor>& inputs) {
+bool needs_grad(TensorList inputs) {
   if (!grad_enabled) return false;
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad()) return true;
   return false;
 }
 
-Tensor make_output(Array result, const char* name, const std::vector<Tensor>& inputs,
-                   BackwardFn backward) {
+Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward) {
   return make_output(std::make_shared<Array>(std::move(result)), name, inputs, std::move(backward));
 }
 
-Tensor make_output(std::shared_ptr<Array> result, const char* name,
-                   const std::vector<Tensor>& inputs, BackwardFn backward) {
+Tensor make_output(std::shared_ptr<Array> result, const char* name, TensorList inputs,
+                   BackwardFn backward) {
   if (anomaly_enabled) check_finite(*result, name, "forward output");
   Tensor out(std::move(result));
   if (!needs_grad(inputs)) return out;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -74,15 +75,31 @@ struct Node {
   bool has_pending_grad = false;
 };
 
+// A view of an op's inputs: a braced list or a vector, without copying either into a new
+// vector (this runs on every op).
+// Valid for the call it is passed to, as the braced list's array is.
+class TensorList {
+ public:
+  TensorList(std::initializer_list<Tensor> list) : list_(list) {}        // NOLINT: implicit
+  TensorList(const std::vector<Tensor>& tensors) : vector_(&tensors) {}  // NOLINT: implicit
+  const Tensor* begin() const { return vector_ ? vector_->data() : list_.begin(); }
+  const Tensor* end() const { return begin() + size(); }
+  size_t size() const { return vector_ ? vector_->size() : list_.size(); }
+  const Tensor& operator[](size_t i) const { return begin()[i]; }
+
+ private:
+  std::initializer_list<Tensor> list_;
+  const std::vector<Tensor>* vector_ = nullptr;
+};
+
 // Wraps `result` as the output of op `name`. When recording, the node keeps `backward`, which
 // must return one Gradient per input (Gradient{} for inputs it has nothing for).
-Tensor make_output(Array result, const char* name, const std::vector<Tensor>& inputs,
+Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward);
+Tensor make_output(std::shared_ptr<Array> result, const char* name, TensorList inputs,
                    BackwardFn backward);
-Tensor make_output(std::shared_ptr<Array> result, const char* name,
-                   const std::vector<Tensor>& inputs, BackwardFn backward);
 
 // True when grad mode is on and one of `inputs` requires grad.
-bool needs_grad(const std::vector<Tensor>& inputs);
+bool needs_grad(TensorList inputs);
 
 // Grad mode: thread-local, on by default.
 bool is_grad_enabled();
