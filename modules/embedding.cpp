@@ -55,17 +55,30 @@ Options pretrained_options(const Tensor& embeddings, std::optional<Options> opti
   o._weight(Tensor(embeddings.data()));  // a copy: the caller's tensor is not shared
   return o;
 }
+
+// N(0, 1) as PyTorch, with the padding row at zero.
+void reset_table(Tensor& table, const std::optional<int64_t>& padding_idx) {
+  init::normal_(table);
+  if (!padding_idx) return;
+  NoGradGuard no_grad;
+  const int64_t D = table.size(1);
+  std::fill_n(table.data().data() + *padding_idx * D, D, 0.f);
+}
+
+// Registers the table: the given _weight (moved out of the stored options), or a fresh one.
+template <class Options>
+Tensor register_table(Module& layer, Options& o) {
+  Tensor given = o._weight();
+  o._weight(Tensor());
+  if (given.defined()) return layer.register_parameter("weight", Tensor(given.data()));
+  Tensor table = layer.register_parameter("weight", zeros({o.num_embeddings(), o.embedding_dim()}));
+  reset_table(table, o.padding_idx());
+  return table;
+}
 }  // namespace
 
 Embedding::Embedding(const EmbeddingOptions& options) : options_(validated(options, "Embedding")) {
-  if (options_._weight().defined()) {
-    weight = register_parameter("weight", Tensor(options_._weight().data()));
-    options_._weight(Tensor());
-  } else {
-    weight =
-        register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
-    reset_parameters();
-  }
+  weight = register_table(*this, options_);
 }
 
 Embedding Embedding::from_pretrained(const Tensor& embeddings, bool freeze,
@@ -77,14 +90,7 @@ Embedding::Embedding(const EmbeddingOptions& options, bool freeze) : Embedding(o
   weight.requires_grad_(!freeze);
 }
 
-void Embedding::reset_parameters() {
-  init::normal_(weight);
-  if (options_.padding_idx()) {
-    NoGradGuard no_grad;
-    int64_t D = options_.embedding_dim();
-    std::fill_n(weight.data().data() + *options_.padding_idx() * D, D, 0.f);
-  }
-}
+void Embedding::reset_parameters() { reset_table(weight, options_.padding_idx()); }
 
 Tensor Embedding::forward(const IndexTensor& ids) {
   return functional::embedding(ids, weight,
@@ -100,14 +106,7 @@ std::string Embedding::extra_repr() const { return options_repr(options_); }
 
 EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options)
     : options_(validated(options, "EmbeddingBag")) {
-  if (options_._weight().defined()) {
-    weight = register_parameter("weight", Tensor(options_._weight().data()));
-    options_._weight(Tensor());
-  } else {
-    weight =
-        register_parameter("weight", zeros({options_.num_embeddings(), options_.embedding_dim()}));
-    reset_parameters();
-  }
+  weight = register_table(*this, options_);
 }
 
 EmbeddingBag EmbeddingBag::from_pretrained(const Tensor& embeddings, bool freeze,
@@ -120,14 +119,7 @@ EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, bool freeze)
   weight.requires_grad_(!freeze);
 }
 
-void EmbeddingBag::reset_parameters() {
-  init::normal_(weight);
-  if (options_.padding_idx()) {
-    NoGradGuard no_grad;
-    int64_t D = options_.embedding_dim();
-    std::fill_n(weight.data().data() + *options_.padding_idx() * D, D, 0.f);
-  }
-}
+void EmbeddingBag::reset_parameters() { reset_table(weight, options_.padding_idx()); }
 
 Tensor EmbeddingBag::forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets,
                              const Tensor& per_sample_weights) {

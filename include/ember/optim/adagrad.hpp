@@ -10,20 +10,13 @@
 
 namespace ember::optim {
 
-struct AdagradOptions : OptimizerOptions {
+struct AdagradOptions : OptimizerOptionsBase<AdagradOptions> {
   explicit AdagradOptions(double lr = 1e-2) : lr_(lr) {}
   EMBER_ARG(double, lr);
   EMBER_ARG(double, lr_decay) = 0.0;
   EMBER_ARG(double, weight_decay) = 0.0;
   EMBER_ARG(double, initial_accumulator_value) = 0.0;
   EMBER_ARG(double, eps) = 1e-10;
-
- public:
-  double get_lr() const override { return lr_; }
-  void set_lr(double lr) override { lr_ = lr; }
-  std::unique_ptr<OptimizerOptions> clone() const override {
-    return std::make_unique<AdagradOptions>(*this);
-  }
 };
 
 struct AdagradState {

@@ -14,20 +14,13 @@
 
 namespace ember::optim {
 
-struct AdamOptions : OptimizerOptions {
+struct AdamOptions : OptimizerOptionsBase<AdamOptions> {
   explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
   EMBER_ARG(double, lr);
   EMBER_ARG(std::tuple<double EMBER_COMMA double>, betas) = std::make_tuple(0.9, 0.999);
   EMBER_ARG(double, eps) = 1e-8;
   EMBER_ARG(double, weight_decay) = 0.0;
   EMBER_ARG(bool, amsgrad) = false;
-
- public:
-  double get_lr() const override { return lr_; }
-  void set_lr(double lr) override { lr_ = lr; }
-  std::unique_ptr<OptimizerOptions> clone() const override {
-    return std::make_unique<AdamOptions>(*this);
-  }
 };
 
 // AdamW takes Adam's options; only its default weight decay (1e-2) differs, and it applies

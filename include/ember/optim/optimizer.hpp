@@ -21,6 +21,16 @@ struct OptimizerOptions {
   virtual std::unique_ptr<OptimizerOptions> clone() const = 0;
 };
 
+// The lr plumbing every optimizer's options share; Self has EMBER_ARG(double, lr).
+template <class Self>
+struct OptimizerOptionsBase : OptimizerOptions {
+  double get_lr() const override { return static_cast<const Self&>(*this).lr(); }
+  void set_lr(double lr) override { static_cast<Self&>(*this).lr(lr); }
+  std::unique_ptr<OptimizerOptions> clone() const override {
+    return std::make_unique<Self>(static_cast<const Self&>(*this));
+  }
+};
+
 struct ParamGroup {
   ParamGroup(std::vector<Tensor> params) : params(std::move(params)) {}  // NOLINT: implicit
   ParamGroup(std::vector<Tensor> params, std::unique_ptr<OptimizerOptions> options)

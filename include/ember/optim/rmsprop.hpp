@@ -9,7 +9,7 @@
 
 namespace ember::optim {
 
-struct RMSpropOptions : OptimizerOptions {
+struct RMSpropOptions : OptimizerOptionsBase<RMSpropOptions> {
   explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
   EMBER_ARG(double, lr);
   EMBER_ARG(double, alpha) = 0.99;
@@ -17,13 +17,6 @@ struct RMSpropOptions : OptimizerOptions {
   EMBER_ARG(double, weight_decay) = 0.0;
   EMBER_ARG(double, momentum) = 0.0;
   EMBER_ARG(bool, centered) = false;
-
- public:
-  double get_lr() const override { return lr_; }
-  void set_lr(double lr) override { lr_ = lr; }
-  std::unique_ptr<OptimizerOptions> clone() const override {
-    return std::make_unique<RMSpropOptions>(*this);
-  }
 };
 
 struct RMSpropState {

@@ -11,20 +11,13 @@
 
 namespace ember::optim {
 
-struct SGDOptions : OptimizerOptions {
+struct SGDOptions : OptimizerOptionsBase<SGDOptions> {
   explicit SGDOptions(double lr) : lr_(lr) {}
   EMBER_ARG(double, lr);
   EMBER_ARG(double, momentum) = 0.0;
   EMBER_ARG(double, dampening) = 0.0;
   EMBER_ARG(double, weight_decay) = 0.0;
   EMBER_ARG(bool, nesterov) = false;
-
- public:
-  double get_lr() const override { return lr_; }
-  void set_lr(double lr) override { lr_ = lr; }
-  std::unique_ptr<OptimizerOptions> clone() const override {
-    return std::make_unique<SGDOptions>(*this);
-  }
 };
 
 struct SGDState {
