@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <memory>
+#include <sstream>
 
 #include "../examples/bert_embeddings.hpp"
 #include "golden.hpp"
@@ -59,4 +60,18 @@ TEST_CASE("golden: BERT embeddings match PyTorch in output and every gradient") 
   out.backward(c.at("gout").tensor());
   for (auto& [name, p] : model.named_parameters())
     golden::check_close(p.grad(), c.at("grad." + name), "grad of " + name);
+}
+
+TEST_CASE("the walk-through of DESIGN.md section 1, as written there") {
+  text::Vocab vocab = text::Vocab::build({"내 이름은 채영"}, {"<unk>", "<pad>"});
+  nn::Embedding emb(nn::EmbeddingOptions(vocab.size(), 5).padding_idx(1));
+  Tensor v = emb(IndexTensor({vocab["이름은"], vocab["채영"]}));  // shape [2, 5]
+  CHECK(v.shape() == Shape{2, 5});
+  std::ostringstream printed;
+  printed << v << emb.weight << "\n";
+  CHECK(printed.str().find("grad_fn=<EmbeddingBackward0>") != std::string::npos);
+  std::string path = std::string(EMBER_BINARY_DIR) + "/design_model.safetensors";
+  io::save(emb.state_dict(), path);
+  emb.load_state_dict(io::load(path));
+  std::remove(path.c_str());
 }
