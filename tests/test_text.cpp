@@ -141,6 +141,10 @@ TEST_CASE("word vectors: word2vec text, GloVe text and word2vec binary") {
                        IoError);
   CHECK_THROWS_WITH_AS(load_word_vectors(temp_file("nan.txt", "a 1 x\n")),
                        doctest::Contains("'x' is not a number"), IoError);
+  // An untrusted header may not make Ember allocate what the file cannot hold (found by fuzzing).
+  CHECK_THROWS_WITH_AS(load_word_vectors(temp_file("huge.bin", "90000000 99999\n\x01\x02")),
+                       doctest::Contains("the header promises 90000000 vectors of 99999 floats"),
+                       IoError);
   CHECK_THROWS_WITH_AS(load_word_vectors(temp_file("trunc.bin", bin.substr(0, bin.size() - 6))),
                        doctest::Contains("file ends inside the vector (truncated)"), IoError);
 }

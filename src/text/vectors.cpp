@@ -77,6 +77,14 @@ WordVectors read_text(std::ifstream& in, const std::string& path, bool header, i
 }
 
 WordVectors read_binary(std::ifstream& in, const std::string& path, int64_t count, int64_t dim) {
+  // The header is untrusted: check it against the file's size before allocating for it.
+  const std::streampos start = in.tellg();
+  in.seekg(0, std::ios::end);
+  const int64_t remaining = static_cast<int64_t>(in.tellg() - start);
+  in.seekg(start);
+  EMBER_CHECK_IO(count * (dim * 4 + 2) <= remaining, path, ":1: the header promises ", count,
+                 " vectors of ", dim, " floats, more than the ", remaining,
+                 " bytes after it can hold (truncated file?)");
   WordVectors wv;
   std::vector<float> values(static_cast<size_t>(count * dim));
   for (int64_t i = 0; i < count; ++i) {
