@@ -29,6 +29,16 @@ struct AdamStep {
   bool decoupled;
 };
 
+// Weight decay: AdamW shrinks the weight (decoupled), Adam adds wd * w to the gradient.
+inline float decayed_gradient(float g, float& w, const AdamStep& s) {
+  if (s.wd == 0.f) return g;
+  if (s.decoupled) {
+    w *= s.decay;
+    return g;
+  }
+  return g + s.wd * w;
+}
+
 // The dense rule of torch.optim.Adam over n contiguous elements. Raw pointers and no xtensor
 // types, so the loop can be compiled for each vector unit (target_clones) without touching
 // the library's ABI.
@@ -36,13 +46,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void adam_dense(
     float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
     float step_size, float bc2_sqrt) {
   for (int64_t i = 0; i < n; ++i) {
-    float g = grad[i];
-    if (s.wd != 0.f) {
-      if (s.decoupled)
-        w[i] *= s.decay;
-      else
-        g += s.wd * w[i];
-    }
+    const float g = decayed_gradient(grad[i], w[i], s);
     m[i] = m[i] * s.b1 + s.keep1 * g;
     v[i] = v[i] * s.b2 + s.keep2 * g * g;
     float second = v[i];
@@ -55,13 +59,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void adam_dense(
 void adam_lazy(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
                float step_size) {
   for (int64_t i = 0; i < n; ++i) {
-    float g = grad[i];
-    if (s.wd != 0.f) {
-      if (s.decoupled)
-        w[i] *= s.decay;
-      else
-        g += s.wd * w[i];
-    }
+    const float g = decayed_gradient(grad[i], w[i], s);
     const float old_m = m[i], old_v = v[i];
     const float update_m = (g - old_m) * s.keep1;
     const float update_v = (g * g - old_v) * s.keep2;
