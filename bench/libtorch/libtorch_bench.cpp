@@ -33,12 +33,13 @@ BENCHMARK(per_op_overhead);
 struct ClassifierImpl : torch::nn::Module {
   torch::nn::Embedding emb{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-  explicit ClassifierImpl(bool sparse) {
+  // Dense only: LibTorch's Adam refuses sparse gradients, so compare.sh pairs Ember's sparse
+  // step with this dense one.
+  ClassifierImpl() {
     emb = register_module(
         "emb", torch::nn::Embedding(
                    torch::nn::EmbeddingOptions(bench::kClassifierVocab, bench::kClassifierDim)
-                       .padding_idx(1)
-                       .sparse(sparse)));
+                       .padding_idx(1)));
     fc1 =
         register_module("fc1", torch::nn::Linear(bench::kClassifierDim, bench::kClassifierHidden));
     fc2 = register_module("fc2",
@@ -51,28 +52,31 @@ struct ClassifierImpl : torch::nn::Module {
   }
 };
 
-void classifier_step(benchmark::State& state, bool sparse) {
-  torch::manual_seed(0);
-  ClassifierImpl model(sparse);
-  torch::Tensor ids = index_tensor(
-      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
-      {bench::kClassifierBatch, bench::kClassifierLength});
-  torch::Tensor labels = index_tensor(
-      bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4), {bench::kClassifierBatch});
-  // Ember's row-sparse step is compared with this dense one (LibTorch's Adam refuses sparse
-  // gradients).
-  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(1e-3));
-  auto step = [&] {
+// The classifier, its Adam and its fixed batch: shared by the timed step and the RSS run.
+struct ClassifierTraining {
+  ClassifierImpl model;
+  torch::optim::Adam opt;
+  torch::Tensor ids, labels;
+  ClassifierTraining()
+      : model((torch::manual_seed(0), ClassifierImpl())),
+        opt(model.parameters(), torch::optim::AdamOptions(1e-3)),
+        ids(index_tensor(bench::ids(bench::kClassifierBatch * bench::kClassifierLength,
+                                    bench::kClassifierVocab, 3),
+                         {bench::kClassifierBatch, bench::kClassifierLength})),
+        labels(index_tensor(bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4),
+                            {bench::kClassifierBatch})) {}
+  void step() {
     opt.zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model.forward(ids), labels);
-    loss.backward();
+    torch::nn::functional::cross_entropy(model.forward(ids), labels).backward();
     opt.step();
-  };
-  step();  // warm-up: the first touch of fresh memory is not the steady state
-  for (auto _ : state) step();
+  }
+};
+
+void classifier_step_dense(benchmark::State& state) {
+  ClassifierTraining training;
+  training.step();  // warm-up: the first touch of fresh memory is not the steady state
+  for (auto _ : state) training.step();
 }
-void classifier_step_dense(benchmark::State& s) { classifier_step(s, false); }
-// compare.sh pairs Ember's classifier_step_sparse with this dense step.
 BENCHMARK(classifier_step_dense)->Unit(benchmark::kMicrosecond);
 
 void linear_fwd_bwd(benchmark::State& state) {
@@ -135,19 +139,8 @@ void log_softmax_cross_entropy(benchmark::State& state) {
 BENCHMARK(log_softmax_cross_entropy)->Unit(benchmark::kMicrosecond);
 
 int classifier_rss(int steps) {
-  torch::manual_seed(0);
-  ClassifierImpl model(false);
-  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(1e-3));
-  torch::Tensor ids = index_tensor(
-      bench::ids(bench::kClassifierBatch * bench::kClassifierLength, bench::kClassifierVocab, 3),
-      {bench::kClassifierBatch, bench::kClassifierLength});
-  torch::Tensor labels = index_tensor(
-      bench::ids(bench::kClassifierBatch, bench::kClassifierClasses, 4), {bench::kClassifierBatch});
-  for (int i = 0; i < steps; ++i) {
-    opt.zero_grad();
-    torch::nn::functional::cross_entropy(model.forward(ids), labels).backward();
-    opt.step();
-  }
+  ClassifierTraining training;
+  for (int i = 0; i < steps; ++i) training.step();
   std::printf("peak_rss_kib %ld\n", bench::peak_rss_kib());
   return 0;
 }
