@@ -63,6 +63,7 @@ void reset_table(Tensor& table, const std::optional<int64_t>& padding_idx) {
   NoGradGuard no_grad;
   const int64_t D = table.size(1);
   std::fill_n(table.data().data() + *padding_idx * D, D, 0.f);
+  table.bump_version();
 }
 
 // Registers the table: the given _weight (moved out of the stored options), or a fresh one.

@@ -139,7 +139,9 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   NoGradGuard no_grad;
   for (auto& [n, t] : targets) {
     auto it = dict.find(n);
-    if (it != dict.end()) t.data() = it->second.data();
+    if (it == dict.end()) continue;
+    t.data() = it->second.data();
+    t.bump_version();
   }
 }
 

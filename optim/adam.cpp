@@ -97,6 +97,7 @@ void Adam::step() {
     const float decay = static_cast<float>(1.0 - o.lr() * o.weight_decay());
     for (Tensor& p : group.params) {
       if (!p.has_grad()) continue;
+      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
       AdamState& s = state_of(p);
       if (s.exp_avg.dimension() == 0) {
         s.exp_avg = xt::zeros<float>(p.data().shape());

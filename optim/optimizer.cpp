@@ -64,7 +64,7 @@ bool Optimizer::for_each_span(const Tensor& param,
     return true;
   }
   if (!param.has_grad()) return false;
-  const Array& g = *param.impl()->grad->data;
+  const Array& g = param.impl()->grad->values();
   update(0, g.data(), static_cast<int64_t>(g.size()));
   return true;
 }

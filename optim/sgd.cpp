@@ -31,6 +31,7 @@ void SGD::step() {
     const float momentum = static_cast<float>(o.momentum());
     const float keep = static_cast<float>(1.0 - o.dampening());
     for (Tensor& p : group.params) {
+      if (p.has_grad()) p.bump_version();  // a step is an in-place write
       SGDState& s = state_of(p);
       const bool sparse = p.has_sparse_grad();
       // Dense: the first step copies the gradient into the buffer, as PyTorch. Sparse: lazy

@@ -3,6 +3,7 @@
 
 #include <ember/ember.hpp>
 #include <sstream>
+#include <thread>
 
 using namespace ember;
 
@@ -126,4 +127,17 @@ TEST_CASE("anomaly detection names the op that produced NaN") {
   CHECK_THROWS_WITH_AS(log(a), doctest::Contains("log produced NaN"), ValueError);
   set_detect_anomaly(false);
   CHECK(std::isnan(log(a).item()));
+}
+
+TEST_CASE("two threads running backward through shared parameters accumulate every gradient") {
+  Tensor w = ones({64}, true);
+  Tensor x = ones({64});
+  auto train = [&] {
+    for (int i = 0; i < 300; ++i) sum(w * x).backward();
+  };
+  std::thread first(train), second(train);
+  first.join();
+  second.join();
+  // Unsynchronised `grad += g` from two threads loses updates; every element must be 600.
+  for (float g : w.grad().to_vector()) REQUIRE(g == 600.f);
 }

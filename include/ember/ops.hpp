@@ -49,8 +49,10 @@ Tensor gelu(const Tensor& a);  // exact (erf) form, as PyTorch's default
 Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
 
-// Matrix products (src/ops/linalg.cpp): [M,K]x[K,N], [B,M,K]x[K,N], [B,M,K]x[B,K,N].
+// Matrix products (src/ops/linalg.cpp). matmul as PyTorch's: 1-D operands are a row (left) or
+// a column (right), batch dims broadcast ([2,1,M,K] x [3,K,N] -> [2,3,M,N]). bmm: [B,M,K]x[B,K,N].
 Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
 // x [.., in] times weight [out, in] transposed, plus bias [out]: Linear's fused op.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 

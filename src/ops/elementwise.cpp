@@ -129,8 +129,9 @@ Tensor pow(const Tensor& a, float exponent) {
 }
 
 Tensor exp(const Tensor& a) {
-  auto y = std::make_shared<Array>(xt::exp(a.data()));
-  return make_output(y, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
+  auto out = std::make_shared<Storage>(Array(xt::exp(a.data())));
+  SavedValues y(out);
+  return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
 
 Tensor log(const Tensor& a) {
@@ -140,8 +141,9 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  auto y = std::make_shared<Array>(xt::sqrt(a.data()));
-  return make_output(y, "sqrt", {a},
+  auto out = std::make_shared<Storage>(Array(xt::sqrt(a.data())));
+  SavedValues y(out);
+  return make_output(out, "sqrt", {a},
                      [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
 }
 
