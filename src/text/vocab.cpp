@@ -2,11 +2,11 @@
 #include "ember/text/vocab.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <ostream>
 
 #include "ember/error.hpp"
 #include "ember/io/safetensors.hpp"
+#include "ember/text/lines.hpp"
 
 namespace ember::text {
 
@@ -84,8 +84,10 @@ std::vector<int64_t> Vocab::encode(const std::string& sentence) const {
 }
 
 std::string Vocab::decode(const std::vector<int64_t>& ids) const {
+  // Characters join as they were written; words with a space between.
+  const char* sep = tokenizer_.unit == TokenUnit::Word ? " " : "";
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + lookup_token(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? sep : "") + lookup_token(ids[i]);
   return out;
 }
 
@@ -96,18 +98,14 @@ void Vocab::save(const std::string& path) const {
 }
 
 Vocab Vocab::load(const std::string& path, const TokenizerOptions& tokenizer) {
-  std::ifstream in(path, std::ios::binary);
-  EMBER_CHECK_IO(in.good(), "Vocab::load: cannot open '", path, "'");
+  LineReader in(path, "Vocab::load");
   std::vector<std::string> tokens;
   std::unordered_map<std::string, size_t> seen;
   std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t bad = 0;
-    EMBER_CHECK_IO(is_valid_utf8(line, &bad), path, ":", n, ": invalid UTF-8 at byte ", bad);
-    EMBER_CHECK_IO(!line.empty(), path, ":", n, ": empty token");
-    auto [it, fresh] = seen.emplace(line, n);
-    EMBER_CHECK_IO(fresh, path, ":", n, ": token '", line, "' already on line ", it->second);
+  while (in.next(line)) {
+    EMBER_CHECK_IO(!line.empty(), in.where(), ": empty token");
+    auto [it, fresh] = seen.emplace(line, in.line_number());
+    EMBER_CHECK_IO(fresh, in.where(), ": token '", line, "' already on line ", it->second);
     tokens.push_back(line);
   }
   EMBER_CHECK_IO(!tokens.empty(), "Vocab::load: '", path, "' holds no tokens");

@@ -32,7 +32,8 @@ class Vocab {
   const TokenizerOptions& tokenizer() const { return tokenizer_; }
 
   std::vector<int64_t> encode(const std::string& sentence) const;
-  std::string decode(const std::vector<int64_t>& ids) const;  // tokens joined by spaces
+  // Tokens joined by spaces (by nothing in a character mode).
+  std::string decode(const std::vector<int64_t>& ids) const;
 
   // One token per line, UTF-8; written atomically.
   void save(const std::string& path) const;
