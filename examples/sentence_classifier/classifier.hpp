@@ -16,7 +16,7 @@ namespace classifier {
 using namespace ember;
 
 struct Config {
-  int64_t epochs = 10;
+  int64_t epochs = 5;  // as fastText
   int64_t dim = 64;
   int64_t hidden = 128;
   std::optional<double> lr;  // default: 0.01 for adam, 0.5 for sgd
@@ -29,7 +29,7 @@ struct Config {
   bool freeze = false;
   uint64_t seed = 1;
   bool lower = true;                           // Unicode case folding when tokenizing
-  text::NgramOptions ngrams{2, 0, 0, 200000};  // word bigrams in 200k buckets
+  text::NgramOptions ngrams{2, 0, 0, 100000};  // word bigrams in 100k buckets
   int64_t min_count = 1;
   int threads = 2;
   int64_t early_stop = 0;  // with a validation set: stop after this many epochs without gain

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -64,6 +65,7 @@ struct TrainArgs {
 
 void add_train_options(CLI::App& cmd, TrainArgs& a) {
   Config& c = a.config;
+  c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Checked after parsing, so that an unknown option is reported before a missing --train.
   cmd.add_option("--train", a.train, "training data, label<TAB>text per line (required)");
   cmd.add_option("--valid", a.valid, "validation data, scored after every epoch");
