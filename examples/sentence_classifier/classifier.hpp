@@ -28,8 +28,10 @@ struct Config {
   std::string pretrained;  // word-vector file; empty for none
   bool freeze = false;
   uint64_t seed = 1;
-  bool lower = true;                           // Unicode case folding when tokenizing
-  text::NgramOptions ngrams{2, 0, 0, 100000};  // word bigrams in 100k buckets
+  bool lower = true;  // Unicode case folding when tokenizing
+  // Word bigrams; buckets < 0: twice the training set's tokens, at most 100,000 (a small set
+  // gets a small table; past that, more buckets mostly add rows no n-gram trains).
+  text::NgramOptions ngrams{2, 0, 0, -1};
   int64_t min_count = 1;
   int threads = 2;
   int64_t early_stop = 0;  // with a validation set: stop after this many epochs without gain

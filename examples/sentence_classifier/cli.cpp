@@ -104,9 +104,10 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
                  "max length of word n-grams, hashed into --buckets (1: words only)")
       ->check(CLI::Range(1, 6))
       ->capture_default_str();
-  cmd.add_option("--buckets", c.ngrams.buckets, "hash buckets shared by word and char n-grams")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  cmd.add_option("--buckets", c.ngrams.buckets,
+                 "hash buckets shared by word and char n-grams (default: twice the training "
+                 "set's tokens, at most 100000)")
+      ->check(kNonNegative);
   cmd.add_option("--minn", c.ngrams.minn, "min length of character n-grams, in code points")
       ->check(kNonNegative)
       ->capture_default_str();
