@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
       Tensor loss = nn::functional::cross_entropy(logits.reshape({rows * T, V}), IndexTensor(y));
       opt.zero_grad();
       loss.backward();
-      optim::clip_grad_norm_(model.parameters(), 1.0);
+      nn::utils::clip_grad_norm_(model.parameters(), 1.0);
       opt.step();
       total += loss.item() * static_cast<double>(rows);
       count += rows;
