@@ -59,8 +59,8 @@ std::string RNNBase::extra_repr() const {
 
 std::tuple<Tensor, Tensor, Tensor> RNNBase::stack(const Tensor& rows,
                                                   const std::vector<int64_t>& batch_sizes,
-                                                  int64_t batch, const Tensor& hx,
-                                                  const Tensor& cx) {
+                                                  int64_t batch, const Tensor& hx, const Tensor& cx,
+                                                  bool batch_major) {
   const Config& c = config_;
   const auto mode = static_cast<RnnMode>(mode_);
   const bool lstm = mode == RnnMode::kLSTM;
@@ -87,7 +87,8 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::stack(const Tensor& rows,
       Tensor c0;
       if (lstm) c0 = c_all.defined() ? detail::narrow_rows(c_all, k * batch, batch) : zero_state;
       Tensor res = detail::rnn_layer(mode, layer_in, batch_sizes, h0, c0, w[0], w[1],
-                                     c.bias ? w[2] : Tensor(), c.bias ? w[3] : Tensor(), d == 1);
+                                     c.bias ? w[2] : Tensor(), c.bias ? w[3] : Tensor(), d == 1,
+                                     batch_major);
       const int64_t n = layer_in.size(0);
       outs.push_back(detail::narrow_rows(res, 0, n));
       h_n.push_back(detail::narrow_rows(res, n, batch));
@@ -110,8 +111,10 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
                     "input_size. Expected ", c.input_size, ", got ", input.size(-1),
                     " (input shape ", ember::detail::shape_str(input.shape()), ")");
   const bool unbatched = input.dim() == 2;
-  Tensor x = unbatched ? input.unsqueeze(1) : c.batch_first ? input.transpose(0, 1) : input;
-  const int64_t T = x.size(0), B = x.size(1);
+  // batch_first runs batch-major rows in place: no transpose of the input or the output.
+  const bool batch_major = c.batch_first && !unbatched;
+  Tensor x = unbatched ? input.unsqueeze(1) : input;
+  const int64_t T = x.size(batch_major ? 1 : 0), B = x.size(batch_major ? 0 : 1);
   EMBER_CHECK_SHAPE(T > 0 && B > 0, layer_, ": expected a non-empty input, got shape ",
                     ember::detail::shape_str(input.shape()));
   auto batched_state = [&](const Tensor& s) {
@@ -122,13 +125,12 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
   };
   auto [rows, h_n, c_n] =
       stack(x.reshape({T * B, c.input_size}), std::vector<int64_t>(static_cast<size_t>(T), B), B,
-            batched_state(hx), batched_state(cx));
+            batched_state(hx), batched_state(cx), batch_major);
   const int64_t features = rows.size(1);
   if (unbatched) {
     return {rows, h_n.squeeze(1), c_n.defined() ? c_n.squeeze(1) : c_n};
   }
-  Tensor out = rows.reshape({T, B, features});
-  if (c.batch_first) out = out.transpose(0, 1);
+  Tensor out = rows.reshape(batch_major ? Shape{B, T, features} : Shape{T, B, features});
   return {out, h_n, c_n};
 }
 
@@ -146,7 +148,7 @@ std::tuple<PackedSequence, Tensor, Tensor> RNNBase::run_packed(const PackedSeque
   auto sorted = [&](const Tensor& s) {
     return s.defined() && permuted ? index_select(s, 1, input.sorted_indices) : s;
   };
-  auto [rows, h_n, c_n] = stack(data, sizes, B, sorted(hx), sorted(cx));
+  auto [rows, h_n, c_n] = stack(data, sizes, B, sorted(hx), sorted(cx), false);
   if (permuted) {
     h_n = index_select(h_n, 1, input.unsorted_indices);
     if (c_n.defined()) c_n = index_select(c_n, 1, input.unsorted_indices);

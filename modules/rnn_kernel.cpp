@@ -18,20 +18,19 @@ namespace {
 using Index = xt::blas_index_t;
 using Batch = xsimd::batch<float>;
 
-// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major and contiguous.
+// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading dimensions lda / ldc
+// (0: contiguous), so that every step of a batch-major sequence is a strided block of rows.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
-          const float* B, float beta, float* C) {
+          const float* B, float beta, float* C, int64_t lda = 0, int64_t ldc = 0) {
   if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m * n; ++i) C[i] = beta == 0.f ? 0.f : C[i] * beta;
-    return;
-  }
+  if (lda == 0) lda = trans_a ? m : k;
+  if (ldc == 0) ldc = n;
   cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
                        trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
                        trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
                        static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f, A,
-                       static_cast<Index>(trans_a ? m : k), B, static_cast<Index>(trans_b ? k : n),
-                       beta, C, static_cast<Index>(n));
+                       static_cast<Index>(lda), B, static_cast<Index>(trans_b ? k : n), beta, C,
+                       static_cast<Index>(ldc));
 }
 
 Array uninitialized(int64_t rows, int64_t cols) {
@@ -92,13 +91,15 @@ int64_t gate_count(RnnMode mode) {
 
 Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
                  const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
-                 const Tensor& b_ih, const Tensor& b_hh, bool reverse) {
+                 const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major) {
   const bool lstm = mode == RnnMode::kLSTM, gru = mode == RnnMode::kGRU;
   const int64_t N = x.size(0), I = x.size(1), B = h0.size(0), H = h0.size(1);
   const int64_t GH = gate_count(mode) * H, T = static_cast<int64_t>(batch_sizes.size());
+  // Row of (step t, sequence b): offsets[t] + b * stride.
+  const int64_t stride = batch_major ? T : 1;
   std::vector<int64_t> offsets(static_cast<size_t>(T));
   for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
-    offsets[static_cast<size_t>(t)] = r;
+    offsets[static_cast<size_t>(t)] = batch_major ? t : r;
   auto X = x.storage(), Wih = w_ih.storage(), Whh = w_hh.storage();
   const float* bih = b_ih.defined() ? b_ih.data().data() : nullptr;
   const float* bhh = b_hh.defined() ? b_hh.data().data() : nullptr;
@@ -106,10 +107,9 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   // Input projection of every step at once; LSTM and RNN fold both biases in here.
   auto gates = std::make_shared<Array>(uninitialized(N, GH));
   float* gp = gates->data();
-  for (int64_t k = 0; k < GH; ++k) {
-    float bias = (bih ? bih[k] : 0.f) + (!gru && bhh ? bhh[k] : 0.f);
-    for (int64_t r = 0; r < N; ++r) gp[r * GH + k] = bias;
-  }
+  for (int64_t k = 0; k < GH; ++k) gp[k] = (bih ? bih[k] : 0.f) + (!gru && bhh ? bhh[k] : 0.f);
+  for (int64_t r = 1; r < N; ++r)
+    std::memcpy(gp + r * GH, gp, sizeof(float) * static_cast<size_t>(GH));
   gemm(false, true, N, GH, I, X->data(), Wih->data(), 1.f, gp);
 
   // The output rows are followed by the state rows (h, then c), updated in place each step.
@@ -128,22 +128,24 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     const int64_t bs = batch_sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
-    std::memcpy(h_prev->data() + r0 * H, hs, sizeof(float) * static_cast<size_t>(bs * H));
+    for (int64_t b = 0; b < bs; ++b)
+      std::memcpy(h_prev->data() + (r0 + b * stride) * H, hs + b * H,
+                  sizeof(float) * static_cast<size_t>(H));
     if (!gru) {
-      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gp + r0 * GH);
+      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gp + r0 * GH, 0, stride * GH);
     } else {
       for (int64_t b = 0; b < bs; ++b)
         for (int64_t k = 0; k < GH; ++k) gh.data()[b * GH + k] = bhh ? bhh[k] : 0.f;
       gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gh.data());
     }
     for (int64_t b = 0; b < bs; ++b) {
-      float* g = gp + (r0 + b) * GH;
+      float* g = gp + (r0 + b * stride) * GH;
       float* h = hs + b * H;
-      float* y = yp + (r0 + b) * H;
+      float* y = yp + (r0 + b * stride) * H;
       if (lstm) {
         float* c = cs + b * H;
-        float* cp = saved_a->data() + (r0 + b) * H;
-        float* tc = saved_b->data() + (r0 + b) * H;
+        float* cp = saved_a->data() + (r0 + b * stride) * H;
+        float* tc = saved_b->data() + (r0 + b * stride) * H;
         lanes(H, [&](int64_t j, auto tag) {
           using V = decltype(tag);
           V i = vsigmoid(vload<V>(g + j)), f = vsigmoid(vload<V>(g + H + j));
@@ -152,13 +154,14 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
           V c_new = f * c_old + i * gg;
           V t_new = vtanh(c_new);
           vstore(g + j, i), vstore(g + H + j, f), vstore(g + 2 * H + j, gg);
-          vstore(g + 3 * H + j, o), vstore(cp + j, c_old), vstore(c + j, c_new), vstore(tc + j, t_new);
+          vstore(g + 3 * H + j, o), vstore(cp + j, c_old), vstore(c + j, c_new),
+              vstore(tc + j, t_new);
           V h_new = o * t_new;
           vstore(h + j, h_new), vstore(y + j, h_new);
         });
       } else if (gru) {
         const float* q = gh.data() + b * GH;
-        float* hn_part = saved_a->data() + (r0 + b) * H;
+        float* hn_part = saved_a->data() + (r0 + b * stride) * H;
         lanes(H, [&](int64_t j, auto tag) {
           using V = decltype(tag);
           V r = vsigmoid(vload<V>(g + j) + vload<V>(q + j));
@@ -207,7 +210,7 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
           const int64_t t = reverse ? s : T - 1 - s;
           const int64_t bs = sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
           for (int64_t b = 0; b < bs; ++b) {
-            const int64_t row = r0 + b;
+            const int64_t row = r0 + b * stride;
             const float* g = gs + row * GH;
             const float* go = gy + row * H;
             float* dhb = dh.data() + b * H;
@@ -253,7 +256,7 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
             }
           }
           gemm(false, false, bs, H, GH, dgh.data() + r0 * GH, Whh->data(), gru ? 1.f : 0.f,
-               dh.data());
+               dh.data(), stride * GH);
         }
         Gradients grads(7);
         if (need_x) {

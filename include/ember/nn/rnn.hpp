@@ -101,7 +101,7 @@ class RNNBase : public Module {
  private:
   std::tuple<Tensor, Tensor, Tensor> stack(const Tensor& rows,
                                            const std::vector<int64_t>& batch_sizes, int64_t batch,
-                                           const Tensor& hx, const Tensor& cx);
+                                           const Tensor& hx, const Tensor& cx, bool batch_major);
 };
 
 class RNN : public RNNBase {
