@@ -7,6 +7,7 @@
 #include "ember/index_tensor.hpp"
 #include "ember/io/safetensors.hpp"
 #include "ember/nn/attention.hpp"
+#include "ember/nn/conv.hpp"
 #include "ember/nn/embedding.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/nn/init.hpp"

@@ -281,6 +281,45 @@ def make_trained(w):
     train_and_save(w, "conv", ConvNet(), lambda: torch.randn(3, 4, 10))
 
 
+class BertEncoder(nn.Module):
+    """examples/bert_encoder.cpp's model: BERT's embedding block, then a post-norm GELU
+    TransformerEncoder that ignores padded positions."""
+
+    def __init__(self, vocab, hidden, heads, layers, intermediate, max_positions):
+        super().__init__()
+        from make_golden_bert import BertEmbeddings
+        self.embeddings = BertEmbeddings(vocab, hidden, 0, max_positions, 2, 1e-12, 0.1)
+        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=intermediate,
+                                           dropout=0.1, activation="gelu", layer_norm_eps=1e-12,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+
+    def forward(self, input_ids, token_type_ids):
+        x = self.embeddings(input_ids, token_type_ids)
+        return self.encoder(x, src_key_padding_mask=input_ids == 0)
+
+
+def make_bert_encoder():
+    """bert_encoder.safetensors: the model's state_dict as PyTorch has it;
+    bert_encoder_io.safetensors: the example's inputs and PyTorch's output."""
+    torch.manual_seed(12)
+    model = BertEncoder(100, 32, 4, 2, 64, 32)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name.lower():
+                p.add_(torch.randn(p.shape) * 0.1)
+    model.eval()
+    input_ids = torch.tensor([[2, 45, 17, 9, 3, 0, 0], [2, 8, 99, 61, 23, 11, 3]])
+    token_type_ids = torch.tensor([[0, 0, 0, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1, 1]])
+    with torch.enable_grad():  # keeps 1.13's fused inference path (different numerics) off
+        out = model(input_ids, token_type_ids)
+    write_safetensors(os.path.join(HERE, "bert_encoder.safetensors"), model.state_dict(),
+                      {"source": "torch 1.13 make_golden_attention.py"})
+    write_safetensors(os.path.join(HERE, "bert_encoder_io.safetensors"),
+                      {"input_ids": input_ids, "token_type_ids": token_type_ids,
+                       "output": out.detach()}, {})
+
+
 def main():
     torch.manual_seed(11)
     torch.set_default_dtype(torch.float64)
@@ -294,6 +333,7 @@ def main():
         make_pool(w)
         torch.set_default_dtype(torch.float32)
         make_trained(w)
+    make_bert_encoder()
 
 
 if __name__ == "__main__":
