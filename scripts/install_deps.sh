@@ -3,6 +3,7 @@
 # Idempotent; when not root it prints the exact apt-get line and stops.
 set -euo pipefail
 packages=(cmake g++ make libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
+          libdnnl-dev
           doctest-dev ${EMBER_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
