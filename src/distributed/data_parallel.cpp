@@ -83,6 +83,7 @@ void DataParallel::synchronize() {
   const Environment& env = Environment::current();
   const auto start = std::chrono::steady_clock::now();
   stats_ = SyncStats();
+  if (env.world_size() == 1) return;  // the mean over one rank is its gradient, bit for bit
   const float scale = 1.0f / static_cast<float>(env.world_size());
 
   // Which kind of gradient each parameter has anywhere: one small all-reduce.
