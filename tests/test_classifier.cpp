@@ -111,9 +111,8 @@ TEST_CASE("pretrained vectors with --freeze leave the table unchanged") {
   callbacks.on_message = [&](const std::string& m) { report = m; };
   Model m = train(examples, labels, nullptr, config, callbacks, nullptr);
   CHECK(report.find("found 3 of") != std::string::npos);
-  CHECK(m.net->emb.weight.size(1) == 4);
-  ember::Tensor row =
-      ember::index_select(m.net->emb.weight, 0, ember::IndexTensor{m.vocab["great"]});
+  CHECK(m.table().size(1) == 4);
+  ember::Tensor row = ember::index_select(m.table(), 0, ember::IndexTensor{m.vocab["great"]});
   CHECK(row.to_vector() == std::vector<float>{1, 0, 0, 0});
   auto [out, status] = run("train --train " + write("f.tsv", small_data()) + " --pretrained " +
                            vectors + " --freeze --epochs 1 --out " + kDir + "/frozen");
