@@ -81,8 +81,8 @@ void run(const char* name, int64_t local_batch, int steps, dist::DataParallel& d
         "sent/step: dense %.0f KB + sparse %.0f KB (received %.0f KB)\n",
         name, env.world_size(), static_cast<long>(local_batch),
         static_cast<double>(local_batch * env.world_size() * steps) / seconds,
-        1e3 * seconds / steps, 100 * sync / seconds, static_cast<double>(s.dense_bytes) / 1e3,
-        static_cast<double>(s.sparse_bytes) / 1e3,
+        1e3 * seconds / steps, 1e3 * cpu / steps, 100 * sync / seconds,
+        static_cast<double>(s.dense_bytes) / 1e3, static_cast<double>(s.sparse_bytes) / 1e3,
         static_cast<double>(s.sparse_bytes_received) / 1e3);
 }
 
