@@ -18,7 +18,7 @@ namespace classifier {
 using namespace ember;
 
 struct Config {
-  int64_t epochs = 10;
+  int64_t epochs = 5;  // as fastText
   int64_t dim = 64;
   int64_t hidden = 128;
   std::optional<double> lr;  // default: 0.01 for adam, 0.5 for sgd
@@ -30,8 +30,10 @@ struct Config {
   std::string pretrained;  // word-vector file; empty for none
   bool freeze = false;
   uint64_t seed = 1;
-  bool lower = true;                           // Unicode case folding when tokenizing
-  text::NgramOptions ngrams{2, 0, 0, 200000};  // word bigrams in 200k buckets
+  bool lower = true;  // Unicode case folding when tokenizing
+  // Word bigrams; buckets < 0: twice the training set's tokens, at most 100,000 (a small set
+  // gets a small table; past that, more buckets mostly add rows no n-gram trains).
+  text::NgramOptions ngrams{2, 0, 0, -1};
   int64_t min_count = 1;
   int threads = 2;
   int64_t early_stop = 0;  // with a validation set: stop after this many epochs without gain

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -21,6 +23,40 @@ std::string bundled(const std::string& file) {
   return std::string(EMBER_CLASSIFIER_DATA_DIR) + "/" + file;
 }
 
+// "--epochs: expected a positive integer, got 'zero'" (CLI11's PositiveNumber would print its
+// range up to 1.8e308).
+const CLI::Validator kPositive(
+    [](std::string& v) -> std::string {
+      size_t used = 0;
+      try {
+        if (std::stoll(v, &used) > 0 && used == v.size()) return "";
+      } catch (const std::exception&) {
+      }
+      return "expected a positive integer, got '" + v + "'";
+    },
+    "POSITIVE");
+const CLI::Validator kNonNegative(
+    [](std::string& v) -> std::string {
+      size_t used = 0;
+      try {
+        if (std::stoll(v, &used) >= 0 && used == v.size()) return "";
+      } catch (const std::exception&) {
+      }
+      return "expected a non-negative integer, got '" + v + "'";
+    },
+    "NON-NEGATIVE");
+const CLI::Validator kPositiveReal(
+    [](std::string& v) -> std::string {
+      size_t used = 0;
+      try {
+        double x = std::stod(v, &used);
+        if (x > 0 && std::isfinite(x) && used == v.size()) return "";
+      } catch (const std::exception&) {
+      }
+      return "expected a positive number, got '" + v + "'";
+    },
+    "POSITIVE");
+
 struct TrainArgs {
   Config config;
   std::string train, valid, test, out = "ember-model", lr_decay = "linear";
@@ -29,30 +65,32 @@ struct TrainArgs {
 
 void add_train_options(CLI::App& cmd, TrainArgs& a) {
   Config& c = a.config;
-  cmd.add_option("--train", a.train, "training data, label<TAB>text per line")->required();
+  c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Checked after parsing, so that an unknown option is reported before a missing --train.
+  cmd.add_option("--train", a.train, "training data, label<TAB>text per line (required)");
   cmd.add_option("--valid", a.valid, "validation data, scored after every epoch");
   cmd.add_option("--test", a.test, "test data, scored once after training");
   cmd.add_option("--out", a.out, "where the model goes")->capture_default_str();
   cmd.add_option("--epochs", c.epochs, "passes over the training data")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--dim", c.dim, "embedding size (the vectors' size with --pretrained)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--hidden", c.hidden, "hidden layer size")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--lr", a.lr, "learning rate (default 0.01 for adam, 0.5 for sgd)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositiveReal);
   cmd.add_option("--lr-decay", a.lr_decay,
                  "linear: the learning rate falls linearly to 0 over the run, as fastText's")
       ->check(CLI::IsMember({"linear", "none"}))
       ->capture_default_str();
   cmd.add_option("--batch-size", c.batch_size, "sentences per step")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--max-len", c.max_len, "words kept per sentence")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--optimizer", c.optimizer, "adam or sgd")
       ->check(CLI::IsMember({"adam", "sgd"}))
@@ -66,17 +104,18 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
                  "max length of word n-grams, hashed into --buckets (1: words only)")
       ->check(CLI::Range(1, 6))
       ->capture_default_str();
-  cmd.add_option("--buckets", c.ngrams.buckets, "hash buckets shared by word and char n-grams")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  cmd.add_option("--buckets", c.ngrams.buckets,
+                 "hash buckets shared by word and char n-grams (default: twice the training "
+                 "set's tokens, at most 100000)")
+      ->check(kNonNegative);
   cmd.add_option("--minn", c.ngrams.minn, "min length of character n-grams, in code points")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd.add_option("--maxn", c.ngrams.maxn, "max length of character n-grams (0: none)")
       ->check(CLI::Range(0, 10))
       ->capture_default_str();
   cmd.add_option("--min-count", c.min_count, "words seen fewer times get no vector of their own")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd.add_option("--threads", c.threads,
                  "threads for tokenising and the larger kernels; every thread count gives the "
@@ -86,7 +125,7 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--early-stop", c.early_stop,
                  "with --valid: stop after this many epochs without a better validation "
                  "accuracy and keep the best epoch's model (0: off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   auto* pretrained = cmd.add_option("--pretrained", c.pretrained,
                                     "word2vec (text or binary) or GloVe vectors for the table");
@@ -96,6 +135,7 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
 
 int train_command(TrainArgs& a) {
   Config& c = a.config;
+  if (a.train.empty()) throw CLI::RequiredError("--train");
   c.parallel = Parallel::current();  // under mpirun: data-parallel, rank 0 prints and writes
   c.threads = threads_per_rank(c.threads);
   if (a.lr > 0) c.lr = a.lr;

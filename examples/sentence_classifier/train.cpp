@@ -31,7 +31,7 @@ Encoded encode_examples(const Model& m, const std::vector<text::Example>& exampl
 // Word counts in order of first appearance, tokenised on `threads` threads; each thread counts
 // a contiguous slice and the slices merge in order, so the vocabulary is the same for any count.
 text::Vocab build_vocab(const std::vector<text::Example>& examples, const Config& c,
-                        const text::TokenizerOptions& tokenizer) {
+                        const text::TokenizerOptions& tokenizer, int64_t& tokens) {
   using Counts = std::vector<std::pair<std::string, int64_t>>;
   const size_t n = examples.size();
   const size_t t = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(c.threads), n / 64));
@@ -63,6 +63,7 @@ text::Vocab build_vocab(const std::vector<text::Example>& examples, const Config
       auto [it, fresh] = slot.try_emplace(w, merged.size());
       if (fresh) merged.emplace_back(w, 0);
       merged[it->second].second += k;
+      tokens += k;
     }
   return text::Vocab::from_counts(merged, {"<unk>", "<pad>"}, c.min_count, std::nullopt, tokenizer);
 }
@@ -132,9 +133,12 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
   set_num_threads(c.threads);
   text::TokenizerOptions tokenizer;
   tokenizer.lower = c.lower;
+  int64_t tokens = 0;
+  text::Vocab vocab = build_vocab(train_set, c, tokenizer, tokens);
   text::NgramOptions ngrams = c.ngrams;
+  if (ngrams.buckets < 0) ngrams.buckets = std::min<int64_t>(100000, 2 * tokens);
   if (ngrams.word_ngrams <= 1 && ngrams.maxn == 0) ngrams.buckets = 0;  // no n-grams, no rows
-  Model m{build_vocab(train_set, c, tokenizer), labels, c.max_len, ngrams, nullptr};
+  Model m{std::move(vocab), labels, c.max_len, ngrams, nullptr};
 
   NetworkShape shape{
       "bag", m.vocab.size() + ngrams.buckets, c.dim, c.hidden, labels.size(), Tensor(), !c.dense};
