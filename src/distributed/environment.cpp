@@ -3,7 +3,6 @@
 #include "ember/distributed/environment.hpp"
 
 #include <mpi.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <thread>
 
 #include "mpi_call.hpp"
 
@@ -19,6 +19,10 @@ namespace ember::distributed {
 
 namespace {
 Environment* live = nullptr;
+// MPI_Test calls before sleeping between them: a collective between ranks that are both
+// running completes within them; sleeping (rather than sched_yield, which barely yields under
+// CFS) gives the core to the rank being waited for on a machine with more ranks than cores.
+constexpr int kSpins = 2000;
 char termination_message[160];
 
 // Async-signal-safe: write() and _exit() only; the text is formatted at start-up.
@@ -65,9 +69,7 @@ void wait(MPI_Request& request, const char* call) {
     int done = 0;
     check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
     if (done) return;
-    // Spin first (a collective between two ranks on one machine completes in microseconds),
-    // then give the core away: the rank being waited for may need it.
-    if (spin > 2000) sched_yield();
+    if (spin > kSpins) std::this_thread::sleep_for(std::chrono::microseconds(20));
     if ((spin & 255) == 0 && Clock::now() > deadline) {
       EMBER_CHECK(false, "ember::distributed: ", call, " on rank ", env.rank(), " of ",
                   env.world_size(), " got no answer from the other ranks within ", env.timeout(),
