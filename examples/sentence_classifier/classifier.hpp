@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "parallel.hpp"
+
 namespace classifier {
 
 using namespace ember;
@@ -35,6 +37,7 @@ struct Config {
   int64_t min_count = 1;
   int threads = 2;
   int64_t early_stop = 0;  // with a validation set: stop after this many epochs without gain
+  Parallel parallel;       // under mpirun: this rank's place (batch_size stays the global batch)
 };
 
 // A batch as a bag model reads it: every sentence's feature ids back to back, and where each

@@ -136,6 +136,8 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
 int train_command(TrainArgs& a) {
   Config& c = a.config;
   if (a.train.empty()) throw CLI::RequiredError("--train");
+  c.parallel = Parallel::current();  // under mpirun: data-parallel, rank 0 prints and writes
+  c.threads = threads_per_rank(c.threads);
   if (a.lr > 0) c.lr = a.lr;
   c.lr_decay = a.lr_decay == "linear";
   if (c.ngrams.maxn > 0 && (c.ngrams.minn < 1 || c.ngrams.minn > c.ngrams.maxn))
@@ -163,6 +165,7 @@ int train_command(TrainArgs& a) {
   std::vector<EpochStats> history;
   Model model =
       train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks, &history);
+  if (!c.parallel.is_root()) return 0;
   model.save(a.out);
   write_history_csv(history, a.out + "/history.csv");
   write_curves_svg(history, a.out + "/curves.svg");
@@ -311,9 +314,12 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::unique_ptr<ember::distributed::Environment> env;
   try {
+    env = start_distributed(argc, argv);
     return run(argc, argv);
   } catch (const std::exception& e) {
+    if (env) env->abort(std::string("ember-classify: error: ") + e.what());  // stops every rank
     std::cerr << "ember-classify: error: " << e.what() << "\n";
     return 1;
   }

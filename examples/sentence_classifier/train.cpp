@@ -91,22 +91,26 @@ Tensor forward_slice(Network& net, const Encoded& data, const std::vector<size_t
   return net.forward(make_batch(rows));
 }
 
-// Loss and accuracy over a whole set, in eval mode and without recording.
-std::pair<double, double> measure(const Model& m, const Encoded& data) {
+// Loss and accuracy over a whole set, in eval mode and without recording; under mpirun each
+// rank scores its shard and the sums are reduced.
+std::pair<double, double> measure(const Model& m, const Encoded& data,
+                                  const Parallel& parallel = Parallel()) {
   NoGradGuard no_grad;
   m.net->eval();
   double loss = 0, correct = 0;
   const size_t n = data.labels.size();
+  auto [first, last] = parallel.shard(0, n);
   std::vector<int64_t> targets;
-  for (size_t lo = 0; lo < n; lo += 256) {
-    size_t hi = std::min(n, lo + 256);
+  for (size_t lo = first; lo < last; lo += 256) {
+    size_t hi = std::min(last, lo + 256);
     Tensor logits = forward_slice(*m.net, data, {}, lo, hi, targets);
     loss += F::cross_entropy(logits, IndexTensor(targets)).item() * static_cast<double>(hi - lo);
     std::vector<int64_t> pred = argmax(logits, 1).to_vector();
     for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == targets[i];
   }
   m.net->train();
-  return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
+  return {parallel.sum(loss) / static_cast<double>(n),
+          parallel.sum(correct) / static_cast<double>(n)};
 }
 
 StateDict copy_of(const StateDict& dict) {
@@ -155,6 +159,7 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
   for (Tensor& p : m.net->parameters())
     if (p.requires_grad()) trainable.push_back(p);
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(c, trainable);
+  std::unique_ptr<distributed::DataParallel> dp = c.parallel.data_parallel(trainable);
   const double lr0 = opt->param_groups()[0].options->get_lr();
 
   Encoded data = encode_examples(m, train_set, c.threads);
@@ -180,23 +185,30 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
         for (auto& group : opt->param_groups())
           group.options->set_lr(lr0 * (1.0 - static_cast<double>(step) / total_steps));
       opt->zero_grad();
-      Tensor logits = forward_slice(*m.net, data, order, lo, hi, targets);
-      Tensor loss = F::cross_entropy(logits, IndexTensor(targets));
-      loss.backward();
+      auto [mine, mine_end] = c.parallel.shard(lo, hi);  // [lo, hi) in one process
+      if (mine_end > mine) {
+        Tensor logits = forward_slice(*m.net, data, order, mine, mine_end, targets);
+        Tensor loss = F::cross_entropy(logits, IndexTensor(targets));
+        (loss * c.parallel.loss_scale(mine_end - mine, hi - lo)).backward();
+        std::vector<int64_t> pred = argmax(logits, 1).to_vector();
+        for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == targets[i];
+        loss_sum += loss.item() * static_cast<double>(mine_end - mine);
+        seen += static_cast<double>(mine_end - mine);
+      }
+      if (dp) dp->synchronize();
       opt->step();
-      std::vector<int64_t> pred = argmax(logits, 1).to_vector();
-      for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == targets[i];
-      loss_sum += loss.item() * static_cast<double>(hi - lo);
-      seen += static_cast<double>(hi - lo);
       double secs = std::chrono::duration<double>(Clock::now() - start_time).count();
       if (callbacks.on_batch)
         callbacks.on_batch(epoch, b + 1, batches, loss_sum / seen, correct / seen,
                            secs > 0 ? seen / secs : 0.0);
     }
+    loss_sum = c.parallel.sum(loss_sum);
+    correct = c.parallel.sum(correct);
+    seen = c.parallel.sum(seen);
     EpochStats stats{epoch, loss_sum / seen, correct / seen, std::nullopt, std::nullopt, 0, 0};
     bool stop = false;
     if (valid) {
-      auto [vl, va] = measure(m, *valid);
+      auto [vl, va] = measure(m, *valid, c.parallel);
       stats.valid_loss = vl;
       stats.valid_accuracy = va;
       if (c.early_stop > 0) {

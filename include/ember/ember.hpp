@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ember/autograd.hpp"
+#include "ember/distributed.hpp"
 #include "ember/error.hpp"
 #include "ember/gradcheck.hpp"
 #include "ember/index_tensor.hpp"
