@@ -26,6 +26,7 @@
 #include "ember/optim/rmsprop.hpp"
 #include "ember/optim/sgd.hpp"
 #include "ember/parallel.hpp"
+#include "ember/random.hpp"
 #include "ember/tensor.hpp"
 #include "ember/text/data.hpp"
 #include "ember/text/lines.hpp"
