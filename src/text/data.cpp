@@ -8,7 +8,7 @@
 #include <random>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
+#include "ember/io/file.hpp"
 #include "ember/text/tokenizer.hpp"
 
 namespace ember::text {

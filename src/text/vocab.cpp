@@ -6,7 +6,7 @@
 #include <ostream>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
+#include "ember/io/file.hpp"
 
 namespace ember::text {
 
