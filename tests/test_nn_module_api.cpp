@@ -238,6 +238,9 @@ TEST_CASE("Sequential may start with an Embedding; Identity and Flatten") {
                        "Sequential: the first layer (Embedding) takes an IndexTensor, but forward "
                        "got a Tensor",
                        ValueError);
+  nn::Sequential bag_model({std::make_shared<nn::EmbeddingBag>(nn::EmbeddingBagOptions(10, 4)),
+                            std::make_shared<nn::Linear>(4, 2)});
+  CHECK(bag_model(ids).shape() == Shape{2, 2});
   nn::Sequential plain({std::make_shared<nn::ReLU>()});
   CHECK_THROWS_WITH_AS(plain(ids),
                        "Sequential: forward got an IndexTensor, but the first layer (ReLU) takes "

@@ -62,13 +62,15 @@ struct EmbeddingBagOptions {
   EMBER_ARG(Tensor, _weight) = Tensor();
 };
 
-class EmbeddingBag : public Module {
+// An IndexModule too: a Sequential may start with one (2-D input, one bag per row).
+class EmbeddingBag : public IndexModule {
  public:
   explicit EmbeddingBag(const EmbeddingBagOptions& options);
   static EmbeddingBag from_pretrained(const Tensor& embeddings, bool freeze = true,
                                       std::optional<EmbeddingBagOptions> options = std::nullopt);
 
-  Tensor forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets = std::nullopt,
+  Tensor forward(const IndexTensor& input) override { return forward(input, std::nullopt); }
+  Tensor forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets,
                  const Tensor& per_sample_weights = Tensor());
   Tensor operator()(const IndexTensor& input,
                     const std::optional<IndexTensor>& offsets = std::nullopt,
