@@ -22,6 +22,7 @@
 #include "ember/optim/rmsprop.hpp"
 #include "ember/optim/sgd.hpp"
 #include "ember/parallel.hpp"
+#include "ember/random.hpp"
 #include "ember/state_dict.hpp"
 #include "ember/tensor.hpp"
 #include "ember/text/data.hpp"

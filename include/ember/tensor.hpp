@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <tuple>
 #include <vector>
 #include <xtensor/xarray.hpp>
 
@@ -18,6 +19,7 @@ using Shape = std::vector<int64_t>;
 struct Node;
 struct RowSparseGrad;
 class Tensor;
+class IndexTensor;
 
 // What a Tensor handle points at. The data lives behind its own shared_ptr so that a backward
 // closure can keep an op's output alive without holding the TensorImpl (which holds the node:
@@ -77,6 +79,67 @@ class Tensor {
   Tensor clone() const;
 
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+
+  // ---- Member forms of the ops (src/tensor_methods.cpp), as LibTorch's. Each one forwards to
+  // the free function of the same name in ops.hpp, the only implementation. ----
+  template <class T>
+  T item() const {
+    return static_cast<T>(item());
+  }
+  Tensor neg() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor log1p() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor pow(float exponent) const;
+  Tensor clamp(float min, float max) const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor sum() const;
+  Tensor sum(const Shape& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const Shape& dims, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+  std::tuple<Tensor, IndexTensor> max(int64_t dim, bool keepdim = false) const;
+  std::tuple<Tensor, IndexTensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor amax(const Shape& dims, bool keepdim = false) const;
+  Tensor amin(const Shape& dims, bool keepdim = false) const;
+  IndexTensor argmax() const;
+  IndexTensor argmin() const;
+  IndexTensor argmax(int64_t dim, bool keepdim = false) const;
+  IndexTensor argmin(int64_t dim, bool keepdim = false) const;
+  Tensor var(bool unbiased = true) const;
+  Tensor var(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(bool unbiased = true) const;
+  Tensor std(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor norm(float p = 2.f) const;
+  Tensor norm(float p, const Shape& dims, bool keepdim = false) const;
+  Tensor logsumexp(const Shape& dims, bool keepdim = false) const;
+  Tensor cumsum(int64_t dim) const;
+  std::tuple<Tensor, IndexTensor> topk(int64_t k, int64_t dim = -1, bool largest = true) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor masked_fill(const Tensor& mask, float value) const;
+  Tensor index_select(int64_t dim, const IndexTensor& index) const;
+  Tensor gather(int64_t dim, const IndexTensor& index) const;
+  Tensor triu(int64_t diagonal = 0) const;
+  Tensor tril(int64_t diagonal = 0) const;
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  bool equal(const Tensor& other) const;
+  // ---- end of the member forms ----
 
  private:
   const TensorImpl& checked() const;

@@ -47,6 +47,24 @@ Tensor gelu(const Tensor& a) {
                      });
 }
 
+Tensor silu(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(*A / (1.f + xt::exp(-*A))), "silu", {a}, [A](const Array& g) {
+    Array s = 1.f / (1.f + xt::exp(-*A));
+    return gradients(Array(g * s * (1.f + *A * (1.f - s))));
+  });
+}
+
+Tensor softplus(const Tensor& a, float beta, float threshold) {
+  EMBER_CHECK_VALUE(beta != 0.f, "softplus: beta must be non-zero");
+  auto A = a.storage();
+  Array out = xt::where(*A * beta > threshold, *A, xt::log1p(xt::exp(*A * beta)) / beta);
+  return make_output(std::move(out), "softplus", {a}, [A, beta, threshold](const Array& g) {
+    // d/dx = sigmoid(beta x), and 1 on the linear part.
+    return gradients(Array(xt::where(*A * beta > threshold, g, g / (1.f + xt::exp(-*A * beta)))));
+  });
+}
+
 namespace {
 
 // Rows are independent, so they split between threads with bit-identical results.
