@@ -26,6 +26,8 @@
 #include "ember/state_dict.hpp"
 #include "ember/tensor.hpp"
 #include "ember/text/data.hpp"
+#include "ember/text/lines.hpp"
+#include "ember/text/ngrams.hpp"
 #include "ember/text/tokenizer.hpp"
 #include "ember/text/vectors.hpp"
 #include "ember/text/vocab.hpp"
