@@ -12,9 +12,8 @@
 
 #include "ember/nn/module.hpp"
 
-namespace ember::nn {
-
-namespace detail {
+// Helpers in ember::detail (an nn::detail would hide ember::detail inside ember::nn).
+namespace ember::detail {
 // Moves a module given by value onto the heap; an lvalue would be a copy, which modules forbid.
 template <class M>
 std::shared_ptr<std::decay_t<M>> own(M&& module) {
@@ -23,17 +22,19 @@ std::shared_ptr<std::decay_t<M>> own(M&& module) {
   return std::make_shared<std::decay_t<M>>(std::move(module));
 }
 template <class M>
-using if_module = std::enable_if_t<std::is_base_of_v<Module, std::decay_t<M>>>;
+using if_module = std::enable_if_t<std::is_base_of_v<nn::Module, std::decay_t<M>>>;
 
 // The typed access both lists share: "ModuleList::at: module 1 is a ReLU, not the type asked".
 template <class M>
-M& typed(Module& m, const char* where, const std::string& key) {
+M& typed(nn::Module& m, const char* where, const std::string& key) {
   auto* typed = dynamic_cast<M*>(&m);
   EMBER_CHECK_VALUE(typed != nullptr, where, ": module ", key, " is a ", m.name(),
                     ", not the type asked for");
   return *typed;
 }
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::nn {
 
 // Applies its layers in order, named "0", "1", ... as in PyTorch. Every layer maps a Tensor to
 // a Tensor, except that the first may take ids (an IndexModule such as Embedding): then the
