@@ -138,11 +138,7 @@ Tensor EmbeddingBag::forward(const IndexTensor& input, const std::optional<Index
 }
 
 std::string EmbeddingBag::extra_repr() const {
-  using functional::EmbeddingBagMode;
-  const char* mode = options_.mode() == EmbeddingBagMode::Sum    ? "sum"
-                     : options_.mode() == EmbeddingBagMode::Mean ? "mean"
-                                                                 : "max";
-  return options_repr(options_) + ", mode='" + mode + "'";
+  return options_repr(options_) + ", mode='" + functional::mode_name(options_.mode()) + "'";
 }
 
 }  // namespace ember::nn

@@ -139,6 +139,36 @@ TEST_CASE("malformed safetensors files throw IoError naming the problem") {
   std::remove(path.c_str());
 }
 
+TEST_CASE("the data ranges must tile the data: no hidden overlap, no gap, no trailing bytes") {
+  std::string path = temp_path("tiling.safetensors");
+  auto fails_with = [&](const std::string& bytes, const std::string& fragment) {
+    write_bytes(path, bytes);
+    CAPTURE(fragment);
+    CHECK_THROWS_WITH_AS(io::load_archive(path), doctest::Contains(fragment.c_str()), IoError);
+  };
+  // A zero-length range inside another: compared only with its predecessor it slipped through.
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                         R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                         8),
+             "overlap");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                         12),
+             "bytes [4, 8) before tensor 'b' belong to no tensor");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+             "bytes [0, 4) before tensor 'a' belong to no tensor");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 12),
+             "4 trailing bytes after the last tensor");
+  // What the format allows: a zero-length tensor at the boundary, in any header order.
+  write_bytes(path, with_header(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                                R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                                R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                8));
+  CHECK(io::load_archive(path).tensors.size() == 3);
+  std::remove(path.c_str());
+}
+
 TEST_CASE("saving leaves no temporary file behind and replaces the old file") {
   std::string path = temp_path("atomic.safetensors");
   io::save(StateDict{{"x", ones({2})}}, path);

@@ -198,10 +198,11 @@ std::vector<int64_t> bag_starts(const IndexTensor& input, const EmbeddingBagFunc
   return starts;
 }
 
+}  // namespace
+
 const char* mode_name(EmbeddingBagMode m) {
   return m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max";
 }
-}  // namespace
 
 Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
                      const EmbeddingBagFuncOptions& o) {

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
+#include "ember/io/file.hpp"
 #include "ember/text/lines.hpp"
 
 namespace ember::text {

@@ -5,7 +5,7 @@
 #include <ostream>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
+#include "ember/io/file.hpp"
 #include "ember/text/lines.hpp"
 
 namespace ember::text {
