@@ -11,7 +11,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // The engine sgemm runs on this CPU and why, e.g. "oneDNN 2.6.3 (64x64x128: 9.1 µs vs
-// OpenBLAS Haswell 13.0 µs; ...)". Measures the engines if sgemm has not yet (a few ms).
+// OpenBLAS Haswell 13 µs; ...)". Measures the engines if sgemm has not yet (a few ms).
 std::string gemm_engine();
 
 }  // namespace ember::detail
