@@ -142,7 +142,9 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   const int64_t n = ids.numel(), D = t.width;
   Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
   const float* w = weight.data().data();
-  for (int64_t i = 0; i < n; ++i) std::copy_n(w + ids[i] * D, D, out.data() + i * D);
+  detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
+    for (int64_t i = lo; i < hi; ++i) std::copy_n(w + ids[i] * D, D, out.data() + i * D);
+  });
 
   // The row each output row's gradient goes to; -1 for the padding row, which never learns.
   std::vector<int64_t> targets = ids.to_vector();
