@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ember/autograd.hpp"
+#include "ember/parallel.hpp"
 
 namespace ember::optim {
 
@@ -115,7 +116,11 @@ void Adam::step() {
         const float step_size = static_cast<float>(o.lr() / bc1);
         const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
         for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
-          adam_dense(w, grad, m, v, vmax, n, rule, step_size, bc2_sqrt);
+          // Elementwise: how the pool splits it does not change a bit.
+          detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
+            adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
+                       step_size, bc2_sqrt);
+          });
         });
         continue;
       }

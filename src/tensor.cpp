@@ -1,9 +1,6 @@
 // Tensor handle: inspection, storage and version access, autograd accessors.
 #include "ember/tensor.hpp"
 
-#include <malloc.h>
-
-#include <cstdlib>
 #include <numeric>
 #include <utility>
 #include <xtensor/xmanipulation.hpp>
@@ -12,19 +9,6 @@
 #include "ops/op_helpers.hpp"
 
 namespace ember {
-
-namespace {
-// glibc serves large blocks with mmap and hands freed memory back to the kernel, so every op
-// result of a few MB pays a page fault per 4 KiB page again (~10 µs each here: a 1 MB add took
-// 2.0-2.6 ms instead of 36 µs). Keeping freed blocks in the heap makes the next op reuse them.
-// Set EMBER_KEEP_MALLOC=1 to leave the process's malloc settings alone.
-const bool malloc_tuned = [] {
-  if (std::getenv("EMBER_KEEP_MALLOC")) return false;
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return true;
-}();
-}  // namespace
 
 namespace detail {
 

@@ -1,6 +1,7 @@
 // Umbrella header: everything a user of Ember needs.
 #pragma once
 
+#include "ember/allocator.hpp"
 #include "ember/autograd.hpp"
 #include "ember/distributed.hpp"
 #include "ember/error.hpp"

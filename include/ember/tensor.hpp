@@ -14,11 +14,13 @@
 #include <vector>
 #include <xtensor/xarray.hpp>
 
+#include "ember/allocator.hpp"
 #include "ember/error.hpp"
 
 namespace ember {
 
-using Array = xt::xarray<float>;
+// Storage goes through Ember's buffer cache (ember/allocator.hpp).
+using Array = xt::xarray<float, xt::layout_type::row_major, CachingAllocator<float>>;
 using Shape = std::vector<int64_t>;
 
 struct Node;

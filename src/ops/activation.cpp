@@ -5,8 +5,8 @@
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "ember/parallel.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
-#include "vector_math.hpp"
 
 namespace ember {
 
@@ -84,8 +84,8 @@ Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
     const float* row = x.data() + o * s.n * s.inner + i;
     float* dst = y.data() + o * s.n * s.inner + i;
     if (s.inner == 1) {  // contiguous rows: SIMD exp
-      const float m = detail::max_of(row, s.n);
-      const float total = detail::exp_shifted(row, dst, s.n, m);
+      const float m = detail::kernels::max_of(row, s.n);
+      const float total = detail::kernels::exp_shifted(row, dst, s.n, m);
       const float log_total = std::log(total), inv = 1.f / total;
       for (int64_t k = 0; k < s.n; ++k) dst[k] = log_space ? row[k] - m - log_total : dst[k] * inv;
       return;
@@ -140,7 +140,7 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
       float total = 0.f;
       for (int64_t k = 0; k < s.n; ++k) total += gr[k * s.inner];
       if (s.inner == 1) {
-        detail::exp_shifted(yr, d, s.n, 0.f);  // softmax = exp(log_softmax)
+        detail::kernels::exp_shifted(yr, d, s.n, 0.f);  // softmax = exp(log_softmax)
         for (int64_t k = 0; k < s.n; ++k) d[k] = gr[k] - d[k] * total;
         return;
       }

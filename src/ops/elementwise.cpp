@@ -4,6 +4,7 @@
 
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
 
 namespace ember {
@@ -40,6 +41,14 @@ DimSplit split_at(const Shape& shape, int64_t dim) {
 namespace {
 using detail::broadcast_shapes;
 
+// a op b for same-shape operands, on the runtime-dispatched loops.
+using Loop = void (*)(const float*, const float*, float*, int64_t);
+Array same_shape_op(Loop loop, const Array& a, const Array& b) {
+  Array out = Array::from_shape(a.shape());
+  loop(a.data(), b.data(), out.data(), static_cast<int64_t>(a.size()));
+  return out;
+}
+
 template <class Compute>
 Gradient grad_if(bool needed, Compute compute) {
   return needed ? Gradient(compute()) : Gradient();
@@ -51,7 +60,7 @@ bool same_shape(const Tensor& a, const Tensor& b) { return a.data().shape() == b
 
 Tensor add(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(Array(a.data() + b.data()), "add", {a, b},
+    return make_output(same_shape_op(detail::kernels::add, a.data(), b.data()), "add", {a, b},
                        [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "add");
@@ -61,7 +70,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(Array(a.data() - b.data()), "sub", {a, b},
+    return make_output(same_shape_op(detail::kernels::sub, a.data(), b.data()), "sub", {a, b},
                        [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "sub");
@@ -73,10 +82,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   if (same_shape(a, b))
-    return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
-      return gradients(grad_if(need_a, [&] { return Array(g * *B); }),
-                       grad_if(need_b, [&] { return Array(g * *A); }));
-    });
+    return make_output(
+        same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b}, [=](const Array& g) {
+          return gradients(
+              grad_if(need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); }),
+              grad_if(need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); }));
+        });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "mul");
   return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
@@ -90,7 +101,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
   broadcast_shapes(sa, sb, "div");
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  return make_output(Array(*A / *B), "div", {a, b}, [=](const Array& g) {
+  Array out = same_shape(a, b) ? same_shape_op(detail::kernels::div, *A, *B) : Array(*A / *B);
+  return make_output(std::move(out), "div", {a, b}, [=](const Array& g) {
     return gradients(grad_if(need_a, [&] { return sum_to(g / *B, sa); }),
                      grad_if(need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); }));
   });

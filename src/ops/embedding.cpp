@@ -8,6 +8,7 @@
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
+#include "kernels.hpp"
 
 namespace ember::nn::functional {
 
@@ -61,10 +62,7 @@ Array index_add_dense(TableShape t, const std::vector<int64_t>& targets, Src src
     for (int64_t i = 0; i < n; ++i) {
       int64_t r = targets[static_cast<size_t>(i)];
       if (r < lo || r >= hi) continue;  // another thread's row, or padding (-1)
-      const float* s = src(i);
-      float c = scale(i);
-      float* d = dw.data() + r * D;
-      for (int64_t j = 0; j < D; ++j) d[j] += c * s[j];
+      detail::kernels::axpy(scale(i), src(i), dw.data() + r * D, D);
     }
   });
   return dw;
@@ -92,10 +90,7 @@ std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const std::vector<
   for (int64_t i : order) {
     int64_t r = targets[static_cast<size_t>(i)];
     if (r != last) ++slot, last = r;
-    const float* s = src(i);
-    float c = scale(i);
-    float* d = grad->values.data() + slot * D;
-    for (int64_t j = 0; j < D; ++j) d[j] += c * s[j];
+    detail::kernels::axpy(scale(i), src(i), grad->values.data() + slot * D, D);
   }
   return grad;
 }
@@ -148,7 +143,9 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   const int64_t n = ids.numel(), D = t.width;
   Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
   const float* w = weight.data().data();
-  for (int64_t i = 0; i < n; ++i) std::copy_n(w + ids[i] * D, D, out.data() + i * D);
+  detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
+    for (int64_t i = lo; i < hi; ++i) std::copy_n(w + ids[i] * D, D, out.data() + i * D);
+  });
 
   // The row each output row's gradient goes to; -1 for the padding row, which never learns.
   std::vector<int64_t> targets = ids.to_vector();

@@ -6,8 +6,8 @@
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
-#include "vector_math.hpp"
 
 namespace ember::nn::functional {
 
@@ -72,7 +72,7 @@ Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const Inde
         const float smooth = eps / static_cast<float>(C);
         // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
         if (input_is_logits) {
-          detail::exp_shifted(lp, d, C, 0.f);
+          detail::kernels::exp_shifted(lp, d, C, 0.f);
           for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] - smooth);
         } else {
           std::fill_n(d, C, -w * smooth);

@@ -8,6 +8,7 @@
 
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
 
 namespace ember {
@@ -98,8 +99,7 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
 // The reduction of everything: one pass, and a backward that only fills.
 Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   const Array& x = a.data();
-  double total = 0;  // double accumulation: a long float sum drifts
-  for (float v : x) total += v;
+  double total = detail::kernels::sum(x.data(), static_cast<int64_t>(x.size()));
   const float divisor = mean ? static_cast<float>(x.size()) : 1.f;
   auto shape = x.shape();
   float result = static_cast<float>(total);

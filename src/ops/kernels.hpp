@@ -1,0 +1,26 @@
+// Ember's hot loops on contiguous floats (private), compiled for AVX-512, AVX2 and baseline
+// x86-64 and picked at run time for the CPU at hand (target_clones). Every clone gives the same
+// bits: no FMA contraction (-ffp-contract=off), and sums keep 16 partial sums in a fixed order
+// whatever the vector width. Large inputs are split between the pool's threads in pieces fixed
+// by the size, so the thread count never changes a result either.
+#pragma once
+
+#include <cstdint>
+
+namespace ember::detail::kernels {
+
+void add(const float* a, const float* b, float* out, int64_t n);
+void sub(const float* a, const float* b, float* out, int64_t n);
+void mul(const float* a, const float* b, float* out, int64_t n);
+void div(const float* a, const float* b, float* out, int64_t n);
+void axpy(float alpha, const float* x, float* y, int64_t n);  // y += alpha * x
+double sum(const float* x, int64_t n);
+
+// out[k] = exp(in[k] - shift) for k < n, returns their sum (16 lanes in a fixed order); out may
+// alias in. exp is Cephes' expf polynomial (within 1e-7 relative of exp), on 16-lane vectors
+// so that every clone gets the same bits.
+float exp_shifted(const float* in, float* out, int64_t n, float shift);
+float max_of(const float* in,
+             int64_t n);  // -inf for n = 0                        // accumulated in double
+
+}  // namespace ember::detail::kernels
