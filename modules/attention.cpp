@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "../src/ops/gemm.hpp"
-#include "../src/ops/vector_math.hpp"
+#include "../src/gemm.hpp"
+#include "../src/ops/kernels.hpp"
 #include "attention_kernel.hpp"
 #include "ember/parallel.hpp"
 
@@ -30,12 +30,12 @@ void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpe
   }
   if (s.is_causal)
     for (int64_t j = i + 1; j < S; ++j) row[j] = -INFINITY;
-  const float m = max_of(row, S);
+  const float m = kernels::max_of(row, S);
   if (m == -INFINITY) {  // no key left: zeros, not 0/0
     std::fill(row, row + S, 0.f);
     return;
   }
-  const float inv = 1.f / exp_shifted(row, row, S, m);
+  const float inv = 1.f / kernels::exp_shifted(row, row, S, m);
   for (int64_t j = 0; j < S; ++j) row[j] *= inv;
 }
 
@@ -57,7 +57,6 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
   Array out = Array::from_shape(detail::to_xshape(s.out_shape));
   const int64_t work = BH * L * S * (s.dk + s.dv) * 2;
   parallel_rows(BH, work, [&](int64_t lo, int64_t hi) {
-    detail::SingleThreadedGemm one_thread_per_gemm;
     std::vector<float> dropped(drop ? static_cast<size_t>(L * S) : 0);
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t n = b / s.heads, h = b % s.heads;
@@ -65,7 +64,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
       const float* K = data[s.k.input]->data() + s.k.at(n, h);
       const float* V = data[s.v.input]->data() + s.v.at(n, h);
       float* P = probs->data() + b * L * S;
-      gemm(false, true, L, S, s.dk, s.scale, Q, s.q.row_stride, K, s.k.row_stride, 0.f, P, S);
+      sgemm(false, true, L, S, s.dk, s.scale, Q, s.q.row_stride, K, s.k.row_stride, 0.f, P, S);
       for (int64_t i = 0; i < L; ++i) softmax_row(P + i * S, i, n, b, s);
       const float* weights = P;
       if (drop) {
@@ -73,8 +72,8 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
         for (int64_t j = 0; j < L * S; ++j) dropped[j] = P[j] * d[j];
         weights = dropped.data();
       }
-      gemm(false, false, L, s.dv, S, 1.f, weights, S, V, s.v.row_stride, 0.f,
-           out.data() + s.out.at(n, h), s.out.row_stride);
+      sgemm(false, false, L, s.dv, S, 1.f, weights, S, V, s.v.row_stride, 0.f,
+            out.data() + s.out.at(n, h), s.out.row_stride);
     }
   });
 
@@ -88,7 +87,6 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
       if (needs[i]) grads[i] = xt::zeros<float>(data[i]->shape());
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
-      detail::SingleThreadedGemm one_thread_per_gemm;
       std::vector<float> dP(static_cast<size_t>(L * S)), dropped(drop ? L * S : 0);
       for (int64_t b = lo; b < hi; ++b) {
         const int64_t n = b / s.heads, h = b % s.heads;
@@ -104,12 +102,12 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
           weights = dropped.data();
         }
         if (dv)  // dV += weightsᵀ · G
-          gemm(true, false, S, s.dv, L, 1.f, weights, S, G, s.out.row_stride, 1.f,
-               grads[s.v.input].data() + s.v.at(n, h), s.v.row_stride);
+          sgemm(true, false, S, s.dv, L, 1.f, weights, S, G, s.out.row_stride, 1.f,
+                grads[s.v.input].data() + s.v.at(n, h), s.v.row_stride);
         if (!dq && !dk) continue;
         // dP = G · Vᵀ (through the dropout scale), then the softmax backward row by row.
-        gemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.row_stride, 0.f, dP.data(),
-             S);
+        sgemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.row_stride, 0.f, dP.data(),
+              S);
         for (int64_t i = 0; i < L; ++i) {
           float* row = dP.data() + i * S;
           const float* p = P + i * S;
@@ -120,11 +118,11 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
           for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
         }
         if (dq)
-          gemm(false, false, L, s.dk, S, s.scale, dP.data(), S, K, s.k.row_stride, 1.f,
-               grads[s.q.input].data() + s.q.at(n, h), s.q.row_stride);
+          sgemm(false, false, L, s.dk, S, s.scale, dP.data(), S, K, s.k.row_stride, 1.f,
+                grads[s.q.input].data() + s.q.at(n, h), s.q.row_stride);
         if (dk)
-          gemm(true, false, S, s.dk, L, s.scale, dP.data(), S, Q, s.q.row_stride, 1.f,
-               grads[s.k.input].data() + s.k.at(n, h), s.k.row_stride);
+          sgemm(true, false, S, s.dk, L, s.scale, dP.data(), S, Q, s.q.row_stride, 1.f,
+                grads[s.k.input].data() + s.k.at(n, h), s.k.row_stride);
       }
     });
     Gradients out_grads(data.size());

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "../src/ops/gemm.hpp"
+#include "../src/gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/init.hpp"
 #include "ember/parallel.hpp"
@@ -79,7 +79,6 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
       {static_cast<size_t>(g.N), static_cast<size_t>(g.O), static_cast<size_t>(T)});
   const float* b = bias.defined() ? bias.data().data() : nullptr;
   detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
-    detail::SingleThreadedGemm one_thread_per_gemm;
     for (int64_t n = lo; n < hi; ++n) {
       float* col = cols->data() + n * g.G * rows * T;
       for (int64_t c = 0; c < g.C; ++c) {
@@ -96,8 +95,8 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
       for (int64_t o2 = 0; o2 < g.O; ++o2)
         std::fill(out + o2 * T, out + (o2 + 1) * T, b ? b[o2] : 0.f);
       for (int64_t gi = 0; gi < g.G; ++gi)
-        detail::gemm(false, false, Og, T, rows, 1.f, W->data() + gi * Og * rows, rows,
-                     col + gi * rows * T, T, 1.f, out + gi * Og * T, T);
+        detail::sgemm(false, false, Og, T, rows, 1.f, W->data() + gi * Og * rows, rows,
+                      col + gi * rows * T, T, 1.f, out + gi * Og * T, T);
     }
   });
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
@@ -110,9 +109,9 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
       Array dw = xt::zeros<float>(W->shape());
       for (int64_t n = 0; n < g.N; ++n)
         for (int64_t gi = 0; gi < g.G; ++gi)
-          detail::gemm(false, true, Og, rows, T, 1.f, dy.data() + (n * g.O + gi * Og) * T, T,
-                       cols->data() + (n * g.G + gi) * rows * T, T, 1.f, dw.data() + gi * Og * rows,
-                       rows);
+          detail::sgemm(false, true, Og, rows, T, 1.f, dy.data() + (n * g.O + gi * Og) * T, T,
+                        cols->data() + (n * g.G + gi) * rows * T, T, 1.f,
+                        dw.data() + gi * Og * rows, rows);
       grads[1] = std::move(dw);
     }
     if (need_b) {
@@ -129,12 +128,11 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
     if (need_x) {
       Array dx = xt::zeros<float>(X->shape());
       detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
-        detail::SingleThreadedGemm one_thread_per_gemm;
         std::vector<float> dcol(static_cast<size_t>(rows * T));
         for (int64_t n = lo; n < hi; ++n)
           for (int64_t gi = 0; gi < g.G; ++gi) {
-            detail::gemm(true, false, rows, T, Og, 1.f, W->data() + gi * Og * rows, rows,
-                         dy.data() + (n * g.O + gi * Og) * T, T, 0.f, dcol.data(), T);
+            detail::sgemm(true, false, rows, T, Og, 1.f, W->data() + gi * Og * rows, rows,
+                          dy.data() + (n * g.O + gi * Og) * T, T, 0.f, dcol.data(), T);
             for (int64_t c = 0; c < Cg; ++c) {
               float* dxr = dx.data() + (n * g.C + gi * Cg + c) * g.L;
               for (int64_t k = 0; k < g.K; ++k) {

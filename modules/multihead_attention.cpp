@@ -3,7 +3,7 @@
 // tensor) projects with one gemm into a packed [.., 3E] tensor.
 #include <cmath>
 
-#include "../src/ops/gemm.hpp"
+#include "../src/gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/nn/attention.hpp"
 #include "ember/nn/init.hpp"
@@ -28,8 +28,8 @@ Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, cons
     for (int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y.data() + r * out);
     beta = 1.f;
   }
-  detail::gemm(false, true, rows, out, in, 1.f, X->data(), in, W->data() + row0 * in, in, beta,
-               y.data(), out);
+  detail::sgemm(false, true, rows, out, in, 1.f, X->data(), in, W->data() + row0 * in, in, beta,
+                y.data(), out);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
   const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
   const int64_t bias_size = has_b ? b.numel() : 0;
@@ -39,14 +39,14 @@ Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, cons
     Gradients grads(has_b ? 3 : 2);
     if (need_x) {
       Array dx = Array::from_shape(X->shape());
-      detail::gemm(false, false, rows, in, out, 1.f, g.data(), out, W->data() + row0 * in, in, 0.f,
-                   dx.data(), in);
+      detail::sgemm(false, false, rows, in, out, 1.f, g.data(), out, W->data() + row0 * in, in, 0.f,
+                    dx.data(), in);
       grads[0] = std::move(dx);
     }
     if (need_w) {
       Array dw = xt::zeros<float>(W->shape());
-      detail::gemm(true, false, out, in, rows, 1.f, g.data(), out, X->data(), in, 0.f,
-                   dw.data() + row0 * in, in);
+      detail::sgemm(true, false, out, in, rows, 1.f, g.data(), out, X->data(), in, 0.f,
+                    dw.data() + row0 * in, in);
       grads[1] = std::move(dw);
     }
     if (need_b) {

@@ -75,26 +75,26 @@ Array broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
 
 const Tensor& Tensor::add_(const Tensor& other, float alpha) const {
   return apply_inplace(*this, "add_", {other}, false, [&](const Tensor& self) {
-    return alpha == 1.0f ? add(self, other) : add(self, mul(other, alpha));
+    return alpha == 1.0f ? ember::add(self, other) : ember::add(self, ember::mul(other, alpha));
   });
 }
 const Tensor& Tensor::add_(float value) const {
   return apply_inplace(*this, "add_", {}, false,
-                       [&](const Tensor& self) { return add(self, value); });
+                       [&](const Tensor& self) { return ember::add(self, value); });
 }
 const Tensor& Tensor::sub_(const Tensor& other, float alpha) const { return add_(other, -alpha); }
 const Tensor& Tensor::sub_(float value) const { return add_(-value); }
 const Tensor& Tensor::mul_(const Tensor& other) const {
   return apply_inplace(*this, "mul_", {other}, other.requires_grad(),
-                       [&](const Tensor& self) { return mul(self, other); });
+                       [&](const Tensor& self) { return ember::mul(self, other); });
 }
 const Tensor& Tensor::mul_(float value) const {
   return apply_inplace(*this, "mul_", {}, false,
-                       [&](const Tensor& self) { return mul(self, value); });
+                       [&](const Tensor& self) { return ember::mul(self, value); });
 }
 const Tensor& Tensor::div_(const Tensor& other) const {
   return apply_inplace(*this, "div_", {other}, other.requires_grad(),
-                       [&](const Tensor& self) { return div(self, other); });
+                       [&](const Tensor& self) { return ember::div(self, other); });
 }
 const Tensor& Tensor::div_(float value) const { return mul_(1.0f / value); }
 const Tensor& Tensor::zero_() const { return fill_(0.0f); }
@@ -110,11 +110,11 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
 }
 const Tensor& Tensor::clamp_(float min, float max) const {
   return apply_inplace(*this, "clamp_", {}, true,
-                       [&](const Tensor& self) { return clamp(self, min, max); });
+                       [&](const Tensor& self) { return ember::clamp(self, min, max); });
 }
 const Tensor& Tensor::masked_fill_(const Tensor& mask, float value) const {
   return apply_inplace(*this, "masked_fill_", {}, false,
-                       [&](const Tensor& self) { return masked_fill(self, mask, value); });
+                       [&](const Tensor& self) { return ember::masked_fill(self, mask, value); });
 }
 
 }  // namespace ember
