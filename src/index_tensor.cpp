@@ -39,7 +39,8 @@ int64_t IndexTensor::size(int64_t d) const {
 
 int64_t IndexTensor::item() const {
   EMBER_CHECK_SHAPE(numel() == 1, "item: an IndexTensor with ", numel(),
-                    " elements cannot be converted to a scalar");
+                    " elements cannot be converted to a scalar (shape ", detail::shape_str(shape_),
+                    "): only a one-element tensor can");
   return values_[0];
 }
 

@@ -96,7 +96,7 @@ int64_t Tensor::size(int64_t d) const {
 float Tensor::item() const {
   EMBER_CHECK_SHAPE(numel() == 1, "item: a Tensor with ", numel(),
                     " elements cannot be converted to a scalar (shape ", detail::shape_str(shape()),
-                    ")");
+                    "): only a one-element tensor can");
   return *data_ptr();
 }
 

@@ -86,11 +86,11 @@ IndexTensor argmin(const Tensor& a, int64_t dim, bool keepdim = false);
 IndexTensor argmax(const Tensor& a);  // index into the flattened tensor
 IndexTensor argmin(const Tensor& a);
 
-// Statistics (src/ops/statistics.cpp). `unbiased` divides by n - 1 (Bessel), else by n.
-Tensor var(const Tensor& a, bool unbiased = true);
-Tensor var(const Tensor& a, const Shape& dims, bool unbiased = true, bool keepdim = false);
-Tensor std(const Tensor& a, bool unbiased = true);
-Tensor std(const Tensor& a, const Shape& dims, bool unbiased = true, bool keepdim = false);
+// Statistics (src/ops/statistics.cpp). `unbiased` divides by n - 1 (Bessel), else by n. Empty
+// dims mean every dim, as PyTorch's dim=None. (No var(a, bool) overload: `var(x, {1})` would
+// pick it, reading {1} as true.)
+Tensor var(const Tensor& a, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& a, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim = false);
 // The p-norm (p > 0, or INFINITY) of everything, or over `dims`.
 Tensor norm(const Tensor& a, float p = 2.f);

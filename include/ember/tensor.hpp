@@ -235,10 +235,8 @@ class Tensor {
   IndexTensor argmin() const;
   IndexTensor argmax(int64_t dim, bool keepdim = false) const;
   IndexTensor argmin(int64_t dim, bool keepdim = false) const;
-  Tensor var(bool unbiased = true) const;
-  Tensor var(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
-  Tensor std(bool unbiased = true) const;
-  Tensor std(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor var(const Shape& dims = {}, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(const Shape& dims = {}, bool unbiased = true, bool keepdim = false) const;
   Tensor norm(float p = 2.f) const;
   Tensor norm(float p, const Shape& dims, bool keepdim = false) const;
   Tensor logsumexp(const Shape& dims, bool keepdim = false) const;

@@ -17,7 +17,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
     int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
     EMBER_CHECK_SHAPE(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
-                      shape_str(b), " cannot be broadcast");
+                      shape_str(b), " do not broadcast: sizes ", da, " and ", db, " at dim ",
+                      static_cast<int64_t>(i) - static_cast<int64_t>(out.size()),
+                      " must be equal or one of them 1");
     out[i] = da == 1 ? db : da;
   }
   return out;

@@ -69,16 +69,10 @@ Tensor var_impl(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim,
 
 }  // namespace
 
-Tensor var(const Tensor& a, bool unbiased) {
-  return var_impl(a, {}, unbiased, false, false, "var");
-}
 Tensor var(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim) {
-  EMBER_CHECK_VALUE(!dims.empty(), "var: dims must not be empty (use var(a) for every dim)");
   return var_impl(a, dims, unbiased, keepdim, false, "var");
 }
-Tensor std(const Tensor& a, bool unbiased) { return var_impl(a, {}, unbiased, false, true, "std"); }
 Tensor std(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim) {
-  EMBER_CHECK_VALUE(!dims.empty(), "std: dims must not be empty (use std(a) for every dim)");
   return var_impl(a, dims, unbiased, keepdim, true, "std");
 }
 

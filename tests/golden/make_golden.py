@@ -115,7 +115,7 @@ def main():
     torch.manual_seed(0)
     with Writer(os.path.join(HERE, "ops.txt")) as w:
         make_ops(w)
-    for extra in ("make_golden_nn", "make_golden_io", "make_golden_optim", "make_golden_bert"):
+    for extra in ("make_golden_ops_more", "make_golden_noncontiguous", "make_golden_nn", "make_golden_io", "make_golden_optim", "make_golden_bert"):
         path = os.path.join(HERE, extra + ".py")
         if os.path.exists(path):
             __import__(extra).main()
