@@ -43,7 +43,10 @@ inline void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
   // Debian's OpenBLAS runs AVX2 or, on CPUs it does not know, SSE3 kernels: 1.4-2x the
   // OpenBLAS figures on the shapes of a Transformer layer here (docs/performance.md). It
   // threads with OpenMP, so it is told Ember's thread count on the calling thread.
-  const int threads = gemm_single_threaded ? 1 : get_num_threads();
+  // Below ~4M multiply-adds a second thread costs more than it saves (and an OpenMP team
+  // that has run spins between regions, taking a core from Ember's own threads).
+  const bool small = m * n * k < (int64_t{1} << 22);
+  const int threads = gemm_single_threaded || small ? 1 : get_num_threads();
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
   if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, A, lda, B, ldb, beta, C,
                  ldc) == dnnl_success)
