@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <ember/ember.hpp>
+#include <sstream>
 
 #include "../modules/rnn_kernel.hpp"
 #include "gradcheck.hpp"
@@ -126,6 +127,12 @@ TEST_CASE("rnn parameters: PyTorch's names, shapes and default init") {
   CHECK(params[8].second.shape() == Shape{16, 8});  // layer 1 reads both directions
   for (const auto& [name, p] : params)
     for (float v : p.to_vector()) CHECK(std::abs(v) <= 0.5f);
+  std::ostringstream repr;
+  repr << lstm << nn::GRU(nn::GRUOptions(3, 4).dropout(0.1).batch_first(true)) << "\n"
+       << nn::RNNCell(nn::RNNCellOptions(3, 4).nonlinearity(nn::kReLU));
+  CHECK(repr.str() ==  // PyTorch's reprs
+        "LSTM(3, 4, num_layers=2, bidirectional=True)GRU(3, 4, batch_first=True, dropout=0.1)\n"
+        "RNNCell(3, 4, nonlinearity=relu)");
   nn::GRU gru(nn::GRUOptions(3, 4).bias(false));
   CHECK(gru.named_parameters().size() == 2);
   CHECK(gru.named_parameters()[1].second.shape() == Shape{12, 4});
@@ -177,4 +184,27 @@ TEST_CASE("rnn errors name the layer and the values") {
         }) == "RNNCell: expected input [batch, 3] or [3], got shape [2,5]");
   CHECK(error_of([] { nn::GRU bad(nn::GRUOptions(3, 0)); }) ==
         "GRU: input_size and hidden_size must be positive, got 3 and 0");
+}
+
+TEST_CASE("rnn: DESIGN.md section 1's LSTM lines, as written there") {
+  manual_seed(4);
+  Tensor x = randn({2, 3, 64});
+  IndexTensor lengths({3, 1});
+  nn::LSTM lstm(nn::LSTMOptions(/*input=*/64, /*hidden=*/128)
+                    .num_layers(2)
+                    .bidirectional(true)
+                    .batch_first(true));
+  auto [out, state] = lstm(x);  // out [B,T,256]; state = (h_n, c_n)
+  auto packed = nn::utils::rnn::pack_padded_sequence(x, lengths, /*batch_first=*/true,
+                                                     /*enforce_sorted=*/false);
+  CHECK(out.shape() == Shape{2, 3, 256});
+  CHECK(std::get<0>(state).shape() == Shape{4, 2, 128});
+  CHECK(std::get<1>(state).shape() == Shape{4, 2, 128});
+  auto [packed_out, packed_state] = lstm(packed);
+  CHECK(packed_out.data.shape() == Shape{4, 256});
+  // The full-length sequence gives the same outputs packed or not.
+  auto [padded, out_lengths] = nn::utils::rnn::pad_packed_sequence(packed_out, true);
+  std::vector<float> a = out.to_vector(), b = padded.to_vector();
+  for (size_t i = 0; i < 3 * 256; ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));
+  CHECK(out_lengths.to_vector() == std::vector<int64_t>{3, 1});
 }
