@@ -3,6 +3,7 @@
 #include "ember/nn/rnn.hpp"
 
 #include <cmath>
+#include <sstream>
 
 #include "ember/nn/functional.hpp"
 #include "ember/nn/init.hpp"
@@ -52,7 +53,11 @@ std::string RNNBase::extra_repr() const {
   if (c.num_layers != 1) s += ", num_layers=" + std::to_string(c.num_layers);
   if (!c.bias) s += ", bias=False";
   if (c.batch_first) s += ", batch_first=True";
-  if (c.dropout != 0) s += ", dropout=" + std::to_string(c.dropout);
+  if (c.dropout != 0) {
+    std::ostringstream p;
+    p << c.dropout;  // 0.1, as Python prints it
+    s += ", dropout=" + p.str();
+  }
   if (c.bidirectional) s += ", bidirectional=True";
   return s;
 }
@@ -171,10 +176,6 @@ std::tuple<PackedSequence, Tensor> RNN::forward_with_packed_input(const PackedSe
                                                                   const Tensor& hx) {
   auto [out, h_n, unused] = run_packed(input, hx, Tensor());
   return {out, h_n};
-}
-
-std::string RNN::extra_repr() const {
-  return RNNBase::extra_repr() + (options.nonlinearity() == kReLU ? ", nonlinearity=relu" : "");
 }
 
 LSTM::LSTM(const LSTMOptions& o)

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <ember/ember.hpp>
+#include <sstream>
 
 #include "../modules/rnn_kernel.hpp"
 #include "gradcheck.hpp"
@@ -126,6 +127,12 @@ TEST_CASE("rnn parameters: PyTorch's names, shapes and default init") {
   CHECK(params[8].second.shape() == Shape{16, 8});  // layer 1 reads both directions
   for (const auto& [name, p] : params)
     for (float v : p.to_vector()) CHECK(std::abs(v) <= 0.5f);
+  std::ostringstream repr;
+  repr << lstm << nn::GRU(nn::GRUOptions(3, 4).dropout(0.1).batch_first(true)) << "\n"
+       << nn::RNNCell(nn::RNNCellOptions(3, 4).nonlinearity(nn::kReLU));
+  CHECK(repr.str() ==  // PyTorch's reprs
+        "LSTM(3, 4, num_layers=2, bidirectional=True)GRU(3, 4, batch_first=True, dropout=0.1)\n"
+        "RNNCell(3, 4, nonlinearity=relu)");
   nn::GRU gru(nn::GRUOptions(3, 4).bias(false));
   CHECK(gru.named_parameters().size() == 2);
   CHECK(gru.named_parameters()[1].second.shape() == Shape{12, 4});

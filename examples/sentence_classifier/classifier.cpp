@@ -25,7 +25,11 @@ Tensor BagClassifier::forward(const Batch& batch) {
 }
 
 std::unique_ptr<Network> make_network(const NetworkShape& s) {
-  EMBER_CHECK_VALUE(s.kind == "bag", "make_network: unknown kind '", s.kind, "'");
+  if (s.kind != "bag") {
+    std::unique_ptr<Network> net = make_sequence_network(s);
+    net->hidden_size = s.hidden;
+    return net;
+  }
   nn::EmbeddingBagOptions emb(s.rows, s.dim);
   emb.mode(F::EmbeddingBagMode::Mean).sparse(s.sparse);
   if (s.pretrained.defined()) {
@@ -37,7 +41,9 @@ std::unique_ptr<Network> make_network(const NetworkShape& s) {
     nn::init::uniform_(table, -1.0 / static_cast<double>(s.dim), 1.0 / static_cast<double>(s.dim));
     emb._weight(table);
   }
-  return std::make_unique<BagClassifier>(emb, s.hidden, s.classes);
+  auto net = std::make_unique<BagClassifier>(emb, s.hidden, s.classes);
+  net->hidden_size = s.hidden;
+  return net;
 }
 
 std::vector<int64_t> Model::encode(const std::string& sentence) const {
@@ -82,11 +88,22 @@ std::vector<std::vector<int64_t>> Model::encode(const std::vector<std::string>& 
 
 Batch make_batch(const std::vector<const std::vector<int64_t>*>& sentences) {
   std::vector<int64_t> ids, offsets;
+  size_t longest = 1;
   for (const auto* s : sentences) {
     offsets.push_back(static_cast<int64_t>(ids.size()));
     ids.insert(ids.end(), s->begin(), s->end());
+    longest = std::max(longest, s->size());
   }
-  return {IndexTensor(std::move(ids)), IndexTensor(std::move(offsets))};
+  const int64_t B = static_cast<int64_t>(sentences.size()), L = static_cast<int64_t>(longest);
+  std::vector<int64_t> padded(static_cast<size_t>(B * L), kPadId);
+  std::vector<float> padding(static_cast<size_t>(B * L), 1.f);
+  for (size_t b = 0; b < sentences.size(); ++b)
+    for (size_t i = 0; i < sentences[b]->size(); ++i) {
+      padded[b * longest + i] = (*sentences[b])[i];
+      padding[b * longest + i] = 0.f;
+    }
+  return {IndexTensor(std::move(ids)), IndexTensor(std::move(offsets)),
+          IndexTensor(std::move(padded), {B, L}), tensor(std::move(padding), {B, L})};
 }
 
 Tensor Model::probabilities(const std::vector<std::string>& sentences) const {

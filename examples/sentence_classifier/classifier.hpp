@@ -18,7 +18,8 @@ namespace classifier {
 using namespace ember;
 
 struct Config {
-  int64_t epochs = 5;  // as fastText
+  std::string model = "bag";  // bag, cnn, lstm or transformer
+  int64_t epochs = 5;         // as fastText
   int64_t dim = 64;
   int64_t hidden = 128;
   std::optional<double> lr;  // default: 0.01 for adam, 0.5 for sgd
@@ -40,16 +41,22 @@ struct Config {
   Parallel parallel;       // under mpirun: this rank's place (batch_size stays the global batch)
 };
 
-// A batch as a bag model reads it: every sentence's feature ids back to back, and where each
-// sentence starts. Sequence models would add a padded [B, L] view of the word ids here.
+// A batch: every sentence's feature ids back to back and where each sentence starts (what the
+// bag model reads), and the same ids padded to [B, L] with kPadId plus a 0/1 float mask with
+// 1 at padded positions (what the sequence models read).
+constexpr int64_t kPadId = 1;  // "<pad>" in every vocabulary ember-classify builds
 struct Batch {
   IndexTensor ids, offsets;
+  IndexTensor padded;
+  Tensor padding;
 };
 
 // What ember-classify trains. New kinds (cnn, lstm, ...) derive from it and are made by
 // make_network; the training loop only calls forward.
 struct Network : nn::Module {
   virtual Tensor forward(const Batch& batch) = 0;  // logits [B, C]
+  virtual std::string kind() const = 0;            // what make_network builds it from
+  int64_t hidden_size = 0;                         // NetworkShape::hidden, saved with the model
 };
 
 struct NetworkShape {
@@ -57,6 +64,7 @@ struct NetworkShape {
   int64_t rows, dim, hidden, classes;  // rows: vocabulary + buckets
   Tensor pretrained;                   // [rows, dim] initial table, or undefined
   bool sparse = true;
+  int64_t max_len = 64;  // longest sentence, in tokens (the transformer's position table)
 };
 
 std::unique_ptr<Network> make_network(const NetworkShape& shape);
@@ -66,7 +74,11 @@ struct BagClassifier : Network {
   nn::Linear fc1, fc2;
   BagClassifier(const nn::EmbeddingBagOptions& embedding, int64_t hidden, int64_t classes);
   Tensor forward(const Batch& batch) override;
+  std::string kind() const override { return "bag"; }
 };
+
+// cnn, lstm and transformer (sequence_models.cpp): sentences as padded word sequences.
+std::unique_ptr<Network> make_sequence_network(const NetworkShape& shape);
 
 // Everything a trained model needs to run: the network, its vocabulary, labels and features.
 struct Model {

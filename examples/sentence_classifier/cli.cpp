@@ -92,6 +92,11 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--max-len", c.max_len, "words kept per sentence")
       ->check(kPositive)
       ->capture_default_str();
+  cmd.add_option("--model", c.model,
+                 "bag (fastText's mean of word and n-gram vectors), cnn, lstm or transformer "
+                 "(the sequence models read words in order, without n-grams)")
+      ->check(CLI::IsMember({"bag", "cnn", "lstm", "transformer"}))
+      ->capture_default_str();
   cmd.add_option("--optimizer", c.optimizer, "adam or sgd")
       ->check(CLI::IsMember({"adam", "sgd"}))
       ->capture_default_str();

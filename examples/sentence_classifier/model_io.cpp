@@ -79,7 +79,9 @@ void Model::save(const std::string& dir, bool quantized) const {
                                              {"word_ngrams", std::to_string(ngrams.word_ngrams)},
                                              {"minn", std::to_string(ngrams.minn)},
                                              {"maxn", std::to_string(ngrams.maxn)},
-                                             {"buckets", std::to_string(ngrams.buckets)}};
+                                             {"buckets", std::to_string(ngrams.buckets)},
+                                             {"model", net->kind()},
+                                             {"hidden", std::to_string(net->hidden_size)}};
   StateDict dict = net->state_dict();
   std::filesystem::remove(dir + "/table.q8");
   if (quantized) {
@@ -123,18 +125,22 @@ Model Model::load(const std::string& dir) {
                    ": both table.q8 and a float emb.weight; which one is the model?");
     archive.tensors["emb.weight"] = load_quantized(dir + "/table.q8");
   }
-  for (const char* key : {"emb.weight", "fc1.weight", "fc2.weight"}) {
+  auto kind = archive.metadata.find("model");  // absent in models saved before there were kinds
+  const std::string model = kind == archive.metadata.end() ? "bag" : kind->second;
+  for (const char* key : {"emb.weight", "fc2.weight"}) {
     EMBER_CHECK_IO(archive.tensors.count(key) && archive.tensors.at(key).dim() == 2, dir,
                    "/model.safetensors: no 2-D tensor '", key, "'");
   }
   const Shape emb = archive.tensors.at("emb.weight").shape();
-  const Shape fc1 = archive.tensors.at("fc1.weight").shape();
   const Shape fc2 = archive.tensors.at("fc2.weight").shape();
   EMBER_CHECK_IO(emb[0] == m.vocab.size() + ngrams.buckets && fc2[0] == m.labels.size(), dir,
                  ": the model has ", emb[0], " rows and ", fc2[0], " classes, but vocab.txt has ",
                  m.vocab.size(), " words, the metadata ", ngrams.buckets,
                  " buckets and labels.txt ", m.labels.size(), " labels");
-  m.net = make_network({"bag", emb[0], emb[1], fc1[0], fc2[0], Tensor(), false});
+  NetworkShape shape{model,  emb[0],   emb[1], meta("hidden", std::to_string(fc2[1]).c_str()),
+                     fc2[0], Tensor(), false};
+  shape.max_len = m.max_len;
+  m.net = make_network(shape);
   m.net->load_state_dict(archive.tensors);
   return m;
 }

@@ -136,12 +136,15 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
   int64_t tokens = 0;
   text::Vocab vocab = build_vocab(train_set, c, tokenizer, tokens);
   text::NgramOptions ngrams = c.ngrams;
+  if (c.model != "bag") ngrams = {1, 0, 0, 0};  // sequence models read the words, in order
   if (ngrams.buckets < 0) ngrams.buckets = std::min<int64_t>(100000, 2 * tokens);
   if (ngrams.word_ngrams <= 1 && ngrams.maxn == 0) ngrams.buckets = 0;  // no n-grams, no rows
   Model m{std::move(vocab), labels, c.max_len, ngrams, nullptr};
 
   NetworkShape shape{
       "bag", m.vocab.size() + ngrams.buckets, c.dim, c.hidden, labels.size(), Tensor(), !c.dense};
+  shape.kind = c.model;
+  shape.max_len = c.max_len;
   if (!c.pretrained.empty()) {
     text::WordVectors vectors = text::load_word_vectors(c.pretrained);
     text::AlignedVectors aligned = text::align_to_vocab(vectors, m.vocab, 1);

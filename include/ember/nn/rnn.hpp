@@ -119,7 +119,6 @@ class RNN : public RNNBase {
                                                             const Tensor& hx = Tensor()) {
     return forward_with_packed_input(input, hx);
   }
-  std::string extra_repr() const override;
 
   RNNOptions options;
 };
