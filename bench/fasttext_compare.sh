@@ -5,7 +5,7 @@
 # settings of each tool; prints a markdown table of test accuracy, training wall time and
 # peak memory (both from /usr/bin/time), each the median of RUNS runs, the tools interleaved
 # so that both see the same machine load.
-# Usage: bench/fasttext_compare.sh [runs=3] [work dir=/tmp/ember-fasttext]
+# Usage: [CORPORA="fortunes12 debian-sections"] bench/fasttext_compare.sh [runs=3] [work dir]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${1:-3}
@@ -36,9 +36,9 @@ run() {
   wall=$(cut -d' ' -f1 "$name.times" | median)
   mb=$(cut -d' ' -f2 "$name.times" | median | awk '{printf "%.0f", $1/1024}')
 }
-for corpus in fortunes12 debian-sections; do
+for corpus in ${CORPORA:-fortunes12 debian-sections}; do
   while IFS='|' read -r tool label args; do
-    name="$corpus.$tool.$(echo "$label" | tr -c 'a-z0-9' '_')"
+    name="$corpus.$tool.$(printf %s "$label" | tr -c 'a-z0-9' '_')"
     if [ "$tool" = fastText ]; then
       run "$name" fasttext supervised -input "$corpus.train.txt" -output "$name" -thread 2 \
         -verbose 0 $args

@@ -298,7 +298,8 @@ int run(int argc, char** argv) {
     if (*predict) return predict_command(predict_args);
     if (*quantize) return quantize_command(quantize_args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or the help); a usage error exits 2, as before CLI11.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   std::cout << "No command given: training on the bundled sentiment data (see --help).\n";
   TrainArgs bundled_args;
