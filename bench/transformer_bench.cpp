@@ -32,7 +32,7 @@ void transformer_encoder_step(benchmark::State& state) {
   step();  // warm-up
   for (auto _ : state) step();
 }
-BENCHMARK(transformer_encoder_step)->Unit(benchmark::kMillisecond);
+BENCHMARK(transformer_encoder_step)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
 }  // namespace
 

@@ -57,6 +57,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
   Array out = Array::from_shape(detail::to_xshape(s.out_shape));
   const int64_t work = BH * L * S * (s.dk + s.dv) * 2;
   parallel_rows(BH, work, [&](int64_t lo, int64_t hi) {
+    detail::SingleThreadedGemm one_thread_per_gemm;
     std::vector<float> dropped(drop ? static_cast<size_t>(L * S) : 0);
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t n = b / s.heads, h = b % s.heads;
@@ -87,6 +88,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
       if (needs[i]) grads[i] = xt::zeros<float>(data[i]->shape());
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
+      detail::SingleThreadedGemm one_thread_per_gemm;
       std::vector<float> dP(static_cast<size_t>(L * S)), dropped(drop ? L * S : 0);
       for (int64_t b = lo; b < hi; ++b) {
         const int64_t n = b / s.heads, h = b % s.heads;

@@ -79,6 +79,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
       {static_cast<size_t>(g.N), static_cast<size_t>(g.O), static_cast<size_t>(T)});
   const float* b = bias.defined() ? bias.data().data() : nullptr;
   detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
+    detail::SingleThreadedGemm one_thread_per_gemm;
     for (int64_t n = lo; n < hi; ++n) {
       float* col = cols->data() + n * g.G * rows * T;
       for (int64_t c = 0; c < g.C; ++c) {
@@ -128,6 +129,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
     if (need_x) {
       Array dx = xt::zeros<float>(X->shape());
       detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
+        detail::SingleThreadedGemm one_thread_per_gemm;
         std::vector<float> dcol(static_cast<size_t>(rows * T));
         for (int64_t n = lo; n < hi; ++n)
           for (int64_t gi = 0; gi < g.G; ++gi) {

@@ -238,6 +238,20 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) { return std::get<0>(mha(x[0], x[0], x[0], kpm)); },
       inputs);
+  // Parameters too: the lambda points the module at the perturbed copies.
+  nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
+  Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2});
+  CHECK_GRADCHECK(
+      [&](const std::vector<Tensor>& x) {
+        cross.q_proj_weight = x[3];
+        cross.k_proj_weight = x[4];
+        cross.v_proj_weight = x[5];
+        cross.in_proj_bias = x[6];
+        cross.out_proj.weight = x[7];
+        return std::get<0>(cross(x[0], x[1], x[2], kpm2));
+      },
+      {randn({3, 2, 4}, true), randn({2, 2, 3}, true), randn({2, 2, 2}, true), cross.q_proj_weight,
+       cross.k_proj_weight, cross.v_proj_weight, randn({12}, true), cross.out_proj.weight});
   nn::TransformerEncoderLayer layer(
       nn::TransformerEncoderLayerOptions(4, 2).dim_feedforward(6).dropout(0.0).norm_first(true));
   CHECK_GRADCHECK([&](const std::vector<Tensor>& x) { return layer(x[0]); },

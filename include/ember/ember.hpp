@@ -15,6 +15,7 @@
 #include "ember/nn/layers.hpp"
 #include "ember/nn/linear.hpp"
 #include "ember/nn/module.hpp"
+#include "ember/nn/rnn.hpp"
 #include "ember/nn/transformer.hpp"
 #include "ember/ops.hpp"
 #include "ember/optim/adagrad.hpp"

@@ -1,31 +1,18 @@
-// Matrix products through BLAS sgemm (the same cxxblas::gemm call xt::blas::gemm makes), on raw
+// Matrix products through sgemm (gemm.hpp: oneDNN where found, else OpenBLAS), on raw
 // pointers so that transposes are flags, batches are pointer offsets and gradients accumulate
 // with beta = 1 — no transposed or sliced copies.
-#include <xtensor-blas/xblas.hpp>
-
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "gemm.hpp"
 
 namespace ember {
 
 namespace {
 
-using Index = xt::blas_index_t;
-
-// C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, all row-major and contiguous.
+// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, all row-major and contiguous.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
           const float* B, float beta, float* C) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // BLAS leaves C untouched for k = 0; the product is zero
-    for (int64_t i = 0; i < m * n; ++i) C[i] = beta == 0.f ? 0.f : C[i] * beta;
-    return;
-  }
-  cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
-                       trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                       trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f, A,
-                       static_cast<Index>(trans_a ? m : k), B, static_cast<Index>(trans_b ? k : n),
-                       beta, C, static_cast<Index>(n));
+  detail::gemm(trans_a, trans_b, m, n, k, 1.f, A, trans_a ? m : k, B, trans_b ? k : n, beta, C, n);
 }
 
 template <class S>
