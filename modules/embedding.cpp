@@ -63,6 +63,7 @@ void reset_table(Tensor& table, const std::optional<int64_t>& padding_idx) {
   NoGradGuard no_grad;
   const int64_t D = table.size(1);
   std::fill_n(table.data().data() + *padding_idx * D, D, 0.f);
+  table.bump_version();
 }
 
 // Registers the table: the given _weight (moved out of the stored options), or a fresh one.
@@ -137,11 +138,7 @@ Tensor EmbeddingBag::forward(const IndexTensor& input, const std::optional<Index
 }
 
 std::string EmbeddingBag::extra_repr() const {
-  using functional::EmbeddingBagMode;
-  const char* mode = options_.mode() == EmbeddingBagMode::Sum    ? "sum"
-                     : options_.mode() == EmbeddingBagMode::Mean ? "mean"
-                                                                 : "max";
-  return options_repr(options_) + ", mode='" + mode + "'";
+  return options_repr(options_) + ", mode='" + functional::mode_name(options_.mode()) + "'";
 }
 
 }  // namespace ember::nn

@@ -27,6 +27,12 @@ std::mt19937_64& shared_engine() {
   engine.seed(random_u64());
   return engine;
 }
+// Init writes through data(); a view's data() is a copy, so a view is refused, not ignored.
+Array& values_to_fill(Tensor& t, const char* op) {
+  EMBER_CHECK(!t.is_view(), op, ": cannot initialise a view (shape ", detail::shape_str(t.shape()),
+              ") in place; initialise the tensor it views, or copy_() values into it");
+  return t.data();
+}
 }  // namespace
 
 Tensor& uniform_(Tensor& t, double low, double high) {
@@ -34,7 +40,8 @@ Tensor& uniform_(Tensor& t, double low, double high) {
   NoGradGuard no_grad;
   std::uniform_real_distribution<double> dist(low, high);
   auto& engine = shared_engine();
-  for (float& v : t.data()) v = static_cast<float>(dist(engine));
+  for (float& v : values_to_fill(t, __func__)) v = static_cast<float>(dist(engine));
+  t.bump_version();
   return t;
 }
 
@@ -43,7 +50,8 @@ Tensor& normal_(Tensor& t, double mean, double std) {
   NoGradGuard no_grad;
   std::normal_distribution<double> dist(mean, std);
   auto& engine = shared_engine();
-  for (float& v : t.data()) v = static_cast<float>(dist(engine));
+  for (float& v : values_to_fill(t, __func__)) v = static_cast<float>(dist(engine));
+  t.bump_version();
   return t;
 }
 
@@ -51,7 +59,8 @@ Tensor& zeros_(Tensor& t) { return constant_(t, 0.0); }
 
 Tensor& constant_(Tensor& t, double value) {
   NoGradGuard no_grad;
-  t.data().fill(static_cast<float>(value));
+  values_to_fill(t, __func__).fill(static_cast<float>(value));
+  t.bump_version();
   return t;
 }
 

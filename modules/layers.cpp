@@ -1,4 +1,4 @@
-// Dropout, LayerNorm and Sequential.
+// Dropout, LayerNorm and Flatten.
 #include "ember/nn/layers.hpp"
 
 #include <sstream>
@@ -38,20 +38,8 @@ std::string LayerNorm::extra_repr() const {
   return s.str();
 }
 
-Sequential::Sequential(std::initializer_list<std::shared_ptr<TensorModule>> layers) {
-  for (const auto& layer : layers) push_back(layer);
-}
-
-void Sequential::push_back(std::shared_ptr<TensorModule> layer) {
-  EMBER_CHECK_VALUE(layer != nullptr, "Sequential: cannot add a null layer");
-  register_module(std::to_string(layers_.size()), layer);
-  layers_.push_back(std::move(layer));
-}
-
-Tensor Sequential::forward(const Tensor& x) {
-  Tensor y = x;
-  for (auto& layer : layers_) y = layer->forward(y);
-  return y;
+std::string Flatten::extra_repr() const {
+  return "start_dim=" + std::to_string(start_dim_) + ", end_dim=" + std::to_string(end_dim_);
 }
 
 }  // namespace ember::nn

@@ -25,24 +25,96 @@ bool has_name(const Entries& entries, const std::string& name) {
   return std::any_of(entries.begin(), entries.end(),
                      [&](const auto& e) { return e.first == name; });
 }
+
+// Replaces the tensor registered under `name` (keeping its place), or appends it.
+Tensor& put(std::vector<std::pair<std::string, Tensor>>& entries, const std::string& name,
+            Tensor tensor) {
+  for (auto& [n, t] : entries)
+    if (n == name) return t = std::move(tensor);
+  entries.emplace_back(name, std::move(tensor));
+  return entries.back().second;
+}
+
+void erase_all(std::vector<Module*>& modules, Module* m) {
+  modules.erase(std::remove(modules.begin(), modules.end(), m), modules.end());
+}
+
+// Keeps the first entry of each tensor: tied weights are listed once.
+std::vector<std::pair<std::string, Tensor>> first_of_each(
+    std::vector<std::pair<std::string, Tensor>> all) {
+  std::set<const TensorImpl*> seen;
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& e : all)
+    if (seen.insert(e.second.impl().get()).second) out.push_back(std::move(e));
+  return out;
+}
 }  // namespace
+
+Module::~Module() { unlink(); }
+
+Module::Module(Module&& other) noexcept
+    : parameters_(std::move(other.parameters_)),
+      buffers_(std::move(other.buffers_)),
+      children_(std::move(other.children_)),
+      owned_children_(std::move(other.owned_children_)),
+      parents_(std::move(other.parents_)),
+      training_(other.training_) {
+  relink(&other);
+  other.children_.clear();
+  other.parents_.clear();
+}
+
+Module& Module::operator=(Module&& other) noexcept {
+  if (this == &other) return *this;
+  // The old children lose this parent; the parents that hold this address keep it.
+  for (auto& [n, c] : children_) erase_all(c->parents_, this);
+  std::vector<Module*> kept = std::move(parents_);
+  parameters_ = std::move(other.parameters_);
+  buffers_ = std::move(other.buffers_);
+  children_ = std::move(other.children_);
+  owned_children_ = std::move(other.owned_children_);
+  parents_ = std::move(other.parents_);
+  training_ = other.training_;
+  relink(&other);
+  for (Module* p : kept)
+    if (std::find(parents_.begin(), parents_.end(), p) == parents_.end()) parents_.push_back(p);
+  other.children_.clear();
+  other.parents_.clear();
+  return *this;
+}
+
+// After this took over `from`'s registrations: its children's parent link, and its parents'
+// entries for it, point here. A member child moved next (the derived class moves members after
+// its base) then finds this parent in its own parents_ and re-points the entry to itself.
+void Module::relink(Module* from) {
+  for (auto& [n, c] : children_) std::replace(c->parents_.begin(), c->parents_.end(), from, this);
+  for (Module* p : parents_)
+    for (auto& entry : p->children_)
+      if (entry.second == from) entry.second = this;
+}
+
+// A destroyed module leaves no dangling pointer behind in its parents or children.
+void Module::unlink() {
+  for (auto& [n, c] : children_) erase_all(c->parents_, this);
+  for (Module* p : parents_)
+    p->children_.erase(std::remove_if(p->children_.begin(), p->children_.end(),
+                                      [&](const auto& e) { return e.second == this; }),
+                       p->children_.end());
+  children_.clear();
+  parents_.clear();
+}
 
 Tensor& Module::register_parameter(const std::string& name, Tensor tensor, bool requires_grad) {
   check_name(name, "parameter");
-  EMBER_CHECK_VALUE(!has_name(parameters_, name), "register_parameter: '", name,
-                    "' is already registered in ", this->name());
   EMBER_CHECK_VALUE(tensor.defined(), "register_parameter: '", name, "' is an undefined tensor");
   tensor.requires_grad_(requires_grad);
-  parameters_.emplace_back(name, std::move(tensor));
-  return parameters_.back().second;
+  return put(parameters_, name, std::move(tensor));
 }
 
 Tensor& Module::register_buffer(const std::string& name, Tensor tensor) {
   check_name(name, "buffer");
-  EMBER_CHECK_VALUE(!has_name(buffers_, name), "register_buffer: '", name,
-                    "' is already registered in ", this->name());
-  buffers_.emplace_back(name, std::move(tensor));
-  return buffers_.back().second;
+  EMBER_CHECK_VALUE(tensor.defined(), "register_buffer: '", name, "' is an undefined tensor");
+  return put(buffers_, name, std::move(tensor));
 }
 
 void Module::add_child(const std::string& name, Module* child, std::shared_ptr<Module> owned) {
@@ -50,6 +122,7 @@ void Module::add_child(const std::string& name, Module* child, std::shared_ptr<M
   EMBER_CHECK_VALUE(!has_name(children_, name), "register_module: '", name,
                     "' is already registered in ", this->name());
   children_.emplace_back(name, child);
+  child->parents_.push_back(this);
   if (owned) owned_children_.push_back(std::move(owned));
 }
 
@@ -63,13 +136,50 @@ void Module::collect(const std::string& prefix, bool recurse, bool buffers,
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   collect("", recurse, false, out);
-  return out;
+  return first_of_each(std::move(out));
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   collect("", recurse, true, out);
+  return first_of_each(std::move(out));
+}
+
+std::vector<Tensor> Module::buffers(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_buffers(recurse)) out.push_back(t);
   return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules(const std::string& prefix) {
+  std::vector<std::pair<std::string, Module*>> out{{prefix, this}};
+  std::set<const Module*> seen{this};
+  // Depth first, in registration order: out grows while it is walked.
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto [path, m] = out[i];
+    std::vector<std::pair<std::string, Module*>> kids;
+    for (auto& [n, c] : m->children_)
+      if (seen.insert(c).second) kids.emplace_back(path.empty() ? n : path + "." + n, c);
+    out.insert(out.begin() + static_cast<std::ptrdiff_t>(i) + 1, kids.begin(), kids.end());
+  }
+  return out;
+}
+
+std::vector<Module*> Module::modules() {
+  std::vector<Module*> out;
+  for (auto& [n, m] : named_modules()) out.push_back(m);
+  return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& [n, c] : children_) c->apply(fn);
+  fn(*this);
+  return *this;
+}
+
+Module& Module::requires_grad_(bool requires_grad) {
+  for (Tensor& p : parameters()) p.requires_grad_(requires_grad);
+  return *this;
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -102,15 +212,20 @@ void Module::zero_grad(bool set_to_none) {
 }
 
 StateDict Module::state_dict() const {
+  std::vector<std::pair<std::string, Tensor>> all;
+  collect("", true, false, all);
+  collect("", true, true, all);
   StateDict dict;
-  for (auto& [n, t] : named_parameters()) dict[n] = t.detach();
-  for (auto& [n, t] : named_buffers()) dict[n] = t.detach();
+  for (auto& [n, t] : all) dict[n] = t.detach();
   return dict;
 }
 
 void Module::load_state_dict(const StateDict& dict, bool strict) {
-  std::vector<std::pair<std::string, Tensor>> targets = named_parameters();
-  for (auto& b : named_buffers()) targets.push_back(b);
+  // Every name, tied ones included; values are written into the existing tensors, so tied
+  // weights stay one tensor.
+  std::vector<std::pair<std::string, Tensor>> targets;
+  collect("", true, false, targets);
+  collect("", true, true, targets);
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> known;
   for (auto& [n, t] : targets) {
@@ -139,7 +254,9 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   NoGradGuard no_grad;
   for (auto& [n, t] : targets) {
     auto it = dict.find(n);
-    if (it != dict.end()) t.data() = it->second.data();
+    if (it == dict.end()) continue;
+    t.data() = it->second.data();
+    t.bump_version();
   }
 }
 

@@ -30,7 +30,8 @@ void Adagrad::step() {
     const AdagradOptions& o = options_of(group);
     const float wd = static_cast<float>(o.weight_decay()), eps = static_cast<float>(o.eps());
     for (Tensor& p : group.params) {
-      if (!p.has_grad()) continue;
+      if (!has_step(p)) continue;
+      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
       AdagradState& s = state_of(p);
       if (s.sum.dimension() == 0)
         s.sum = Array(p.data().shape(), static_cast<float>(o.initial_accumulator_value()));

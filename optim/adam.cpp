@@ -97,7 +97,8 @@ void Adam::step() {
     const float eps = static_cast<float>(o.eps()), wd = static_cast<float>(o.weight_decay());
     const float decay = static_cast<float>(1.0 - o.lr() * o.weight_decay());
     for (Tensor& p : group.params) {
-      if (!p.has_grad()) continue;
+      if (!has_step(p)) continue;
+      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
       AdamState& s = state_of(p);
       if (s.exp_avg.dimension() == 0) {
         s.exp_avg = xt::zeros<float>(p.data().shape());

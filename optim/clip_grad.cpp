@@ -16,7 +16,7 @@ Array* gradient_values(const Tensor& p) {
     g.coalesce();
     return &g.values;
   }
-  return p.has_grad() ? p.impl()->grad->data.get() : nullptr;
+  return p.has_grad() ? &p.impl()->grad->values() : nullptr;
 }
 }  // namespace
 

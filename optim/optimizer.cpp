@@ -34,9 +34,6 @@ void Optimizer::add_param_group(ParamGroup group) {
     const Tensor& p = group.params[i];
     EMBER_CHECK_VALUE(p.defined(), name_, ": parameter ", i, " of group ", groups_.size(),
                       " is an undefined tensor");
-    EMBER_CHECK_VALUE(p.requires_grad(), name_, ": parameter ", i, " of group ", groups_.size(),
-                      " (shape ", detail::shape_str(p.shape()),
-                      ") does not require grad; pass only trainable parameters");
     EMBER_CHECK_VALUE(p.is_leaf(), name_, ": parameter ", i, " of group ", groups_.size(),
                       " is not a leaf tensor and cannot be optimized");
     EMBER_CHECK_VALUE(seen.insert(p.impl().get()).second, name_, ": parameter ", i, " of group ",
@@ -64,7 +61,7 @@ bool Optimizer::for_each_span(const Tensor& param,
     return true;
   }
   if (!param.has_grad()) return false;
-  const Array& g = *param.impl()->grad->data;
+  const Array& g = param.impl()->grad->values();
   update(0, g.data(), static_cast<int64_t>(g.size()));
   return true;
 }

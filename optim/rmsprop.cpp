@@ -33,7 +33,8 @@ void RMSprop::step() {
     const float momentum = static_cast<float>(o.momentum());
     const float keep = static_cast<float>(1.0 - o.alpha());  // in double first, as PyTorch
     for (Tensor& p : group.params) {
-      if (!p.has_grad()) continue;
+      if (!has_step(p)) continue;
+      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
       RMSpropState& s = state_of(p);
       if (s.square_avg.dimension() == 0) {
         s.square_avg = xt::zeros<float>(p.data().shape());

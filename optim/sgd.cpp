@@ -31,10 +31,12 @@ void SGD::step() {
     const float momentum = static_cast<float>(o.momentum());
     const float keep = static_cast<float>(1.0 - o.dampening());
     for (Tensor& p : group.params) {
+      if (!has_step(p)) continue;
+      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
       SGDState& s = state_of(p);
       const bool sparse = p.has_sparse_grad();
-      // Dense: the first step copies the gradient into the buffer, as PyTorch. Sparse: lazy
-      // buffer from zeros (see the header).
+      // Dense: the first gradient is copied into the buffer, as PyTorch, whichever step it
+      // comes on. Sparse: lazy buffer from zeros (see the header).
       const bool fresh = s.momentum_buffer.dimension() == 0 && !sparse;
       if (momentum != 0.f && s.momentum_buffer.dimension() == 0)
         s.momentum_buffer = xt::zeros<float>(p.data().shape());

@@ -3,7 +3,8 @@
 # Idempotent; when not root it prints the exact apt-get line and stops.
 set -euo pipefail
 packages=(cmake g++ make libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
-          doctest-dev libdnnl-dev ${EMBER_EXTRA_PACKAGES:-})
+          libdnnl-dev doctest-dev libutf8proc-dev libcli11-dev libopenmpi-dev openmpi-bin
+          ${EMBER_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,13 +4,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <queue>
+#include <unordered_map>
 #include <xtensor/xreducer.hpp>
+
+#include "ops/op_helpers.hpp"
 
 namespace ember {
 
 namespace {
 thread_local bool grad_enabled = true;
+thread_local const char* backward_op = nullptr;  // the node whose backward runs on this thread
 std::atomic<bool> anomaly_enabled{false};
 std::atomic<uint64_t> next_sequence{0};
 
@@ -23,6 +28,7 @@ void check_finite(const Array& a, const char* op, const char* where) {
 }  // namespace
 
 bool is_grad_enabled() { return grad_enabled; }
+const char* detail::current_backward_op() { return backward_op; }
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 void set_detect_anomaly(bool enabled) { anomaly_enabled = enabled; }
@@ -50,18 +56,26 @@ bool needs_grad(TensorList inputs) {
 }
 
 Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward) {
-  return make_output(std::make_shared<Array>(std::move(result)), name, inputs, std::move(backward));
+  return make_output(std::make_shared<Storage>(std::move(result)), name, inputs,
+                     std::move(backward));
 }
 
-Tensor make_output(std::shared_ptr<Array> result, const char* name, TensorList inputs,
+Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
                    BackwardFn backward) {
-  if (anomaly_enabled) check_finite(*result, name, "forward output");
-  Tensor out(std::move(result));
+  if (anomaly_enabled) check_finite(result->values, name, "forward output");
+  return attach_grad_fn(Tensor(std::move(result)), name, inputs, std::move(backward));
+}
+
+Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward) {
   if (!needs_grad(inputs)) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = next_sequence++;
-  node->output_shape = out.data().shape();
+  const TensorImpl& impl = *out.impl();
+  if (impl.view)
+    node->output_shape.assign(impl.view->shape.begin(), impl.view->shape.end());
+  else
+    node->output_shape = impl.storage->values.shape();
   node->backward = std::move(backward);
   node->inputs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -92,10 +106,14 @@ Array sum_to(const Array& grad, const Shape& shape) {
 
 namespace {
 
+Shape shape_of(const TensorImpl& impl) {
+  return impl.view ? impl.view->shape : detail::to_shape(impl.storage->values);
+}
+
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
   if (g.sparse) {
     if (leaf.grad) {
-      g.sparse->add_to(*leaf.grad->data);
+      g.sparse->add_to(leaf.grad->values());
     } else if (leaf.sparse_grad) {
       RowSparseGrad& s = *leaf.sparse_grad;
       s.rows.insert(s.rows.end(), g.sparse->rows.begin(), g.sparse->rows.end());
@@ -110,10 +128,35 @@ void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
     leaf.sparse_grad = nullptr;
   }
   if (leaf.grad) {
-    *leaf.grad->data += g.dense;
+    leaf.grad->values() += g.dense;
   } else {
     leaf.grad = Tensor(std::move(g.dense)).impl();
   }
+}
+
+// Two threads running backward through shared parameters accumulate into the same leaves:
+// a lock per leaf, taken from a small striped table (no mutex in every tensor).
+std::mutex& leaf_lock(const TensorImpl* leaf) {
+  static std::mutex locks[64];
+  return locks[(reinterpret_cast<uintptr_t>(leaf) >> 4) % 64];
+}
+
+Array densify(Gradient&& g) {
+  if (!g.sparse) return std::move(g.dense);
+  Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
+  g.sparse->add_to(dense);
+  return dense;
+}
+
+// Runs a tensor's hooks on the gradient flowing into it; each may replace it.
+Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, Array grad) {
+  for (const auto& hook : hooks) {
+    Tensor replaced = hook(Tensor(std::move(grad)).detach());
+    grad = Array();
+    EMBER_CHECK(replaced.defined(), "register_hook: a hook returned an undefined Tensor");
+    grad = replaced.data();
+  }
+  return grad;
 }
 
 struct NewestFirst {
@@ -123,8 +166,9 @@ struct NewestFirst {
 template <class S>
 void check_gradient_shape(const Node& node, const Gradient& g, const S& expected) {
   auto same_dims = [&](const auto& got) {
-    return std::equal(expected.begin(), expected.end(), got.begin(), got.end(),
-                      [](size_t a, auto b) { return a == static_cast<size_t>(b); });
+    return std::equal(expected.begin(), expected.end(), got.begin(), got.end(), [](auto a, auto b) {
+      return static_cast<int64_t>(a) == static_cast<int64_t>(b);
+    });
   };
   if (g.sparse ? same_dims(g.sparse->dense_shape) : same_dims(g.dense.shape())) return;
   Shape got = g.sparse ? g.sparse->dense_shape : detail::to_shape(g.dense);
@@ -133,27 +177,77 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
                                detail::shape_str(Shape(expected.begin(), expected.end()))));
 }
 
-}  // namespace
+// Where autograd::grad collects gradients instead of accumulating them into leaves.
+struct Capture {
+  std::unordered_map<const TensorImpl*, size_t> leaves;
+  std::unordered_map<const Node*, size_t> nodes;
+  std::vector<Array> grads;
+  std::vector<bool> found;
+  void add(size_t slot, Array g) {
+    if (found[slot])
+      grads[slot] += g;
+    else
+      grads[slot] = std::move(g);
+    found[slot] = true;
+  }
+};
 
-namespace {
-void run_backward(const Tensor& root, const Array& root_grad, bool retain_graph) {
-  const std::shared_ptr<Node>& root_node = root.grad_fn();
-  if (!root_node) {
-    accumulate_leaf(*root.impl(), Gradient(Array(root_grad)));
+void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
+  if (capture) {
+    auto it = capture->leaves.find(&leaf);
+    if (it != capture->leaves.end()) capture->add(it->second, densify(std::move(g)));
     return;
   }
-  // Newest first: every consumer of a node has a larger sequence number, so by the time a node
-  // is popped all the gradient flowing into it has been summed.
+  if (!leaf.hooks.empty()) g = Gradient(run_hooks(leaf.hooks, densify(std::move(g))));
+  std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
+  accumulate_leaf(leaf, std::move(g));
+}
+
+// Names the running node for SavedValues' "modified by an in-place operation" error.
+struct BackwardOpScope {
+  explicit BackwardOpScope(const char* name) : previous(backward_op) { backward_op = name; }
+  ~BackwardOpScope() { backward_op = previous; }
+  const char* previous;
+};
+
+struct Root {
+  Tensor tensor;
+  const Array* grad;
+};
+
+void run_backward(const std::vector<Root>& roots, bool retain_graph, Capture* capture) {
   std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
-  std::vector<std::shared_ptr<Node>> keep_alive{root_node};
-  ready.push(root_node.get());
-  // A throw mid-walk (a freed graph, a bad user op) must not leave half-summed gradients behind.
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  // A single root reads the caller's gradient in place: copying a large one costs a full pass.
+  const Node* in_place_root = nullptr;
+  const Array* in_place_grad = nullptr;
   auto clear_pending = [&] {
     for (auto& n : keep_alive) {
       n->pending_grad = Array();
       n->has_pending_grad = false;
     }
   };
+  for (const Root& root : roots) {
+    const std::shared_ptr<Node>& node = root.tensor.grad_fn();
+    if (!node) {
+      deliver_to_leaf(*root.tensor.impl(), Gradient(Array(*root.grad)), capture);
+      continue;
+    }
+    if (roots.size() == 1) {
+      in_place_root = node.get();
+      in_place_grad = root.grad;
+    } else if (node->has_pending_grad) {
+      node->pending_grad += *root.grad;
+      continue;
+    } else {
+      node->pending_grad = *root.grad;
+    }
+    node->has_pending_grad = true;
+    keep_alive.push_back(node);
+    ready.push(node.get());
+  }
+  // Newest first: every consumer of a node has a larger sequence number, so by the time a node
+  // is popped all the gradient flowing into it has been summed.
   try {
     while (!ready.empty()) {
       Node* node = ready.top();
@@ -161,15 +255,32 @@ void run_backward(const Tensor& root, const Array& root_grad, bool retain_graph)
       EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
                   " was already freed by an earlier backward; pass retain_graph=true to the first "
                   "backward to call it twice");
-      // The root reads the caller's gradient in place: copying a large one costs a full pass.
-      const bool is_root = node == root_node.get();
       Array grad_out;
-      if (!is_root) {
+      const Array* grad = &grad_out;
+      if (node == in_place_root)
+        grad = in_place_grad;
+      else
         grad_out = std::move(node->pending_grad);
-        node->pending_grad = Array();
-        node->has_pending_grad = false;
+      node->pending_grad = Array();
+      node->has_pending_grad = false;
+      auto retained = node->retained.lock();
+      auto captured = capture ? capture->nodes.find(node) : decltype(capture->nodes.end()){};
+      const bool is_captured = capture && captured != capture->nodes.end();
+      if (!node->hooks.empty() || retained || is_captured) {
+        if (grad != &grad_out) grad_out = *grad;
+        grad = &grad_out;
+        if (!node->hooks.empty()) grad_out = run_hooks(node->hooks, std::move(grad_out));
+        if (retained && !capture) {
+          std::lock_guard<std::mutex> lock(leaf_lock(retained.get()));
+          accumulate_leaf(*retained, Gradient(Array(grad_out)));
+        }
+        if (is_captured) capture->add(captured->second, grad_out);
       }
-      Gradients grads = node->backward(is_root ? root_grad : grad_out);
+      Gradients grads;
+      {
+        BackwardOpScope scope(node->name);
+        grads = node->backward(*grad);
+      }
       EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
                   grads.size(), " gradients for ", node->inputs.size(), " inputs");
       for (size_t i = 0; i < grads.size(); ++i) {
@@ -178,24 +289,20 @@ void run_backward(const Tensor& root, const Array& root_grad, bool retain_graph)
         if (!g.defined || (!edge.node && !edge.leaf)) continue;
         if (anomaly_enabled && !g.sparse) check_finite(g.dense, node->name, "backward gradient");
         if (edge.leaf) {
-          check_gradient_shape(*node, g, edge.leaf->data->shape());
-          accumulate_leaf(*edge.leaf, std::move(g));
+          check_gradient_shape(*node, g, shape_of(*edge.leaf));
+          deliver_to_leaf(*edge.leaf, std::move(g), capture);
           continue;
         }
         Node* input = edge.node.get();
         check_gradient_shape(*node, g, input->output_shape);
-        if (g.sparse) {  // only leaves keep row-sparse gradients; anything else gets dense
-          Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
-          g.sparse->add_to(dense);
-          g.dense = std::move(dense);
-        }
+        Array dense = densify(std::move(g));  // only leaves keep row-sparse gradients
         if (!input->has_pending_grad) {
-          input->pending_grad = std::move(g.dense);
+          input->pending_grad = std::move(dense);
           input->has_pending_grad = true;
           keep_alive.push_back(edge.node);
           ready.push(input);
         } else {
-          input->pending_grad += g.dense;
+          input->pending_grad += dense;
         }
       }
       if (!retain_graph) {
@@ -236,8 +343,8 @@ void Tensor::backward(bool retain_graph) const {
   EMBER_CHECK_SHAPE(numel() == 1, "backward: grad can be implicitly created only for scalar ",
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
-  Array one = xt::ones<float>(data().shape());
-  run_backward(*this, one, retain_graph);
+  Array one = xt::ones<float>(detail::to_xshape(shape()));
+  run_backward({Root{*this, &one}}, retain_graph, nullptr);
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {
@@ -245,7 +352,76 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   EMBER_CHECK_SHAPE(grad.shape() == shape(), "backward: gradient shape ",
                     detail::shape_str(grad.shape()), " does not match output shape ",
                     detail::shape_str(shape()));
-  run_backward(*this, grad.data(), retain_graph);
+  run_backward({Root{*this, &grad.data()}}, retain_graph, nullptr);
 }
+
+void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
+  EMBER_CHECK(requires_grad(), "register_hook: cannot register a hook on a tensor that ",
+              "doesn't require gradient");
+  if (grad_fn())
+    grad_fn()->hooks.push_back(std::move(hook));
+  else
+    impl()->hooks.push_back(std::move(hook));
+}
+
+void Tensor::retain_grad() const {
+  EMBER_CHECK(requires_grad(), "retain_grad: cannot retain the gradient of a tensor that ",
+              "doesn't require gradient");
+  if (is_leaf()) return;  // leaves keep their gradient anyway
+  impl()->retains_grad = true;
+  grad_fn()->retained = impl();
+}
+
+bool Tensor::retains_grad() const { return checked().retains_grad; }
+
+namespace autograd {
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                         bool allow_unused) {
+  EMBER_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
+              "autograd::grad: ", grad_outputs.size(), " grad_outputs given for ", outputs.size(),
+              " outputs");
+  std::vector<Array> seeds;
+  seeds.reserve(outputs.size());
+  std::vector<Root> roots;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    EMBER_CHECK(out.requires_grad(), "autograd::grad: output ", i,
+                " does not require grad and has no grad_fn");
+    if (grad_outputs.empty()) {
+      EMBER_CHECK_SHAPE(out.numel() == 1, "autograd::grad: grad can be implicitly created only ",
+                        "for scalar outputs, output ", i, " has shape ",
+                        detail::shape_str(out.shape()));
+      seeds.push_back(xt::ones<float>(detail::to_xshape(out.shape())));
+    } else {
+      EMBER_CHECK_SHAPE(grad_outputs[i].shape() == out.shape(), "autograd::grad: grad_output ", i,
+                        " has shape ", detail::shape_str(grad_outputs[i].shape()), " but output ",
+                        i, " has shape ", detail::shape_str(out.shape()));
+      seeds.push_back(grad_outputs[i].data());
+    }
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) roots.push_back(Root{outputs[i], &seeds[i]});
+  Capture capture;
+  capture.grads.resize(inputs.size());
+  capture.found.assign(inputs.size(), false);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EMBER_CHECK(inputs[i].requires_grad(), "autograd::grad: input ", i, " does not require grad");
+    if (inputs[i].grad_fn())
+      capture.nodes.emplace(inputs[i].grad_fn().get(), i);
+    else
+      capture.leaves.emplace(inputs[i].impl().get(), i);
+  }
+  run_backward(roots, retain_graph, &capture);
+  std::vector<Tensor> result(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EMBER_CHECK(capture.found[i] || allow_unused, "autograd::grad: input ", i,
+                " was not used to compute the outputs; pass allow_unused=true");
+    if (capture.found[i]) result[i] = Tensor(std::move(capture.grads[i]));
+  }
+  return result;
+}
+
+}  // namespace autograd
 
 }  // namespace ember

@@ -1,18 +1,11 @@
-// Tensor factories and the seeded per-thread random generator.
-#include <random>
-
+// Tensor factories (the random ones are in random.cpp, beside the generator).
 #include "ember/tensor.hpp"
 
 namespace ember {
 
 namespace {
-thread_local std::mt19937_64 generator{0x5eed};
-
 Array filled(const Shape& shape, float value) { return Array(detail::to_xshape(shape), value); }
 }  // namespace
-
-void manual_seed(uint64_t seed) { generator.seed(seed); }
-uint64_t random_u64() { return generator(); }
 
 Tensor tensor(std::vector<float> values, const Shape& shape, bool requires_grad) {
   Array a = Array::from_shape(detail::to_xshape(shape));
@@ -43,20 +36,6 @@ Tensor full(const Shape& shape, float value, bool requires_grad) {
 }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
-
-Tensor randn(const Shape& shape, bool requires_grad) {
-  Array a = Array::from_shape(detail::to_xshape(shape));
-  std::normal_distribution<float> normal(0.f, 1.f);
-  for (float& v : a) v = normal(generator);
-  return Tensor(std::move(a), requires_grad);
-}
-
-Tensor rand(const Shape& shape, bool requires_grad) {
-  Array a = Array::from_shape(detail::to_xshape(shape));
-  std::uniform_real_distribution<float> uniform(0.f, 1.f);
-  for (float& v : a) v = uniform(generator);
-  return Tensor(std::move(a), requires_grad);
-}
 
 Tensor arange(float end) { return arange(0.f, end, 1.f); }
 

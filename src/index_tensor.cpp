@@ -1,8 +1,14 @@
 // IndexTensor: int64 values with a shape.
 #include "ember/index_tensor.hpp"
 
+#include <cmath>
 #include <numeric>
 #include <ostream>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "ember/ops.hpp"
+#include "ops/op_helpers.hpp"
 
 namespace ember {
 
@@ -56,24 +62,71 @@ IndexTensor IndexTensor::unsqueeze(int64_t d) const {
 IndexTensor IndexTensor::squeeze(int64_t d) const {
   d = detail::wrap_dim(d, dim(), "squeeze");
   Shape s = shape_;
-  if (s[d] == 1) s.erase(s.begin() + d);
+  if (!s.empty() && s[d] == 1) s.erase(s.begin() + d);  // a 0-d tensor stays 0-d, as PyTorch
   return IndexTensor(values_, s);
 }
 
-Tensor IndexTensor::operator==(int64_t value) const {
-  Array mask = Array::from_shape(detail::to_xshape(shape_));
-  for (size_t i = 0; i < values_.size(); ++i) mask.data()[i] = values_[i] == value ? 1.f : 0.f;
-  return Tensor(std::move(mask));
+IndexTensor IndexTensor::sum() const {
+  int64_t total = 0;
+  for (int64_t v : values_) total += v;
+  return IndexTensor({total}, {});
 }
 
-Tensor IndexTensor::operator!=(int64_t value) const {
-  Array mask = Array::from_shape(detail::to_xshape(shape_));
-  for (size_t i = 0; i < values_.size(); ++i) mask.data()[i] = values_[i] != value ? 1.f : 0.f;
+namespace {
+template <class Cmp>
+Tensor compare(const IndexTensor& a, const IndexTensor& b, const char* op, Cmp cmp) {
+  detail::broadcast_shapes(a.shape(), b.shape(), op);
+  auto x = xt::adapt(a.data(), static_cast<size_t>(a.numel()), xt::no_ownership(),
+                     detail::to_xshape(a.shape()));
+  auto y = xt::adapt(b.data(), static_cast<size_t>(b.numel()), xt::no_ownership(),
+                     detail::to_xshape(b.shape()));
+  return Tensor(Array(xt::where(cmp(x, y), 1.f, 0.f)));
+}
+template <class Cmp>
+Tensor compare(const IndexTensor& a, int64_t b, Cmp cmp) {
+  Array mask = Array::from_shape(detail::to_xshape(a.shape()));
+  for (int64_t i = 0; i < a.numel(); ++i) mask.data()[i] = cmp(a.data()[i], b) ? 1.f : 0.f;
   return Tensor(std::move(mask));
 }
+}  // namespace
 
-bool IndexTensor::operator==(const IndexTensor& other) const {
-  return shape_ == other.shape_ && values_ == other.values_;
+#define EMBER_INDEX_COMPARISON(sym, xt_expr)                                                     \
+  Tensor operator sym(const IndexTensor& a, const IndexTensor& b) {                              \
+    return compare(a, b, "operator" #sym, [](const auto& x, const auto& y) { return xt_expr; }); \
+  }                                                                                              \
+  Tensor operator sym(const IndexTensor& a, int64_t b) {                                         \
+    return compare(a, b, [](int64_t x, int64_t y) { return x sym y; });                          \
+  }
+
+EMBER_INDEX_COMPARISON(==, xt::equal(x, y))
+EMBER_INDEX_COMPARISON(!=, xt::not_equal(x, y))
+EMBER_INDEX_COMPARISON(<, x < y)
+EMBER_INDEX_COMPARISON(<=, x <= y)
+EMBER_INDEX_COMPARISON(>, x > y)
+EMBER_INDEX_COMPARISON(>=, x >= y)
+#undef EMBER_INDEX_COMPARISON
+
+bool equal(const IndexTensor& a, const IndexTensor& b) {
+  return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+}
+
+IndexTensor to_index(const Tensor& a) {
+  const Array& x = a.data();
+  std::vector<int64_t> values(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float v = x.data()[i];
+    // 2^63 is exactly representable as a float; anything at or past it does not fit.
+    EMBER_CHECK_VALUE(std::isfinite(v) && std::abs(v) < 9.2233720368547758e18f, "to_index: value ",
+                      v, " at element ", i, " is not a finite number within int64");
+    values[i] = static_cast<int64_t>(v);  // truncates toward zero, as PyTorch's .long()
+  }
+  return IndexTensor(std::move(values), a.shape());
+}
+
+Tensor to_float(const IndexTensor& a) {
+  Array out = Array::from_shape(detail::to_xshape(a.shape()));
+  for (int64_t i = 0; i < a.numel(); ++i) out.data()[i] = static_cast<float>(a.data()[i]);
+  return Tensor(std::move(out));
 }
 
 }  // namespace ember

@@ -1,10 +1,12 @@
-// Tensor handle: inspection, autograd accessors and the shape ops.
+// Tensor handle: inspection, storage and version access, autograd accessors.
 #include "ember/tensor.hpp"
 
 #include <numeric>
+#include <utility>
 #include <xtensor/xmanipulation.hpp>
 
 #include "ember/autograd.hpp"
+#include "ops/op_helpers.hpp"
 
 namespace ember {
 
@@ -29,6 +31,16 @@ int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
 
 Shape to_shape(const Array& a) { return Shape(a.shape().begin(), a.shape().end()); }
 
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
 std::vector<size_t> to_xshape(const Shape& shape) {
   std::vector<size_t> s;
   s.reserve(shape.size());
@@ -42,12 +54,16 @@ std::vector<size_t> to_xshape(const Shape& shape) {
 }  // namespace detail
 
 Tensor::Tensor(Array data, bool requires_grad)
-    : Tensor(std::make_shared<Array>(std::move(data)), requires_grad) {}
+    : Tensor(std::make_shared<Storage>(std::move(data)), requires_grad) {}
 
-Tensor::Tensor(std::shared_ptr<Array> data, bool requires_grad)
+Tensor::Tensor(std::shared_ptr<Storage> storage, bool requires_grad)
     : impl_(std::make_shared<TensorImpl>()) {
-  impl_->data = std::move(data);
+  impl_->storage = std::move(storage);
   impl_->requires_grad = requires_grad;
+}
+
+TensorImpl::~TensorImpl() {
+  if (counted_view) storage->grad_views.fetch_sub(1, std::memory_order_relaxed);
 }
 
 const TensorImpl& Tensor::checked() const {
@@ -55,19 +71,33 @@ const TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
-Shape Tensor::shape() const { return detail::to_shape(*checked().data); }
-int64_t Tensor::dim() const { return static_cast<int64_t>(checked().data->dimension()); }
-int64_t Tensor::numel() const { return static_cast<int64_t>(checked().data->size()); }
+Shape Tensor::shape() const {
+  const TensorImpl& impl = checked();
+  return impl.view ? impl.view->shape : detail::to_shape(impl.storage->values);
+}
+int64_t Tensor::dim() const {
+  const TensorImpl& impl = checked();
+  return impl.view ? static_cast<int64_t>(impl.view->shape.size())
+                   : static_cast<int64_t>(impl.storage->values.dimension());
+}
+int64_t Tensor::numel() const {
+  const TensorImpl& impl = checked();
+  if (!impl.view) return static_cast<int64_t>(impl.storage->values.size());
+  return std::accumulate(impl.view->shape.begin(), impl.view->shape.end(), int64_t{1},
+                         std::multiplies<>());
+}
 int64_t Tensor::size(int64_t d) const {
+  EMBER_CHECK_INDEX(dim() > 0, "size: dimension specified as ", d,
+                    " but the tensor has no dimensions (a 0-dim tensor)");
   d = detail::wrap_dim(d, dim(), "size");
-  return static_cast<int64_t>(checked().data->shape()[static_cast<size_t>(d)]);
+  return shape()[static_cast<size_t>(d)];
 }
 
 float Tensor::item() const {
   EMBER_CHECK_SHAPE(numel() == 1, "item: a Tensor with ", numel(),
                     " elements cannot be converted to a scalar (shape ", detail::shape_str(shape()),
                     ")");
-  return *checked().data->data();
+  return *data_ptr();
 }
 
 std::vector<float> Tensor::to_vector() const {
@@ -75,9 +105,69 @@ std::vector<float> Tensor::to_vector() const {
   return std::vector<float>(a.data(), a.data() + a.size());
 }
 
-const Array& Tensor::data() const { return *checked().data; }
-Array& Tensor::data() { return *checked().data; }
-std::shared_ptr<Array> Tensor::storage() const { return checked().data; }
+const Array& Tensor::data() const {
+  const TensorImpl& impl = checked();
+  if (!impl.view) return impl.storage->values;
+  ViewLayout& layout = *impl.view;
+  std::lock_guard<std::mutex> lock(layout.cache_mutex);
+  uint64_t version = impl.storage->version.load(std::memory_order_relaxed);
+  if (!layout.cache || layout.cache_version != version) {
+    auto copy = std::make_shared<Array>(Array::from_shape(detail::to_xshape(layout.shape)));
+    detail::gather_strided(impl.storage->values.data(), layout.shape, layout.strides, layout.offset,
+                           copy->data());
+    layout.cache = std::move(copy);
+    layout.cache_version = version;
+  }
+  return *layout.cache;
+}
+
+Array& Tensor::data() {
+  TensorImpl& impl = const_cast<TensorImpl&>(checked());
+  if (!impl.view) return impl.values();
+  const Array& current = std::as_const(*this).data();
+  std::lock_guard<std::mutex> lock(impl.view->cache_mutex);
+  impl.view->scratch = std::make_shared<Array>(current);
+  return *impl.view->scratch;
+}
+
+SavedValues Tensor::storage() const {
+  const TensorImpl& impl = checked();
+  if (!impl.view) return SavedValues(impl.storage);
+  data();  // brings the view's contiguous copy up to date
+  std::lock_guard<std::mutex> lock(impl.view->cache_mutex);
+  return SavedValues(impl.storage, impl.view->cache, impl.view->cache_version);
+}
+
+Shape Tensor::strides() const {
+  const TensorImpl& impl = checked();
+  return impl.view ? impl.view->strides : detail::contiguous_strides(shape());
+}
+int64_t Tensor::storage_offset() const {
+  const TensorImpl& impl = checked();
+  return impl.view ? impl.view->offset : 0;
+}
+bool Tensor::is_contiguous() const {
+  const TensorImpl& impl = checked();
+  if (!impl.view) return true;
+  const Shape& shape = impl.view->shape;
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;  // a size-1 dim's stride never matters, as in PyTorch
+    if (impl.view->strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+bool Tensor::is_view() const { return checked().view != nullptr; }
+const float* Tensor::data_ptr() const {
+  return checked().storage->values.data() + storage_offset();
+}
+uint64_t Tensor::version() const {
+  return checked().storage->version.load(std::memory_order_relaxed);
+}
+void Tensor::bump_version() const {
+  checked().storage->version.fetch_add(1, std::memory_order_relaxed);
+}
 
 bool Tensor::requires_grad() const { return checked().requires_grad; }
 Tensor& Tensor::requires_grad_(bool requires_grad) {
@@ -107,7 +197,7 @@ void Tensor::set_grad(const Tensor& grad) {
                       detail::shape_str(grad.shape()), " does not match tensor shape ",
                       detail::shape_str(shape()));
   }
-  impl_->grad = grad.defined() ? grad.impl() : nullptr;
+  impl_->grad = grad.defined() ? grad.contiguous().detach().impl() : nullptr;
   impl_->sparse_grad = nullptr;
 }
 void Tensor::clear_grad() {
@@ -116,105 +206,41 @@ void Tensor::clear_grad() {
   impl_->sparse_grad = nullptr;
 }
 
-Tensor Tensor::detach() const { return Tensor(checked().data, false); }
-
-Tensor Tensor::reshape(const Shape& new_shape) const {
-  Shape target = new_shape;
-  int64_t known = 1, infer = -1;
-  for (size_t i = 0; i < target.size(); ++i) {
-    if (target[i] == -1) {
-      EMBER_CHECK_SHAPE(infer < 0, "reshape: only one dimension can be -1, got ",
-                        detail::shape_str(new_shape));
-      infer = static_cast<int64_t>(i);
-    } else {
-      EMBER_CHECK_SHAPE(target[i] >= 0, "reshape: invalid size ", target[i], " in shape ",
-                        detail::shape_str(new_shape));
-      known *= target[i];
-    }
+Tensor Tensor::detach() const {
+  const TensorImpl& impl = checked();
+  Tensor out(impl.storage, false);
+  if (impl.view) {
+    out.impl_->view = std::make_unique<ViewLayout>();
+    out.impl_->view->shape = impl.view->shape;
+    out.impl_->view->strides = impl.view->strides;
+    out.impl_->view->offset = impl.view->offset;
   }
-  if (infer >= 0 && known > 0 && numel() % known == 0) target[infer] = numel() / known;
-  int64_t total = std::accumulate(target.begin(), target.end(), int64_t{1}, std::multiplies<>());
-  EMBER_CHECK_SHAPE(total == numel() && (infer < 0 || known > 0), "reshape: shape ",
-                    detail::shape_str(new_shape), " is invalid for input of size ", numel(),
-                    " (shape ", detail::shape_str(shape()), ")");
-  Shape old_shape = shape();
-  Array out = data();
-  out.reshape(detail::to_xshape(target));
-  return make_output(std::move(out), "reshape", {*this}, [old_shape](const Array& g) {
-    Array r = g;
-    r.reshape(detail::to_xshape(old_shape));
-    return gradients(std::move(r));
-  });
-}
-
-Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  int64_t rank = std::max<int64_t>(dim(), 1);
-  start_dim = detail::wrap_dim(start_dim, rank, "flatten");
-  end_dim = detail::wrap_dim(end_dim, rank, "flatten");
-  EMBER_CHECK_INDEX(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ",
-                    end_dim);
-  Shape s = shape(), out;
-  if (s.empty()) return reshape({1});
-  for (int64_t i = 0; i < start_dim; ++i) out.push_back(s[i]);
-  int64_t merged = 1;
-  for (int64_t i = start_dim; i <= end_dim; ++i) merged *= s[i];
-  out.push_back(merged);
-  for (int64_t i = end_dim + 1; i < static_cast<int64_t>(s.size()); ++i) out.push_back(s[i]);
-  return reshape(out);
-}
-
-Tensor Tensor::permute(const Shape& dims) const {
-  int64_t rank = dim();
-  EMBER_CHECK_SHAPE(static_cast<int64_t>(dims.size()) == rank, "permute: ", dims.size(),
-                    " dims given for a tensor of ", rank, " dims");
-  std::vector<size_t> perm(dims.size()), inverse(dims.size());
-  std::vector<bool> seen(dims.size(), false);
-  for (size_t i = 0; i < dims.size(); ++i) {
-    size_t d = static_cast<size_t>(detail::wrap_dim(dims[i], rank, "permute"));
-    EMBER_CHECK_INDEX(!seen[d], "permute: dim ", dims[i], " repeated in ", detail::shape_str(dims));
-    seen[d] = true;
-    perm[i] = d;
-    inverse[d] = i;
-  }
-  Array out = xt::transpose(data(), perm);
-  return make_output(std::move(out), "permute", {*this}, [inverse](const Array& g) {
-    return gradients(Array(xt::transpose(g, inverse)));
-  });
-}
-
-Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
-  int64_t rank = dim();
-  dim0 = detail::wrap_dim(dim0, rank, "transpose");
-  dim1 = detail::wrap_dim(dim1, rank, "transpose");
-  Shape perm(static_cast<size_t>(rank));
-  std::iota(perm.begin(), perm.end(), 0);
-  std::swap(perm[dim0], perm[dim1]);
-  return permute(perm);
-}
-
-Tensor Tensor::unsqueeze(int64_t d) const {
-  d = detail::wrap_dim(d, dim() + 1, "unsqueeze");
-  Shape s = shape();
-  s.insert(s.begin() + d, 1);
-  return reshape(s);
-}
-
-Tensor Tensor::squeeze() const {
-  Shape s;
-  for (int64_t v : shape())
-    if (v != 1) s.push_back(v);
-  return reshape(s);
-}
-
-Tensor Tensor::squeeze(int64_t d) const {
-  d = detail::wrap_dim(d, dim(), "squeeze");
-  Shape s = shape();
-  if (!s.empty() && s[d] == 1) s.erase(s.begin() + d);
-  return reshape(s);
+  return out;
 }
 
 Tensor Tensor::clone() const {
   return make_output(Array(data()), "clone", {*this}, [](const Array& g) { return gradients(g); });
 }
+
+void SavedValues::throw_modified() const {
+  const char* op = detail::current_backward_op();
+  throw Error(detail::cat(op ? op : "backward", ": a tensor saved for backward (shape ",
+                          detail::shape_str(detail::to_shape(*values_)),
+                          ") was modified by an inplace operation: it is at version ",
+                          storage_->version.load(std::memory_order_relaxed), "; expected version ",
+                          version_, " instead"));
+}
+
+SavedValues::SavedValues(std::shared_ptr<Storage> storage)
+    : values_(&storage->values), version_(storage->version.load(std::memory_order_relaxed)) {
+  storage_ = std::move(storage);
+}
+
+SavedValues::SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> copy,
+                         uint64_t version)
+    : storage_(std::move(storage)),
+      copy_(std::move(copy)),
+      values_(copy_.get()),
+      version_(version) {}
 
 }  // namespace ember

@@ -43,8 +43,8 @@ inline File load(const std::string& name) {
       std::string d;
       while (std::getline(dims, d, ',')) v.shape.push_back(std::stoll(d));
     }
-    double x;
-    while (fields >> x) v.values.push_back(x);
+    std::string x;  // std::stod reads "-inf" (attention masks), which >> double does not
+    while (fields >> x) v.values.push_back(std::stod(x));
     file[case_name][key] = std::move(v);
   }
   return file;

@@ -3,6 +3,7 @@
 
 #include <ember/ember.hpp>
 #include <sstream>
+#include <thread>
 
 using namespace ember;
 
@@ -117,7 +118,7 @@ TEST_CASE("IndexTensor: construction, shape ops, comparisons give float masks") 
   CHECK((ids == 1).to_vector() == std::vector<float>{1, 0, 1, 0});
   CHECK(ids.flatten().shape() == Shape{4});
   CHECK(ids.unsqueeze(0).shape() == Shape{1, 2, 2});
-  CHECK(argmax(tensor({0, 3, 1, 5, 2, 0}, {2, 3}), 1) == IndexTensor{1, 0});
+  CHECK(equal(argmax(tensor({0, 3, 1, 5, 2, 0}, {2, 3}), 1), IndexTensor{1, 0}));
 }
 
 TEST_CASE("anomaly detection names the op that produced NaN") {
@@ -126,4 +127,17 @@ TEST_CASE("anomaly detection names the op that produced NaN") {
   CHECK_THROWS_WITH_AS(log(a), doctest::Contains("log produced NaN"), ValueError);
   set_detect_anomaly(false);
   CHECK(std::isnan(log(a).item()));
+}
+
+TEST_CASE("two threads running backward through shared parameters accumulate every gradient") {
+  Tensor w = ones({64}, true);
+  Tensor x = ones({64});
+  auto train = [&] {
+    for (int i = 0; i < 300; ++i) sum(w * x).backward();
+  };
+  std::thread first(train), second(train);
+  first.join();
+  second.join();
+  // Unsynchronised `grad += g` from two threads loses updates; every element must be 600.
+  for (float g : w.grad().to_vector()) REQUIRE(g == 600.f);
 }

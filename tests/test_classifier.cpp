@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "classifier.hpp"
 #include "golden.hpp"
@@ -47,7 +48,7 @@ TEST_CASE("ember-classify train, eval and predict end to end") {
   std::string data = write("small.tsv", small_data());
   auto [train_out, train_status] =
       run("train --train " + data + " --valid " + data + " --test " + data +
-          " --epochs 15 --dim 16 --hidden 16 --out " + kDir + "/model");
+          " --epochs 15 --dim 16 --hidden 16 --buckets 1000 --out " + kDir + "/model");
   INFO(train_out);
   CHECK(train_status == 0);
   CHECK(train_out.find("test accuracy 1.0000") != std::string::npos);
@@ -70,11 +71,11 @@ TEST_CASE("ember-classify train, eval and predict end to end") {
   INFO(pred_out);
   CHECK(pred_status == 0);
   CHECK(pred_out.rfind("good\tgood=", 0) == 0);
-  CHECK(pred_out.find("\nbad\tgood=") != std::string::npos);
+  CHECK(pred_out.find("\nbad\tbad=") != std::string::npos);
   auto [stdin_out, stdin_status] = run("predict --model " + kDir + "/model", "hated it\\n");
   CHECK(stdin_status == 0);
   CHECK(stdin_out.rfind("bad\t", 0) == 0);
-  CHECK(run("train --help").first.find("--pretrained PATH") != std::string::npos);
+  CHECK(run("train --help").first.find("--pretrained TEXT") != std::string::npos);
   CHECK(run("eval --help").second == 0);
   CHECK(run("predict --help").second == 0);
 }
@@ -87,12 +88,15 @@ TEST_CASE("a saved model predicts the same labels after reloading") {
   config.epochs = 3;
   config.dim = 8;
   config.hidden = 8;
+  config.ngrams = {2, 2, 4, 1000};  // word bigrams and character 2-4-grams
   Model trained = train(examples, labels, nullptr, config, {}, nullptr);
   trained.save(kDir + "/reload");
   Model loaded = Model::load(kDir + "/reload");
   std::vector<std::string> texts;
   for (auto& e : examples) texts.push_back(e.text);
   texts.push_back("unseen words entirely");
+  CHECK(loaded.ngrams.maxn == 4);
+  CHECK(loaded.encode("great filmy") == trained.encode("great filmy"));
   CHECK(trained.predict(texts) == loaded.predict(texts));
   CHECK(trained.probabilities(texts).to_vector() == loaded.probabilities(texts).to_vector());
 }
@@ -104,6 +108,7 @@ TEST_CASE("pretrained vectors with --freeze leave the table unchanged") {
   auto examples = text::read_tsv(write("frozen.tsv", small_data()), labels);
   Config config;
   config.epochs = 3;
+  config.ngrams.buckets = 100;
   config.pretrained = vectors;
   config.freeze = true;
   std::string report;
@@ -111,12 +116,11 @@ TEST_CASE("pretrained vectors with --freeze leave the table unchanged") {
   callbacks.on_message = [&](const std::string& m) { report = m; };
   Model m = train(examples, labels, nullptr, config, callbacks, nullptr);
   CHECK(report.find("found 3 of") != std::string::npos);
-  CHECK(m.net->emb.weight.size(1) == 4);
-  ember::Tensor row =
-      ember::index_select(m.net->emb.weight, 0, ember::IndexTensor{m.vocab["great"]});
+  CHECK(m.table().size(1) == 4);
+  ember::Tensor row = ember::index_select(m.table(), 0, ember::IndexTensor{m.vocab["great"]});
   CHECK(row.to_vector() == std::vector<float>{1, 0, 0, 0});
   auto [out, status] = run("train --train " + write("f.tsv", small_data()) + " --pretrained " +
-                           vectors + " --freeze --epochs 1 --out " + kDir + "/frozen");
+                           vectors + " --freeze --epochs 1 --buckets 10 --out " + kDir + "/frozen");
   INFO(out);
   CHECK(status == 0);
   CHECK(out.find("pretrained vectors: found 3 of") != std::string::npos);
@@ -138,7 +142,148 @@ TEST_CASE("malformed input: a clear error and a non-zero exit") {
   std::filesystem::create_directories(kDir + "/broken");
   fails("eval --model " + kDir + "/broken --data " + write("d.tsv", small_data()),
         "model directory '" + kDir + "/broken' is missing model.safetensors");
+  // Bad option values name the option and the value.
   fails("train --train x --epochs zero", "--epochs: expected a positive integer, got 'zero'");
-  fails("train --bogus 1", "unknown option --bogus");
-  fails("frobnicate", "unknown command 'frobnicate'");
+  fails("train --train x --epochs 0", "--epochs: expected a positive integer, got '0'");
+  fails("train --train x --buckets -3", "--buckets: expected a non-negative integer, got '-3'");
+  fails("train --train x --optimizer rmsprop", "rmsprop");
+  fails("train --train x --word-ngrams 9", "--word-ngrams");
+  fails("train --train x --minn 4 --maxn 2", "need 1 <= --minn <= --maxn");
+  fails("train --train x --early-stop 2", "--early-stop: needs --valid");
+  fails("train --train x --freeze", "--freeze requires --pretrained");
+  fails("train --train x --lr -1", "--lr: expected a positive number, got '-1'");
+  fails("predict --model m --k 0 hi", "--k: must be -1 or positive");
+  fails("predict --model m --threshold 2 hi", "--threshold");
+  fails("train --bogus 1", "--bogus");
+  fails("train --bogus", "not expected: --bogus");
+  fails("frobnicate", "not expected: frobnicate");
+  fails("train", "--train is required");
+}
+
+TEST_CASE("the command line: --key=value, --, --seed 0, help from the option definitions") {
+  std::string data = write("cli.tsv", small_data());
+  const std::string model = kDir + "/cli-model";
+  auto [out, status] = run("train --train=" + data + " --epochs=8 --seed 0 --dim=8 --hidden 8 " +
+                           "--buckets=500 --minn 2 --maxn 3 --threads 1 --out=" + model);
+  INFO(out);
+  REQUIRE(status == 0);
+  // A sentence that starts with "--" is text after "--", not an option.
+  auto [pred, pred_status] = run("predict --model " + model + " --k=-1 -- --great-- \"hated it\"");
+  INFO(pred);
+  CHECK(pred_status == 0);
+  CHECK(pred.find("\t--great--\n") != std::string::npos);
+  CHECK(pred.find("\thated it\n") != std::string::npos);
+  // Help lists every option the parser knows, with the reason for the sparse default.
+  auto [help, help_status] = run("train --help");
+  CHECK(help_status == 0);
+  for (const char* option :
+       {"--train",   "--valid",       "--test",       "--out",        "--epochs",  "--dim",
+        "--hidden",  "--lr",          "--lr-decay",   "--batch-size", "--max-len", "--optimizer",
+        "--dense",   "--word-ngrams", "--buckets",    "--minn",       "--maxn",    "--min-count",
+        "--threads", "--early-stop",  "--pretrained", "--freeze",     "--seed"})
+    CHECK_MESSAGE(help.find(option) != std::string::npos, option);
+  CHECK(help.find("lazy Adam") != std::string::npos);
+  CHECK(run("--help").first.find("quantize") != std::string::npos);
+}
+
+TEST_CASE("predict --k: labels by falling probability; --threshold leaves out the unlikely") {
+  using namespace classifier;
+  std::string data = write("topk.tsv", small_data() + "meh\tso so film\nmeh\t그저 그래요\n");
+  const std::string model = kDir + "/topk-model";
+  REQUIRE(
+      run("train --train " + data + " --epochs 10 --dim 8 --hidden 8 --buckets 100 --out " + model)
+          .second == 0);
+  auto [all, status] = run("predict --model " + model + " --k -1 \"great film\"");
+  INFO(all);
+  REQUIRE(status == 0);
+  // "good\tgood=p1 X=p2 Y=p3\tgreat film": three labels, probabilities falling, summing to 1.
+  std::vector<std::string> labels;
+  std::vector<double> probs;
+  std::string list = all.substr(all.find('\t') + 1);
+  list = list.substr(0, list.find('\t'));
+  std::istringstream fields(list);
+  for (std::string f; fields >> f;) {
+    labels.push_back(f.substr(0, f.find('=')));
+    probs.push_back(std::stod(f.substr(f.find('=') + 1)));
+  }
+  REQUIRE(probs.size() == 3);
+  CHECK(all.rfind(labels[0] + "\t", 0) == 0);  // the best label leads the line
+  CHECK(probs[0] >= probs[1]);
+  CHECK(probs[1] >= probs[2]);
+  CHECK(probs[0] + probs[1] + probs[2] == doctest::Approx(1.0).epsilon(0.001));
+  auto [two, two_status] = run("predict --model " + model + " --k 2 \"great film\"");
+  CHECK(two.find(labels[0] + "=") != std::string::npos);
+  CHECK(two.find(labels[1] + "=") != std::string::npos);
+  CHECK(two.find(labels[2] + "=") == std::string::npos);
+  auto [none, none_status] = run("predict --model " + model + " --k -1 --threshold 1 \"great\"");
+  CHECK(none_status == 0);
+  CHECK(none.find("=") == std::string::npos);
+  // The library's top_k on a known row: ties keep class order.
+  Tensor p = ember::tensor({0.2f, 0.5f, 0.3f, 0.0f, 0.5f, 0.5f}, {2, 3});
+  auto tops = top_k(p, 2, 0.0);
+  CHECK(tops[0] == std::vector<std::pair<int64_t, float>>{{1, 0.5f}, {2, 0.3f}});
+  CHECK(tops[1] == std::vector<std::pair<int64_t, float>>{{1, 0.5f}, {2, 0.5f}});
+  CHECK(top_k(p, -1, 0.25)[0].size() == 2);
+  auto [eval, eval_status] = run("eval --model " + model + " --data " + data + " --k 2");
+  CHECK(eval.find("P@2 ") != std::string::npos);
+  CHECK(eval.find("R@2 ") != std::string::npos);
+}
+
+TEST_CASE("quantize: a smaller model that predicts the same; a truncated table is an error") {
+  std::string data = write("q.tsv", small_data());
+  const std::string model = kDir + "/q-model", q = kDir + "/q-model-int8";
+  REQUIRE(run("train --train " + data + " --epochs 10 --dim 16 --hidden 8 --buckets 2000 --out " +
+              model)
+              .second == 0);
+  auto [out, status] = run("quantize --model " + model + " --out " + q + " --data " + data);
+  INFO(out);
+  REQUIRE(status == 0);
+  CHECK(out.find("accuracy on") != std::string::npos);
+  CHECK(std::filesystem::file_size(q + "/model.safetensors") +
+            std::filesystem::file_size(q + "/table.q8") <
+        std::filesystem::file_size(model + "/model.safetensors") / 3);
+  auto [p1, s1] = run("predict --model " + model + " \"정말 좋았어요\" \"awful film\"");
+  auto [p2, s2] = run("predict --model " + q + " \"정말 좋았어요\" \"awful film\"");
+  CHECK(s2 == 0);
+  CHECK(p1.substr(0, 4) == p2.substr(0, 4));
+  CHECK(run("eval --model " + q + " --data " + data).first.find("accuracy 1.0000") !=
+        std::string::npos);
+  std::filesystem::resize_file(q + "/table.q8", std::filesystem::file_size(q + "/table.q8") - 7);
+  auto [bad, bad_status] = run("predict --model " + q + " hello");
+  CHECK(bad_status != 0);
+  CHECK(bad.find("table.q8") != std::string::npos);
+  CHECK(bad.find("(truncated)") != std::string::npos);
+  std::filesystem::resize_file(q + "/table.q8", 10);
+  CHECK(run("eval --model " + q + " --data " + data).first.find("not an int8 table") !=
+        std::string::npos);
+}
+
+TEST_CASE("training: the same model on 1 and 2 threads; early stopping keeps the best epoch") {
+  using namespace classifier;
+  text::LabelSet labels;
+  auto examples = text::read_tsv(write("threads.tsv", small_data() + small_data()), labels);
+  Config config;
+  config.epochs = 2;
+  config.dim = 8;
+  config.hidden = 8;
+  config.ngrams = {2, 2, 3, 500};
+  config.threads = 1;
+  Model one = train(examples, labels, nullptr, config, {}, nullptr);
+  config.threads = 2;
+  Model two = train(examples, labels, nullptr, config, {}, nullptr);
+  std::vector<std::string> texts = {"great film", "최악이었어요", "so so"};
+  CHECK(one.probabilities(texts).to_vector() == two.probabilities(texts).to_vector());
+
+  config.epochs = 30;
+  config.early_stop = 2;
+  std::vector<EpochStats> history;
+  std::string message;
+  TrainCallbacks callbacks;
+  callbacks.on_message = [&](const std::string& m) { message = m; };
+  Model stopped = train(examples, labels, &examples, config, callbacks, &history);
+  CHECK(history.size() < 30);
+  CHECK(message.find("early stop") != std::string::npos);
+  double best = 0;
+  for (auto& s : history) best = std::max(best, *s.valid_accuracy);
+  CHECK(evaluate(stopped, examples).accuracy == doctest::Approx(best));
 }

@@ -15,9 +15,13 @@ TEST_CASE("broadcast mismatch") {
 
 TEST_CASE("matmul mismatch") {
   CHECK_THROWS_WITH_AS(matmul(zeros({2, 3}), zeros({2, 3})),
-                       "matmul: shapes [2,3] and [2,3] cannot be multiplied", ShapeError);
+                       "matmul: shapes [2,3] and [2,3] cannot be multiplied (3 != 2: the last dim "
+                       "of the first must equal the second-to-last dim of the second)",
+                       ShapeError);
   CHECK_THROWS_WITH_AS(matmul(zeros({2, 2, 3}), zeros({3, 3, 4})),
-                       "matmul: shapes [2,2,3] and [3,3,4] cannot be multiplied", ShapeError);
+                       "matmul: batch dims [2] and [3] do not broadcast (shapes [2,2,3] and "
+                       "[3,3,4])",
+                       ShapeError);
 }
 
 TEST_CASE("bad reshape") {

@@ -49,7 +49,7 @@ const std::map<std::string, Fn>& ops() {
       {"mean_all", [](const X& x, const I&) { return mean(x[0]); }},
       {"mean_dim1", [](const X& x, const I&) { return mean(x[0], {1}); }},
       {"max_all", [](const X& x, const I&) { return max(x[0]); }},
-      {"max_dim1", [](const X& x, const I&) { return max(x[0], 1); }},
+      {"max_dim1", [](const X& x, const I&) { return std::get<0>(max(x[0], 1)); }},
       {"transpose", [](const X& x, const I&) { return x[0].transpose(0, 2); }},
       {"permute",
        [](const X& x, const I&) {

@@ -51,7 +51,7 @@ TEST_CASE("save then load gives the same names, shapes, values and metadata") {
   io::Archive back = io::load_archive(path);
   CHECK(back.tensors.at("fc.weight").shape() == Shape{2, 3});
   CHECK(back.tensors.at("fc.weight").to_vector() == std::vector<float>{0, 0.5, 1, 1.5, 2, 2.5});
-  CHECK(back.index_tensors.at("step") == IndexTensor{1, 2, 3});
+  CHECK(equal(back.index_tensors.at("step"), IndexTensor{1, 2, 3}));
   CHECK(back.metadata.at("note") == "이름은 \"채영\"");
   CHECK_THROWS_WITH_AS(io::load(path), doctest::Contains("int64 tensor 'step'"), IoError);
   std::remove(path.c_str());
@@ -136,6 +136,36 @@ TEST_CASE("malformed safetensors files throw IoError naming the problem") {
   fails_with(with_header(R"([1,2])", 0), "not a JSON object");
   CHECK_THROWS_WITH_AS(io::load_archive(temp_path("does_not_exist")),
                        doctest::Contains("cannot open the file"), IoError);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("the data ranges must tile the data: no hidden overlap, no gap, no trailing bytes") {
+  std::string path = temp_path("tiling.safetensors");
+  auto fails_with = [&](const std::string& bytes, const std::string& fragment) {
+    write_bytes(path, bytes);
+    CAPTURE(fragment);
+    CHECK_THROWS_WITH_AS(io::load_archive(path), doctest::Contains(fragment.c_str()), IoError);
+  };
+  // A zero-length range inside another: compared only with its predecessor it slipped through.
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                         R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                         8),
+             "overlap");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                         12),
+             "bytes [4, 8) before tensor 'b' belong to no tensor");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+             "bytes [0, 4) before tensor 'a' belong to no tensor");
+  fails_with(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 12),
+             "4 trailing bytes after the last tensor");
+  // What the format allows: a zero-length tensor at the boundary, in any header order.
+  write_bytes(path, with_header(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                                R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                                R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                8));
+  CHECK(io::load_archive(path).tensors.size() == 3);
   std::remove(path.c_str());
 }
 

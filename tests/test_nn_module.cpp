@@ -39,11 +39,19 @@ TEST_CASE("named_parameters use dotted names in registration order") {
   for (Tensor& p : model.parameters()) CHECK(p.requires_grad());
 }
 
-TEST_CASE("registration errors name the module and the key") {
+TEST_CASE("registering a name again replaces it, as PyTorch; bad names throw") {
   nn::Linear lin(2, 3);
-  CHECK_THROWS_WITH_AS(lin.register_parameter("weight", zeros({1})),
-                       "register_parameter: 'weight' is already registered in Linear", ValueError);
+  Tensor other = zeros({3, 2});
+  lin.weight = lin.register_parameter("weight", other);
+  CHECK(lin.parameters().size() == 2);
+  CHECK(lin.named_parameters()[0].second.impl() == other.impl());  // same place, new tensor
+  CHECK(other.requires_grad());
   CHECK_THROWS_AS(lin.register_parameter("a.b", zeros({1})), ValueError);
+  nn::Module m;
+  nn::Linear child(1, 1);
+  m.register_module("fc", child);
+  CHECK_THROWS_WITH_AS(m.register_module("fc", child),
+                       "register_module: 'fc' is already registered in Module", ValueError);
 }
 
 TEST_CASE("train/eval reach every child; Dropout follows them") {

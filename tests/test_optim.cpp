@@ -155,10 +155,6 @@ TEST_CASE("invalid options throw, naming the option and value") {
                        ValueError);
   CHECK_THROWS_WITH_AS(RMSprop(p(), RMSpropOptions(0.1).alpha(-0.5)),
                        "RMSprop: alpha must be non-negative, got -0.5", ValueError);
-  CHECK_THROWS_WITH_AS(SGD(std::vector<Tensor>{zeros({2})}, SGDOptions(0.1)),
-                       "SGD: parameter 0 of group 0 (shape [2]) does not require grad; pass only "
-                       "trainable parameters",
-                       ValueError);
   Tensor w = zeros({2}, true);
   CHECK_THROWS_WITH_AS(SGD(std::vector<Tensor>{w, w}, SGDOptions(0.1)),
                        "SGD: parameter 1 of group 0 appears in more than one parameter group",
@@ -199,4 +195,25 @@ TEST_CASE("clip_grad_value_ clamps dense and sparse gradients") {
   sum(a * tensor({-5, 0.5, 9})).backward();
   nn::utils::clip_grad_value_({a}, 1.0);
   CHECK(a.grad().to_vector() == std::vector<float>{-1, 0.5, 1});
+}
+
+TEST_CASE("SGD momentum: a parameter's first gradient fills its buffer, whenever it comes") {
+  // PyTorch: buf = d on the first step that has a gradient, then buf = m*buf + (1-dampening)*d.
+  Tensor early = ones({2}, true), late = ones({2}, true), never = ones({2}, true);
+  SGD opt({early, late, never}, SGDOptions(0.1).momentum(0.9).dampening(0.5));
+  early.set_grad(full({2}, 1.f));
+  opt.step();  // `late` and `never` have no gradient yet
+  late.set_grad(full({2}, 1.f));
+  opt.step();
+  // late: buf = 1 (not 0.5), so w = 1 - 0.1 * 1.
+  CHECK(late.to_vector() == std::vector<float>{0.9f, 0.9f});
+  // early: buf1 = 1, buf2 = 0.9 + 0.5 * 1 = 1.4; w = 1 - 0.1 - 0.14.
+  CHECK(early.to_vector()[0] == doctest::Approx(0.76f));
+  CHECK(never.to_vector() == std::vector<float>{1.f, 1.f});
+  // State only for the parameters that stepped (k = 0 and 1), as PyTorch.
+  io::Archive state = opt.state_dict();
+  CHECK(state.tensors.count("state.0.momentum_buffer") == 1);
+  CHECK(state.tensors.count("state.1.momentum_buffer") == 1);
+  CHECK(state.tensors.count("state.2.momentum_buffer") == 0);
+  CHECK(state.index_tensors.count("state.2.step") == 0);
 }

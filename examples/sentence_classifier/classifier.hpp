@@ -1,56 +1,98 @@
-// The sentence classifier behind ember-classify: Embedding(padding_idx=1) -> masked mean ->
-// Linear -> ReLU -> Linear, with its training loop, evaluation and model directory.
+// The sentence classifier behind ember-classify, fastText's model with a hidden layer: the
+// mean of the embeddings of a sentence's words, hashed word n-grams and character n-grams
+// (EmbeddingBag) -> Linear -> ReLU -> Linear. Training loop, evaluation, model directory and
+// the int8 quantized table.
 #pragma once
 
 #include <ember/ember.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "parallel.hpp"
 
 namespace classifier {
 
 using namespace ember;
 
 struct Config {
-  int64_t epochs = 12;
+  int64_t epochs = 5;  // as fastText
   int64_t dim = 64;
   int64_t hidden = 128;
   std::optional<double> lr;  // default: 0.01 for adam, 0.5 for sgd
+  bool lr_decay = true;      // linearly to 0 over the run, as fastText
   int64_t batch_size = 32;
-  int64_t max_len = 64;
+  int64_t max_len = 64;  // words kept per sentence (before n-grams are added)
   std::string optimizer = "adam";
-  bool sparse = false;
+  bool dense = false;      // true: dense embedding gradients (Adam rewrites the whole table)
   std::string pretrained;  // word-vector file; empty for none
   bool freeze = false;
   uint64_t seed = 1;
-  bool lower = true;  // lower-case ASCII when tokenizing
+  bool lower = true;  // Unicode case folding when tokenizing
+  // Word bigrams; buckets < 0: twice the training set's tokens, at most 100,000 (a small set
+  // gets a small table; past that, more buckets mostly add rows no n-gram trains).
+  text::NgramOptions ngrams{2, 0, 0, -1};
+  int64_t min_count = 1;
+  int threads = 2;
+  int64_t early_stop = 0;  // with a validation set: stop after this many epochs without gain
+  Parallel parallel;       // under mpirun: this rank's place (batch_size stays the global batch)
 };
 
-struct SentenceClassifier : nn::Module {
-  nn::Embedding emb;
+// A batch as a bag model reads it: every sentence's feature ids back to back, and where each
+// sentence starts. Sequence models would add a padded [B, L] view of the word ids here.
+struct Batch {
+  IndexTensor ids, offsets;
+};
+
+// What ember-classify trains. New kinds (cnn, lstm, ...) derive from it and are made by
+// make_network; the training loop only calls forward.
+struct Network : nn::Module {
+  virtual Tensor forward(const Batch& batch) = 0;  // logits [B, C]
+};
+
+struct NetworkShape {
+  std::string kind = "bag";
+  int64_t rows, dim, hidden, classes;  // rows: vocabulary + buckets
+  Tensor pretrained;                   // [rows, dim] initial table, or undefined
+  bool sparse = true;
+};
+
+std::unique_ptr<Network> make_network(const NetworkShape& shape);
+
+struct BagClassifier : Network {
+  nn::EmbeddingBag emb;
   nn::Linear fc1, fc2;
-  SentenceClassifier(const nn::EmbeddingOptions& embedding, int64_t hidden, int64_t classes);
-  Tensor forward(const IndexTensor& ids);  // ids [B, L], padded with 1 -> logits [B, C]
+  BagClassifier(const nn::EmbeddingBagOptions& embedding, int64_t hidden, int64_t classes);
+  Tensor forward(const Batch& batch) override;
 };
 
-// Everything a trained model needs to run: the network, its vocabulary and labels.
+// Everything a trained model needs to run: the network, its vocabulary, labels and features.
 struct Model {
   text::Vocab vocab;
   text::LabelSet labels;
   int64_t max_len;
-  std::unique_ptr<SentenceClassifier> net;
+  text::NgramOptions ngrams;
+  std::unique_ptr<Network> net;
 
-  std::vector<std::vector<int64_t>> encode(const std::vector<std::string>& sentences) const;
+  // Feature ids of one sentence: known words, then character and word n-grams.
+  std::vector<int64_t> encode(const std::string& sentence) const;
+  std::vector<std::vector<int64_t>> encode(const std::vector<std::string>& sentences,
+                                           int threads = 1) const;
   // Class probabilities [N, C] for sentences, in eval mode.
   Tensor probabilities(const std::vector<std::string>& sentences) const;
   std::vector<int64_t> predict(const std::vector<std::string>& sentences) const;
+  Tensor table() const;  // the embedding table [rows, dim]
 
-  // DIR/model.safetensors, DIR/vocab.txt, DIR/labels.txt; each written atomically.
-  void save(const std::string& dir) const;
-  // Throws ember::IoError naming the missing or malformed file.
+  // DIR/model.safetensors, DIR/vocab.txt, DIR/labels.txt; each written atomically. With
+  // `quantized`, the table goes to DIR/table.q8 as int8 rows with a float scale each.
+  void save(const std::string& dir, bool quantized = false) const;
+  // Throws ember::IoError naming the missing, truncated or malformed file.
   static Model load(const std::string& dir);
 };
+
+Batch make_batch(const std::vector<const std::vector<int64_t>*>& sentences);
 
 struct EpochStats {
   int64_t epoch;
@@ -74,10 +116,19 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
 
 struct Evaluation {
   double loss = 0, accuracy = 0;
+  int64_t k = 1;
+  double precision_at_k = 0, recall_at_k = 0;   // as fastText's test: over labels predicted
   std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
   std::vector<double> precision, recall, f1;
 };
 
-Evaluation evaluate(const Model& model, const std::vector<text::Example>& examples);
+// k < 0: all classes. Predictions below `threshold` are not counted for P@k / R@k.
+Evaluation evaluate(const Model& model, const std::vector<text::Example>& examples, int64_t k = 1,
+                    double threshold = 0.0);
+
+// The top k (all when k < 0) classes of each row of probs [N, C] with probability >= threshold,
+// most probable first: (class, probability) pairs.
+std::vector<std::vector<std::pair<int64_t, float>>> top_k(const Tensor& probs, int64_t k,
+                                                          double threshold);
 
 }  // namespace classifier

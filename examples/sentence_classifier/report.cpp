@@ -113,7 +113,11 @@ void write_curves_svg(const std::vector<EpochStats>& history, const std::string&
 
 void print_evaluation(std::ostream& out, const Evaluation& e, const text::LabelSet& labels) {
   char line[256];
-  std::snprintf(line, sizeof line, "accuracy %.4f  loss %.4f\n\n", e.accuracy, e.loss);
+  std::snprintf(line, sizeof line, "accuracy %.4f  loss %.4f\n", e.accuracy, e.loss);
+  out << line;
+  const std::string k = e.k < 0 ? "all" : std::to_string(e.k);
+  std::snprintf(line, sizeof line, "P@%s %.4f  R@%s %.4f\n\n", k.c_str(), e.precision_at_k,
+                k.c_str(), e.recall_at_k);
   out << line;
   size_t width = 9;
   for (const std::string& n : labels.names()) width = std::max(width, n.size() + 2);

@@ -70,6 +70,9 @@ struct Node {
   Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
   BackwardFn backward;
   bool released = false;
+  // The output's gradient hooks and retain_grad() (a weak link: the node never owns its output).
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;
+  std::weak_ptr<TensorImpl> retained;
   // The gradient flowing into this node, summed while a backward pass runs.
   Array pending_grad;
   bool has_pending_grad = false;
@@ -95,8 +98,12 @@ class TensorList {
 // Wraps `result` as the output of op `name`. When recording, the node keeps `backward`, which
 // must return one Gradient per input (Gradient{} for inputs it has nothing for).
 Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward);
-Tensor make_output(std::shared_ptr<Array> result, const char* name, TensorList inputs,
+// For an op whose backward needs its own output: make the Storage first, keep
+// SavedValues(storage) in the closure, then pass the storage here.
+Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
                    BackwardFn backward);
+// Records `backward` as the grad_fn of an already made tensor (a view of an input).
+Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward);
 
 // True when grad mode is on and one of `inputs` requires grad.
 bool needs_grad(TensorList inputs);
@@ -120,6 +127,16 @@ bool is_anomaly_enabled();
 
 // Reduces a broadcast gradient back to `shape` (the one helper every binary op's backward uses).
 Array sum_to(const Array& grad, const Shape& shape);
+
+namespace autograd {
+// The gradients of `outputs` with respect to `inputs` (PyTorch's torch.autograd.grad), without
+// touching any tensor's grad. grad_outputs may be empty (every output then must be a scalar)
+// or hold one gradient per output. An input that `outputs` do not depend on gets an undefined
+// Tensor when allow_unused, and throws otherwise.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool allow_unused = false);
+}  // namespace autograd
 
 // Grad-fn display name: "log_softmax" -> "LogSoftmaxBackward0".
 std::string backward_name(const char* op);

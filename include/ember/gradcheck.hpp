@@ -34,7 +34,7 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   std::vector<Tensor> args;
   for (const Tensor& t : inputs)
     args.push_back(t.detach().clone().requires_grad_(t.requires_grad()));
-  Tensor out = f(args);
+  const Tensor out = f(args);
   std::mt19937 gen(static_cast<unsigned>(options.seed));
   std::uniform_real_distribution<float> uniform(0.5f, 1.5f);
   Array v = Array::from_shape(out.data().shape());
@@ -44,7 +44,7 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
 
   auto projected = [&]() {
     NoGradGuard no_grad;
-    Tensor y = f(args);
+    const Tensor y = f(args);
     double total = 0;
     for (size_t i = 0; i < y.data().size(); ++i) total += double(y.data().data()[i]) * v.data()[i];
     return total;

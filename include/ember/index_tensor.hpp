@@ -23,6 +23,11 @@ class IndexTensor {
   int64_t numel() const { return static_cast<int64_t>(values_.size()); }
   int64_t size(int64_t dim) const;
   int64_t item() const;
+  template <class T>
+  T item() const {
+    return static_cast<T>(item());
+  }
+  IndexTensor sum() const;  // 0-d, as PyTorch's sum of an int64 tensor
   const std::vector<int64_t>& to_vector() const { return values_; }
   const int64_t* data() const { return values_.data(); }
   int64_t operator[](int64_t flat_index) const {
@@ -34,16 +39,29 @@ class IndexTensor {
   IndexTensor unsqueeze(int64_t dim) const;
   IndexTensor squeeze(int64_t dim) const;
 
-  // Comparisons give a float 0/1 mask of the same shape (e.g. `ids != pad` for masked_mean).
-  Tensor operator==(int64_t value) const;
-  Tensor operator!=(int64_t value) const;
-  bool operator==(const IndexTensor& other) const;
-
  private:
   std::vector<int64_t> values_;
   Shape shape_;
 };
 
 std::ostream& operator<<(std::ostream& out, const IndexTensor& t);
+
+// Elementwise comparisons with another IndexTensor (broadcasting) or a scalar give a float 0/1
+// mask, as PyTorch's (e.g. `ids != pad` for masked_mean, `argmax(logits, 1) == labels`).
+// Whole-tensor equality is equal(a, b).
+Tensor operator==(const IndexTensor& a, const IndexTensor& b);
+Tensor operator!=(const IndexTensor& a, const IndexTensor& b);
+Tensor operator<(const IndexTensor& a, const IndexTensor& b);
+Tensor operator<=(const IndexTensor& a, const IndexTensor& b);
+Tensor operator>(const IndexTensor& a, const IndexTensor& b);
+Tensor operator>=(const IndexTensor& a, const IndexTensor& b);
+Tensor operator==(const IndexTensor& a, int64_t b);
+Tensor operator!=(const IndexTensor& a, int64_t b);
+Tensor operator<(const IndexTensor& a, int64_t b);
+Tensor operator<=(const IndexTensor& a, int64_t b);
+Tensor operator>(const IndexTensor& a, int64_t b);
+Tensor operator>=(const IndexTensor& a, int64_t b);
+// Same shape and the same values.
+bool equal(const IndexTensor& a, const IndexTensor& b);
 
 }  // namespace ember

@@ -2,6 +2,7 @@
 // backward live side by side in src/ops/<family>.cpp.
 #pragma once
 
+#include <tuple>
 #include <vector>
 
 #include "ember/index_tensor.hpp"
@@ -25,6 +26,12 @@ Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);
 Tensor clamp(const Tensor& a, float min, float max);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+Tensor log1p(const Tensor& a);
+// Elementwise max/min of two broadcast tensors; NaN propagates; ties share the gradient.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -46,22 +53,80 @@ Tensor leaky_relu(const Tensor& a, float negative_slope = 0.01f);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor gelu(const Tensor& a);  // exact (erf) form, as PyTorch's default
+Tensor silu(const Tensor& a);
+// log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch).
+Tensor softplus(const Tensor& a, float beta = 1.f, float threshold = 20.f);
 Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
 
-// Matrix products (src/ops/linalg.cpp): [M,K]x[K,N], [B,M,K]x[K,N], [B,M,K]x[B,K,N].
+// Matrix products (src/ops/linalg.cpp). matmul as PyTorch's: 1-D operands are a row (left) or
+// a column (right), batch dims broadcast ([2,1,M,K] x [3,K,N] -> [2,3,M,N]). bmm: [B,M,K]x[B,K,N].
 Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
 // x [.., in] times weight [out, in] transposed, plus bias [out]: Linear's fused op.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
-// Reductions (src/ops/reduce.cpp). Negative dims count from the end.
+// Reductions (src/ops/reduce.cpp). Negative dims count from the end; on a 0-d tensor dim 0
+// (or -1) reduces its one element, as PyTorch. Sums accumulate in double.
 Tensor sum(const Tensor& a);
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim = false);
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim = false);
+// max/min of everything: NaN if any element is NaN; tied extrema share the gradient.
 Tensor max(const Tensor& a);
-Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& a);
+// Along one dim: (values, indices), as LibTorch; the first extremum wins, NaN counts as one.
+std::tuple<Tensor, IndexTensor> max(const Tensor& a, int64_t dim, bool keepdim = false);
+std::tuple<Tensor, IndexTensor> min(const Tensor& a, int64_t dim, bool keepdim = false);
+// Values only, over several dims; tied extrema share the gradient evenly (as PyTorch).
+Tensor amax(const Tensor& a, const Shape& dims, bool keepdim = false);
+Tensor amin(const Tensor& a, const Shape& dims, bool keepdim = false);
 IndexTensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+IndexTensor argmin(const Tensor& a, int64_t dim, bool keepdim = false);
+IndexTensor argmax(const Tensor& a);  // index into the flattened tensor
+IndexTensor argmin(const Tensor& a);
+
+// Statistics (src/ops/statistics.cpp). `unbiased` divides by n - 1 (Bessel), else by n.
+Tensor var(const Tensor& a, bool unbiased = true);
+Tensor var(const Tensor& a, const Shape& dims, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& a, bool unbiased = true);
+Tensor std(const Tensor& a, const Shape& dims, bool unbiased = true, bool keepdim = false);
+Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim = false);
+// The p-norm (p > 0, or INFINITY) of everything, or over `dims`.
+Tensor norm(const Tensor& a, float p = 2.f);
+Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim = false);
+Tensor cumsum(const Tensor& a, int64_t dim);
+// The k largest (or smallest) along dim: (values, indices), sorted.
+std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim = -1,
+                                     bool largest = true);
+
+// Comparisons (src/ops/compare.cpp): broadcasting, a 0/1 float mask, never differentiated.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, float b);
+Tensor ne(const Tensor& a, float b);
+Tensor lt(const Tensor& a, float b);
+Tensor le(const Tensor& a, float b);
+Tensor gt(const Tensor& a, float b);
+Tensor ge(const Tensor& a, float b);
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, float b);
+Tensor operator!=(const Tensor& a, float b);
+Tensor operator<(const Tensor& a, float b);
+Tensor operator<=(const Tensor& a, float b);
+Tensor operator>(const Tensor& a, float b);
+Tensor operator>=(const Tensor& a, float b);
+// Whole-tensor equality: same shape and the same values (NaN equals nothing, as PyTorch).
+bool equal(const Tensor& a, const Tensor& b);
 
 // Indexing and joining (src/ops/indexing.cpp).
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
@@ -71,5 +136,23 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
 // mask is a 0/1 float tensor broadcastable to a and b; not differentiated.
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value);
+
+// Scatter and masks (src/ops/scatter.cpp).
+// a with alpha * source's slices added at `index` along dim (index 1-D, repeats add up).
+Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& source,
+                 float alpha = 1.f);
+// a with src[i][j] added at [index[i][j]][j] (dim 0), and so on: gather's adjoint.
+Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src);
+// The upper / lower triangle of the last two dims, from `diagonal` (0 the main diagonal).
+Tensor triu(const Tensor& a, int64_t diagonal = 0);
+Tensor tril(const Tensor& a, int64_t diagonal = 0);
+// index [*] -> [*, num_classes] 0/1 floats (PyTorch gives int64; a float is what a loss or a
+// product needs here). num_classes -1 means max(index) + 1.
+Tensor one_hot(const IndexTensor& index, int64_t num_classes = -1);
+
+// Conversions (src/index_tensor.cpp): explicit, as DESIGN.md wants. to_index truncates toward
+// zero, as PyTorch's .long(), and throws on NaN, Inf or values outside int64.
+IndexTensor to_index(const Tensor& a);
+Tensor to_float(const IndexTensor& a);
 
 }  // namespace ember

@@ -1,10 +1,16 @@
-// Tensor: a cheap handle to float32 data plus what autograd needs (requires_grad, grad, the
-// node that made it). Storage is a contiguous row-major xt::xarray<float>.
+// Tensor: a cheap handle to float32 values plus what autograd needs (requires_grad, grad, the
+// node that made it). A tensor is a view: a shared Storage, and for views a layout (shape,
+// strides in elements, offset) saying where its elements sit in that storage.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
+#include <mutex>
+#include <tuple>
+#include <utility>
 #include <vector>
 #include <xtensor/xarray.hpp>
 
@@ -20,23 +26,89 @@ using Shape = std::vector<int64_t>;
 struct Node;
 struct RowSparseGrad;
 class Tensor;
+class IndexTensor;
 
-// What a Tensor handle points at. The data lives behind its own shared_ptr so that a backward
-// closure can keep an op's output alive without holding the TensorImpl (which holds the node:
-// that would be a cycle).
+// The buffer a tensor and all its views share. `version` counts in-place writes, so a backward
+// that saved these values can tell they changed (see SavedValues in autograd.hpp).
+struct Storage {
+  explicit Storage(Array v) : values(std::move(v)) {}
+  Array values;
+  std::atomic<uint64_t> version{0};
+  // Live views of this storage that record gradients. An in-place op that needs grad refuses to
+  // run while another one is alive: it would leave that view's history stale.
+  std::atomic<int64_t> grad_views{0};
+};
+
+// Where a view's elements sit in its storage. A tensor without one is its whole storage, in
+// the storage's own shape: the common case, which every kernel reads in place.
+struct ViewLayout {
+  Shape shape, strides;
+  int64_t offset = 0;
+  // data() of a view: a contiguous copy of its values, remade when the storage's version moves.
+  std::mutex cache_mutex;
+  std::shared_ptr<const Array> cache;
+  uint64_t cache_version = 0;
+  std::shared_ptr<Array> scratch;  // the non-const data() of a view: a copy of its own
+};
+
+// What a Tensor handle points at. Backward closures keep a Storage, never a TensorImpl (which
+// holds the node: that would be a cycle).
 struct TensorImpl {
-  std::shared_ptr<Array> data;
+  std::shared_ptr<Storage> storage;
+  std::unique_ptr<ViewLayout> view;  // null: the tensor is its storage
   bool requires_grad = false;
+  bool retains_grad = false;                   // a non-leaf that keeps its grad (retain_grad())
   std::shared_ptr<TensorImpl> grad;            // dense gradient, created lazily
   std::shared_ptr<RowSparseGrad> sparse_grad;  // row-sparse gradient (Embedding sparse=true)
   std::shared_ptr<Node> grad_fn;               // null for leaves
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;  // a leaf's gradient hooks
+
+  bool counted_view = false;  // counted in storage->grad_views
+
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl();
+  Array& values() { return storage->values; }  // only for a tensor without a view layout
+};
+
+// An op's input (or output) values kept for its backward: `auto X = x.storage(); ... *X`.
+// Reading them checks the storage's version, so a backward whose saved values were changed by
+// an in-place op throws (naming the op and both versions) instead of computing a wrong gradient.
+class SavedValues {
+ public:
+  SavedValues() = default;
+  // An op's own output, saved before make_output wraps it (tanh, sigmoid, softmax).
+  explicit SavedValues(std::shared_ptr<Storage> storage);
+  // A view's values: a contiguous copy, checked against the version of the view's storage.
+  SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> copy,
+              uint64_t version);
+  const Array& operator*() const {
+    check();
+    return *values_;
+  }
+  const Array* operator->() const {
+    check();
+    return values_;
+  }
+  explicit operator bool() const { return values_ != nullptr; }
+
+ private:
+  void check() const {
+    if (storage_ && storage_->version.load(std::memory_order_relaxed) != version_) throw_modified();
+  }
+  [[noreturn]] void throw_modified() const;
+  std::shared_ptr<const Storage> storage_;
+  std::shared_ptr<const Array> copy_;
+  const Array* values_ = nullptr;
+  uint64_t version_ = 0;
 };
 
 class Tensor {
  public:
   Tensor() = default;  // undefined: defined() is false
   explicit Tensor(Array data, bool requires_grad = false);
-  explicit Tensor(std::shared_ptr<Array> data, bool requires_grad = false);
+  explicit Tensor(std::shared_ptr<Storage> storage, bool requires_grad = false);
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return impl_ != nullptr; }
@@ -46,10 +118,26 @@ class Tensor {
   int64_t size(int64_t dim) const;
   float item() const;
   std::vector<float> to_vector() const;
+  // The values as a contiguous array. For a tensor that is its whole storage (every op result,
+  // every parameter) this is the storage itself. For a view it is a copy (see docs/guide.md):
+  // reading works as for any tensor, writing to it does not reach the view.
   const Array& data() const;
-  // Mutable access is for optimizers and init under NoGradGuard; it bypasses autograd.
+  // Mutable access is for optimizers and init under NoGradGuard; it bypasses autograd and the
+  // version counter (call bump_version() after writing). On a view it returns a fresh copy,
+  // so writes are lost: write to a view through copy_() or the other in-place ops.
   Array& data();
-  std::shared_ptr<Array> storage() const;
+  // The values to keep in a backward closure: `auto X = x.storage(); ... *X`. Reading them in
+  // backward throws if an in-place op changed the tensor in between.
+  SavedValues storage() const;
+
+  // Views and storage (a view shares its storage; see src/views.cpp).
+  Shape strides() const;
+  int64_t storage_offset() const;
+  bool is_contiguous() const;
+  bool is_view() const;
+  const float* data_ptr() const;  // address of the first element in the shared storage
+  uint64_t version() const;       // in-place writes to the storage so far
+  void bump_version() const;      // after writing through data() yourself
 
   // Autograd.
   bool requires_grad() const;
@@ -67,18 +155,113 @@ class Tensor {
   void backward(const Tensor& grad, bool retain_graph = false) const;
   const std::shared_ptr<Node>& grad_fn() const;
 
-  // Shape ops: each returns a fresh contiguous tensor.
+  // Gradient hooks and retention (PyTorch's register_hook / retain_grad). A hook sees the
+  // gradient flowing into this tensor and may return a replacement (or an undefined Tensor to
+  // keep it).
+  void register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  void retain_grad() const;
+  bool retains_grad() const;
+
+  // Shape ops. All but clone() and contiguous() (on a non-contiguous tensor) are views: they
+  // share the storage and copy nothing; reshape copies only when the strides do not allow a view.
+  Tensor view(const Shape& shape) const;  // throws when the strides do not allow it
   Tensor reshape(const Shape& shape) const;
-  Tensor view(const Shape& shape) const { return reshape(shape); }
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const;  // transpose of a 2-D (or 1-D, unchanged) tensor
   Tensor permute(const Shape& dims) const;
+  Tensor expand(const Shape& shape) const;  // -1 keeps a size; new leading dims allowed
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0) const;
+  std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;
+  std::vector<Tensor> split(const Shape& split_sizes, int64_t dim = 0) const;
+  std::vector<Tensor> unbind(int64_t dim = 0) const;
   Tensor unsqueeze(int64_t dim) const;
   Tensor squeeze() const;
   Tensor squeeze(int64_t dim) const;
+  Tensor contiguous() const;
   Tensor clone() const;
 
+  // In-place ops (src/ops/inplace.cpp): each bumps the storage's version and, when it needs
+  // grad, records itself on the tape as PyTorch does. `other` broadcasts to this tensor's shape.
+  const Tensor& add_(const Tensor& other, float alpha = 1.0f) const;
+  const Tensor& add_(float value) const;
+  const Tensor& sub_(const Tensor& other, float alpha = 1.0f) const;
+  const Tensor& sub_(float value) const;
+  const Tensor& mul_(const Tensor& other) const;
+  const Tensor& mul_(float value) const;
+  const Tensor& div_(const Tensor& other) const;
+  const Tensor& div_(float value) const;
+  const Tensor& zero_() const;
+  const Tensor& fill_(float value) const;
+  const Tensor& copy_(const Tensor& src) const;
+  const Tensor& clamp_(float min, float max) const;
+  const Tensor& masked_fill_(const Tensor& mask, float value) const;
+
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+
+  // ---- Member forms of the ops (src/tensor_methods.cpp), as LibTorch's. Each one forwards to
+  // the free function of the same name in ops.hpp, the only implementation. ----
+  template <class T>
+  T item() const {
+    return static_cast<T>(item());
+  }
+  Tensor neg() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor log1p() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor pow(float exponent) const;
+  Tensor clamp(float min, float max) const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor sum() const;
+  Tensor sum(const Shape& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const Shape& dims, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+  std::tuple<Tensor, IndexTensor> max(int64_t dim, bool keepdim = false) const;
+  std::tuple<Tensor, IndexTensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor amax(const Shape& dims, bool keepdim = false) const;
+  Tensor amin(const Shape& dims, bool keepdim = false) const;
+  IndexTensor argmax() const;
+  IndexTensor argmin() const;
+  IndexTensor argmax(int64_t dim, bool keepdim = false) const;
+  IndexTensor argmin(int64_t dim, bool keepdim = false) const;
+  Tensor var(bool unbiased = true) const;
+  Tensor var(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(bool unbiased = true) const;
+  Tensor std(const Shape& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor norm(float p = 2.f) const;
+  Tensor norm(float p, const Shape& dims, bool keepdim = false) const;
+  Tensor logsumexp(const Shape& dims, bool keepdim = false) const;
+  Tensor cumsum(int64_t dim) const;
+  std::tuple<Tensor, IndexTensor> topk(int64_t k, int64_t dim = -1, bool largest = true) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor masked_fill(const Tensor& mask, float value) const;
+  Tensor index_select(int64_t dim, const IndexTensor& index) const;
+  Tensor gather(int64_t dim, const IndexTensor& index) const;
+  Tensor triu(int64_t diagonal = 0) const;
+  Tensor tril(int64_t diagonal = 0) const;
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  bool equal(const Tensor& other) const;
+  // ---- end of the member forms ----
 
  private:
   const TensorImpl& checked() const;
@@ -109,6 +292,7 @@ namespace detail {
 // Normalises a possibly negative dim for a tensor of rank `rank`; throws naming `op`.
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* op);
 Shape to_shape(const Array& a);
+Shape contiguous_strides(const Shape& shape);  // row-major strides, in elements
 std::vector<size_t> to_xshape(const Shape& shape);
 }  // namespace detail
 

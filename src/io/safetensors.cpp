@@ -2,46 +2,19 @@
 // tensor's dtype, shape and byte range, then the raw little-endian data.
 #include "ember/io/safetensors.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "ember/io/file.hpp"
 #include "json.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; Ember reads it with memcpy");
 
 namespace ember::io {
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  EMBER_CHECK_IO(fd >= 0, "io::save: cannot create '", tmp, "': ", std::strerror(errno));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      std::remove(tmp.c_str());
-      throw IoError(detail::cat("io::save: writing '", tmp, "' failed: ", std::strerror(err)));
-    }
-    written += static_cast<size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  bool closed = ::close(fd) == 0;
-  if (!synced || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw IoError(detail::cat("io::save: cannot write '", path, "': ", std::strerror(err)));
-  }
-}
 
 namespace {
 
@@ -213,11 +186,22 @@ Archive load_archive(const std::string& path) {
       archive.index_tensors[name] = IndexTensor(std::move(v), shape);
     }
   }
-  std::sort(ranges.begin(), ranges.end(),
-            [](const Range& a, const Range& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin)
+  // The format requires the ranges to tile the data exactly: in order, no overlap (a
+  // zero-length range included), no gap, nothing after the last.
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t covered = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (ranges[i].begin < covered)
       r.fail("tensors '", ranges[i - 1].name, "' and '", ranges[i].name, "' overlap");
+    if (ranges[i].begin > covered)
+      r.fail("bytes [", covered, ", ", ranges[i].begin, ") before tensor '", ranges[i].name,
+             "' belong to no tensor");
+    covered = ranges[i].end;
+  }
+  if (covered != data_size)
+    r.fail(data_size - covered, " trailing bytes after the last tensor belong to no tensor");
   return archive;
 }
 

@@ -24,14 +24,16 @@ Tensor leaky_relu(const Tensor& a, float slope) {
 }
 
 Tensor sigmoid(const Tensor& a) {
-  auto y = std::make_shared<Array>(1.f / (1.f + xt::exp(-a.data())));
-  return make_output(y, "sigmoid", {a},
+  auto out = std::make_shared<Storage>(Array(1.f / (1.f + xt::exp(-a.data()))));
+  SavedValues y(out);
+  return make_output(out, "sigmoid", {a},
                      [y](const Array& g) { return gradients(Array(g * *y * (1.f - *y))); });
 }
 
 Tensor tanh(const Tensor& a) {
-  auto y = std::make_shared<Array>(xt::tanh(a.data()));
-  return make_output(y, "tanh", {a},
+  auto out = std::make_shared<Storage>(Array(xt::tanh(a.data())));
+  SavedValues y(out);
+  return make_output(out, "tanh", {a},
                      [y](const Array& g) { return gradients(Array(g * (1.f - *y * *y))); });
 }
 
@@ -45,6 +47,24 @@ Tensor gelu(const Tensor& a) {
                        Array pdf = kInvSqrt2Pi * xt::exp(-0.5f * *A * *A);
                        return gradients(Array(g * (cdf + *A * pdf)));
                      });
+}
+
+Tensor silu(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(*A / (1.f + xt::exp(-*A))), "silu", {a}, [A](const Array& g) {
+    Array s = 1.f / (1.f + xt::exp(-*A));
+    return gradients(Array(g * s * (1.f + *A * (1.f - s))));
+  });
+}
+
+Tensor softplus(const Tensor& a, float beta, float threshold) {
+  EMBER_CHECK_VALUE(beta != 0.f, "softplus: beta must be non-zero");
+  auto A = a.storage();
+  Array out = xt::where(*A * beta > threshold, *A, xt::log1p(xt::exp(*A * beta)) / beta);
+  return make_output(std::move(out), "softplus", {a}, [A, beta, threshold](const Array& g) {
+    // d/dx = sigmoid(beta x), and 1 on the linear part.
+    return gradients(Array(xt::where(*A * beta > threshold, g, g / (1.f + xt::exp(-*A * beta)))));
+  });
 }
 
 namespace {
@@ -88,8 +108,9 @@ Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
 Tensor softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto y = std::make_shared<Array>(softmax_forward(a.data(), s, false));
-  return make_output(y, "softmax", {a}, [y, s](const Array& g) {
+  auto out = std::make_shared<Storage>(Array(softmax_forward(a.data(), s, false)));
+  SavedValues y(out);
+  return make_output(out, "softmax", {a}, [y, s](const Array& g) {
     // dx = y * (g - sum_k g_k y_k)
     Array dx = Array::from_shape(g.shape());
     for_each_row(s, [&](int64_t o, int64_t i) {
@@ -107,8 +128,9 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "log_softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto y = std::make_shared<Array>(softmax_forward(a.data(), s, true));
-  return make_output(y, "log_softmax", {a}, [y, s](const Array& g) {
+  auto out = std::make_shared<Storage>(Array(softmax_forward(a.data(), s, true)));
+  SavedValues y(out);
+  return make_output(out, "log_softmax", {a}, [y, s](const Array& g) {
     // dx = g - softmax * sum_k g_k
     Array dx = Array::from_shape(g.shape());
     for_each_row(s, [&](int64_t o, int64_t i) {

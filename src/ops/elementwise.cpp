@@ -136,13 +136,16 @@ Tensor neg(const Tensor& a) {
 Tensor pow(const Tensor& a, float exponent) {
   auto A = a.storage();
   return make_output(Array(xt::pow(*A, exponent)), "pow", {a}, [A, exponent](const Array& g) {
+    // x^0 is constant: its gradient is 0 everywhere (0 * 0^-1 would be NaN at x = 0).
+    if (exponent == 0.f) return gradients(Array(xt::zeros<float>(A->shape())));
     return gradients(Array(g * exponent * xt::pow(*A, exponent - 1.f)));
   });
 }
 
 Tensor exp(const Tensor& a) {
-  auto y = std::make_shared<Array>(xt::exp(a.data()));
-  return make_output(y, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
+  auto out = std::make_shared<Storage>(Array(xt::exp(a.data())));
+  SavedValues y(out);
+  return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
 
 Tensor log(const Tensor& a) {
@@ -152,8 +155,9 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  auto y = std::make_shared<Array>(xt::sqrt(a.data()));
-  return make_output(y, "sqrt", {a},
+  auto out = std::make_shared<Storage>(Array(xt::sqrt(a.data())));
+  SavedValues y(out);
+  return make_output(out, "sqrt", {a},
                      [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
 }
 
@@ -162,6 +166,48 @@ Tensor abs(const Tensor& a) {
   return make_output(Array(xt::abs(*A)), "abs", {a},
                      [A](const Array& g) { return gradients(Array(g * xt::sign(*A))); });
 }
+
+Tensor sin(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(xt::sin(*A)), "sin", {a},
+                     [A](const Array& g) { return gradients(Array(g * xt::cos(*A))); });
+}
+
+Tensor cos(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(xt::cos(*A)), "cos", {a},
+                     [A](const Array& g) { return gradients(Array(-g * xt::sin(*A))); });
+}
+
+Tensor log1p(const Tensor& a) {
+  auto A = a.storage();
+  return make_output(Array(xt::log1p(*A)), "log1p", {a},
+                     [A](const Array& g) { return gradients(Array(g / (1.f + *A))); });
+}
+
+namespace {
+// maximum (largest) or minimum: a wins where it is strictly better or NaN; equal elements
+// share the gradient half and half, as PyTorch.
+Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
+  Shape sa = a.shape(), sb = b.shape();
+  broadcast_shapes(sa, sb, op);
+  auto A = a.storage(), B = b.storage();
+  auto a_wins = [largest](const Array& x, const Array& y) {
+    Array strictly =
+        largest ? Array(xt::where(x > y, 1.f, 0.f)) : Array(xt::where(x < y, 1.f, 0.f));
+    return Array(
+        xt::where(xt::isnan(x) || strictly > 0.f, 1.f, xt::where(xt::equal(x, y), 0.5f, 0.f)));
+  };
+  Array out = xt::where(a_wins(*A, *B) > 0.f, *A, *B);  // a tie picks either: they are equal
+  return make_output(std::move(out), op, {a, b}, [=](const Array& g) {
+    Array w = a_wins(*A, *B);
+    return gradients(sum_to(g * w, sa), sum_to(g * (1.f - w), sb));
+  });
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return pick(a, b, true, "maximum"); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return pick(a, b, false, "minimum"); }
 
 Tensor clamp(const Tensor& a, float min, float max) {
   EMBER_CHECK_VALUE(min <= max, "clamp: min ", min, " is greater than max ", max);

@@ -129,6 +129,7 @@ void embedding_renorm_(Tensor& weight, const IndexTensor& ids, double max_norm, 
       for (int64_t j = 0; j < t.width; ++j) row[j] *= scale;
     }
   }
+  weight.bump_version();  // an in-place write: a backward that saved the table must notice
 }
 
 Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFuncOptions& o) {
@@ -194,10 +195,11 @@ std::vector<int64_t> bag_starts(const IndexTensor& input, const EmbeddingBagFunc
   return starts;
 }
 
+}  // namespace
+
 const char* mode_name(EmbeddingBagMode m) {
   return m == EmbeddingBagMode::Sum ? "sum" : m == EmbeddingBagMode::Mean ? "mean" : "max";
 }
-}  // namespace
 
 Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
                      const EmbeddingBagFuncOptions& o) {
@@ -234,7 +236,7 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
     if (bag_of[i] < 0) targets[i] = -1;
 
   auto W = weight.storage();
-  auto PSW = psw.defined() ? psw.storage() : nullptr;
+  auto PSW = psw.defined() ? psw.storage() : SavedValues();
   Array out = xt::zeros<float>({static_cast<size_t>(B), static_cast<size_t>(D)});
   std::vector<int64_t> argmax;  // mode max: the entry that won each output element, or -1
   if (mode == EmbeddingBagMode::Max) argmax.assign(static_cast<size_t>(B * D), -1);

@@ -11,6 +11,9 @@ namespace ember {
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   EMBER_CHECK_VALUE(!tensors.empty(), "cat: expected a non-empty list of tensors");
   Shape first = tensors[0].shape();
+  for (size_t t = 0; t < tensors.size(); ++t)
+    EMBER_CHECK_SHAPE(tensors[t].dim() > 0, "cat: tensor ", t,
+                      " is 0-d, and only tensors with a dim can be joined along one (use stack)");
   dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()), "cat");
   Shape out_shape = first;
   out_shape[dim] = 0;
@@ -70,9 +73,15 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   dim = detail::wrap_dim(dim, a.dim(), "index_select");
-  EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 1-D, got shape ",
+  EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ",
                     detail::shape_str(index.shape()));
   Shape in = a.shape();
+  if (in.empty()) {  // as PyTorch: a 0-d input takes one index, 0, and stays 0-d
+    EMBER_CHECK_INDEX(index.numel() == 1 && index[0] == 0, "index_select: a 0-d input takes ",
+                      "exactly one index, 0; got ", index.numel(), " indices");
+    return make_output(Array(a.data()), "index_select", {a},
+                       [](const Array& g) { return gradients(g); });
+  }
   detail::DimSplit s = detail::split_at(in, dim);
   std::vector<int64_t> idx = index.to_vector();
   for (int64_t i : idx)
@@ -102,8 +111,18 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
 Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
   dim = detail::wrap_dim(dim, a.dim(), "gather");
   Shape in = a.shape(), is = index.shape();
+  if (in.empty()) {  // as PyTorch: a 0-d input is read as [1]; the output has the index's shape
+    EMBER_CHECK_SHAPE(is.size() <= 1, "gather: a 0-d input takes a 0-d or 1-D index, got shape ",
+                      detail::shape_str(is));
+    for (int64_t i : index.to_vector())
+      EMBER_CHECK_INDEX(i == 0, "gather: index ", i, " out of range for a 0-d input (only 0)");
+    const float v = a.data()();
+    return make_output(Array(detail::to_xshape(is), v), "gather", {a}, [](const Array& g) {
+      return gradients(Array(xt::sum(g, xt::evaluation_strategy::immediate)));
+    });
+  }
   EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(), " dims but input has ",
-                    in.size());
+                    in.size(), "; they must match");
   for (size_t d = 0; d < in.size(); ++d)
     EMBER_CHECK_SHAPE(static_cast<int64_t>(d) == dim || is[d] <= in[d], "gather: index shape ",
                       detail::shape_str(is), " is larger than input shape ", detail::shape_str(in),

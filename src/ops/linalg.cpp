@@ -1,6 +1,8 @@
 // Matrix products through detail::sgemm (src/gemm.cpp: the fastest engine on this CPU), on raw
 // pointers so that transposes are flags, batches are pointer offsets and gradients accumulate
 // with beta = 1 — no transposed or sliced copies.
+#include <algorithm>
+
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
@@ -20,69 +22,145 @@ Array uninitialized(const S& shape) {
   return Array::from_shape(shape);
 }
 
-void check_matmul(const Shape& sa, const Shape& sb) {
-  bool ok = (sa.size() == 2 || sa.size() == 3) && (sb.size() == 2 || sb.size() == 3) &&
-            !(sa.size() == 2 && sb.size() == 3) && sa.back() == sb[sb.size() - 2] &&
-            (sb.size() == 2 || sa[0] == sb[0]);
-  EMBER_CHECK_SHAPE(ok, "matmul: shapes ", detail::shape_str(sa), " and ", detail::shape_str(sb),
-                    " cannot be multiplied");
+// Where each batch entry of a broadcast batch product reads its operand: the batch dims of
+// `from` (shorter, or with 1s) broadcast to `to`.
+std::vector<int64_t> batch_offsets(const Shape& from, const Shape& to, int64_t matrix_size) {
+  int64_t total = 1;
+  for (int64_t d : to) total *= d;
+  std::vector<int64_t> offsets(static_cast<size_t>(total));
+  const size_t lead = to.size() - from.size();
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rest = i, offset = 0, stride = matrix_size;
+    for (size_t d = to.size(); d-- > lead;) {
+      const int64_t coord = rest % to[d];
+      rest /= to[d];
+      const int64_t size = from[d - lead];
+      offset += (size == 1 ? 0 : coord) * stride;
+      stride *= size;
+    }
+    offsets[static_cast<size_t>(i)] = offset;
+  }
+  return offsets;
+}
+
+bool repeats(const std::vector<int64_t>& offsets) {
+  std::vector<int64_t> sorted = offsets;
+  std::sort(sorted.begin(), sorted.end());
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+}
+
+// [.., M, K] x [K, N]: the batch folds into the rows of one gemm.
+Tensor matmul_folded(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape();
+  auto A = a.storage(), B = b.storage();
+  bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  const int64_t K = sa.back(), N = b.shape().back();
+  std::vector<size_t> out_shape(sa.begin(), sa.end());
+  out_shape.back() = static_cast<size_t>(N);
+  Array out = uninitialized(out_shape);
+  int64_t row_count = 1;
+  for (size_t i = 0; i + 1 < sa.size(); ++i) row_count *= sa[i];
+  gemm(false, false, row_count, N, K, A->data(), B->data(), 0.f, out.data());
+  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
+    Gradients grads(2);
+    if (need_a) {
+      Array da = uninitialized(A->shape());
+      gemm(false, true, row_count, K, N, g.data(), B->data(), 0.f, da.data());  // g · Bᵀ
+      grads[0] = std::move(da);
+    }
+    if (need_b) {
+      Array db = uninitialized(B->shape());
+      gemm(true, false, K, N, row_count, A->data(), g.data(), 0.f, db.data());  // Aᵀ · g
+      grads[1] = std::move(db);
+    }
+    return grads;
+  });
+}
+
+// [.., M, K] x [.., K, N] with NumPy-broadcast batch dims: one gemm per batch entry, at pointer
+// offsets; a broadcast operand's gradient sums over the entries that shared it (beta = 1).
+Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
+  Shape sa = a.shape(), sb = b.shape();
+  Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+  Shape batch(std::max(batch_a.size(), batch_b.size()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    int64_t da =
+        i < batch.size() - batch_a.size() ? 1 : batch_a[i - (batch.size() - batch_a.size())];
+    int64_t db =
+        i < batch.size() - batch_b.size() ? 1 : batch_b[i - (batch.size() - batch_b.size())];
+    EMBER_CHECK_SHAPE(da == db || da == 1 || db == 1, name, ": batch dims ",
+                      detail::shape_str(batch_a), " and ", detail::shape_str(batch_b),
+                      " do not broadcast (shapes ", detail::shape_str(sa), " and ",
+                      detail::shape_str(sb), ")");
+    batch[i] = da == 1 ? db : da;
+  }
+  const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
+  const std::vector<int64_t> a_at = batch_offsets(batch_a, batch, M * K);
+  const std::vector<int64_t> b_at = batch_offsets(batch_b, batch, K * N);
+  const int64_t count = static_cast<int64_t>(a_at.size());
+  auto A = a.storage(), B = b.storage();
+  bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Array out = uninitialized(detail::to_xshape(out_shape));
+  for (int64_t i = 0; i < count; ++i)
+    gemm(false, false, M, N, K, A->data() + a_at[i], B->data() + b_at[i], 0.f,
+         out.data() + i * M * N);
+  return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
+    Gradients grads(2);
+    if (need_a) {
+      const bool shared = repeats(a_at);
+      Array da = shared ? Array(xt::zeros<float>(A->shape())) : uninitialized(A->shape());
+      for (int64_t i = 0; i < count; ++i)
+        gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + b_at[i], shared ? 1.f : 0.f,
+             da.data() + a_at[i]);
+      grads[0] = std::move(da);
+    }
+    if (need_b) {
+      const bool shared = repeats(b_at);
+      Array db = shared ? Array(xt::zeros<float>(B->shape())) : uninitialized(B->shape());
+      for (int64_t i = 0; i < count; ++i)
+        gemm(true, false, K, N, M, A->data() + a_at[i], g.data() + i * M * N, shared ? 1.f : 0.f,
+             db.data() + b_at[i]);
+      grads[1] = std::move(db);
+    }
+    return grads;
+  });
 }
 
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
-  check_matmul(sa, sb);
-  auto A = a.storage(), B = b.storage();
-  bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  const int64_t K = sa.back(), N = sb.back();
-  if (sb.size() == 2) {
-    // [.., M, K] x [K, N]: the batch folds into the rows of one gemm.
-    const int64_t rows = sa.size() == 3 ? sa[0] * sa[1] : sa[0];
-    std::vector<size_t> out_shape(sa.begin(), sa.end());
-    out_shape.back() = static_cast<size_t>(N);
-    Array out = uninitialized(out_shape);
-    gemm(false, false, rows, N, K, A->data(), B->data(), 0.f, out.data());
-    return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
-      Gradients grads(2);
-      if (need_a) {
-        Array da = uninitialized(A->shape());
-        gemm(false, true, rows, K, N, g.data(), B->data(), 0.f, da.data());  // g · Bᵀ
-        grads[0] = std::move(da);
-      }
-      if (need_b) {
-        Array db = uninitialized(B->shape());
-        gemm(true, false, K, N, rows, A->data(), g.data(), 0.f, db.data());  // Aᵀ · g
-        grads[1] = std::move(db);
-      }
-      return grads;
-    });
+  EMBER_CHECK_SHAPE(!sa.empty() && !sb.empty(), "matmul: both arguments need at least 1 dim, got ",
+                    "shapes ", detail::shape_str(sa), " and ", detail::shape_str(sb));
+  // 1-D operands as PyTorch: a vector on the left is a row, on the right a column, and that dim
+  // is dropped from the result.
+  if (sa.size() == 1 && sb.size() == 1) {
+    EMBER_CHECK_SHAPE(sa[0] == sb[0], "matmul: 1-D tensors of sizes ", sa[0], " and ", sb[0],
+                      " cannot be multiplied (dot needs equal sizes)");
+    return matmul(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
   }
-  // [Bt, M, K] x [Bt, K, N]: one gemm per batch entry, at pointer offsets.
-  const int64_t batch = sa[0], M = sa[1];
-  Array out = uninitialized(std::vector<size_t>{static_cast<size_t>(batch), static_cast<size_t>(M),
-                                                static_cast<size_t>(N)});
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(false, false, M, N, K, A->data() + i * M * K, B->data() + i * K * N, 0.f,
-         out.data() + i * M * N);
-  return make_output(std::move(out), "bmm", {a, b}, [=](const Array& g) {
-    Gradients grads(2);
-    if (need_a) {
-      Array da = uninitialized(A->shape());
-      for (int64_t i = 0; i < batch; ++i)
-        gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + i * K * N, 0.f,
-             da.data() + i * M * K);
-      grads[0] = std::move(da);
-    }
-    if (need_b) {
-      Array db = uninitialized(B->shape());
-      for (int64_t i = 0; i < batch; ++i)
-        gemm(true, false, K, N, M, A->data() + i * M * K, g.data() + i * M * N, 0.f,
-             db.data() + i * K * N);
-      grads[1] = std::move(db);
-    }
-    return grads;
-  });
+  if (sa.size() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (sb.size() == 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
+  EMBER_CHECK_SHAPE(
+      sa.back() == sb[sb.size() - 2], "matmul: shapes ", detail::shape_str(sa), " and ",
+      detail::shape_str(sb), " cannot be multiplied (", sa.back(), " != ", sb[sb.size() - 2],
+      ": the last dim of the first must equal the second-to-last ", "dim of the second)");
+  if (sb.size() == 2) return matmul_folded(a, b);
+  return matmul_batched(a, b, "matmul");
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  EMBER_CHECK_SHAPE(sa.size() == 3 && sb.size() == 3, "bmm: expects two 3-D tensors, got shapes ",
+                    detail::shape_str(sa), " and ", detail::shape_str(sb));
+  EMBER_CHECK_SHAPE(sa[0] == sb[0], "bmm: batch sizes ", sa[0], " and ", sb[0], " differ (shapes ",
+                    detail::shape_str(sa), " and ", detail::shape_str(sb), ")");
+  EMBER_CHECK_SHAPE(sa[2] == sb[1], "bmm: shapes ", detail::shape_str(sa), " and ",
+                    detail::shape_str(sb), " cannot be multiplied (", sa[2], " != ", sb[1], ")");
+  return matmul_batched(a, b, "bmm");
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -39,9 +39,8 @@ float row_weight(Reduction reduction, float count, const Array& g, int64_t i) {
 }
 
 // Shared by cross_entropy (from logits) and nll_loss (from log-probabilities).
-Tensor nll_from_log_probs(const Tensor& input, std::shared_ptr<Array> log_probs,
-                          const IndexTensor& targets, const CrossEntropyOptions& o,
-                          bool input_is_logits, const char* op) {
+Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const IndexTensor& targets,
+                          const CrossEntropyOptions& o, bool input_is_logits, const char* op) {
   const int64_t N = log_probs->shape()[0], C = log_probs->shape()[1];
   const float eps = static_cast<float>(o.label_smoothing());
   std::vector<int64_t> t = targets.to_vector();

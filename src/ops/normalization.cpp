@@ -1,8 +1,10 @@
-// Dropout and layer norm, composed from differentiable primitives.
+// Dropout (composed from differentiable primitives) and layer norm (one fused op).
+#include <cmath>
 #include <random>
 
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
+#include "ember/parallel.hpp"
 
 namespace ember::nn::functional {
 
@@ -32,14 +34,90 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                       detail::shape_str(t->shape()), " must be normalized_shape ",
                       detail::shape_str(normalized_shape));
   }
-  Shape dims;
-  for (size_t i = 0; i < k; ++i) dims.push_back(-1 - static_cast<int64_t>(i));
-  Tensor centered = input - mean(input, dims, true);
-  Tensor variance = mean(centered * centered, dims, true);  // biased, as PyTorch
-  Tensor y = centered / sqrt(variance + static_cast<float>(eps));
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
+  int64_t D = 1;
+  for (int64_t d : normalized_shape) D *= d;
+  const int64_t rows = D == 0 ? 0 : input.numel() / D;
+  // One fused op: per row the mean and the inverse deviation (kept for backward, 2 floats a
+  // row), then the normalised, scaled and shifted row. The tape holds one node, not nine.
+  auto X = input.storage();
+  const bool has_w = weight.defined(), has_b = bias.defined();
+  auto W = has_w ? weight.storage() : decltype(weight.storage()){};
+  const float* w = has_w ? W->data() : nullptr;
+  const float* b = has_b ? bias.data().data() : nullptr;
+  auto stats = std::make_shared<std::vector<float>>(static_cast<size_t>(2 * rows));
+  Array y = Array::from_shape(X->shape());
+  detail::parallel_rows(rows, rows * D * 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* x = X->data() + r * D;
+      float* out = y.data() + r * D;
+      double total = 0;
+      for (int64_t j = 0; j < D; ++j) total += x[j];
+      const double mu = total / static_cast<double>(D);
+      double sq = 0;
+      for (int64_t j = 0; j < D; ++j) sq += (x[j] - mu) * (x[j] - mu);
+      const float mean_f = static_cast<float>(mu);
+      const float rstd = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
+      (*stats)[2 * r] = mean_f;
+      (*stats)[2 * r + 1] = rstd;
+      for (int64_t j = 0; j < D; ++j) {
+        float v = (x[j] - mean_f) * rstd;
+        if (w) v *= w[j];
+        if (b) v += b[j];
+        out[j] = v;
+      }
+    }
+  });
+  const bool need_x = input.requires_grad(), need_w = has_w && weight.requires_grad(),
+             need_b = has_b && bias.requires_grad();
+  std::vector<Tensor> inputs{input};
+  if (has_w) inputs.push_back(weight);
+  if (has_b) inputs.push_back(bias);
+  const size_t n_inputs = inputs.size();
+  return make_output(std::move(y), "native_layer_norm", inputs, [=](const Array& g) {
+    Gradients grads(n_inputs);
+    const float* wv = has_w ? W->data() : nullptr;
+    auto xhat = [&](int64_t r, int64_t j) {
+      return (X->data()[r * D + j] - (*stats)[2 * r]) * (*stats)[2 * r + 1];
+    };
+    if (need_x) {
+      // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
+      Array dx = Array::from_shape(X->shape());
+      detail::parallel_rows(rows, rows * D * 6, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const float* gr = g.data() + r * D;
+          double s1 = 0, s2 = 0;
+          for (int64_t j = 0; j < D; ++j) {
+            const float dxh = wv ? gr[j] * wv[j] : gr[j];
+            s1 += dxh;
+            s2 += dxh * xhat(r, j);
+          }
+          const float m1 = static_cast<float>(s1 / static_cast<double>(D));
+          const float m2 = static_cast<float>(s2 / static_cast<double>(D));
+          const float rstd = (*stats)[2 * r + 1];
+          float* out = dx.data() + r * D;
+          for (int64_t j = 0; j < D; ++j) {
+            const float dxh = wv ? gr[j] * wv[j] : gr[j];
+            out[j] = rstd * (dxh - m1 - xhat(r, j) * m2);
+          }
+        }
+      });
+      grads[0] = std::move(dx);
+    }
+    if (need_w || need_b) {  // summed over rows in row order: the same bits for any thread count
+      std::vector<size_t> shape(normalized_shape.begin(), normalized_shape.end());
+      Array dw = xt::zeros<float>(shape), db = xt::zeros<float>(shape);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* gr = g.data() + r * D;
+        for (int64_t j = 0; j < D; ++j) {
+          dw.data()[j] += gr[j] * xhat(r, j);
+          db.data()[j] += gr[j];
+        }
+      }
+      if (need_w) grads[1] = std::move(dw);
+      if (need_b) grads[has_w ? 2 : 1] = std::move(db);
+    }
+    return grads;
+  });
 }
 
 }  // namespace ember::nn::functional

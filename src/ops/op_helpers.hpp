@@ -16,4 +16,39 @@ struct DimSplit {
 };
 DimSplit split_at(const Shape& shape, int64_t dim);
 
+// A reduction over some dims seen as a [rows, n] matrix: the kept dims are the rows, the
+// reduced dims the columns, each in input order. On a 0-d input any dim names its one element.
+struct Reduction {
+  Shape in;                  // input shape
+  std::vector<size_t> axes;  // reduced dims, sorted
+  std::vector<size_t> perm;  // kept dims then reduced dims
+  bool in_place = true;      // the reduced dims are already the trailing ones: no copy
+  int64_t rows = 1, n = 1;
+  Shape out_shape;   // the result's shape (keepdim applied)
+  Shape keep_shape;  // the result's shape with keepdim, for broadcasting back
+};
+// `dims` empty means every dim. Throws naming `op` for a dim out of range or repeated.
+Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const char* op);
+// x's values in the [rows, n] layout: x's own buffer when the layout already matches, else
+// `scratch` filled with the transposed copy.
+const float* to_rows(const Array& x, const Reduction& r, Array& scratch);
+// The inverse: a [rows, n] gradient back in the input's layout and shape.
+Array from_rows(Array rows, const Reduction& r);
+
+}  // namespace ember::detail
+
+namespace ember::detail {
+
+// Strided walks over a storage: element i of a view (row-major over `shape`) sits at
+// base[offset + sum(index[d] * strides[d])].
+void gather_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    float* out);  // out[i] = view[i]
+void write_strided(const float* values, const Shape& shape, const Shape& strides, int64_t offset,
+                   float* base);  // view[i] = values[i]
+void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
+                         int64_t offset, float* base);  // view[i] += values[i]
+
+// The name of the op whose backward is running on this thread (null outside backward).
+const char* current_backward_op();
+
 }  // namespace ember::detail

@@ -1,7 +1,9 @@
-// Reductions: sum, mean, max (values and argmax) over all or given dims, with keepdim.
+// Reductions: sum, mean, max/min (values, indices, amax/amin) over all or given dims, with
+// keepdim; the [rows, n] layout helper the statistics ops share.
 #include <algorithm>
 #include <cmath>
 #include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
 
 #include "ember/autograd.hpp"
@@ -11,32 +13,62 @@
 
 namespace ember {
 
-namespace {
+namespace detail {
 
-// Sorted, unique, non-negative dims; an empty list means every dim.
-std::vector<size_t> reduce_axes(const Shape& dims, int64_t rank, const char* op) {
-  std::vector<size_t> axes;
-  for (int64_t d : dims) axes.push_back(static_cast<size_t>(detail::wrap_dim(d, rank, op)));
-  if (dims.empty())
-    for (int64_t d = 0; d < rank; ++d) axes.push_back(static_cast<size_t>(d));
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return axes;
-}
-
-Shape keepdim_shape(const Shape& in, const std::vector<size_t>& axes) {
-  Shape out = in;
-  for (size_t ax : axes) out[ax] = 1;
-  return out;
-}
-
-Shape reduced_shape(const Shape& in, const std::vector<size_t>& axes, bool keepdim) {
-  if (keepdim) return keepdim_shape(in, axes);
-  Shape out;
+Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const char* op) {
+  Reduction r;
+  r.in = in;
+  const int64_t rank = static_cast<int64_t>(in.size());
+  std::vector<bool> reduced(in.size(), dims.empty());
+  for (int64_t d : dims) {
+    int64_t w = wrap_dim(d, rank, op);
+    if (rank == 0) continue;  // 0-d: dim 0 / -1 is the one element
+    EMBER_CHECK_INDEX(!reduced[w], op, ": dim ", w, " appears more than once in dims ",
+                      shape_str(dims));
+    reduced[w] = true;
+  }
   for (size_t i = 0; i < in.size(); ++i)
-    if (std::find(axes.begin(), axes.end(), i) == axes.end()) out.push_back(in[i]);
-  return out;
+    if (!reduced[i]) {
+      r.perm.push_back(i);
+      r.rows *= in[i];
+    }
+  for (size_t i = 0; i < in.size(); ++i)
+    if (reduced[i]) {
+      r.in_place = r.in_place && r.perm.size() + r.axes.size() == i;
+      r.axes.push_back(i);
+      r.perm.push_back(i);
+      r.n *= in[i];
+    }
+  for (size_t i = 0; i < in.size(); ++i) {
+    r.keep_shape.push_back(reduced[i] ? 1 : in[i]);
+    if (keepdim || !reduced[i]) r.out_shape.push_back(reduced[i] ? 1 : in[i]);
+  }
+  return r;
 }
+
+const float* to_rows(const Array& x, const Reduction& r, Array& scratch) {
+  if (r.in_place) return x.data();
+  scratch = xt::transpose(x, r.perm);
+  return scratch.data();
+}
+
+Array from_rows(Array rows, const Reduction& r) {
+  if (r.in_place) {
+    rows.reshape(to_xshape(r.in));
+    return rows;
+  }
+  std::vector<size_t> permuted, inverse(r.perm.size());
+  for (size_t i = 0; i < r.perm.size(); ++i) {
+    permuted.push_back(static_cast<size_t>(r.in[r.perm[i]]));
+    inverse[r.perm[i]] = i;
+  }
+  rows.reshape(permuted);
+  return xt::transpose(rows, inverse);
+}
+
+}  // namespace detail
+
+namespace {
 
 // The gradient of a sum (divisor 1) or mean: g spread back over the reduced dims.
 Array expand_back(const Array& g, const Shape& keep_shape, const Shape& in_shape, float divisor) {
@@ -48,24 +80,22 @@ Array expand_back(const Array& g, const Shape& keep_shape, const Shape& in_shape
 }
 
 Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, const char* op) {
-  Shape in = a.shape();
-  std::vector<size_t> axes = reduce_axes(dims, a.dim(), op);
-  int64_t count = 1;
-  for (size_t ax : axes) count *= in[ax];
+  EMBER_CHECK_VALUE(!dims.empty(), op, ": dims must not be empty (use ", op,
+                    "(a) to reduce every dim)");
+  detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   // As PyTorch, a mean divides by the count (forward and backward), for the same rounding.
-  float divisor = mean ? static_cast<float>(count) : 1.f;
-  Array out = xt::sum(a.data(), axes, xt::evaluation_strategy::immediate);
+  float divisor = mean ? static_cast<float>(r.n) : 1.f;
+  // Double accumulation, as the full reduction: a long float sum drifts.
+  xt::xarray<double> total = xt::sum<double>(a.data(), r.axes, xt::evaluation_strategy::immediate);
+  Array out = xt::cast<float>(total);
   if (mean) out /= divisor;
-  out.reshape(detail::to_xshape(reduced_shape(in, axes, keepdim)));
-  Shape keep = keepdim_shape(in, axes);
-  return make_output(std::move(out), op, {a}, [keep, in, divisor](const Array& g) {
-    return gradients(expand_back(g, keep, in, divisor));
-  });
+  out.reshape(detail::to_xshape(r.out_shape));
+  return make_output(std::move(out), op, {a},
+                     [keep = r.keep_shape, in = r.in, divisor](const Array& g) {
+                       return gradients(expand_back(g, keep, in, divisor));
+                     });
 }
 
-}  // namespace
-
-namespace {
 // The reduction of everything: one pass, and a backward that only fills.
 Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   const Array& x = a.data();
@@ -78,36 +108,53 @@ Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
     return gradients(Array(shape, g.data()[0] / divisor));
   });
 }
-}  // namespace
 
-Tensor sum(const Tensor& a) { return reduce_all(a, false, "sum"); }
-Tensor sum(const Tensor& a, const Shape& dims, bool keepdim) {
-  EMBER_CHECK_VALUE(!dims.empty(), "sum: dims must not be empty (use sum(a) for all dims)");
-  return sum_impl(a, dims, keepdim, false, "sum");
-}
-Tensor mean(const Tensor& a) { return reduce_all(a, true, "mean"); }
-Tensor mean(const Tensor& a, const Shape& dims, bool keepdim) {
-  EMBER_CHECK_VALUE(!dims.empty(), "mean: dims must not be empty (use mean(a) for all dims)");
-  return sum_impl(a, dims, keepdim, true, "mean");
+// Is v a better extremum than best? NaN beats everything (and the first NaN stays).
+bool better(float v, float best, bool largest) {
+  if (std::isnan(best)) return false;
+  if (std::isnan(v)) return true;
+  return largest ? v > best : v < best;
 }
 
-Tensor max(const Tensor& a) {
-  EMBER_CHECK_SHAPE(a.numel() > 0, "max: cannot reduce an empty tensor of shape ",
-                    detail::shape_str(a.shape()));
+// amax/amin (and max/min of everything): the extremum of each row; the gradient is shared
+// evenly between the elements equal to it, as PyTorch's amax.
+Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool largest,
+                      const char* op) {
+  detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
+  EMBER_CHECK_SHAPE(r.n > 0, op, ": cannot reduce shape ", detail::shape_str(r.in),
+                    ": the reduced dims hold no elements, and the extremum of none is undefined");
+  Array scratch;
+  const float* x = detail::to_rows(a.data(), r, scratch);
+  Array out = Array::from_shape({static_cast<size_t>(r.rows)});
+  for (int64_t row = 0; row < r.rows; ++row) {
+    float best = x[row * r.n];
+    for (int64_t k = 1; k < r.n; ++k)
+      if (better(x[row * r.n + k], best, largest)) best = x[row * r.n + k];
+    out.data()[row] = best;
+  }
+  auto values = std::make_shared<Array>(std::move(out));
+  Array result = *values;
+  result.reshape(detail::to_xshape(r.out_shape));
   auto A = a.storage();
-  float m = *std::max_element(A->begin(), A->end());
-  return make_output(Array(m), "max", {a}, [A, m](const Array& g) {
-    // As PyTorch: the gradient is shared evenly between tied maxima.
-    float ties = 0.f;
-    for (float v : *A) ties += v == m ? 1.f : 0.f;
-    float share = g.data()[0] / ties;
-    return gradients(Array(xt::where(xt::equal(*A, m), share, 0.f)));
+  return make_output(std::move(result), op, {a}, [A, r, values](const Array& g) {
+    Array scratch;
+    const float* x = detail::to_rows(*A, r, scratch);
+    Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
+    for (int64_t row = 0; row < r.rows; ++row) {
+      const float best = values->data()[row];
+      float ties = 0.f;
+      for (int64_t k = 0; k < r.n; ++k) ties += x[row * r.n + k] == best ? 1.f : 0.f;
+      const float share = g.data()[row] / std::max(ties, 1.f);
+      for (int64_t k = 0; k < r.n; ++k)
+        dx.data()[row * r.n + k] = x[row * r.n + k] == best ? share : 0.f;
+    }
+    return gradients(detail::from_rows(std::move(dx), r));
   });
 }
 
-namespace {
-// Values and argmax along `dim`; first maximum wins on ties, as PyTorch on CPU.
-std::pair<Array, std::vector<int64_t>> max_along(const Array& x, detail::DimSplit s) {
+// Values and indices along `dim`; the first extremum wins on ties, as PyTorch on CPU.
+std::pair<Array, std::vector<int64_t>> extreme_along(const Array& x, detail::DimSplit s,
+                                                     bool largest) {
   Array values = Array::from_shape({static_cast<size_t>(s.outer * s.inner)});
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * s.inner));
   for (int64_t o = 0; o < s.outer; ++o)
@@ -115,43 +162,99 @@ std::pair<Array, std::vector<int64_t>> max_along(const Array& x, detail::DimSpli
       const float* row = x.data() + o * s.n * s.inner + i;
       int64_t best = 0;
       for (int64_t k = 1; k < s.n; ++k)
-        if (row[k * s.inner] > row[best * s.inner] || std::isnan(row[k * s.inner])) best = k;
+        if (better(row[k * s.inner], row[best * s.inner], largest)) best = k;
       values.data()[o * s.inner + i] = row[best * s.inner];
       idx[static_cast<size_t>(o * s.inner + i)] = best;
     }
   return {std::move(values), std::move(idx)};
 }
+
+struct AlongDim {
+  int64_t dim;
+  Shape in, out_shape;
+  detail::DimSplit split;
+};
+AlongDim along_dim(const Tensor& a, int64_t dim, bool keepdim, const char* op) {
+  AlongDim d{detail::wrap_dim(dim, a.dim(), op), a.shape(), {}, {}};
+  EMBER_CHECK_SHAPE(d.in.empty() || d.in[d.dim] > 0, op, ": cannot reduce dim ", d.dim,
+                    " of size 0 in shape ", detail::shape_str(d.in),
+                    ": the extremum of no elements is undefined");
+  d.split = detail::split_at(d.in, d.dim);
+  d.out_shape = d.in;
+  if (!d.in.empty()) {
+    if (keepdim)
+      d.out_shape[d.dim] = 1;
+    else
+      d.out_shape.erase(d.out_shape.begin() + d.dim);
+  }
+  return d;
+}
+
+std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool keepdim,
+                                            bool largest, const char* op) {
+  AlongDim d = along_dim(a, dim, keepdim, op);
+  auto [values, idx] = extreme_along(a.data(), d.split, largest);
+  values.reshape(detail::to_xshape(d.out_shape));
+  IndexTensor indices(idx, d.out_shape);
+  Tensor out = make_output(
+      std::move(values), op, {a}, [in = d.in, s = d.split, idx = std::move(idx)](const Array& g) {
+        Array dx = xt::zeros<float>(detail::to_xshape(in));
+        for (int64_t o = 0; o < s.outer; ++o)
+          for (int64_t i = 0; i < s.inner; ++i) {
+            int64_t j = o * s.inner + i;
+            dx.data()[o * s.n * s.inner + idx[static_cast<size_t>(j)] * s.inner + i] += g.data()[j];
+          }
+        return gradients(std::move(dx));
+      });
+  return {std::move(out), std::move(indices)};
+}
+
+IndexTensor arg_extreme(const Tensor& a, int64_t dim, bool keepdim, bool largest, const char* op) {
+  AlongDim d = along_dim(a, dim, keepdim, op);
+  return IndexTensor(extreme_along(a.data(), d.split, largest).second, d.out_shape);
+}
+
+IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
+  EMBER_CHECK_SHAPE(a.numel() > 0, op, ": cannot reduce the empty shape ",
+                    detail::shape_str(a.shape()), ": the extremum of no elements is undefined");
+  detail::DimSplit all{1, a.numel(), 1};
+  return IndexTensor(extreme_along(a.data(), all, largest).second, {});
+}
+
 }  // namespace
 
-Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
-  dim = detail::wrap_dim(dim, a.dim(), "max");
-  Shape in = a.shape();
-  EMBER_CHECK_SHAPE(in.empty() || in[dim] > 0, "max: cannot reduce dim ", dim,
-                    " of size 0 in shape ", detail::shape_str(in));
-  detail::DimSplit s = detail::split_at(in, dim);
-  auto [values, idx] = max_along(a.data(), s);
-  Shape out_shape = reduced_shape(in, {static_cast<size_t>(dim)}, keepdim);
-  if (in.empty()) out_shape = {};
-  values.reshape(detail::to_xshape(out_shape));
-  return make_output(std::move(values), "max", {a}, [in, s, idx = std::move(idx)](const Array& g) {
-    Array dx = xt::zeros<float>(detail::to_xshape(in));
-    for (int64_t o = 0; o < s.outer; ++o)
-      for (int64_t i = 0; i < s.inner; ++i) {
-        int64_t j = o * s.inner + i;
-        dx.data()[o * s.n * s.inner + idx[static_cast<size_t>(j)] * s.inner + i] += g.data()[j];
-      }
-    return gradients(std::move(dx));
-  });
+Tensor sum(const Tensor& a) { return reduce_all(a, false, "sum"); }
+Tensor sum(const Tensor& a, const Shape& dims, bool keepdim) {
+  return sum_impl(a, dims, keepdim, false, "sum");
+}
+Tensor mean(const Tensor& a) { return reduce_all(a, true, "mean"); }
+Tensor mean(const Tensor& a, const Shape& dims, bool keepdim) {
+  return sum_impl(a, dims, keepdim, true, "mean");
+}
+
+Tensor max(const Tensor& a) { return extreme_values(a, {}, false, true, "max"); }
+Tensor min(const Tensor& a) { return extreme_values(a, {}, false, false, "min"); }
+Tensor amax(const Tensor& a, const Shape& dims, bool keepdim) {
+  return extreme_values(a, dims, keepdim, true, "amax");
+}
+Tensor amin(const Tensor& a, const Shape& dims, bool keepdim) {
+  return extreme_values(a, dims, keepdim, false, "amin");
+}
+
+std::tuple<Tensor, IndexTensor> max(const Tensor& a, int64_t dim, bool keepdim) {
+  return extreme_dim(a, dim, keepdim, true, "max");
+}
+std::tuple<Tensor, IndexTensor> min(const Tensor& a, int64_t dim, bool keepdim) {
+  return extreme_dim(a, dim, keepdim, false, "min");
 }
 
 IndexTensor argmax(const Tensor& a, int64_t dim, bool keepdim) {
-  dim = detail::wrap_dim(dim, a.dim(), "argmax");
-  Shape in = a.shape();
-  EMBER_CHECK_SHAPE(in.empty() || in[dim] > 0, "argmax: cannot reduce dim ", dim,
-                    " of size 0 in shape ", detail::shape_str(in));
-  auto result = max_along(a.data(), detail::split_at(in, dim));
-  Shape out_shape = in.empty() ? Shape{} : reduced_shape(in, {static_cast<size_t>(dim)}, keepdim);
-  return IndexTensor(std::move(result.second), out_shape);
+  return arg_extreme(a, dim, keepdim, true, "argmax");
 }
+IndexTensor argmin(const Tensor& a, int64_t dim, bool keepdim) {
+  return arg_extreme(a, dim, keepdim, false, "argmin");
+}
+IndexTensor argmax(const Tensor& a) { return arg_extreme_all(a, true, "argmax"); }
+IndexTensor argmin(const Tensor& a) { return arg_extreme_all(a, false, "argmin"); }
 
 }  // namespace ember

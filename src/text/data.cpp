@@ -3,13 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <numeric>
 #include <random>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
-#include "ember/text/tokenizer.hpp"
+#include "ember/io/file.hpp"
+#include "ember/text/lines.hpp"
 
 namespace ember::text {
 
@@ -39,15 +38,11 @@ void LabelSet::save(const std::string& path) const {
 }
 
 LabelSet LabelSet::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EMBER_CHECK_IO(in.good(), "LabelSet::load: cannot open '", path, "'");
+  LineReader in(path, "LabelSet::load");
   LabelSet labels;
   std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t bad = 0;
-    EMBER_CHECK_IO(is_valid_utf8(line, &bad), path, ":", n, ": invalid UTF-8 at byte ", bad);
-    EMBER_CHECK_IO(!line.empty() && !labels.ids_.count(line), path, ":", n,
+  while (in.next(line)) {
+    EMBER_CHECK_IO(!line.empty() && !labels.ids_.count(line), in.where(),
                    ": empty or repeated label '", line, "'");
     labels.id(line, true);
   }
@@ -56,22 +51,18 @@ LabelSet LabelSet::load(const std::string& path) {
 }
 
 std::vector<Example> read_tsv(const std::string& path, LabelSet& labels, bool grow_labels) {
-  std::ifstream in(path, std::ios::binary);
-  EMBER_CHECK_IO(in.good(), "read_tsv: cannot open '", path, "'");
+  LineReader in(path, "read_tsv");
   std::vector<Example> examples;
   std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t bad = 0;
-    EMBER_CHECK_IO(is_valid_utf8(line, &bad), path, ":", n, ": invalid UTF-8 at byte ", bad);
+  while (in.next(line)) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     size_t tab = line.find('\t');
-    EMBER_CHECK_IO(tab != std::string::npos && tab > 0, path, ":", n,
+    EMBER_CHECK_IO(tab != std::string::npos && tab > 0, in.where(),
                    ": expected label<TAB>text, found no tab");
     try {
       examples.push_back({line.substr(tab + 1), labels.id(line.substr(0, tab), grow_labels)});
     } catch (const ValueError& e) {
-      throw IoError(detail::cat(path, ":", n, ": ", e.what()));
+      throw IoError(detail::cat(in.where(), ": ", e.what()));
     }
   }
   EMBER_CHECK_IO(!examples.empty(), "read_tsv: '", path, "' holds no examples (empty dataset)");

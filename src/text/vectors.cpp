@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ember/error.hpp"
+#include "ember/text/lines.hpp"
 #include "ember/text/tokenizer.hpp"
 
 namespace ember::text {
@@ -38,19 +39,14 @@ void add_word(WordVectors& wv, const std::string& word, const std::string& where
   wv.words.push_back(word);
 }
 
-WordVectors read_text(std::ifstream& in, const std::string& path, bool header, int64_t count,
+WordVectors read_text(LineReader& in, const std::string& path, bool header, int64_t count,
                       int64_t dim) {
   WordVectors wv;
   std::vector<float> values;
   std::string line;
-  size_t n = header ? 1 : 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  while (in.next(line)) {
     if (line.find_first_not_of(' ') == std::string::npos) continue;
-    std::string where = path + ":" + std::to_string(n);
-    size_t bad = 0;
-    EMBER_CHECK_IO(is_valid_utf8(line, &bad), where, ": invalid UTF-8 at byte ", bad);
+    std::string where = in.where();
     std::istringstream fields(line);
     std::string word;
     fields >> word;
@@ -76,7 +72,7 @@ WordVectors read_text(std::ifstream& in, const std::string& path, bool header, i
   return wv;
 }
 
-WordVectors read_binary(std::ifstream& in, const std::string& path, int64_t count, int64_t dim) {
+WordVectors read_binary(std::istream& in, const std::string& path, int64_t count, int64_t dim) {
   // The header is untrusted: check it against the file's size before allocating for it.
   const std::streampos start = in.tellg();
   in.seekg(0, std::ios::end);
@@ -112,11 +108,10 @@ WordVectors read_binary(std::ifstream& in, const std::string& path, int64_t coun
 }  // namespace
 
 WordVectors load_word_vectors(const std::string& path, VectorFormat format) {
-  std::ifstream in(path, std::ios::binary);
-  EMBER_CHECK_IO(in.good(), "load_word_vectors: cannot open '", path, "'");
+  LineReader lines(path, "load_word_vectors");
+  std::istream& in = lines.stream();
   std::string first;
-  std::getline(in, first);
-  if (!first.empty() && first.back() == '\r') first.pop_back();
+  lines.next(first);
   int64_t count = 0, dim = 0;
   bool header = parse_header(first, count, dim);
   if (format == VectorFormat::Auto) {
@@ -133,14 +128,13 @@ WordVectors load_word_vectors(const std::string& path, VectorFormat format) {
     }
   }
   if (format == VectorFormat::GloVe) {
-    in.clear();
-    in.seekg(0);
-    return read_text(in, path, false, 0, -1);
+    LineReader from_start(path, "load_word_vectors");
+    return read_text(from_start, path, false, 0, -1);
   }
   EMBER_CHECK_IO(header, path, ":1: expected a header 'count dim', found '", first, "'");
   EMBER_CHECK_IO(count <= 100000000 && dim <= 100000, path, ":1: header ", count, " x ", dim,
                  " is implausibly large");
-  if (format == VectorFormat::Word2VecText) return read_text(in, path, true, count, dim);
+  if (format == VectorFormat::Word2VecText) return read_text(lines, path, true, count, dim);
   return read_binary(in, path, count, dim);
 }
 

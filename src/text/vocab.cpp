@@ -2,11 +2,11 @@
 #include "ember/text/vocab.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <ostream>
 
 #include "ember/error.hpp"
-#include "ember/io/safetensors.hpp"
+#include "ember/io/file.hpp"
+#include "ember/text/lines.hpp"
 
 namespace ember::text {
 
@@ -23,17 +23,8 @@ Vocab::Vocab(std::vector<std::string> tokens, const TokenizerOptions& tokenizer)
 Vocab Vocab::build(const std::vector<std::string>& sentences,
                    const std::vector<std::string>& specials, int64_t min_freq,
                    std::optional<int64_t> max_size, const TokenizerOptions& tokenizer) {
-  EMBER_CHECK_VALUE(min_freq >= 1, "Vocab::build: min_freq must be at least 1, got ", min_freq);
-  if (max_size) {
-    EMBER_CHECK_VALUE(*max_size >= static_cast<int64_t>(specials.size()), "Vocab::build: max_size ",
-                      *max_size, " is smaller than the ", specials.size(), " specials");
-  }
-  struct Count {
-    int64_t count = 0;
-    size_t first = 0;
-  };
-  std::unordered_map<std::string, Count> counts;
-  std::vector<std::string> order;  // first appearance
+  std::unordered_map<std::string, size_t> slot;
+  std::vector<std::pair<std::string, int64_t>> counts;  // first appearance
   for (size_t s = 0; s < sentences.size(); ++s) {
     std::vector<std::string> toks;
     try {
@@ -42,21 +33,31 @@ Vocab Vocab::build(const std::vector<std::string>& sentences,
       throw ValueError(detail::cat("Vocab::build: sentence ", s, ": ", e.what()));
     }
     for (std::string& t : toks) {
-      auto [it, inserted] = counts.try_emplace(t);
-      if (inserted) {
-        it->second.first = order.size();
-        order.push_back(t);
-      }
-      ++it->second.count;
+      auto [it, inserted] = slot.try_emplace(t, counts.size());
+      if (inserted) counts.emplace_back(std::move(t), 0);
+      ++counts[it->second].second;
     }
   }
-  std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
-    return counts[a].count > counts[b].count;
-  });
+  return from_counts(counts, specials, min_freq, max_size, tokenizer);
+}
+
+Vocab Vocab::from_counts(const std::vector<std::pair<std::string, int64_t>>& counts,
+                         const std::vector<std::string>& specials, int64_t min_freq,
+                         std::optional<int64_t> max_size, const TokenizerOptions& tokenizer) {
+  EMBER_CHECK_VALUE(min_freq >= 1, "Vocab::build: min_freq must be at least 1, got ", min_freq);
+  if (max_size) {
+    EMBER_CHECK_VALUE(*max_size >= static_cast<int64_t>(specials.size()), "Vocab::build: max_size ",
+                      *max_size, " is smaller than the ", specials.size(), " specials");
+  }
+  std::vector<size_t> order(counts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return counts[a].second > counts[b].second; });
   std::vector<std::string> tokens = specials;
-  for (const std::string& t : order) {
+  for (size_t i : order) {
+    const auto& [t, count] = counts[i];
     if (max_size && static_cast<int64_t>(tokens.size()) >= *max_size) break;
-    if (counts[t].count < min_freq) continue;
+    if (count < min_freq) continue;
     if (std::find(specials.begin(), specials.end(), t) != specials.end()) continue;
     tokens.push_back(t);
   }
@@ -84,8 +85,10 @@ std::vector<int64_t> Vocab::encode(const std::string& sentence) const {
 }
 
 std::string Vocab::decode(const std::vector<int64_t>& ids) const {
+  // Characters join as they were written; words with a space between.
+  const char* sep = tokenizer_.unit == TokenUnit::Word ? " " : "";
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + lookup_token(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? sep : "") + lookup_token(ids[i]);
   return out;
 }
 
@@ -96,18 +99,14 @@ void Vocab::save(const std::string& path) const {
 }
 
 Vocab Vocab::load(const std::string& path, const TokenizerOptions& tokenizer) {
-  std::ifstream in(path, std::ios::binary);
-  EMBER_CHECK_IO(in.good(), "Vocab::load: cannot open '", path, "'");
+  LineReader in(path, "Vocab::load");
   std::vector<std::string> tokens;
   std::unordered_map<std::string, size_t> seen;
   std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t bad = 0;
-    EMBER_CHECK_IO(is_valid_utf8(line, &bad), path, ":", n, ": invalid UTF-8 at byte ", bad);
-    EMBER_CHECK_IO(!line.empty(), path, ":", n, ": empty token");
-    auto [it, fresh] = seen.emplace(line, n);
-    EMBER_CHECK_IO(fresh, path, ":", n, ": token '", line, "' already on line ", it->second);
+  while (in.next(line)) {
+    EMBER_CHECK_IO(!line.empty(), in.where(), ": empty token");
+    auto [it, fresh] = seen.emplace(line, in.line_number());
+    EMBER_CHECK_IO(fresh, in.where(), ": token '", line, "' already on line ", it->second);
     tokens.push_back(line);
   }
   EMBER_CHECK_IO(!tokens.empty(), "Vocab::load: '", path, "' holds no tokens");

@@ -1,12 +1,12 @@
 // io::save / io::load: state dicts in the safetensors format (F32 and I64 tensors plus string
-// metadata), readable by PyTorch and written atomically (temporary file, flush, rename).
+// metadata), readable by PyTorch and written atomically (io/file.hpp).
 #pragma once
 
 #include <map>
 #include <string>
 
 #include "ember/index_tensor.hpp"
-#include "ember/nn/module.hpp"
+#include "ember/state_dict.hpp"
 #include "ember/tensor.hpp"
 
 namespace ember::io {
@@ -27,9 +27,5 @@ void save(const StateDict& dict, const std::string& path,
 Archive load_archive(const std::string& path);
 // The F32 tensors; a file holding I64 tensors throws (use load_archive).
 StateDict load(const std::string& path);
-
-// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
-// so a crash mid-write leaves the previous file intact.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace ember::io

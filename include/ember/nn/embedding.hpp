@@ -25,7 +25,7 @@ struct EmbeddingOptions {
   EMBER_ARG(Tensor, _weight) = Tensor();
 };
 
-class Embedding : public Module {
+class Embedding : public IndexModule {
  public:
   explicit Embedding(const EmbeddingOptions& options);
   Embedding(int64_t num_embeddings, int64_t embedding_dim)
@@ -35,8 +35,7 @@ class Embedding : public Module {
   static Embedding from_pretrained(const Tensor& embeddings, bool freeze = true,
                                    std::optional<EmbeddingOptions> options = std::nullopt);
 
-  Tensor forward(const IndexTensor& ids);
-  Tensor operator()(const IndexTensor& ids) { return forward(ids); }
+  Tensor forward(const IndexTensor& ids) override;
   void reset_parameters();
   std::string extra_repr() const override;
   const EmbeddingOptions& options() const { return options_; }
@@ -63,13 +62,15 @@ struct EmbeddingBagOptions {
   EMBER_ARG(Tensor, _weight) = Tensor();
 };
 
-class EmbeddingBag : public Module {
+// An IndexModule too: a Sequential may start with one (2-D input, one bag per row).
+class EmbeddingBag : public IndexModule {
  public:
   explicit EmbeddingBag(const EmbeddingBagOptions& options);
   static EmbeddingBag from_pretrained(const Tensor& embeddings, bool freeze = true,
                                       std::optional<EmbeddingBagOptions> options = std::nullopt);
 
-  Tensor forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets = std::nullopt,
+  Tensor forward(const IndexTensor& input) override { return forward(input, std::nullopt); }
+  Tensor forward(const IndexTensor& input, const std::optional<IndexTensor>& offsets,
                  const Tensor& per_sample_weights = Tensor());
   Tensor operator()(const IndexTensor& input,
                     const std::optional<IndexTensor>& offsets = std::nullopt,

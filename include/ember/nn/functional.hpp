@@ -51,6 +51,8 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight,
                  const EmbeddingFuncOptions& options = {});
 
 enum class EmbeddingBagMode { Sum, Mean, Max };
+// PyTorch's spelling of a mode ("sum", "mean", "max"), for messages and printing.
+const char* mode_name(EmbeddingBagMode mode);
 
 struct EmbeddingBagFuncOptions {
   // With 1-D input: where each bag starts (offsets[0] must be 0, non-decreasing).

@@ -1,11 +1,10 @@
-// Small layers: activations, Dropout, LayerNorm, and Sequential to chain them.
+// Small layers: activations, Dropout, LayerNorm, Identity, Flatten (and, through
+// containers.hpp, Sequential to chain them).
 #pragma once
 
-#include <initializer_list>
-#include <memory>
 #include <string>
-#include <vector>
 
+#include "ember/nn/containers.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/nn/module.hpp"
 
@@ -53,18 +52,22 @@ class LayerNorm : public TensorModule {
   double eps_;
 };
 
-// Owns its layers and applies them in order; they are named "0", "1", ... as in PyTorch.
-class Sequential : public TensorModule {
+// Returns its input; a placeholder where a model may or may not have a layer.
+class Identity : public TensorModule {
  public:
-  Sequential() = default;
-  Sequential(std::initializer_list<std::shared_ptr<TensorModule>> layers);
-  void push_back(std::shared_ptr<TensorModule> layer);
-  Tensor forward(const Tensor& x) override;
-  size_t size() const { return layers_.size(); }
-  TensorModule& operator[](size_t i) { return *layers_.at(i); }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+
+// Flattens dims start_dim..end_dim into one (PyTorch's defaults keep the batch dim).
+class Flatten : public TensorModule {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+      : start_dim_(start_dim), end_dim_(end_dim) {}
+  Tensor forward(const Tensor& x) override { return x.flatten(start_dim_, end_dim_); }
+  std::string extra_repr() const override;
 
  private:
-  std::vector<std::shared_ptr<TensorModule>> layers_;
+  int64_t start_dim_, end_dim_;
 };
 
 }  // namespace ember::nn

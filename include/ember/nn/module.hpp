@@ -1,8 +1,11 @@
 // nn::Module: named parameters, buffers and child modules, train/eval, state_dict.
-// Children registered by reference are members of the parent (no holder layer); a Module is
-// therefore neither copied nor moved.
+// Children registered by reference are members of the parent (no holder layer). A Module is
+// movable, not copyable: a move re-points the registrations on both sides (the parent's entry
+// for a moved child, the children's link to a moved parent), so std::vector<nn::Linear> and
+// returning a module by value work, and a member child stays registered after its parent moves.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -10,22 +13,27 @@
 #include <utility>
 #include <vector>
 
+#include "ember/index_tensor.hpp"
+#include "ember/state_dict.hpp"
 #include "ember/tensor.hpp"
-
-namespace ember {
-using StateDict = std::map<std::string, Tensor>;
-}
 
 namespace ember::nn {
 
 class Module {
  public:
   Module() = default;
-  virtual ~Module() = default;
+  virtual ~Module();
+  // Modules are not copyable (two copies would share or split their parameters silently):
+  // move them, or hold them in nn::ModuleList / std::vector.
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
+  Module(Module&& other) noexcept;
+  Module& operator=(Module&& other) noexcept;
 
-  // Registration: names may not contain '.', and may not repeat.
+  // Registration: names may not contain '.'. A parameter or buffer name that is already
+  // registered is replaced, as PyTorch's register_parameter does; that is how weights are tied:
+  //   out.weight = out.register_parameter("weight", emb.weight);  // one tensor, two names
+  // (a layer reads its member, so assign the member too). requires_grad is set on the tensor.
   Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
   Tensor& register_buffer(const std::string& name, Tensor tensor);
   template <class M>
@@ -39,11 +47,21 @@ class Module {
     return child;
   }
 
+  // Each tensor once, under its first name, even when it is registered twice (tied weights),
+  // as PyTorch's parameters(); state_dict() keeps every name.
   std::vector<Tensor> parameters(bool recurse = true) const;
   std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
   std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
   std::vector<Module*> children() const;
   std::vector<std::pair<std::string, Module*>> named_children() const;
+  // This module ("" or `prefix`) and every descendant, depth first, each once.
+  std::vector<std::pair<std::string, Module*>> named_modules(const std::string& prefix = "");
+  std::vector<Module*> modules();
+  // Calls fn on every descendant, then on this module (PyTorch's order); returns *this.
+  Module& apply(const std::function<void(Module&)>& fn);
+  // Sets requires_grad on every parameter (false freezes: no gradient, optimizers skip them).
+  Module& requires_grad_(bool requires_grad = true);
 
   virtual void train(bool on = true);
   void eval() { train(false); }
@@ -65,6 +83,8 @@ class Module {
 
  private:
   void add_child(const std::string& name, Module* child, std::shared_ptr<Module> owned);
+  void relink(Module* from);
+  void unlink();
   void collect(const std::string& prefix, bool recurse, bool buffers,
                std::vector<std::pair<std::string, Tensor>>& out) const;
 
@@ -72,6 +92,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   std::vector<std::shared_ptr<Module>> owned_children_;
+  std::vector<Module*> parents_;  // modules whose children_ point here; kept right by moves
   bool training_ = true;
 };
 
@@ -83,6 +104,13 @@ class TensorModule : public Module {
  public:
   virtual Tensor forward(const Tensor& input) = 0;
   Tensor operator()(const Tensor& input) { return forward(input); }
+};
+
+// A module whose forward maps ids to one Tensor (Embedding); a Sequential may start with one.
+class IndexModule : public Module {
+ public:
+  virtual Tensor forward(const IndexTensor& input) = 0;
+  Tensor operator()(const IndexTensor& input) { return forward(input); }
 };
 
 }  // namespace ember::nn

@@ -50,7 +50,8 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // One update of every parameter that has a gradient (dense or row-sparse).
+  // One update of every parameter that has a gradient (dense or row-sparse) and requires grad;
+  // the others (never used, or frozen with requires_grad_(false)) are left as they are.
   virtual void step() = 0;
   void zero_grad(bool set_to_none = true);
   // A group without options takes a copy of the optimizer's defaults.
@@ -72,6 +73,9 @@ class Optimizer {
   virtual void save_state(io::Archive& archive) const = 0;
   virtual void load_state(const io::Archive& archive) = 0;
   std::vector<const Tensor*> all_params() const;
+  // Whether step() updates p: it has a gradient and requires grad (a frozen parameter, with
+  // requires_grad false, is skipped as PyTorch skips it, and gets no state).
+  static bool has_step(const Tensor& p) { return p.requires_grad() && p.has_grad(); }
   // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
   // touched row for a row-sparse one (coalesced first). `offset` indexes the flat parameter and
   // its state buffers. Returns false when the parameter has no gradient.

@@ -20,6 +20,12 @@ class Vocab {
                      const std::vector<std::string>& specials = {"<unk>", "<pad>"},
                      int64_t min_freq = 1, std::optional<int64_t> max_size = std::nullopt,
                      const TokenizerOptions& tokenizer = {});
+  // From (token, count) pairs in order of first appearance, as counted by the caller (in
+  // parallel, say): the same vocabulary build() makes from the same counts.
+  static Vocab from_counts(const std::vector<std::pair<std::string, int64_t>>& counts,
+                           const std::vector<std::string>& specials = {"<unk>", "<pad>"},
+                           int64_t min_freq = 1, std::optional<int64_t> max_size = std::nullopt,
+                           const TokenizerOptions& tokenizer = {});
   explicit Vocab(std::vector<std::string> tokens, const TokenizerOptions& tokenizer = {});
 
   // Unknown tokens map to "<unk>"; without an "<unk>" they throw IndexError.
@@ -32,7 +38,8 @@ class Vocab {
   const TokenizerOptions& tokenizer() const { return tokenizer_; }
 
   std::vector<int64_t> encode(const std::string& sentence) const;
-  std::string decode(const std::vector<int64_t>& ids) const;  // tokens joined by spaces
+  // Tokens joined by spaces (by nothing in a character mode).
+  std::string decode(const std::vector<int64_t>& ids) const;
 
   // One token per line, UTF-8; written atomically.
   void save(const std::string& path) const;

@@ -1,0 +1,13 @@
+// The one file-writing helper every writer uses (io::save, Vocab::save, the data and report
+// writers), so a crash mid-write never leaves a half-written file behind.
+#pragma once
+
+#include <string>
+
+namespace ember::io {
+
+// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
+// so a crash mid-write leaves the previous file intact. Throws IoError naming the path.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace ember::io

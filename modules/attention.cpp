@@ -1,0 +1,232 @@
+// The fused attention op: forward keeps the softmax once ([batch*heads, L, S]) and backward
+// reuses it; per head one gemm for the scores, one for the output, four in backward. Rows
+// are normalised with the max subtracted, and a row with every key masked gives zeros.
+#include "ember/nn/attention.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "../src/ops/gemm.hpp"
+#include "../src/ops/vector_math.hpp"
+#include "attention_kernel.hpp"
+#include "ember/parallel.hpp"
+
+namespace ember::detail {
+
+namespace {
+
+// Adds the masks to one row of scores and turns it into probabilities in place.
+void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpec& s) {
+  const int64_t S = s.S;
+  if (s.attn_mask) {
+    const bool shared = s.attn_mask->dimension() == 2;
+    const float* m = s.attn_mask->data() + (shared ? 0 : b * s.L * S) + i * S;
+    for (int64_t j = 0; j < S; ++j) row[j] += m[j];
+  }
+  if (s.key_padding_mask) {
+    const float* pad = s.key_padding_mask->data() + n * S;
+    for (int64_t j = 0; j < S; ++j)
+      if (pad[j] != 0.f) row[j] = -INFINITY;
+  }
+  if (s.is_causal)
+    for (int64_t j = i + 1; j < S; ++j) row[j] = -INFINITY;
+  const float m = max_of(row, S);
+  if (m == -INFINITY) {  // no key left: zeros, not 0/0
+    std::fill(row, row + S, 0.f);
+    return;
+  }
+  const float inv = 1.f / exp_shifted(row, row, S, m);
+  for (int64_t j = 0; j < S; ++j) row[j] *= inv;
+}
+
+}  // namespace
+
+AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec) {
+  const AttentionSpec s = spec;
+  const int64_t BH = s.batch * s.heads, L = s.L, S = s.S;
+  std::vector<decltype(inputs[0].storage())> data;
+  for (const Tensor& t : inputs) data.push_back(t.storage());
+  auto probs = std::make_shared<Array>(
+      Array::from_shape({static_cast<size_t>(BH), static_cast<size_t>(L), static_cast<size_t>(S)}));
+  std::shared_ptr<Array> drop;
+  if (s.dropout_p > 0.0) {  // drawn up front from the seeded generator: thread count free
+    drop = std::make_shared<Array>(rand({BH, L, S}).data());
+    const float keep = static_cast<float>(1.0 / (1.0 - s.dropout_p)), p = float(s.dropout_p);
+    for (float& u : *drop) u = s.dropout_p >= 1.0 ? 0.f : (u >= p ? keep : 0.f);
+  }
+  Array out = Array::from_shape(detail::to_xshape(s.out_shape));
+  const int64_t work = BH * L * S * (s.dk + s.dv) * 2;
+  parallel_rows(BH, work, [&](int64_t lo, int64_t hi) {
+    detail::SingleThreadedGemm one_thread_per_gemm;
+    std::vector<float> dropped(drop ? static_cast<size_t>(L * S) : 0);
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t n = b / s.heads, h = b % s.heads;
+      const float* Q = data[s.q.input]->data() + s.q.at(n, h);
+      const float* K = data[s.k.input]->data() + s.k.at(n, h);
+      const float* V = data[s.v.input]->data() + s.v.at(n, h);
+      float* P = probs->data() + b * L * S;
+      gemm(false, true, L, S, s.dk, s.scale, Q, s.q.row_stride, K, s.k.row_stride, 0.f, P, S);
+      for (int64_t i = 0; i < L; ++i) softmax_row(P + i * S, i, n, b, s);
+      const float* weights = P;
+      if (drop) {
+        const float* d = drop->data() + b * L * S;
+        for (int64_t j = 0; j < L * S; ++j) dropped[j] = P[j] * d[j];
+        weights = dropped.data();
+      }
+      gemm(false, false, L, s.dv, S, 1.f, weights, S, V, s.v.row_stride, 0.f,
+           out.data() + s.out.at(n, h), s.out.row_stride);
+    }
+  });
+
+  std::vector<bool> needs;
+  for (const Tensor& t : inputs) needs.push_back(t.requires_grad());
+  Tensor result = make_output(std::move(out), s.op, inputs, [=](const Array& g) {
+    // Each input's gradient starts at zero and every head adds its part (beta = 1), so q, k
+    // and v may share one packed tensor.
+    std::vector<Array> grads(data.size());
+    for (size_t i = 0; i < data.size(); ++i)
+      if (needs[i]) grads[i] = xt::zeros<float>(data[i]->shape());
+    const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
+    parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
+      detail::SingleThreadedGemm one_thread_per_gemm;
+      std::vector<float> dP(static_cast<size_t>(L * S)), dropped(drop ? L * S : 0);
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t n = b / s.heads, h = b % s.heads;
+        const float* Q = data[s.q.input]->data() + s.q.at(n, h);
+        const float* K = data[s.k.input]->data() + s.k.at(n, h);
+        const float* V = data[s.v.input]->data() + s.v.at(n, h);
+        const float* G = g.data() + s.out.at(n, h);
+        const float* P = probs->data() + b * L * S;
+        const float* d = drop ? drop->data() + b * L * S : nullptr;
+        const float* weights = P;
+        if (d) {
+          for (int64_t j = 0; j < L * S; ++j) dropped[j] = P[j] * d[j];
+          weights = dropped.data();
+        }
+        if (dv)  // dV += weightsᵀ · G
+          gemm(true, false, S, s.dv, L, 1.f, weights, S, G, s.out.row_stride, 1.f,
+               grads[s.v.input].data() + s.v.at(n, h), s.v.row_stride);
+        if (!dq && !dk) continue;
+        // dP = G · Vᵀ (through the dropout scale), then the softmax backward row by row.
+        gemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.row_stride, 0.f, dP.data(),
+             S);
+        for (int64_t i = 0; i < L; ++i) {
+          float* row = dP.data() + i * S;
+          const float* p = P + i * S;
+          if (d)
+            for (int64_t j = 0; j < S; ++j) row[j] *= d[i * S + j];
+          float dot = 0.f;
+          for (int64_t j = 0; j < S; ++j) dot += row[j] * p[j];
+          for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
+        }
+        if (dq)
+          gemm(false, false, L, s.dk, S, s.scale, dP.data(), S, K, s.k.row_stride, 1.f,
+               grads[s.q.input].data() + s.q.at(n, h), s.q.row_stride);
+        if (dk)
+          gemm(true, false, S, s.dk, L, s.scale, dP.data(), S, Q, s.q.row_stride, 1.f,
+               grads[s.k.input].data() + s.k.at(n, h), s.k.row_stride);
+      }
+    });
+    Gradients out_grads(data.size());
+    for (size_t i = 0; i < data.size(); ++i)
+      if (needs[i]) out_grads[i] = std::move(grads[i]);
+    return out_grads;
+  });
+  return {result, probs, drop};
+}
+
+}  // namespace ember::detail
+
+namespace ember::nn::functional {
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask, double dropout_p, bool is_causal) {
+  const char* op = "scaled_dot_product_attention";
+  Shape sq = q.shape(), sk = k.shape(), sv = v.shape();
+  EMBER_CHECK_SHAPE(sq.size() >= 2 && sk.size() == sq.size() && sv.size() == sq.size(), op,
+                    ": q, k and v must have the same number of dims (at least 2), got ",
+                    detail::shape_str(sq), ", ", detail::shape_str(sk), " and ",
+                    detail::shape_str(sv));
+  const size_t r = sq.size();
+  bool same_batch = Shape(sq.begin(), sq.end() - 2) == Shape(sk.begin(), sk.end() - 2) &&
+                    Shape(sq.begin(), sq.end() - 2) == Shape(sv.begin(), sv.end() - 2);
+  EMBER_CHECK_SHAPE(same_batch && sq[r - 1] == sk[r - 1] && sk[r - 2] == sv[r - 2], op, ": q ",
+                    detail::shape_str(sq), ", k ", detail::shape_str(sk), " and v ",
+                    detail::shape_str(sv),
+                    " do not fit (expected [..., L, E], [..., S, E], [..., S, Ev])");
+  EMBER_CHECK_VALUE(dropout_p >= 0.0 && dropout_p <= 1.0, op, ": dropout_p must be in [0, 1], got ",
+                    dropout_p);
+  detail::AttentionSpec s;
+  s.op = op;
+  s.L = sq[r - 2];
+  s.S = sk[r - 2];
+  s.dk = sq[r - 1];
+  s.dv = sv[r - 1];
+  for (size_t i = 0; i + 2 < r; ++i) s.batch *= sq[i];
+  s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.dk)));
+  s.is_causal = is_causal;
+  s.dropout_p = dropout_p;
+  s.out_shape = sq;
+  s.out_shape.back() = s.dv;
+  std::vector<Tensor> inputs{q};
+  auto layout = [&](const Tensor& t, int64_t rows, int64_t cols) {
+    detail::HeadLayout l;
+    l.input = -1;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].impl() == t.impl()) l.input = static_cast<int>(i);
+    if (l.input < 0) {
+      l.input = static_cast<int>(inputs.size());
+      inputs.push_back(t);
+    }
+    l.batch_stride = rows * cols;
+    l.row_stride = cols;
+    return l;
+  };
+  s.q = layout(q, s.L, s.dk);
+  s.k = layout(k, s.S, s.dk);
+  s.v = layout(v, s.S, s.dv);
+  s.out.batch_stride = s.L * s.dv;
+  s.out.row_stride = s.dv;
+  Array mask;
+  if (attn_mask.defined()) {
+    // Broadcast to [..., L, S]; kept as [L, S] when it is one matrix for every batch entry.
+    Shape target = s.out_shape;
+    target[r - 1] = s.S;
+    Shape sm = attn_mask.shape();
+    bool ok = sm.size() <= target.size();
+    for (size_t i = 0; ok && i < sm.size(); ++i) {
+      int64_t d = sm[sm.size() - 1 - i], t = target[target.size() - 1 - i];
+      ok = d == 1 || d == t;
+    }
+    EMBER_CHECK_SHAPE(ok, op, ": attn_mask shape ", detail::shape_str(sm),
+                      " does not broadcast to the scores' shape ", detail::shape_str(target));
+    int64_t lead = 1;
+    for (size_t i = 0; i + 2 < sm.size(); ++i) lead *= sm[i];
+    if (lead == 1) {
+      Array matrix = attn_mask.data();
+      matrix.reshape({static_cast<size_t>(sm.size() >= 2 ? sm[sm.size() - 2] : 1),
+                      static_cast<size_t>(sm.empty() ? 1 : sm.back())});
+      mask = xt::broadcast(matrix, {static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
+    } else {
+      mask = xt::broadcast(attn_mask.data(), detail::to_xshape(target));
+      mask.reshape(
+          {static_cast<size_t>(s.batch), static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
+    }
+    s.attn_mask = &mask;
+  }
+  return detail::attention(inputs, s).out;
+}
+
+}  // namespace ember::nn::functional
+
+namespace ember::nn {
+
+Tensor generate_square_subsequent_mask(int64_t size) {
+  EMBER_CHECK_VALUE(size >= 0, "generate_square_subsequent_mask: size must be >= 0, got ", size);
+  Tensor m = zeros({size, size});
+  for (int64_t i = 0; i < size; ++i)
+    for (int64_t j = i + 1; j < size; ++j) m.data()(i, j) = -INFINITY;
+  return m;
+}
+
+}  // namespace ember::nn

@@ -1,0 +1,44 @@
+// Private: the fused attention kernel behind scaled_dot_product_attention and
+// MultiheadAttention. Heads are read where they lie (a head of a packed [.., 3E] projection is
+// a pointer offset and a row stride handed to BLAS), so no op splits or merges heads.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "ember/autograd.hpp"
+
+namespace ember::detail {
+
+// Where head h of batch entry n starts in a contiguous buffer, and how far apart its rows are.
+struct HeadLayout {
+  int input = 0;  // which of the op's inputs (for q, k, v)
+  int64_t offset = 0, batch_stride = 0, head_stride = 0, row_stride = 0;
+  int64_t at(int64_t n, int64_t h) const { return offset + n * batch_stride + h * head_stride; }
+};
+
+struct AttentionSpec {
+  int64_t batch = 1, heads = 1, L = 0, S = 0, dk = 0, dv = 0;
+  float scale = 1.f;
+  HeadLayout q, k, v, out;
+  Shape out_shape;
+  // Additive [L, S] (shared) or [batch * heads, L, S]; may be null.
+  const Array* attn_mask = nullptr;
+  // 0/1 [batch, S], 1 = padded key; may be null.
+  const Array* key_padding_mask = nullptr;
+  bool is_causal = false;
+  double dropout_p = 0.0;  // applied when > 0
+  const char* op = "scaled_dot_product_attention";
+};
+
+struct AttentionResult {
+  Tensor out;
+  // [batch * heads, L, S]: the softmax, and the dropout scale per weight (empty without
+  // dropout). What backward uses; MultiheadAttention reports weights from them.
+  std::shared_ptr<Array> probs, drop;
+};
+
+// inputs holds each distinct tensor q, k and v read from (a packed projection appears once).
+AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec);
+
+}  // namespace ember::detail

@@ -1,0 +1,303 @@
+// Fused recurrent layer op: forward over all steps and its BPTT backward, side by side.
+// Saved for backward: the activated gates of every row, the state each row started from and,
+// for LSTM, tanh of the new cell (for GRU the hidden half of the n gate, which r scales).
+#include "rnn_kernel.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+#include <xtensor-blas/xblas.hpp>
+
+#include "ember/autograd.hpp"
+
+namespace ember::nn::detail {
+
+namespace {
+
+using Index = xt::blas_index_t;
+using Batch = xsimd::batch<float>;
+
+// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading dimensions lda / ldc
+// (0: contiguous), so that every step of a batch-major sequence is a strided block of rows.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
+          const float* B, float beta, float* C, int64_t lda = 0, int64_t ldc = 0) {
+  if (m == 0 || n == 0) return;
+  if (lda == 0) lda = trans_a ? m : k;
+  if (ldc == 0) ldc = n;
+  cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
+                       trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                       trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f, A,
+                       static_cast<Index>(lda), B, static_cast<Index>(trans_b ? k : n), beta, C,
+                       static_cast<Index>(ldc));
+}
+
+Array uninitialized(int64_t rows, int64_t cols) {
+  return Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
+}
+
+// The gate loops run on SIMD batches with a scalar tail; one generic body serves both.
+template <class T>
+T vload(const float* p) {
+  if constexpr (std::is_same_v<T, float>)
+    return *p;
+  else
+    return T::load_unaligned(p);
+}
+template <class T>
+void vstore(float* p, const T& v) {
+  if constexpr (std::is_same_v<T, float>)
+    *p = v;
+  else
+    v.store_unaligned(p);
+}
+inline float vexp(float x) { return std::exp(x); }
+inline Batch vexp(const Batch& x) { return xsimd::exp(x); }
+inline float vtanh(float x) { return std::tanh(x); }
+inline Batch vtanh(const Batch& x) { return xsimd::tanh(x); }
+inline float vrelu(float x) { return x > 0.f ? x : 0.f; }
+inline Batch vrelu(const Batch& x) { return xsimd::max(x, Batch(0.f)); }
+inline float vstep(float y, float g) { return y > 0.f ? g : 0.f; }  // relu' given its output
+inline Batch vstep(const Batch& y, const Batch& g) {
+  return xsimd::select(y > Batch(0.f), g, Batch(0.f));
+}
+template <class T>
+T vsigmoid(const T& x) {
+  return T(1.f) / (T(1.f) + vexp(-x));
+}
+
+// Calls step(j, T{}) for j = 0, W, 2W, ... with T = Batch, then for the tail with T = float.
+template <class Step>
+void lanes(int64_t n, Step&& step) {
+  constexpr int64_t width = static_cast<int64_t>(Batch::size);
+  int64_t j = 0;
+  for (; j + width <= n; j += width) step(j, Batch(0.f));
+  for (; j < n; ++j) step(j, 0.f);
+}
+
+void column_sums(const Array& rows, int64_t n, int64_t cols, float* out) {
+  std::fill(out, out + cols, 0.f);
+  const float* p = rows.data();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t k = 0; k < cols; ++k) out[k] += p[r * cols + k];
+}
+
+}  // namespace
+
+int64_t gate_count(RnnMode mode) {
+  return mode == RnnMode::kLSTM ? 4 : mode == RnnMode::kGRU ? 3 : 1;
+}
+
+Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
+                 const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
+                 const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major) {
+  const bool lstm = mode == RnnMode::kLSTM, gru = mode == RnnMode::kGRU;
+  const int64_t N = x.size(0), I = x.size(1), B = h0.size(0), H = h0.size(1);
+  const int64_t GH = gate_count(mode) * H, T = static_cast<int64_t>(batch_sizes.size());
+  // Row of (step t, sequence b): offsets[t] + b * stride.
+  const int64_t stride = batch_major ? T : 1;
+  std::vector<int64_t> offsets(static_cast<size_t>(T));
+  for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
+    offsets[static_cast<size_t>(t)] = batch_major ? t : r;
+  auto X = x.storage(), Wih = w_ih.storage(), Whh = w_hh.storage();
+  const float* bih = b_ih.defined() ? b_ih.data().data() : nullptr;
+  const float* bhh = b_hh.defined() ? b_hh.data().data() : nullptr;
+
+  // Input projection of every step at once; LSTM and RNN fold both biases in here.
+  auto gates = std::make_shared<Array>(uninitialized(N, GH));
+  float* gp = gates->data();
+  for (int64_t k = 0; k < GH; ++k) gp[k] = (bih ? bih[k] : 0.f) + (!gru && bhh ? bhh[k] : 0.f);
+  for (int64_t r = 1; r < N; ++r)
+    std::memcpy(gp + r * GH, gp, sizeof(float) * static_cast<size_t>(GH));
+  gemm(false, true, N, GH, I, X->data(), Wih->data(), 1.f, gp);
+
+  // The output rows are followed by the state rows (h, then c), updated in place each step.
+  Array out = uninitialized(N + (lstm ? 2 : 1) * B, H);
+  float* yp = out.data();
+  float* hs = yp + N * H;
+  float* cs = hs + B * H;
+  std::memcpy(hs, h0.data().data(), sizeof(float) * static_cast<size_t>(B * H));
+  if (lstm) std::memcpy(cs, c0.data().data(), sizeof(float) * static_cast<size_t>(B * H));
+  auto h_prev = std::make_shared<Array>(uninitialized(N, H));
+  // LSTM: c_prev and tanh(c) per row; GRU: W_hn h + b_hn per row.
+  auto saved_a = std::make_shared<Array>(uninitialized(lstm || gru ? N : 0, H));
+  auto saved_b = std::make_shared<Array>(uninitialized(lstm ? N : 0, H));
+  Array gh = uninitialized(gru ? B : 0, GH);  // GRU: the hidden projection of one step
+
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    const int64_t bs = batch_sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
+    for (int64_t b = 0; b < bs; ++b)
+      std::memcpy(h_prev->data() + (r0 + b * stride) * H, hs + b * H,
+                  sizeof(float) * static_cast<size_t>(H));
+    if (!gru) {
+      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gp + r0 * GH, 0, stride * GH);
+    } else {
+      for (int64_t b = 0; b < bs; ++b)
+        for (int64_t k = 0; k < GH; ++k) gh.data()[b * GH + k] = bhh ? bhh[k] : 0.f;
+      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gh.data());
+    }
+    for (int64_t b = 0; b < bs; ++b) {
+      float* g = gp + (r0 + b * stride) * GH;
+      float* h = hs + b * H;
+      float* y = yp + (r0 + b * stride) * H;
+      if (lstm) {
+        float* c = cs + b * H;
+        float* cp = saved_a->data() + (r0 + b * stride) * H;
+        float* tc = saved_b->data() + (r0 + b * stride) * H;
+        lanes(H, [&](int64_t j, auto tag) {
+          using V = decltype(tag);
+          V i = vsigmoid(vload<V>(g + j)), f = vsigmoid(vload<V>(g + H + j));
+          V gg = vtanh(vload<V>(g + 2 * H + j)), o = vsigmoid(vload<V>(g + 3 * H + j));
+          V c_old = vload<V>(c + j);
+          V c_new = f * c_old + i * gg;
+          V t_new = vtanh(c_new);
+          vstore(g + j, i), vstore(g + H + j, f), vstore(g + 2 * H + j, gg);
+          vstore(g + 3 * H + j, o), vstore(cp + j, c_old), vstore(c + j, c_new),
+              vstore(tc + j, t_new);
+          V h_new = o * t_new;
+          vstore(h + j, h_new), vstore(y + j, h_new);
+        });
+      } else if (gru) {
+        const float* q = gh.data() + b * GH;
+        float* hn_part = saved_a->data() + (r0 + b * stride) * H;
+        lanes(H, [&](int64_t j, auto tag) {
+          using V = decltype(tag);
+          V r = vsigmoid(vload<V>(g + j) + vload<V>(q + j));
+          V z = vsigmoid(vload<V>(g + H + j) + vload<V>(q + H + j));
+          V hn = vload<V>(q + 2 * H + j);
+          V n = vtanh(vload<V>(g + 2 * H + j) + r * hn);
+          V h_new = n + z * (vload<V>(h + j) - n);
+          vstore(g + j, r), vstore(g + H + j, z), vstore(g + 2 * H + j, n), vstore(hn_part + j, hn);
+          vstore(h + j, h_new), vstore(y + j, h_new);
+        });
+      } else {
+        const bool relu = mode == RnnMode::kReLU;
+        lanes(H, [&](int64_t j, auto tag) {
+          using V = decltype(tag);
+          V v = vload<V>(g + j);
+          V h_new = relu ? vrelu(v) : vtanh(v);
+          vstore(g + j, h_new), vstore(h + j, h_new), vstore(y + j, h_new);
+        });
+      }
+    }
+  }
+
+  const bool need_x = x.requires_grad(), need_h0 = h0.requires_grad();
+  const bool need_c0 = lstm && c0.requires_grad();
+  const bool need_w = w_ih.requires_grad() || w_hh.requires_grad() ||
+                      (b_ih.defined() && b_ih.requires_grad()) ||
+                      (b_hh.defined() && b_hh.requires_grad());
+  const bool has_bih = bih != nullptr, has_bhh = bhh != nullptr;
+  std::vector<int64_t> sizes = batch_sizes;
+  return make_output(
+      std::move(out),
+      lstm  ? "lstm"
+      : gru ? "gru"
+            : "rnn",
+      {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, [=](const Array& grad) {
+        const float* gy = grad.data();
+        Array dgi = uninitialized(N, GH);
+        Array dgh_own = uninitialized(gru ? N : 0, GH);  // GRU: r scales the hidden n part
+        Array& dgh = gru ? dgh_own : dgi;
+        Array dh = uninitialized(B, H), dc = uninitialized(lstm ? B : 0, H);
+        std::memcpy(dh.data(), gy + N * H, sizeof(float) * static_cast<size_t>(B * H));
+        if (lstm)
+          std::memcpy(dc.data(), gy + (N + B) * H, sizeof(float) * static_cast<size_t>(B * H));
+        const float* gs = gates->data();
+        for (int64_t s = 0; s < T; ++s) {
+          const int64_t t = reverse ? s : T - 1 - s;
+          const int64_t bs = sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
+          for (int64_t b = 0; b < bs; ++b) {
+            const int64_t row = r0 + b * stride;
+            const float* g = gs + row * GH;
+            const float* go = gy + row * H;
+            float* dhb = dh.data() + b * H;
+            float* di = dgi.data() + row * GH;
+            if (lstm) {
+              float* dcb = dc.data() + b * H;
+              const float* cp = saved_a->data() + row * H;
+              const float* tc = saved_b->data() + row * H;
+              lanes(H, [&](int64_t j, auto tag) {
+                using V = decltype(tag);
+                V i = vload<V>(g + j), f = vload<V>(g + H + j), gg = vload<V>(g + 2 * H + j);
+                V o = vload<V>(g + 3 * H + j), tcj = vload<V>(tc + j);
+                V dhj = vload<V>(dhb + j) + vload<V>(go + j);
+                V dcj = vload<V>(dcb + j) + dhj * o * (V(1.f) - tcj * tcj);
+                vstore(di + j, dcj * gg * i * (V(1.f) - i));
+                vstore(di + H + j, dcj * vload<V>(cp + j) * f * (V(1.f) - f));
+                vstore(di + 2 * H + j, dcj * i * (V(1.f) - gg * gg));
+                vstore(di + 3 * H + j, dhj * tcj * o * (V(1.f) - o));
+                vstore(dcb + j, dcj * f);
+              });
+            } else if (gru) {
+              float* dq = dgh.data() + row * GH;
+              const float* hp = h_prev->data() + row * H;
+              const float* hn_part = saved_a->data() + row * H;
+              lanes(H, [&](int64_t j, auto tag) {
+                using V = decltype(tag);
+                V r = vload<V>(g + j), z = vload<V>(g + H + j), n = vload<V>(g + 2 * H + j);
+                V dhj = vload<V>(dhb + j) + vload<V>(go + j);
+                V dn = dhj * (V(1.f) - z) * (V(1.f) - n * n);
+                V dr = dn * vload<V>(hn_part + j) * r * (V(1.f) - r);
+                V dz = dhj * (vload<V>(hp + j) - n) * z * (V(1.f) - z);
+                vstore(di + j, dr), vstore(di + H + j, dz), vstore(di + 2 * H + j, dn);
+                vstore(dq + j, dr), vstore(dq + H + j, dz), vstore(dq + 2 * H + j, dn * r);
+                vstore(dhb + j, dhj * z);  // the direct path; the GEMM below adds W_hh's
+              });
+            } else {
+              const bool relu = mode == RnnMode::kReLU;
+              lanes(H, [&](int64_t j, auto tag) {
+                using V = decltype(tag);
+                V y = vload<V>(g + j), dhj = vload<V>(dhb + j) + vload<V>(go + j);
+                vstore(di + j, relu ? vstep(y, dhj) : dhj * (V(1.f) - y * y));
+              });
+            }
+          }
+          gemm(false, false, bs, H, GH, dgh.data() + r0 * GH, Whh->data(), gru ? 1.f : 0.f,
+               dh.data(), stride * GH);
+        }
+        Gradients grads(7);
+        if (need_x) {
+          Array dx = uninitialized(N, I);
+          gemm(false, false, N, I, GH, dgi.data(), Wih->data(), 0.f, dx.data());
+          grads[0] = std::move(dx);
+        }
+        if (need_h0) grads[1] = std::move(dh);
+        if (need_c0) grads[2] = std::move(dc);
+        if (need_w) {
+          Array dwih = uninitialized(GH, I), dwhh = uninitialized(GH, H);
+          gemm(true, false, GH, I, N, dgi.data(), X->data(), 0.f, dwih.data());
+          gemm(true, false, GH, H, N, dgh.data(), h_prev->data(), 0.f, dwhh.data());
+          grads[3] = std::move(dwih);
+          grads[4] = std::move(dwhh);
+          if (has_bih) {
+            Array db = Array::from_shape({static_cast<size_t>(GH)});
+            column_sums(dgi, N, GH, db.data());
+            grads[5] = std::move(db);
+          }
+          if (has_bhh) {
+            Array db = Array::from_shape({static_cast<size_t>(GH)});
+            column_sums(dgh, N, GH, db.data());
+            grads[6] = std::move(db);
+          }
+        }
+        return grads;
+      });
+}
+
+Tensor narrow_rows(const Tensor& t, int64_t start, int64_t length) {
+  const int64_t rows = t.size(0), cols = t.size(1);
+  const float* src = t.data().data() + start * cols;
+  Array out = uninitialized(length, cols);
+  std::memcpy(out.data(), src, sizeof(float) * static_cast<size_t>(length * cols));
+  return make_output(std::move(out), "narrow", {t}, [=](const Array& g) {
+    Array d = Array(std::vector<size_t>{static_cast<size_t>(rows), static_cast<size_t>(cols)}, 0.f);
+    std::memcpy(d.data() + start * cols, g.data(),
+                sizeof(float) * static_cast<size_t>(length * cols));
+    return gradients(std::move(d));
+  });
+}
+
+}  // namespace ember::nn::detail

@@ -1,0 +1,148 @@
+// nn::utils::rnn: pack_padded_sequence and pad_packed_sequence as differentiable gathers (the
+// sort of an unsorted batch is folded into the same gather), so padded steps get no gradient.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "ember/autograd.hpp"
+#include "ember/nn/rnn.hpp"
+
+namespace ember::nn::utils::rnn {
+
+namespace {
+
+std::string list_str(const std::vector<int64_t>& v) { return ember::detail::shape_str(v); }
+
+// For packed row r, the [T, B] slot (t * B + column) it comes from.
+std::vector<int64_t> packed_slots(const std::vector<int64_t>& batch_sizes,
+                                  const std::vector<int64_t>& order, int64_t batch) {
+  std::vector<int64_t> slots;
+  for (size_t t = 0; t < batch_sizes.size(); ++t)
+    for (int64_t i = 0; i < batch_sizes[t]; ++i)
+      slots.push_back(static_cast<int64_t>(t) * batch + order[static_cast<size_t>(i)]);
+  return slots;
+}
+
+Array rows_of(size_t rows, const Shape& trailing, float fill) {
+  std::vector<size_t> shape{rows};
+  for (int64_t d : trailing) shape.push_back(static_cast<size_t>(d));
+  return Array(shape, fill);
+}
+
+}  // namespace
+
+PackedSequence pack_padded_sequence(const Tensor& input, const IndexTensor& lengths,
+                                    bool batch_first, bool enforce_sorted) {
+  return pack_padded_sequence(input, lengths.to_vector(), batch_first, enforce_sorted);
+}
+
+PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64_t>& lengths,
+                                    bool batch_first, bool enforce_sorted) {
+  EMBER_CHECK_SHAPE(input.dim() >= 2, "pack_padded_sequence: expected input of at least 2 ",
+                    "dims, got shape ", ember::detail::shape_str(input.shape()));
+  const int64_t T = input.size(batch_first ? 1 : 0), B = input.size(batch_first ? 0 : 1);
+  EMBER_CHECK_SHAPE(static_cast<int64_t>(lengths.size()) == B, "pack_padded_sequence: expected ", B,
+                    " lengths (the batch size), got ", lengths.size());
+  for (size_t b = 0; b < lengths.size(); ++b) {
+    EMBER_CHECK_VALUE(lengths[b] > 0, "pack_padded_sequence: lengths must be positive, ",
+                      "sequence ", b, " has length ", lengths[b]);
+    EMBER_CHECK_VALUE(lengths[b] <= T, "pack_padded_sequence: length ", lengths[b], " of sequence ",
+                      b, " is longer than the input's ", T, " steps");
+  }
+  std::vector<int64_t> order(static_cast<size_t>(B));
+  std::iota(order.begin(), order.end(), 0);
+  if (enforce_sorted) {
+    for (size_t b = 1; b < lengths.size(); ++b)
+      EMBER_CHECK_VALUE(lengths[b] <= lengths[b - 1], "pack_padded_sequence: lengths ",
+                        list_str(lengths), " are not sorted in decreasing order (sequence ", b,
+                        " has length ", lengths[b], " after ", lengths[b - 1],
+                        "); sort the batch or pass enforce_sorted=false");
+  } else {
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return lengths[static_cast<size_t>(a)] > lengths[static_cast<size_t>(b)];
+    });
+  }
+  const int64_t longest = lengths[static_cast<size_t>(order[0])];
+  std::vector<int64_t> batch_sizes(static_cast<size_t>(longest), 0);
+  for (int64_t len : lengths)
+    for (int64_t t = 0; t < len; ++t) ++batch_sizes[static_cast<size_t>(t)];
+
+  Tensor x = batch_first ? input.transpose(0, 1) : input;  // [T, B, *]
+  const Shape x_dims = x.shape();
+  const Shape trailing(x_dims.begin() + 2, x_dims.end());
+  int64_t features = 1;
+  for (int64_t d : trailing) features *= d;
+  std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
+  Array data = rows_of(slots.size(), trailing, 0.f);
+  const float* src = x.data().data();
+  for (size_t r = 0; r < slots.size(); ++r)
+    std::memcpy(data.data() + r * static_cast<size_t>(features), src + slots[r] * features,
+                row_bytes);
+  const auto x_shape = x.data().shape();
+  Tensor packed = make_output(std::move(data), "pack_padded_sequence", {x}, [=](const Array& g) {
+    Array dx(x_shape, 0.f);
+    for (size_t r = 0; r < slots.size(); ++r)
+      std::memcpy(dx.data() + slots[r] * features, g.data() + r * static_cast<size_t>(features),
+                  row_bytes);
+    return gradients(std::move(dx));
+  });
+  PackedSequence out{packed, IndexTensor(batch_sizes), {}, {}};
+  if (!enforce_sorted) {
+    std::vector<int64_t> unsorted(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i)
+      unsorted[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
+    out.sorted_indices = IndexTensor(order);
+    out.unsorted_indices = IndexTensor(unsorted);
+  }
+  return out;
+}
+
+std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequence,
+                                                    bool batch_first, float padding_value,
+                                                    int64_t total_length) {
+  const std::vector<int64_t>& batch_sizes = sequence.batch_sizes.to_vector();
+  const Tensor& data = sequence.data;
+  EMBER_CHECK_SHAPE(!batch_sizes.empty() && data.dim() >= 1, "pad_packed_sequence: empty ",
+                    "packed sequence");
+  const int64_t T = static_cast<int64_t>(batch_sizes.size()), B = batch_sizes[0];
+  const int64_t N = std::accumulate(batch_sizes.begin(), batch_sizes.end(), int64_t{0});
+  EMBER_CHECK_SHAPE(data.size(0) == N, "pad_packed_sequence: data has ", data.size(0),
+                    " rows but batch_sizes ", list_str(batch_sizes), " sum to ", N);
+  EMBER_CHECK_VALUE(total_length < 0 || total_length >= T, "pad_packed_sequence: total_length ",
+                    total_length, " is shorter than the longest sequence (", T, " steps)");
+  const int64_t steps = std::max(T, total_length);
+  std::vector<int64_t> order(static_cast<size_t>(B));
+  std::iota(order.begin(), order.end(), 0);
+  if (sequence.sorted_indices.numel() > 0) order = sequence.sorted_indices.to_vector();
+  std::vector<int64_t> lengths(static_cast<size_t>(B), 0);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < batch_sizes[static_cast<size_t>(t)]; ++i)
+      ++lengths[static_cast<size_t>(order[static_cast<size_t>(i)])];
+
+  const Shape data_dims = data.shape();
+  const Shape trailing(data_dims.begin() + 1, data_dims.end());
+  int64_t features = 1;
+  for (int64_t d : trailing) features *= d;
+  std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
+  Array out = rows_of(static_cast<size_t>(steps * B), trailing, padding_value);
+  Shape out_shape{steps, B};
+  out_shape.insert(out_shape.end(), trailing.begin(), trailing.end());
+  out.reshape(ember::detail::to_xshape(out_shape));
+  for (size_t r = 0; r < slots.size(); ++r)
+    std::memcpy(out.data() + slots[r] * features,
+                data.data().data() + r * static_cast<size_t>(features), row_bytes);
+  const auto data_shape = data.data().shape();
+  Tensor padded = make_output(std::move(out), "pad_packed_sequence", {data}, [=](const Array& g) {
+    Array d = Array::from_shape(data_shape);
+    for (size_t r = 0; r < slots.size(); ++r)
+      std::memcpy(d.data() + r * static_cast<size_t>(features), g.data() + slots[r] * features,
+                  row_bytes);
+    return gradients(std::move(d));
+  });
+  if (batch_first) padded = padded.transpose(0, 1);
+  return {padded, IndexTensor(lengths)};
+}
+
+}  // namespace ember::nn::utils::rnn

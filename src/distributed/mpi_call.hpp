@@ -1,0 +1,17 @@
+// Private: MPI return codes as ember::Error, and waiting on a request with the Environment's
+// timeout (a blocking MPI call would wait forever for a rank that died).
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+
+namespace ember::distributed::detail {
+
+// Throws "ember::distributed: <call> failed on rank r of n: <MPI's error string>".
+void check(int rc, const char* call);
+// Polls `request` until it completes; after Environment::timeout() seconds throws an Error
+// saying which call waited and that another rank has probably died.
+void wait(MPI_Request& request, const char* call);
+
+}  // namespace ember::distributed::detail

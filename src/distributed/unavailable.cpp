@@ -1,0 +1,42 @@
+// ember::distributed in a build without MPI: the API exists and says why it cannot run.
+#include "ember/distributed/data_parallel.hpp"
+#include "ember/distributed/environment.hpp"
+
+namespace ember::distributed {
+
+namespace {
+[[noreturn]] void unavailable(const char* what) {
+  EMBER_CHECK(false, "ember::distributed::", what,
+              ": this Ember was built without MPI; install libopenmpi-dev and openmpi-bin "
+              "(scripts/install_deps.sh) and configure again with -DEMBER_WITH_MPI=ON");
+  std::abort();  // not reached: EMBER_CHECK(false, ...) throws
+}
+}  // namespace
+
+bool is_available() { return false; }
+
+Environment::Environment(EnvironmentOptions options) : options_(options) { init(nullptr, nullptr); }
+Environment::Environment(int, char**, EnvironmentOptions options) : options_(options) {
+  init(nullptr, nullptr);
+}
+void Environment::init(int*, char***) { unavailable("Environment"); }
+Environment::~Environment() = default;
+void Environment::set_timeout(double) { unavailable("Environment::set_timeout"); }
+void Environment::abort(const std::string&, int) const { unavailable("Environment::abort"); }
+Environment& Environment::current() { unavailable("Environment::current"); }
+bool Environment::exists() { return false; }
+
+void barrier() { unavailable("barrier"); }
+void broadcast(Tensor&, int) { unavailable("broadcast"); }
+void all_reduce(Tensor&, ReduceOp) { unavailable("all_reduce"); }
+double all_reduce(double, ReduceOp) { unavailable("all_reduce"); }
+std::vector<Tensor> all_gather(const Tensor&) { unavailable("all_gather"); }
+
+DataParallel::DataParallel(std::vector<Tensor>, DataParallelOptions) {
+  unavailable("DataParallel");
+}
+void DataParallel::synchronize() { unavailable("DataParallel::synchronize"); }
+void DataParallel::broadcast_parameters() { unavailable("DataParallel::broadcast_parameters"); }
+void DataParallel::check_same_parameters() const { unavailable("DataParallel"); }
+
+}  // namespace ember::distributed

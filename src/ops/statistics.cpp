@@ -1,0 +1,210 @@
+// Statistics over dims: var, std, logsumexp, norm (each as a [rows, n] loop in double), cumsum
+// and topk along one dim.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "ember/autograd.hpp"
+#include "ember/ops.hpp"
+#include "op_helpers.hpp"
+
+namespace ember {
+
+namespace {
+
+// One value per row from a per-row kernel; `backward_row(row, x, y, g, dx)` fills a row of
+// the gradient. Both see the input in the [rows, n] layout of make_reduction.
+template <class Forward, class Backward>
+Tensor row_reduction(const Tensor& a, const Shape& dims, bool keepdim, const char* op,
+                     Forward forward_row, Backward backward_row) {
+  detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
+  Array scratch;
+  const float* x = detail::to_rows(a.data(), r, scratch);
+  auto y = std::make_shared<Array>(Array::from_shape({static_cast<size_t>(r.rows)}));
+  for (int64_t row = 0; row < r.rows; ++row) y->data()[row] = forward_row(x + row * r.n, r.n);
+  Array out = *y;
+  out.reshape(detail::to_xshape(r.out_shape));
+  auto A = a.storage();
+  return make_output(std::move(out), op, {a}, [A, r, y, backward_row](const Array& g) {
+    Array scratch;
+    const float* x = detail::to_rows(*A, r, scratch);
+    Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
+    for (int64_t row = 0; row < r.rows; ++row)
+      backward_row(x + row * r.n, r.n, y->data()[row], g.data()[row], dx.data() + row * r.n);
+    return gradients(detail::from_rows(std::move(dx), r));
+  });
+}
+
+double row_mean(const float* x, int64_t n) {
+  double total = 0;
+  for (int64_t k = 0; k < n; ++k) total += x[k];
+  return total / static_cast<double>(n);
+}
+
+// Sum of squared deviations / (n - correction); NaN when n <= correction, as PyTorch.
+double row_var(const float* x, int64_t n, int64_t correction) {
+  const double m = row_mean(x, n);
+  double ss = 0;
+  for (int64_t k = 0; k < n; ++k) ss += (x[k] - m) * (x[k] - m);
+  return ss / static_cast<double>(n - correction);
+}
+
+Tensor var_impl(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim, bool root,
+                const char* op) {
+  const int64_t c = unbiased ? 1 : 0;
+  return row_reduction(
+      a, dims, keepdim, op,
+      [c, root](const float* x, int64_t n) {
+        double v = row_var(x, n, c);
+        return static_cast<float>(root ? std::sqrt(v) : v);
+      },
+      [c, root](const float* x, int64_t n, float y, float g, float* dx) {
+        // d var / dx_k = 2 (x_k - mean) / (n - c); d std = d var / (2 std), 0 where std = 0.
+        const double m = row_mean(x, n);
+        double scale =
+            root ? (y == 0.f ? 0.0 : g / (double(y) * double(n - c))) : 2.0 * g / double(n - c);
+        for (int64_t k = 0; k < n; ++k) dx[k] = static_cast<float>(scale * (x[k] - m));
+      });
+}
+
+}  // namespace
+
+Tensor var(const Tensor& a, bool unbiased) {
+  return var_impl(a, {}, unbiased, false, false, "var");
+}
+Tensor var(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim) {
+  EMBER_CHECK_VALUE(!dims.empty(), "var: dims must not be empty (use var(a) for every dim)");
+  return var_impl(a, dims, unbiased, keepdim, false, "var");
+}
+Tensor std(const Tensor& a, bool unbiased) { return var_impl(a, {}, unbiased, false, true, "std"); }
+Tensor std(const Tensor& a, const Shape& dims, bool unbiased, bool keepdim) {
+  EMBER_CHECK_VALUE(!dims.empty(), "std: dims must not be empty (use std(a) for every dim)");
+  return var_impl(a, dims, unbiased, keepdim, true, "std");
+}
+
+Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
+  EMBER_CHECK_VALUE(!dims.empty(), "logsumexp: dims must not be empty");
+  return row_reduction(
+      a, dims, keepdim, "logsumexp",
+      [](const float* x, int64_t n) {
+        float m = -INFINITY;
+        for (int64_t k = 0; k < n; ++k) m = std::max(m, x[k]);
+        if (std::isinf(m)) return m;  // all -inf (or an inf): no shift to subtract
+        double total = 0;
+        for (int64_t k = 0; k < n; ++k) total += std::exp(double(x[k]) - m);
+        return static_cast<float>(m + std::log(total));
+      },
+      [](const float* x, int64_t n, float y, float g, float* dx) {
+        for (int64_t k = 0; k < n; ++k) dx[k] = g * std::exp(x[k] - y);  // g * softmax
+      });
+}
+
+Tensor norm(const Tensor& a, float p) { return norm(a, p, {}, false); }
+
+Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim) {
+  EMBER_CHECK_VALUE(p > 0.f, "norm: p must be positive (or INFINITY), got ", p);
+  return row_reduction(
+      a, dims, keepdim, "norm",
+      [p](const float* x, int64_t n) {
+        double total = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          double v = std::abs(double(x[k]));
+          if (std::isinf(p))
+            total = std::max(total, v);
+          else
+            total += p == 2.f ? v * v : std::pow(v, double(p));
+        }
+        if (std::isinf(p) || p == 1.f) return static_cast<float>(total);
+        return static_cast<float>(p == 2.f ? std::sqrt(total) : std::pow(total, 1.0 / p));
+      },
+      [p](const float* x, int64_t n, float y, float g, float* dx) {
+        // As PyTorch: a zero norm has a zero gradient; the inf-norm shares it between ties.
+        float ties = 0.f;
+        if (std::isinf(p))
+          for (int64_t k = 0; k < n; ++k) ties += std::abs(x[k]) == y ? 1.f : 0.f;
+        for (int64_t k = 0; k < n; ++k) {
+          const float sign = x[k] > 0.f ? 1.f : (x[k] < 0.f ? -1.f : 0.f);
+          if (y == 0.f || x[k] == 0.f)
+            dx[k] = 0.f;
+          else if (std::isinf(p))
+            dx[k] = std::abs(x[k]) == y ? sign * g / ties : 0.f;
+          else if (p == 1.f)
+            dx[k] = sign * g;
+          else
+            dx[k] = static_cast<float>(sign * std::pow(std::abs(double(x[k])) / y, p - 1.0) * g);
+        }
+      });
+}
+
+Tensor cumsum(const Tensor& a, int64_t dim) {
+  dim = detail::wrap_dim(dim, a.dim(), "cumsum");
+  const detail::DimSplit s = detail::split_at(a.shape(), dim);
+  // Running sums along dim, in double; reversed = true gives the backward (suffix sums).
+  auto scan = [s](const float* in, float* out, bool reversed) {
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t i = 0; i < s.inner; ++i) {
+        double total = 0;
+        for (int64_t j = 0; j < s.n; ++j) {
+          int64_t k = reversed ? s.n - 1 - j : j;
+          int64_t at = (o * s.n + k) * s.inner + i;
+          total += in[at];
+          out[at] = static_cast<float>(total);
+        }
+      }
+  };
+  Array out = Array::from_shape(a.data().shape());
+  scan(a.data().data(), out.data(), false);
+  return make_output(std::move(out), "cumsum", {a}, [scan](const Array& g) {
+    Array dx = Array::from_shape(g.shape());
+    scan(g.data(), dx.data(), true);
+    return gradients(std::move(dx));
+  });
+}
+
+std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim, bool largest) {
+  dim = detail::wrap_dim(dim, a.dim(), "topk");
+  Shape in = a.shape();
+  const detail::DimSplit s = detail::split_at(in, dim);
+  EMBER_CHECK_VALUE(k >= 0 && k <= s.n, "topk: k ", k, " must be in [0, ", s.n,
+                    "], the size of dim ", dim, " of shape ", detail::shape_str(in));
+  Shape out_shape = in;
+  if (!in.empty()) out_shape[dim] = k;
+  Array values = Array::from_shape(detail::to_xshape(out_shape));
+  std::vector<int64_t> idx(static_cast<size_t>(s.outer * k * s.inner));
+  std::vector<int64_t> order(static_cast<size_t>(s.n));
+  const float* x = a.data().data();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < s.inner; ++i) {
+      auto at = [&](int64_t j) { return x[(o * s.n + j) * s.inner + i]; };
+      // NaN ranks above everything when largest (below when not), as PyTorch; ties keep the
+      // lower index first.
+      auto before = [&](int64_t l, int64_t r) {
+        float u = at(l), v = at(r);
+        const bool nu = std::isnan(u), nv = std::isnan(v);
+        if (nu != nv) return largest ? nu : nv;
+        if (!nu && u != v) return largest ? u > v : u < v;
+        return l < r;
+      };
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t to = (o * k + j) * s.inner + i;
+        values.data()[to] = at(order[j]);
+        idx[static_cast<size_t>(to)] = order[j];
+      }
+    }
+  IndexTensor indices(idx, out_shape);
+  Tensor out = make_output(std::move(values), "topk", {a}, [in, s, k, idx](const Array& g) {
+    Array dx = xt::zeros<float>(detail::to_xshape(in));
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t j = 0; j < k; ++j)
+        for (int64_t i = 0; i < s.inner; ++i) {
+          int64_t from = (o * k + j) * s.inner + i;
+          dx.data()[(o * s.n + idx[static_cast<size_t>(from)]) * s.inner + i] += g.data()[from];
+        }
+    return gradients(std::move(dx));
+  });
+  return {std::move(out), std::move(indices)};
+}
+
+}  // namespace ember

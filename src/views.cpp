@@ -1,0 +1,416 @@
+// Shape ops as views: each is a transform of a layout (shape, strides, offset). Applied to the
+// input's real layout it gives the view, which shares the input's storage; applied to the
+// input's contiguous layout it says where each output element came from, which is all the
+// backward needs: one strided scatter-add serves every view op.
+#include <numeric>
+
+#include "ember/autograd.hpp"
+#include "ops/op_helpers.hpp"
+
+namespace ember {
+
+namespace detail {
+
+namespace {
+// Calls visit(i, position) for element i of the view, row-major, the innermost dim in a tight
+// loop.
+template <class Visit>
+void walk_strided(const Shape& shape, const Shape& strides, int64_t offset, Visit visit) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  int64_t total = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  if (total == 0) return;
+  if (rank == 0) {
+    visit(0, offset);
+    return;
+  }
+  const int64_t inner = shape[rank - 1], inner_stride = strides[rank - 1];
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+  int64_t position = offset;
+  for (int64_t i = 0; i < total; i += inner) {
+    for (int64_t j = 0; j < inner; ++j) visit(i + j, position + j * inner_stride);
+    for (int64_t d = rank - 2; d >= 0; --d) {  // odometer over the outer dims
+      position += strides[d];
+      if (++index[d] < shape[d]) break;
+      position -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+void gather_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    float* out) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { out[i] = base[p]; });
+}
+void write_strided(const float* values, const Shape& shape, const Shape& strides, int64_t offset,
+                   float* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] = values[i]; });
+}
+void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
+                         int64_t offset, float* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::shape_str;
+
+struct Layout {
+  Shape shape, strides;
+  int64_t offset = 0;
+};
+
+int64_t count(const Shape& shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+Layout layout_of(const Tensor& t) { return {t.shape(), t.strides(), t.storage_offset()}; }
+Layout contiguous_layout(const Shape& shape) {
+  return {shape, detail::contiguous_strides(shape), 0};
+}
+
+// The gradient of a view's input: the output gradient put back where each element came from.
+Array scatter_back(const Array& grad, const Layout& from, const Shape& input_shape) {
+  if (from.offset == 0 && count(from.shape) == count(input_shape) &&
+      from.strides == detail::contiguous_strides(from.shape)) {
+    Array same = grad;  // a pure reshape: same order, new shape
+    same.reshape(detail::to_xshape(input_shape));
+    return same;
+  }
+  Array out = xt::zeros<float>(detail::to_xshape(input_shape));
+  detail::scatter_add_strided(grad.data(), from.shape, from.strides, from.offset, out.data());
+  return out;
+}
+
+// A view of `t` through `transform`, recorded as op `name` when t needs grad.
+template <class Transform>
+Tensor make_view(const Tensor& t, const char* name, Transform transform) {
+  Layout actual = transform(layout_of(t));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.impl()->storage;
+  const Array& whole = impl->storage->values;
+  const bool is_whole_storage =
+      actual.offset == 0 && actual.shape.size() == whole.dimension() &&
+      std::equal(actual.shape.begin(), actual.shape.end(), whole.shape().begin()) &&
+      actual.strides == detail::contiguous_strides(actual.shape);
+  if (!is_whole_storage) {  // a tensor that is its whole storage needs no layout: data() is free
+    impl->view = std::make_unique<ViewLayout>();
+    impl->view->shape = std::move(actual.shape);
+    impl->view->strides = std::move(actual.strides);
+    impl->view->offset = actual.offset;
+  }
+  Tensor out(std::move(impl));
+  if (!needs_grad({t})) return out;
+  out.impl()->counted_view = true;
+  out.impl()->storage->grad_views.fetch_add(1, std::memory_order_relaxed);
+  Shape input_shape = t.shape();
+  Layout from = transform(contiguous_layout(input_shape));
+  return attach_grad_fn(std::move(out), name, {t}, [input_shape, from](const Array& g) {
+    return gradients(scatter_back(g, from, input_shape));
+  });
+}
+
+// The target of view/reshape with one -1 inferred; throws naming `op` and both shapes.
+Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op) {
+  Shape target = requested;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == -1) {
+      EMBER_CHECK_SHAPE(infer < 0, op, ": only one dimension can be -1, got ",
+                        shape_str(requested));
+      infer = static_cast<int64_t>(i);
+    } else {
+      EMBER_CHECK_SHAPE(target[i] >= 0, op, ": invalid size ", target[i], " in shape ",
+                        shape_str(requested));
+      known *= target[i];
+    }
+  }
+  if (infer >= 0 && known > 0 && numel % known == 0) target[infer] = numel / known;
+  EMBER_CHECK_SHAPE(count(target) == numel && (infer < 0 || known > 0), op, ": shape ",
+                    shape_str(requested), " is invalid for input of size ", numel, " (shape ",
+                    shape_str(from), ")");
+  return target;
+}
+
+// Strides that let `layout` be read in `target` shape without a copy, or false (PyTorch's
+// computeStride: each run of dims that is contiguous in memory may be regrouped freely).
+bool view_strides(const Layout& layout, const Shape& target, Shape& strides) {
+  const Shape& shape = layout.shape;
+  strides.assign(target.size(), 1);
+  if (count(shape) == 0 || shape.empty()) {
+    strides = detail::contiguous_strides(target);
+    return true;
+  }
+  int64_t view_d = static_cast<int64_t>(target.size()) - 1;
+  int64_t chunk_base_stride = shape.empty() ? 1 : layout.strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= shape[d];
+    if (d == 0 ||
+        (shape[d - 1] != 1 && layout.strides[d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || target[view_d] == 1)) {
+        strides[view_d] = view_numel * chunk_base_stride;
+        view_numel *= target[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (d > 0) {
+        chunk_base_stride = layout.strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+Layout narrowed(Layout l, int64_t dim, int64_t start, int64_t length) {
+  l.offset += start * l.strides[dim];
+  l.shape[dim] = length;
+  return l;
+}
+
+}  // namespace
+
+Tensor Tensor::view(const Shape& requested) const {
+  Shape target = infer_shape(requested, numel(), shape(), "view");
+  Shape strides;
+  EMBER_CHECK_SHAPE(view_strides(layout_of(*this), target, strides), "view: size ",
+                    shape_str(target), " is not compatible with input of shape ",
+                    shape_str(shape()), " and strides ", shape_str(this->strides()),
+                    " (at least one dimension spans two contiguous subspaces); use reshape()");
+  return make_view(*this, "view", [target](const Layout& l) {
+    Shape s;
+    view_strides(l, target, s);
+    return Layout{target, s, l.offset};
+  });
+}
+
+Tensor Tensor::reshape(const Shape& requested) const {
+  Shape target = infer_shape(requested, numel(), shape(), "reshape");
+  Shape strides;
+  if (view_strides(layout_of(*this), target, strides)) return view(target);
+  return contiguous().view(target);
+}
+
+Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
+  int64_t rank = std::max<int64_t>(dim(), 1);
+  start_dim = detail::wrap_dim(start_dim, rank, "flatten");
+  end_dim = detail::wrap_dim(end_dim, rank, "flatten");
+  EMBER_CHECK_INDEX(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ",
+                    end_dim);
+  Shape s = shape(), out;
+  if (s.empty()) return reshape({1});
+  for (int64_t i = 0; i < start_dim; ++i) out.push_back(s[i]);
+  int64_t merged = 1;
+  for (int64_t i = start_dim; i <= end_dim; ++i) merged *= s[i];
+  out.push_back(merged);
+  for (int64_t i = end_dim + 1; i < static_cast<int64_t>(s.size()); ++i) out.push_back(s[i]);
+  return reshape(out);
+}
+
+Tensor Tensor::permute(const Shape& dims) const {
+  int64_t rank = dim();
+  EMBER_CHECK_SHAPE(static_cast<int64_t>(dims.size()) == rank, "permute: ", dims.size(),
+                    " dims given for a tensor of ", rank, " dims");
+  Shape perm(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = detail::wrap_dim(dims[i], rank, "permute");
+    EMBER_CHECK_INDEX(!seen[d], "permute: dim ", dims[i], " repeated in ", shape_str(dims));
+    seen[d] = true;
+    perm[i] = d;
+  }
+  return make_view(*this, "permute", [perm](const Layout& l) {
+    Layout out{Shape(perm.size()), Shape(perm.size()), l.offset};
+    for (size_t i = 0; i < perm.size(); ++i) {
+      out.shape[i] = l.shape[perm[i]];
+      out.strides[i] = l.strides[perm[i]];
+    }
+    return out;
+  });
+}
+
+Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
+  int64_t rank = dim();
+  if (rank == 0) {  // PyTorch allows transpose(0, 0) and (-1, -1) on a 0-d tensor
+    detail::wrap_dim(dim0, rank, "transpose");
+    detail::wrap_dim(dim1, rank, "transpose");
+    return view({});
+  }
+  dim0 = detail::wrap_dim(dim0, rank, "transpose");
+  dim1 = detail::wrap_dim(dim1, rank, "transpose");
+  Shape perm(static_cast<size_t>(rank));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::swap(perm[dim0], perm[dim1]);
+  return permute(perm);
+}
+
+Tensor Tensor::t() const {
+  EMBER_CHECK_SHAPE(dim() <= 2, "t: expects a tensor with <= 2 dims, got ", dim(), " (shape ",
+                    shape_str(shape()), "); use transpose(dim0, dim1)");
+  return dim() < 2 ? view(shape()) : transpose(0, 1);
+}
+
+Tensor Tensor::expand(const Shape& sizes) const {
+  Shape from = shape();
+  EMBER_CHECK_SHAPE(sizes.size() >= from.size(), "expand: the number of sizes provided (",
+                    sizes.size(), ") must be greater or equal to the number of dimensions in the ",
+                    "tensor (", from.size(), ")");
+  const size_t lead = sizes.size() - from.size();
+  Shape target = sizes;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i < lead) {
+      EMBER_CHECK_SHAPE(sizes[i] >= 0, "expand: size ", sizes[i], " not allowed for the new ",
+                        "leading dimension ", i, " of ", shape_str(sizes));
+      continue;
+    }
+    int64_t have = from[i - lead];
+    if (sizes[i] == -1) target[i] = have;
+    EMBER_CHECK_SHAPE(target[i] == have || have == 1, "expand: the expanded size ", sizes[i],
+                      " must match the existing size ", have, " at non-singleton dimension ", i,
+                      " (shape ", shape_str(from), " to ", shape_str(sizes), ")");
+  }
+  return make_view(*this, "expand", [target, lead](const Layout& l) {
+    Layout out{target, Shape(target.size(), 0), l.offset};
+    for (size_t i = lead; i < target.size(); ++i)
+      out.strides[i] = l.shape[i - lead] == target[i] ? l.strides[i - lead] : 0;
+    return out;
+  });
+}
+
+Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  EMBER_CHECK_INDEX(dim() > 0, "narrow: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "narrow");
+  const int64_t size = shape()[d];
+  if (start < 0 && start >= -size) start += size;
+  EMBER_CHECK_INDEX(start >= 0 && start <= size, "narrow: start ", start,
+                    " out of range for dimension ", d, " of size ", size);
+  EMBER_CHECK_INDEX(length >= 0 && start + length <= size, "narrow: start (", start, ") + length (",
+                    length, ") exceeds dimension size (", size, ") of dim ", d);
+  return make_view(*this, "narrow", [=](const Layout& l) { return narrowed(l, d, start, length); });
+}
+
+Tensor Tensor::select(int64_t d, int64_t index) const {
+  EMBER_CHECK_INDEX(dim() > 0, "select: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "select");
+  const int64_t size = shape()[d];
+  EMBER_CHECK_INDEX(index >= -size && index < size, "select: index ", index,
+                    " out of range for dimension ", d, " of size ", size);
+  if (index < 0) index += size;
+  return make_view(*this, "select", [=](const Layout& l) {
+    Layout out = narrowed(l, d, index, 1);
+    out.shape.erase(out.shape.begin() + d);
+    out.strides.erase(out.strides.begin() + d);
+    return out;
+  });
+}
+
+Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  EMBER_CHECK_INDEX(dim() > 0, "slice: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "slice");
+  EMBER_CHECK_VALUE(step > 0, "slice: step must be positive, got ", step);
+  const int64_t size = shape()[d];
+  auto clip = [size](int64_t i) {  // Python's slice rule: negative counts from the end, clamp
+    if (i < 0) i += size;
+    return std::min(std::max<int64_t>(i, 0), size);
+  };
+  start = clip(start);
+  end = std::max(clip(end), start);
+  const int64_t length = (end - start + step - 1) / step;
+  return make_view(*this, "slice", [=](const Layout& l) {
+    Layout out = narrowed(l, d, start, length);
+    out.strides[d] *= step;
+    return out;
+  });
+}
+
+std::vector<Tensor> Tensor::split(int64_t split_size, int64_t d) const {
+  EMBER_CHECK_INDEX(dim() > 0, "split: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "split");
+  const int64_t size = shape()[d];
+  EMBER_CHECK_VALUE(split_size > 0 || (split_size == 0 && size == 0), "split: split_size ",
+                    split_size, " must be positive for a dimension of size ", size);
+  std::vector<Tensor> parts;
+  for (int64_t start = 0; start < size || parts.empty(); start += split_size)
+    parts.push_back(narrow(d, start, std::min(split_size, size - start)));
+  return parts;
+}
+
+std::vector<Tensor> Tensor::split(const Shape& sizes, int64_t d) const {
+  EMBER_CHECK_INDEX(dim() > 0, "split: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "split");
+  const int64_t size = shape()[d];
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    EMBER_CHECK_VALUE(s >= 0, "split: sizes ", shape_str(sizes), " contain a negative size");
+    total += s;
+  }
+  EMBER_CHECK_VALUE(total == size, "split: sizes ", shape_str(sizes), " sum to ", total,
+                    " but dimension ", d, " has size ", size);
+  std::vector<Tensor> parts;
+  int64_t start = 0;
+  for (int64_t s : sizes) {
+    parts.push_back(narrow(d, start, s));
+    start += s;
+  }
+  return parts;
+}
+
+std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t d) const {
+  EMBER_CHECK_VALUE(chunks > 0, "chunk: number of chunks must be positive, got ", chunks);
+  EMBER_CHECK_INDEX(dim() > 0, "chunk: cannot be applied to a 0-dim tensor");
+  const int64_t size = shape()[detail::wrap_dim(d, dim(), "chunk")];
+  return split(std::max<int64_t>((size + chunks - 1) / chunks, size == 0 ? 0 : 1), d);
+}
+
+std::vector<Tensor> Tensor::unbind(int64_t d) const {
+  EMBER_CHECK_INDEX(dim() > 0, "unbind: cannot be applied to a 0-dim tensor");
+  d = detail::wrap_dim(d, dim(), "unbind");
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < shape()[d]; ++i) parts.push_back(select(d, i));
+  return parts;
+}
+
+Tensor Tensor::unsqueeze(int64_t d) const {
+  d = detail::wrap_dim(d, dim() + 1, "unsqueeze");
+  return make_view(*this, "unsqueeze", [d](Layout l) {
+    int64_t stride = d < static_cast<int64_t>(l.shape.size()) ? l.shape[d] * l.strides[d] : 1;
+    l.shape.insert(l.shape.begin() + d, 1);
+    l.strides.insert(l.strides.begin() + d, stride);
+    return l;
+  });
+}
+
+Tensor Tensor::squeeze() const {
+  return make_view(*this, "squeeze", [](const Layout& l) {
+    Layout out{{}, {}, l.offset};
+    for (size_t i = 0; i < l.shape.size(); ++i) {
+      if (l.shape[i] == 1) continue;
+      out.shape.push_back(l.shape[i]);
+      out.strides.push_back(l.strides[i]);
+    }
+    return out;
+  });
+}
+
+Tensor Tensor::squeeze(int64_t d) const {
+  d = detail::wrap_dim(d, dim(), "squeeze");
+  return make_view(*this, "squeeze", [d](Layout l) {
+    if (!l.shape.empty() && l.shape[d] == 1) {
+      l.shape.erase(l.shape.begin() + d);
+      l.strides.erase(l.strides.begin() + d);
+    }
+    return l;
+  });
+}
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return make_output(Array(data()), "contiguous", {*this},
+                     [](const Array& g) { return gradients(g); });
+}
+
+}  // namespace ember

@@ -1,0 +1,165 @@
+// Run under mpirun -np 2: collectives, DataParallel against one process with the global batch,
+// the ranks' bits, the sparse exchange, and the timeout.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "models.hpp"
+
+using namespace ember;
+namespace dist = ember::distributed;
+using dist_test::Net;
+
+namespace {
+dist::Environment& env() { return dist::Environment::current(); }
+
+// Every rank's copy of every parameter has the same bits as rank 0's.
+void check_bit_identical(const std::vector<Tensor>& params) {
+  for (const Tensor& p : params) {
+    std::vector<Tensor> all = dist::all_gather(p);
+    for (size_t r = 1; r < all.size(); ++r)
+      CHECK(std::memcmp(all[0].data().data(), all[r].data().data(),
+                        static_cast<size_t>(p.numel()) * sizeof(float)) == 0);
+  }
+}
+
+// max |a - b| / max |b|: the error relative to the tensor's scale.
+double max_relative_error(const Tensor& a, const Tensor& b) {
+  double worst = 0, scale = 0;
+  std::vector<float> x = a.to_vector(), y = b.to_vector();
+  for (size_t i = 0; i < x.size(); ++i) {
+    worst = std::max(worst, std::abs(double(x[i]) - y[i]));
+    scale = std::max(scale, std::abs(double(y[i])));
+  }
+  return worst / scale;
+}
+}  // namespace
+
+TEST_CASE("collectives: broadcast, all_reduce sum/mean/max, all_gather") {
+  REQUIRE(env().world_size() == 2);
+  const float r = static_cast<float>(env().rank());
+  Tensor t = full({3}, r + 5);
+  dist::broadcast(t, 1);
+  CHECK(t.to_vector() == std::vector<float>{6, 6, 6});
+
+  Tensor s = tensor({r + 1, 10 * r});
+  dist::all_reduce(s, dist::ReduceOp::Sum);
+  CHECK(s.to_vector() == std::vector<float>{3, 10});
+  Tensor m = tensor({r + 1, 10 * r});
+  dist::all_reduce(m, dist::ReduceOp::Mean);
+  CHECK(m.to_vector() == std::vector<float>{1.5f, 5});
+  Tensor x = tensor({r, -r});
+  dist::all_reduce(x, dist::ReduceOp::Max);
+  CHECK(x.to_vector() == std::vector<float>{1, 0});
+  CHECK(dist::all_reduce(double(r), dist::ReduceOp::Mean) == doctest::Approx(0.5));
+
+  std::vector<Tensor> g = dist::all_gather(tensor({r, r}, {1, 2}));
+  REQUIRE(g.size() == 2);
+  CHECK(g[1].shape() == Shape{1, 2});
+  CHECK(g[1].to_vector() == std::vector<float>{1, 1});
+  // A shape mismatch is reported on every rank, and nobody hangs.
+  CHECK_THROWS_WITH_AS(dist::all_gather(zeros({env().rank() + 1})),
+                       doctest::Contains("all_gather: rank"), ShapeError);
+  CHECK_THROWS_WITH_AS(dist::broadcast(t, 2), doctest::Contains("root 2"), IndexError);
+}
+
+TEST_CASE("a collective another rank never joins times out with a clear error") {
+  const double saved = env().timeout();
+  if (env().rank() == 0) {
+    env().set_timeout(0.3);
+    auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(dist::barrier(),
+                      doctest::Contains("got no answer from the other ranks within 0.3 s"));
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  }
+  // Rank 1's barrier now matches the one rank 0 gave up on; then both are in step again.
+  if (env().rank() == 1) dist::barrier();
+  env().set_timeout(saved);
+  dist::barrier();
+}
+
+TEST_CASE("DataParallel: 2 ranks x batch B equal 1 process x batch 2B after 20 steps") {
+  constexpr int64_t B = 4;
+  for (bool sparse : {false, true}) {
+    for (std::string optimizer : {"sgd", "adam"}) {
+      CAPTURE(sparse);
+      CAPTURE(optimizer);
+      manual_seed(11);
+      Net reference(sparse);
+      manual_seed(11);
+      Net replica(sparse);
+      {  // the replicas start apart: the broadcast must make them rank 0's
+        NoGradGuard g;
+        replica.fc1.weight.data() += static_cast<float>(env().rank());
+      }
+      auto ref_opt = dist_test::make_optimizer(optimizer, reference);
+      auto opt = dist_test::make_optimizer(optimizer, replica);
+      dist::DataParallel dp(replica.parameters(), dist::DataParallelOptions().bucket_bytes(600));
+      for (int64_t step = 0; step < 20; ++step) {
+        dist_test::train_step(reference, *ref_opt, nullptr, step, 0, 2 * B);
+        dist_test::train_step(replica, *opt, &dp, step, env().rank() * B, B);
+        if (sparse) CHECK(replica.emb.weight.has_sparse_grad());  // still rows, not a table
+      }
+      CHECK(dp.last_stats().allreduce_calls > 1);  // 600-byte buckets: several
+      CHECK((dp.last_stats().sparse_bytes > 0) == sparse);
+      auto ref = reference.named_parameters();
+      auto got = replica.named_parameters();
+      for (size_t k = 0; k < ref.size(); ++k) {
+        CAPTURE(ref[k].first);
+        CHECK(max_relative_error(got[k].second, ref[k].second) < 1e-5);
+      }
+      check_bit_identical(replica.parameters());
+    }
+  }
+}
+
+TEST_CASE("DataParallel: a gradient present on one rank only is averaged with zeros") {
+  Tensor dense = ones({2, 3}, true);
+  Tensor table = zeros({5, 2}, true);
+  dist::DataParallel dp({dense, table});
+  if (env().rank() == 0) {
+    (sum(dense) * 4.0f).backward();
+    // A sparse lookup on rank 0 only: rank 1 must still end with the same row-sparse gradient.
+    Tensor rows = nn::functional::embedding(IndexTensor({3, 3}), table,
+                                            nn::functional::EmbeddingFuncOptions().sparse(true));
+    sum(rows).backward();
+  }
+  dp.synchronize();
+  REQUIRE(dense.has_grad());
+  CHECK(dense.grad().to_vector() == std::vector<float>(6, 2.0f));
+  REQUIRE(table.has_sparse_grad());
+  CHECK(table.sparse_grad().rows == std::vector<int64_t>{3});
+  CHECK(table.grad().to_vector() == std::vector<float>{0, 0, 0, 0, 0, 0, 1, 1, 0, 0});
+  // No rank has a gradient: none is made up.
+  Tensor idle = ones({2}, true);
+  dist::DataParallel dp2({idle});
+  dp2.synchronize();
+  CHECK(!idle.has_grad());
+}
+
+TEST_CASE("DataParallel: a row-sparse exchange sends rows, a dense one the whole table") {
+  auto volume = [](bool sparse) {
+    manual_seed(3);
+    Net net(sparse);
+    auto opt = dist_test::make_optimizer("sgd", net);
+    dist::DataParallel dp(net.parameters());
+    dist_test::train_step(net, *opt, &dp, 0, env().rank() * 4, 4);
+    return dp.last_stats();
+  };
+  dist::SyncStats dense = volume(false), sparse = volume(true);
+  const int64_t table = dist_test::kVocab * dist_test::kDim * 4;
+  CHECK(dense.dense_bytes > table);
+  CHECK(sparse.dense_bytes == dense.dense_bytes - table);
+  CHECK(sparse.sparse_bytes > 0);
+  CHECK(sparse.sparse_bytes < table);
+}
+
+TEST_CASE("DataParallel: ranks with different parameters are refused") {
+  std::vector<Tensor> params{zeros({env().rank() + 2}, true)};
+  CHECK_THROWS_WITH_AS(dist::DataParallel{params}, doctest::Contains("do not have the same shapes"),
+                       ShapeError);
+}

@@ -1,0 +1,315 @@
+// Attention, MultiheadAttention, the Transformer encoder, the fused layer_norm and positional
+// embeddings against PyTorch 1.13 (golden/attention.txt, trained_*.safetensors), gradcheck on
+// small shapes, and the errors a user can cause.
+#include "golden.hpp"
+#include "gradcheck.hpp"
+
+using namespace ember;
+namespace F = ember::nn::functional;
+
+namespace {
+const golden::File& attention_file() {
+  static const golden::File file = golden::load("attention.txt");
+  return file;
+}
+
+// Loads every "param.<name>" of the case with a strict load_state_dict: names and shapes must be
+// PyTorch's.
+void load_params(nn::Module& m, const golden::Case& c) {
+  StateDict dict;
+  for (const auto& [key, value] : c)
+    if (key.rfind("param.", 0) == 0) dict[key.substr(6)] = value.tensor();
+  m.load_state_dict(dict);
+}
+
+// rtol 1e-5 element by element, with an absolute floor of 1e-5 of the tensor's largest
+// element: a gradient summed over many terms that cancel (the key bias gets exactly zero) keeps
+// float32 rounding of that size, whichever order the sum runs in.
+void check_grad(const Tensor& got, const golden::Value& want, const std::string& what) {
+  double largest = 0;
+  for (double v : want.values) largest = std::max(largest, std::abs(v));
+  golden::check_close(got, want, what, 1e-5, std::max(1e-6, 1e-5 * largest));
+}
+
+void check_param_grads(nn::Module& m, const golden::Case& c) {
+  for (auto& [name, p] : m.named_parameters()) check_grad(p.grad(), c.at("grad." + name), name);
+}
+
+// PyTorch's bool key padding mask, written as 0/1: Ember's float form of it.
+Tensor mask_or_none(const golden::Case& c, const char* key) {
+  return c.count(key) ? c.at(key).tensor() : Tensor();
+}
+}  // namespace
+
+TEST_CASE("golden: layer_norm is one fused node with PyTorch's values and gradients") {
+  for (const char* name : {"layer_norm_affine", "layer_norm_2d_plain"}) {
+    SUBCASE(name) {
+      const golden::Case& c = attention_file().at(name);
+      bool affine = c.count("param.weight") > 0;
+      Shape norm = affine ? Shape{5} : Shape{2, 4};
+      nn::LayerNorm ln(norm, 1e-5, affine);
+      if (affine) load_params(ln, c);
+      Tensor x = c.at("x").tensor(true);
+      Tensor out = ln(x);
+      CHECK(std::string(out.grad_fn()->name) == "native_layer_norm");
+      CHECK(out.grad_fn()->inputs.size() == (affine ? 3u : 1u));
+      golden::check_close(out, c.at("out"), "out");
+      out.backward(c.at("gout").tensor());
+      check_grad(x.grad(), c.at("grad_x"), "grad_x");
+      check_param_grads(ln, c);
+    }
+  }
+}
+
+TEST_CASE("golden: scaled_dot_product_attention with masks, causal, 4-D inputs") {
+  for (const char* name :
+       {"sdpa_plain", "sdpa_mask", "sdpa_mask_broadcast", "sdpa_causal", "sdpa_4d_causal_mask"}) {
+    SUBCASE(name) {
+      const golden::Case& c = attention_file().at(name);
+      Tensor q = c.at("q").tensor(true), k = c.at("k").tensor(true), v = c.at("v").tensor(true);
+      bool causal = std::string(name).find("causal") != std::string::npos;
+      Tensor out = F::scaled_dot_product_attention(q, k, v, mask_or_none(c, "mask"), 0.0, causal);
+      golden::check_close(out, c.at("out"), "out");
+      out.backward(c.at("gout").tensor());
+      check_grad(q.grad(), c.at("grad_q"), "grad_q");
+      check_grad(k.grad(), c.at("grad_k"), "grad_k");
+      check_grad(v.grad(), c.at("grad_v"), "grad_v");
+    }
+  }
+}
+
+TEST_CASE("golden: MultiheadAttention with each option and mask") {
+  struct Config {
+    const char* name;
+    nn::MultiheadAttentionOptions options;
+    bool self_attention, average;
+  };
+  const Config configs[] = {
+      {"mha_self", nn::MultiheadAttentionOptions(8, 2), true, true},
+      {"mha_self_batch_first_kpm", nn::MultiheadAttentionOptions(8, 2).batch_first(true), true,
+       true},
+      {"mha_self_causal", nn::MultiheadAttentionOptions(8, 2), true, true},
+      {"mha_mask3d_kpm", nn::MultiheadAttentionOptions(8, 2), true, true},
+      {"mha_cross", nn::MultiheadAttentionOptions(8, 2), false, true},
+      {"mha_kdim_vdim", nn::MultiheadAttentionOptions(8, 2).kdim(5).vdim(3), false, true},
+      {"mha_no_bias_per_head", nn::MultiheadAttentionOptions(8, 2).bias(false), true, false},
+      {"mha_unbatched", nn::MultiheadAttentionOptions(8, 2), true, true},
+  };
+  for (const Config& config : configs) {
+    SUBCASE(config.name) {
+      const golden::Case& c = attention_file().at(config.name);
+      nn::MultiheadAttention mha(config.options);
+      load_params(mha, c);
+      Tensor q = c.at("query").tensor(true), k = q, v = q;
+      if (!config.self_attention) k = c.at("key").tensor(true), v = c.at("value").tensor(true);
+      auto [out, weights] =
+          mha(q, k, v, mask_or_none(c, "kpm"), true, mask_or_none(c, "mask"), config.average);
+      golden::check_close(out, c.at("out"), "out");
+      golden::check_close(weights, c.at("weights"), "weights");
+      out.backward(c.at("gout").tensor());
+      check_grad(q.grad(), c.at("grad_query"), "grad_query");
+      if (!config.self_attention) {
+        check_grad(k.grad(), c.at("grad_key"), "grad_key");
+        check_grad(v.grad(), c.at("grad_value"), "grad_value");
+      }
+      check_param_grads(mha, c);
+    }
+  }
+}
+
+TEST_CASE("golden: TransformerEncoderLayer, relu/gelu, norm_first both ways, masks") {
+  for (const char* name : {"encoder_layer_relu_post", "encoder_layer_relu_pre",
+                           "encoder_layer_gelu_post_bf", "encoder_layer_gelu_pre_bf"}) {
+    SUBCASE(name) {
+      const golden::Case& c = attention_file().at(name);
+      std::string n = name;
+      nn::TransformerEncoderLayer layer(
+          nn::TransformerEncoderLayerOptions(8, 2)
+              .dim_feedforward(12)
+              .dropout(0.0)
+              .activation(n.find("gelu") != std::string::npos ? "gelu" : "relu")
+              .norm_first(n.find("_pre") != std::string::npos)
+              .batch_first(n.find("_bf") != std::string::npos));
+      load_params(layer, c);
+      Tensor x = c.at("x").tensor(true);
+      Tensor out = layer(x, c.at("mask").tensor(), c.at("kpm").tensor());
+      golden::check_close(out, c.at("out"), "out");
+      out.backward(c.at("gout").tensor());
+      check_grad(x.grad(), c.at("grad_x"), "grad_x");
+      check_param_grads(layer, c);
+    }
+  }
+}
+
+TEST_CASE("golden: TransformerEncoder, two layers and a final norm") {
+  for (bool pre : {false, true}) {
+    CAPTURE(pre);
+    const golden::Case& c =
+        attention_file().at(pre ? "encoder_2_layers_pre" : "encoder_2_layers_norm");
+    nn::TransformerEncoder enc(nn::TransformerEncoderLayerOptions(8, 2)
+                                   .dim_feedforward(12)
+                                   .dropout(0.0)
+                                   .norm_first(pre)
+                                   .batch_first(true),
+                               2, /*norm=*/true);
+    CHECK(enc.state_dict().count("layers.1.linear2.bias") == 1);
+    CHECK(enc.state_dict().count("layers.0.self_attn.in_proj_weight") == 1);
+    load_params(enc, c);
+    Tensor x = c.at("x").tensor(true);
+    Tensor out = enc(x, c.at("mask").tensor(), c.at("kpm").tensor());
+    golden::check_close(out, c.at("out"), "out");
+    out.backward(c.at("gout").tensor());
+    check_grad(x.grad(), c.at("grad_x"), "grad_x");
+    check_param_grads(enc, c);
+  }
+}
+
+TEST_CASE("golden: sinusoidal positional table, learned positions add their rows") {
+  const golden::Case& c = attention_file().at("positional");
+  nn::SinusoidalPositionalEmbedding pe(50, 6);
+  golden::check_close(pe.pe, c.at("pe"), "pe");
+  CHECK(pe.named_parameters().empty());
+  Tensor x = randn({3, 2, 6});
+  Tensor y = pe(x);
+  CHECK(y.to_vector()[6 * 2 + 1] == doctest::Approx(x.to_vector()[6 * 2 + 1] + pe.pe.data()(1, 1)));
+
+  nn::LearnedPositionalEmbedding learned(10, 4, /*batch_first=*/true);
+  CHECK(learned.state_dict().count("weight") == 1);
+  Tensor z = learned(zeros({2, 3, 4}));
+  CHECK(z.data()(1, 2, 3) == learned.weight.data()(2, 3));
+  sum(z).backward();
+  CHECK(learned.weight.grad().data()(2, 0) == 2.f);  // two sentences read row 2
+  CHECK(learned.weight.grad().data()(5, 0) == 0.f);
+  CHECK_THROWS_WITH_AS(learned(zeros({1, 11, 4})),
+                       "LearnedPositionalEmbedding: sequence length 11 is longer than max_len 10",
+                       ShapeError);
+}
+
+TEST_CASE("golden: models trained in PyTorch load strictly from safetensors and agree") {
+  auto path = [](const char* name) {
+    return std::string(EMBER_GOLDEN_DIR) + "/trained_" + name + ".safetensors";
+  };
+  SUBCASE("MultiheadAttention with kdim/vdim") {
+    const golden::Case& c = attention_file().at("trained_mha");
+    struct MhaNet : nn::Module {
+      nn::MultiheadAttention attn{
+          nn::MultiheadAttentionOptions(8, 2).batch_first(true).kdim(5).vdim(3)};
+      MhaNet() { register_module("attn", attn); }
+    } model;
+    model.load_state_dict(io::load(path("mha")));
+    model.eval();
+    std::vector<float> x = c.at("x").tensor().to_vector();
+    auto columns = [&](int64_t lo, int64_t hi) {
+      std::vector<float> out;
+      for (size_t r = 0; r < x.size() / 16; ++r)
+        for (int64_t j = lo; j < hi; ++j) out.push_back(x[r * 16 + j]);
+      return tensor(out, {2, 4, hi - lo});
+    };
+    auto [out, w] = model.attn(columns(0, 8), columns(8, 13), columns(13, 16), {}, false);
+    golden::check_close(out, c.at("out"), "out");
+  }
+  SUBCASE("TransformerEncoder, gelu, pre-norm, final norm") {
+    const golden::Case& c = attention_file().at("trained_encoder");
+    nn::TransformerEncoder enc(nn::TransformerEncoderLayerOptions(8, 2)
+                                   .dim_feedforward(16)
+                                   .activation("gelu")
+                                   .batch_first(true)
+                                   .norm_first(true),
+                               2, true);
+    enc.load_state_dict(io::load(path("encoder")));
+    enc.eval();
+    golden::check_close(enc(c.at("x").tensor()), c.at("out"), "out");
+  }
+}
+
+TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm") {
+  manual_seed(3);
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& x) {
+        return F::scaled_dot_product_attention(x[0], x[1], x[2], Tensor(), 0.0, true);
+      },
+      {randn({2, 3, 2}, true), randn({2, 3, 2}, true), randn({2, 3, 2}, true)});
+  CHECK_GRADCHECK([](const std::vector<Tensor>& x) { return F::layer_norm(x[0], {3}, x[1], x[2]); },
+                  {randn({2, 3}, true), randn({3}, true), randn({3}, true)});
+  nn::MultiheadAttention mha(4, 2);
+  Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3});
+  auto params = mha.parameters();
+  std::vector<Tensor> inputs{randn({3, 2, 4}, true)};
+  CHECK_GRADCHECK(
+      [&](const std::vector<Tensor>& x) { return std::get<0>(mha(x[0], x[0], x[0], kpm)); },
+      inputs);
+  // Parameters too: the lambda points the module at the perturbed copies.
+  nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
+  Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2});
+  CHECK_GRADCHECK(
+      [&](const std::vector<Tensor>& x) {
+        cross.q_proj_weight = x[3];
+        cross.k_proj_weight = x[4];
+        cross.v_proj_weight = x[5];
+        cross.in_proj_bias = x[6];
+        cross.out_proj.weight = x[7];
+        return std::get<0>(cross(x[0], x[1], x[2], kpm2));
+      },
+      {randn({3, 2, 4}, true), randn({2, 2, 3}, true), randn({2, 2, 2}, true), cross.q_proj_weight,
+       cross.k_proj_weight, cross.v_proj_weight, randn({12}, true), cross.out_proj.weight});
+  nn::TransformerEncoderLayer layer(
+      nn::TransformerEncoderLayerOptions(4, 2).dim_feedforward(6).dropout(0.0).norm_first(true));
+  CHECK_GRADCHECK([&](const std::vector<Tensor>& x) { return layer(x[0]); },
+                  {randn({3, 2, 4}, true)});
+}
+
+TEST_CASE("attention: a query with every key masked gives zeros, not NaN") {
+  Tensor q = randn({1, 2, 3}, true), k = randn({1, 2, 3}, true), v = randn({1, 2, 3}, true);
+  Tensor mask = tensor({-INFINITY, -INFINITY, 0.f, 0.f}, {2, 2});
+  Tensor out = F::scaled_dot_product_attention(q, k, v, mask);
+  for (int64_t j = 0; j < 3; ++j) CHECK(out.data()(0, 0, j) == 0.f);
+  sum(out).backward();
+  for (float g : q.grad().to_vector()) CHECK(std::isfinite(g));
+  CHECK(q.grad().data()(0, 0, 0) == 0.f);
+
+  nn::MultiheadAttention mha(4, 2);
+  auto [y, w] = mha(randn({2, 1, 4}), randn({2, 1, 4}), randn({2, 1, 4}), ones({1, 2}));
+  for (float x : y.to_vector()) CHECK(std::isfinite(x));
+  for (float x : w.to_vector()) CHECK(x == 0.f);
+}
+
+TEST_CASE("attention: dropout keeps the expectation and is off in eval") {
+  manual_seed(5);
+  nn::MultiheadAttention mha(nn::MultiheadAttentionOptions(4, 1).dropout(0.5));
+  Tensor x = randn({6, 1, 4});
+  auto [a, wa] = mha(x, x, x);
+  mha.eval();
+  auto [b, wb] = mha(x, x, x);
+  auto [c, wc] = mha(x, x, x);
+  CHECK(a.to_vector() != b.to_vector());
+  CHECK(b.to_vector() == c.to_vector());
+  for (float v : wa.to_vector()) CHECK((v == 0.f || v > 0.f));
+}
+
+TEST_CASE("attention errors name the layer and the values") {
+  CHECK_THROWS_WITH_AS(nn::MultiheadAttention(10, 3),
+                       "MultiheadAttention: embed_dim 10 must be divisible by num_heads 3",
+                       ValueError);
+  nn::MultiheadAttention mha(8, 2);
+  CHECK_THROWS_WITH_AS(mha(zeros({5, 2, 6}), zeros({5, 2, 6}), zeros({5, 2, 6})),
+                       "MultiheadAttention: query shape [5,2,6] does not match embed_dim 8",
+                       ShapeError);
+  Tensor x = zeros({5, 2, 8});
+  CHECK_THROWS_WITH_AS(mha(x, x, x, zeros({2, 4})),
+                       "MultiheadAttention: key_padding_mask shape [2,4] should be [2,5]",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(mha(x, x, x, {}, true, zeros({5, 4})),
+                       "MultiheadAttention: attn_mask shape [5,4] should be [5,5] or [4,5,5]",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(
+      F::scaled_dot_product_attention(zeros({2, 4, 3}), zeros({2, 6, 3}), zeros({2, 6, 5}),
+                                      zeros({3, 4, 6})),
+      "scaled_dot_product_attention: attn_mask shape [3,4,6] does not broadcast to the scores' "
+      "shape [2,4,6]",
+      ShapeError);
+  CHECK_THROWS_WITH_AS(
+      nn::TransformerEncoderLayer(nn::TransformerEncoderLayerOptions(8, 2).activation("tanh")),
+      "TransformerEncoderLayer: activation must be \"relu\" or \"gelu\", got "
+      "\"tanh\"",
+      ValueError);
+}
