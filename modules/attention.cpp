@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "../src/ops/gemm.hpp"
-#include "../src/ops/vector_math.hpp"
+#include "../src/ops/kernels.hpp"
 #include "attention_kernel.hpp"
 #include "ember/parallel.hpp"
 
@@ -30,12 +30,12 @@ void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpe
   }
   if (s.is_causal)
     for (int64_t j = i + 1; j < S; ++j) row[j] = -INFINITY;
-  const float m = max_of(row, S);
+  const float m = kernels::max_of(row, S);
   if (m == -INFINITY) {  // no key left: zeros, not 0/0
     std::fill(row, row + S, 0.f);
     return;
   }
-  const float inv = 1.f / exp_shifted(row, row, S, m);
+  const float inv = 1.f / kernels::exp_shifted(row, row, S, m);
   for (int64_t j = 0; j < S; ++j) row[j] *= inv;
 }
 

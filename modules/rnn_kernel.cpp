@@ -7,15 +7,14 @@
 #include <cstring>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
-#include <xtensor-blas/xblas.hpp>
 
+#include "../src/gemm.hpp"
 #include "ember/autograd.hpp"
 
 namespace ember::nn::detail {
 
 namespace {
 
-using Index = xt::blas_index_t;
 using Batch = xsimd::batch<float>;
 
 // C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading dimensions lda / ldc
@@ -25,12 +24,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   if (m == 0 || n == 0) return;
   if (lda == 0) lda = trans_a ? m : k;
   if (ldc == 0) ldc = n;
-  cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
-                       trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                       trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
-                       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), 1.f, A,
-                       static_cast<Index>(lda), B, static_cast<Index>(trans_b ? k : n), beta, C,
-                       static_cast<Index>(ldc));
+  ember::detail::sgemm(trans_a, trans_b, m, n, k, 1.f, A, lda, B, trans_b ? k : n, beta, C, ldc);
 }
 
 Array uninitialized(int64_t rows, int64_t cols) {
