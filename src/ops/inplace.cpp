@@ -110,11 +110,11 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
 }
 const Tensor& Tensor::clamp_(float min, float max) const {
   return apply_inplace(*this, "clamp_", {}, true,
-                       [&](const Tensor& self) { return clamp(self, min, max); });
+                       [&](const Tensor& self) { return ember::clamp(self, min, max); });
 }
 const Tensor& Tensor::masked_fill_(const Tensor& mask, float value) const {
   return apply_inplace(*this, "masked_fill_", {}, false,
-                       [&](const Tensor& self) { return masked_fill(self, mask, value); });
+                       [&](const Tensor& self) { return ember::masked_fill(self, mask, value); });
 }
 
 }  // namespace ember
