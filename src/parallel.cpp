@@ -2,6 +2,8 @@
 // wake-up (a few µs) instead of a thread start (~20 µs on the 2-core machines).
 #include "ember/parallel.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -21,16 +23,14 @@ std::atomic<int> num_threads{std::max(1, static_cast<int>(std::thread::hardware_
 constexpr int64_t kMinParallelWork = 1 << 16;
 
 thread_local bool inside_pool = false;
+// A child made by fork() has none of the workers (only the forking thread is copied): there the
+// pool would wait for them forever, so the child runs every region alone.
+std::atomic<bool> forked_child{false};
 
 class Pool {
  public:
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
+  Pool() {
+    pthread_atfork(nullptr, nullptr, [] { forked_child = true; });
   }
 
   // Runs the job on `threads` threads (caller included); false when another caller holds the
@@ -83,8 +83,7 @@ class Pool {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] { return stop_ || (generation_ != seen && id < helpers_); });
-      if (stop_) return;
+      wake_.wait(lock, [&] { return generation_ != seen && id < helpers_; });
       seen = generation_;
       lock.unlock();
       work();
@@ -103,12 +102,13 @@ class Pool {
   std::vector<std::exception_ptr> errors_;
   int helpers_ = 0, active_ = 0;
   uint64_t generation_ = 0;
-  bool stop_ = false;
 };
 
+// Never destroyed: workers wait on it until the process ends (a static destructor would have to
+// join threads that may be gone, in a forked child or at exit).
 Pool& pool() {
-  static Pool p;
-  return p;
+  static Pool* p = new Pool;
+  return *p;
 }
 }  // namespace
 
@@ -123,7 +123,7 @@ namespace detail {
 
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn) {
   int threads = static_cast<int>(std::min<int64_t>(num_threads, tasks));
-  if (threads > 1 && !inside_pool && pool().run(tasks, threads, fn)) return;
+  if (threads > 1 && !inside_pool && !forked_child && pool().run(tasks, threads, fn)) return;
   for (int64_t t = 0; t < tasks; ++t) fn(t);
 }
 

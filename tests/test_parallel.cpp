@@ -3,6 +3,8 @@
 // no process-wide setting changed).
 #include <doctest/doctest.h>
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -78,6 +80,30 @@ TEST_CASE("parallel_for reports the error of the lowest task and still runs the 
                                          }),
                     "3");
   CHECK(ran == 16);
+}
+
+TEST_CASE("a child made by fork() after the pool started still runs parallel regions") {
+  ThreadsGuard guard;
+  set_num_threads(2);
+  std::atomic<int64_t> rows{0};
+  auto count = [&](int64_t lo, int64_t hi) { rows += hi - lo; };
+  detail::parallel_rows(1000, int64_t(1) << 30, count);  // the workers exist now
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {  // the workers were not copied: waiting for them would hang
+    rows = 0;
+    detail::parallel_rows(1000, int64_t(1) << 30, count);
+    _exit(rows == 1000 ? 0 : 1);
+  }
+  int status = -1;
+  for (int i = 0; i < 200 && waitpid(child, &status, WNOHANG) == 0; ++i) usleep(50000);
+  if (waitpid(child, &status, WNOHANG) == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    FAIL("the forked child hung in a parallel region");
+  }
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("matmul and linear match a double-precision product on every GEMM path") {
