@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ember/ember.hpp>
 #include <fstream>
@@ -65,6 +66,47 @@ inline void check_close(const ember::Tensor& got, const Value& want, const std::
       return;
     }
   }
+}
+
+// rtol 1e-5 element by element, with an absolute floor of 1e-5 of the tensor's largest
+// element: a gradient summed over many terms that cancel (an attention key bias gets exactly
+// zero) keeps float32 rounding of that size, whichever order the sum runs in.
+inline void check_close_scaled(const ember::Tensor& got, const Value& want,
+                               const std::string& what) {
+  double largest = 0;
+  for (double v : want.values) largest = std::max(largest, std::abs(v));
+  check_close(got, want, what, 1e-5, std::max(1e-6, 1e-5 * largest));
+}
+
+// A case's float inputs x0, x1, ... (as leaves that require grad) and index inputs idx0, ...
+inline std::vector<ember::Tensor> float_inputs(const Case& c) {
+  std::vector<ember::Tensor> x;
+  for (int k = 0; c.count("x" + std::to_string(k)); ++k)
+    x.push_back(c.at("x" + std::to_string(k)).tensor(true));
+  return x;
+}
+inline std::vector<ember::IndexTensor> index_inputs(const Case& c) {
+  std::vector<ember::IndexTensor> idx;
+  for (int k = 0; c.count("idx" + std::to_string(k)); ++k)
+    idx.push_back(c.at("idx" + std::to_string(k)).index());
+  return idx;
+}
+
+// Backpropagates the case's gout through `out` and checks each input's gradient (grad0, ...).
+inline void check_input_grads(const ember::Tensor& out, const std::vector<ember::Tensor>& x,
+                              const Case& c, const std::string& name) {
+  out.backward(c.at("gout").tensor());
+  for (size_t k = 0; k < x.size(); ++k)
+    check_close(x[k].grad(), c.at("grad" + std::to_string(k)), name + " grad" + std::to_string(k));
+}
+
+// Loads every "<prefix><name>" value of a case with a strict load_state_dict: names and shapes
+// must be PyTorch's.
+inline void load_params(ember::nn::Module& m, const Case& c, const std::string& prefix) {
+  ember::StateDict dict;
+  for (const auto& [key, value] : c)
+    if (key.rfind(prefix, 0) == 0) dict[key.substr(prefix.size())] = value.tensor();
+  m.load_state_dict(dict);
 }
 
 }  // namespace golden

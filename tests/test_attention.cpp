@@ -13,26 +13,9 @@ const golden::File& attention_file() {
   return file;
 }
 
-// Loads every "param.<name>" of the case with a strict load_state_dict: names and shapes must be
-// PyTorch's.
-void load_params(nn::Module& m, const golden::Case& c) {
-  StateDict dict;
-  for (const auto& [key, value] : c)
-    if (key.rfind("param.", 0) == 0) dict[key.substr(6)] = value.tensor();
-  m.load_state_dict(dict);
-}
-
-// rtol 1e-5 element by element, with an absolute floor of 1e-5 of the tensor's largest
-// element: a gradient summed over many terms that cancel (the key bias gets exactly zero) keeps
-// float32 rounding of that size, whichever order the sum runs in.
-void check_grad(const Tensor& got, const golden::Value& want, const std::string& what) {
-  double largest = 0;
-  for (double v : want.values) largest = std::max(largest, std::abs(v));
-  golden::check_close(got, want, what, 1e-5, std::max(1e-6, 1e-5 * largest));
-}
-
 void check_param_grads(nn::Module& m, const golden::Case& c) {
-  for (auto& [name, p] : m.named_parameters()) check_grad(p.grad(), c.at("grad." + name), name);
+  for (auto& [name, p] : m.named_parameters())
+    golden::check_close_scaled(p.grad(), c.at("grad." + name), name);
 }
 
 // PyTorch's bool key padding mask, written as 0/1: Ember's float form of it.
@@ -48,14 +31,14 @@ TEST_CASE("golden: layer_norm is one fused node with PyTorch's values and gradie
       bool affine = c.count("param.weight") > 0;
       Shape norm = affine ? Shape{5} : Shape{2, 4};
       nn::LayerNorm ln(norm, 1e-5, affine);
-      if (affine) load_params(ln, c);
+      if (affine) golden::load_params(ln, c, "param.");
       Tensor x = c.at("x").tensor(true);
       Tensor out = ln(x);
       CHECK(std::string(out.grad_fn()->name) == "native_layer_norm");
       CHECK(out.grad_fn()->inputs.size() == (affine ? 3u : 1u));
       golden::check_close(out, c.at("out"), "out");
       out.backward(c.at("gout").tensor());
-      check_grad(x.grad(), c.at("grad_x"), "grad_x");
+      golden::check_close_scaled(x.grad(), c.at("grad_x"), "grad_x");
       check_param_grads(ln, c);
     }
   }
@@ -71,9 +54,9 @@ TEST_CASE("golden: scaled_dot_product_attention with masks, causal, 4-D inputs")
       Tensor out = F::scaled_dot_product_attention(q, k, v, mask_or_none(c, "mask"), 0.0, causal);
       golden::check_close(out, c.at("out"), "out");
       out.backward(c.at("gout").tensor());
-      check_grad(q.grad(), c.at("grad_q"), "grad_q");
-      check_grad(k.grad(), c.at("grad_k"), "grad_k");
-      check_grad(v.grad(), c.at("grad_v"), "grad_v");
+      golden::check_close_scaled(q.grad(), c.at("grad_q"), "grad_q");
+      golden::check_close_scaled(k.grad(), c.at("grad_k"), "grad_k");
+      golden::check_close_scaled(v.grad(), c.at("grad_v"), "grad_v");
     }
   }
 }
@@ -99,7 +82,7 @@ TEST_CASE("golden: MultiheadAttention with each option and mask") {
     SUBCASE(config.name) {
       const golden::Case& c = attention_file().at(config.name);
       nn::MultiheadAttention mha(config.options);
-      load_params(mha, c);
+      golden::load_params(mha, c, "param.");
       Tensor q = c.at("query").tensor(true), k = q, v = q;
       if (!config.self_attention) k = c.at("key").tensor(true), v = c.at("value").tensor(true);
       auto [out, weights] =
@@ -107,10 +90,10 @@ TEST_CASE("golden: MultiheadAttention with each option and mask") {
       golden::check_close(out, c.at("out"), "out");
       golden::check_close(weights, c.at("weights"), "weights");
       out.backward(c.at("gout").tensor());
-      check_grad(q.grad(), c.at("grad_query"), "grad_query");
+      golden::check_close_scaled(q.grad(), c.at("grad_query"), "grad_query");
       if (!config.self_attention) {
-        check_grad(k.grad(), c.at("grad_key"), "grad_key");
-        check_grad(v.grad(), c.at("grad_value"), "grad_value");
+        golden::check_close_scaled(k.grad(), c.at("grad_key"), "grad_key");
+        golden::check_close_scaled(v.grad(), c.at("grad_value"), "grad_value");
       }
       check_param_grads(mha, c);
     }
@@ -130,12 +113,12 @@ TEST_CASE("golden: TransformerEncoderLayer, relu/gelu, norm_first both ways, mas
               .activation(n.find("gelu") != std::string::npos ? "gelu" : "relu")
               .norm_first(n.find("_pre") != std::string::npos)
               .batch_first(n.find("_bf") != std::string::npos));
-      load_params(layer, c);
+      golden::load_params(layer, c, "param.");
       Tensor x = c.at("x").tensor(true);
       Tensor out = layer(x, c.at("mask").tensor(), c.at("kpm").tensor());
       golden::check_close(out, c.at("out"), "out");
       out.backward(c.at("gout").tensor());
-      check_grad(x.grad(), c.at("grad_x"), "grad_x");
+      golden::check_close_scaled(x.grad(), c.at("grad_x"), "grad_x");
       check_param_grads(layer, c);
     }
   }
@@ -154,12 +137,12 @@ TEST_CASE("golden: TransformerEncoder, two layers and a final norm") {
                                2, /*norm=*/true);
     CHECK(enc.state_dict().count("layers.1.linear2.bias") == 1);
     CHECK(enc.state_dict().count("layers.0.self_attn.in_proj_weight") == 1);
-    load_params(enc, c);
+    golden::load_params(enc, c, "param.");
     Tensor x = c.at("x").tensor(true);
     Tensor out = enc(x, c.at("mask").tensor(), c.at("kpm").tensor());
     golden::check_close(out, c.at("out"), "out");
     out.backward(c.at("gout").tensor());
-    check_grad(x.grad(), c.at("grad_x"), "grad_x");
+    golden::check_close_scaled(x.grad(), c.at("grad_x"), "grad_x");
     check_param_grads(enc, c);
   }
 }

@@ -101,18 +101,10 @@ TEST_CASE("golden: every core op matches PyTorch in value and gradient") {
   for (const auto& [name, c] : file) {
     SUBCASE(name.c_str()) {
       REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
-      X x;
-      I idx;
-      for (int k = 0; c.count("x" + std::to_string(k)); ++k)
-        x.push_back(c.at("x" + std::to_string(k)).tensor(true));
-      for (int k = 0; c.count("idx" + std::to_string(k)); ++k)
-        idx.push_back(c.at("idx" + std::to_string(k)).index());
-      Tensor out = ops().at(name)(x, idx);
+      X x = golden::float_inputs(c);
+      Tensor out = ops().at(name)(x, golden::index_inputs(c));
       golden::check_close(out, c.at("out"), name + " output");
-      out.backward(c.at("gout").tensor());
-      for (size_t k = 0; k < x.size(); ++k)
-        golden::check_close(x[k].grad(), c.at("grad" + std::to_string(k)),
-                            name + " grad" + std::to_string(k));
+      golden::check_input_grads(out, x, c, name);
     }
   }
 }

@@ -124,13 +124,8 @@ TEST_CASE("golden: Core 2 ops match PyTorch in value, indices and gradient") {
   for (const auto& [name, c] : file) {
     SUBCASE(name.c_str()) {
       REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
-      X x;
-      I idx;
-      for (int k = 0; c.count("x" + std::to_string(k)); ++k)
-        x.push_back(c.at("x" + std::to_string(k)).tensor(true));
-      for (int k = 0; c.count("idx" + std::to_string(k)); ++k)
-        idx.push_back(c.at("idx" + std::to_string(k)).index());
-      Result r = ops().at(name)(x, idx);
+      X x = golden::float_inputs(c);
+      Result r = ops().at(name)(x, golden::index_inputs(c));
       if (c.count("out")) golden::check_close(r.out, c.at("out"), name + " output");
       if (c.count("idxout")) {
         const golden::Value& want = c.at("idxout");

@@ -95,7 +95,7 @@ TEST_CASE("random: multinomial without replacement draws distinct ids, the first
   CHECK_THROWS_AS(multinomial(zeros({2}), 1), ValueError);
 }
 
-TEST_CASE("random: randint is uniform on [low, high)") {
+TEST_CASE("random: randint is uniform from low up to but not including high") {
   manual_seed(23);
   IndexTensor d = randint(-3, 7, {kDraws});
   std::vector<int64_t> counts(10, 0);

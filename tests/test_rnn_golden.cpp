@@ -18,13 +18,6 @@ Tensor optional_input(const golden::Case& c, const std::string& key) {
   return it == c.end() ? Tensor() : it->second.tensor(/*requires_grad=*/true);
 }
 
-void load_params(nn::Module& module, const golden::Case& c) {
-  StateDict dict;
-  for (const auto& [key, value] : c)
-    if (key.rfind("p.", 0) == 0) dict[key.substr(2)] = value.tensor();
-  module.load_state_dict(dict);  // strict: every PyTorch name must be ours and back
-}
-
 void check_param_grads(const nn::Module& module, const golden::Case& c, const std::string& name) {
   for (const auto& [key, p] : module.named_parameters())
     golden::check_close(p.grad(), c.at("g." + key), name + " grad of " + key);
@@ -47,7 +40,7 @@ void check_layer(const std::string& name, const golden::Case& c) {
   if constexpr (std::is_same_v<Options, nn::RNNOptions>)
     options.nonlinearity(cfg[0] == 1 ? nn::kReLU : nn::kTanh);
   Layer layer(options);
-  load_params(layer, c);
+  golden::load_params(layer, c, "p.");
   constexpr bool lstm = std::is_same_v<Layer, nn::LSTM>;
   Tensor x = c.at("x").tensor(true), h0 = optional_input(c, "h0"), c0 = optional_input(c, "c0");
   Tensor out, hn, cn;
@@ -89,7 +82,7 @@ void check_cell(const std::string& name, const golden::Case& c) {
   const std::vector<double>& cfg = c.at("cfg").values;
   Cell cell(
       nn::RNNCellOptions(3, 4).bias(cfg[2] != 0).nonlinearity(cfg[0] == 1 ? nn::kReLU : nn::kTanh));
-  load_params(cell, c);
+  golden::load_params(cell, c, "p.");
   Tensor x = c.at("x").tensor(true), h0 = optional_input(c, "h0"), c0 = optional_input(c, "c0");
   Tensor h, cs;
   if constexpr (std::is_same_v<Cell, nn::LSTMCell>) {

@@ -138,15 +138,10 @@ TEST_CASE("golden: views, in-place ops and broadcast matmul match PyTorch") {
   for (const auto& [name, c] : file) {
     SUBCASE(name.c_str()) {
       REQUIRE_MESSAGE(cases().count(name), "no Ember case for golden case ", name);
-      X x;
-      for (int k = 0; c.count("x" + std::to_string(k)); ++k)
-        x.push_back(c.at("x" + std::to_string(k)).tensor(true));
+      X x = golden::float_inputs(c);
       Tensor out = cases().at(name)(x);
       golden::check_close(out, c.at("out"), name + " output");
-      out.backward(c.at("gout").tensor());
-      for (size_t k = 0; k < x.size(); ++k)
-        golden::check_close(x[k].grad(), c.at("grad" + std::to_string(k)),
-                            name + " grad" + std::to_string(k));
+      golden::check_input_grads(out, x, c, name);
     }
   }
 }
@@ -224,6 +219,22 @@ TEST_CASE("in-place ops: versions, and PyTorch's 'modified by an inplace operati
                                            "modified by an inplace operation: it is at version 1; "
                                            "expected version 0 instead"),
                          Error);
+  }
+  SUBCASE("max_norm renorm of a table whose product is still needed (PyTorch's doc example)") {
+    manual_seed(3);
+    nn::Embedding emb(nn::EmbeddingOptions(3, 5).max_norm(1.0));
+    Tensor W = randn({7, 5}, true);
+    IndexTensor idx({1, 2});
+    Tensor a = matmul(emb.weight, W.t());  // saves the table
+    Tensor b = matmul(emb(idx), W.t());    // renormalises rows 1 and 2 in place
+    Tensor loss = sum(sigmoid(a.unsqueeze(0) + b.unsqueeze(1)));
+    CHECK_THROWS_WITH(loss.backward(),
+                      doctest::Contains("was modified by an inplace operation: it is at version"));
+    // With the table cloned first, as PyTorch's documentation says, backward runs.
+    Tensor a2 = matmul(emb.weight.clone(), W.t());
+    Tensor b2 = matmul(emb(idx), W.t());
+    sum(sigmoid(a2.unsqueeze(0) + b2.unsqueeze(1))).backward();
+    CHECK(W.has_grad());
   }
   SUBCASE("an op's saved output changed in place") {
     Tensor x = randn({4}, true);

@@ -67,7 +67,7 @@ OPS = {
     "reshape": (lambda v, o: v.reshape(4, 3) * 2, False),
     "cross_entropy": (lambda v, o: F.cross_entropy(v, torch.tensor([1, 0, 3])), False),
     "mse_loss": (lambda v, o: F.mse_loss(v, o), False),
-    "layer_norm": (lambda v, o: F.layer_norm(v, (4,)), False),
+    "layer_norm": (lambda v, o: F.layer_norm(v, (3, 4)), False),
 }
 
 
