@@ -106,10 +106,6 @@ Array sum_to(const Array& grad, const Shape& shape) {
 
 namespace {
 
-Shape shape_of(const TensorImpl& impl) {
-  return impl.view ? impl.view->shape : detail::to_shape(impl.storage->values);
-}
-
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
   if (g.sparse) {
     if (leaf.grad) {
@@ -215,7 +211,8 @@ struct Root {
   const Array* grad;
 };
 
-void run_backward(const std::vector<Root>& roots, bool retain_graph, Capture* capture) {
+// `roots` points at `count` roots (a pointer and a count: no vector built per backward).
+void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* capture) {
   std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
   std::vector<std::shared_ptr<Node>> keep_alive;
   // A single root reads the caller's gradient in place: copying a large one costs a full pass.
@@ -227,13 +224,14 @@ void run_backward(const std::vector<Root>& roots, bool retain_graph, Capture* ca
       n->has_pending_grad = false;
     }
   };
-  for (const Root& root : roots) {
+  for (const Root* root_it = roots; root_it != roots + count; ++root_it) {
+    const Root& root = *root_it;
     const std::shared_ptr<Node>& node = root.tensor.grad_fn();
     if (!node) {
       deliver_to_leaf(*root.tensor.impl(), Gradient(Array(*root.grad)), capture);
       continue;
     }
-    if (roots.size() == 1) {
+    if (count == 1) {
       in_place_root = node.get();
       in_place_grad = root.grad;
     } else if (node->has_pending_grad) {
@@ -289,7 +287,10 @@ void run_backward(const std::vector<Root>& roots, bool retain_graph, Capture* ca
         if (!g.defined || (!edge.node && !edge.leaf)) continue;
         if (anomaly_enabled && !g.sparse) check_finite(g.dense, node->name, "backward gradient");
         if (edge.leaf) {
-          check_gradient_shape(*node, g, shape_of(*edge.leaf));
+          if (edge.leaf->view)
+            check_gradient_shape(*node, g, edge.leaf->view->shape);
+          else
+            check_gradient_shape(*node, g, edge.leaf->storage->values.shape());
           deliver_to_leaf(*edge.leaf, std::move(g), capture);
           continue;
         }
@@ -343,8 +344,9 @@ void Tensor::backward(bool retain_graph) const {
   EMBER_CHECK_SHAPE(numel() == 1, "backward: grad can be implicitly created only for scalar ",
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
-  Array one = xt::ones<float>(detail::to_xshape(shape()));
-  run_backward({Root{*this, &one}}, retain_graph, nullptr);
+  Array one = xt::ones<float>(data().shape());
+  Root root{*this, &one};
+  run_backward(&root, 1, retain_graph, nullptr);
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {
@@ -352,7 +354,8 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   EMBER_CHECK_SHAPE(grad.shape() == shape(), "backward: gradient shape ",
                     detail::shape_str(grad.shape()), " does not match output shape ",
                     detail::shape_str(shape()));
-  run_backward({Root{*this, &grad.data()}}, retain_graph, nullptr);
+  Root root{*this, &grad.data()};
+  run_backward(&root, 1, retain_graph, nullptr);
 }
 
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
@@ -412,7 +415,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     else
       capture.leaves.emplace(inputs[i].impl().get(), i);
   }
-  run_backward(roots, retain_graph, &capture);
+  run_backward(roots.data(), roots.size(), retain_graph, &capture);
   std::vector<Tensor> result(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     EMBER_CHECK(capture.found[i] || allow_unused, "autograd::grad: input ", i,
