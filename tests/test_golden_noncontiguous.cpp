@@ -88,7 +88,10 @@ const std::map<std::string, OpFn>& ops() {
          return F::cross_entropy(v, IndexTensor{1, 0, 3});
        }},
       {"mse_loss", [](T v, T o) { return F::mse_loss(v, o); }},
-      {"layer_norm", [](T v, T) { return F::layer_norm(v, {3, 4}); }},
+      {"layer_norm",
+       [](T v, T) {
+         return F::layer_norm(v, {3, 4});
+       }},
   };
   return table;
 }
