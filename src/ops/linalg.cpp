@@ -98,6 +98,8 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
   const std::vector<int64_t> a_at = batch_offsets(batch_a, batch, M * K);
   const std::vector<int64_t> b_at = batch_offsets(batch_b, batch, K * N);
   const int64_t count = static_cast<int64_t>(a_at.size());
+  // A broadcast operand is read by several batch entries: its gradient sums them (beta = 1).
+  const bool a_shared = repeats(a_at), b_shared = repeats(b_at);
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   Shape out_shape = batch;
@@ -110,18 +112,16 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
   return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
     Gradients grads(2);
     if (need_a) {
-      const bool shared = repeats(a_at);
-      Array da = shared ? Array(xt::zeros<float>(A->shape())) : uninitialized(A->shape());
+      Array da = a_shared ? Array(xt::zeros<float>(A->shape())) : uninitialized(A->shape());
       for (int64_t i = 0; i < count; ++i)
-        gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + b_at[i], shared ? 1.f : 0.f,
+        gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + b_at[i], a_shared ? 1.f : 0.f,
              da.data() + a_at[i]);
       grads[0] = std::move(da);
     }
     if (need_b) {
-      const bool shared = repeats(b_at);
-      Array db = shared ? Array(xt::zeros<float>(B->shape())) : uninitialized(B->shape());
+      Array db = b_shared ? Array(xt::zeros<float>(B->shape())) : uninitialized(B->shape());
       for (int64_t i = 0; i < count; ++i)
-        gemm(true, false, K, N, M, A->data() + a_at[i], g.data() + i * M * N, shared ? 1.f : 0.f,
+        gemm(true, false, K, N, M, A->data() + a_at[i], g.data() + i * M * N, b_shared ? 1.f : 0.f,
              db.data() + b_at[i]);
       grads[1] = std::move(db);
     }

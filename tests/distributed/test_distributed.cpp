@@ -69,10 +69,9 @@ TEST_CASE("a collective another rank never joins times out with a clear error") 
   const double saved = env().timeout();
   if (env().rank() == 0) {
     env().set_timeout(0.3);
-    auto start = std::chrono::steady_clock::now();
+    // Rank 1 joins only after 0.8 s: a barrier that throws here gave up at the timeout.
     CHECK_THROWS_WITH(dist::barrier(),
                       doctest::Contains("got no answer from the other ranks within 0.3 s"));
-    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
   } else {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
   }
