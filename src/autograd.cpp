@@ -5,10 +5,10 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
-#include <queue>
 #include <unordered_map>
 #include <xtensor/xreducer.hpp>
 
+#include "ops/kernels.hpp"
 #include "ops/op_helpers.hpp"
 
 namespace ember {
@@ -106,6 +106,15 @@ Array sum_to(const Array& grad, const Shape& shape) {
 
 namespace {
 
+// acc += g for two arrays of one shape (backward checked the shapes), on the dispatched loop:
+// xtensor's += costs more than the adding for the small tensors of most graphs.
+void add_into(Array& acc, const Array& g) {
+  if (acc.shape() == g.shape())
+    detail::kernels::add(acc.data(), g.data(), acc.data(), static_cast<int64_t>(acc.size()));
+  else
+    acc += g;
+}
+
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
   if (g.sparse) {
     if (leaf.grad) {
@@ -124,7 +133,7 @@ void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
     leaf.sparse_grad = nullptr;
   }
   if (leaf.grad) {
-    leaf.grad->values() += g.dense;
+    add_into(leaf.grad->values(), g.dense);
   } else {
     leaf.grad = Tensor(std::move(g.dense)).impl();
   }
@@ -181,7 +190,7 @@ struct Capture {
   std::vector<bool> found;
   void add(size_t slot, Array g) {
     if (found[slot])
-      grads[slot] += g;
+      add_into(grads[slot], g);
     else
       grads[slot] = std::move(g);
     found[slot] = true;
@@ -206,6 +215,30 @@ struct BackwardOpScope {
   const char* previous;
 };
 
+// The work lists of run_backward, kept per thread between calls: a training step's backward
+// then allocates none. Lists that grew past kKeep entries are dropped rather than kept.
+struct BackwardBuffers {
+  static constexpr size_t kKeep = 4096;
+  static thread_local std::vector<Node*> spare_ready;
+  static thread_local std::vector<std::shared_ptr<Node>> spare_keep_alive;
+  std::vector<Node*> ready = std::move(spare_ready);
+  std::vector<std::shared_ptr<Node>> keep_alive = std::move(spare_keep_alive);
+  BackwardBuffers() {
+    spare_ready.clear();
+    spare_keep_alive.clear();
+  }
+  BackwardBuffers(const BackwardBuffers&) = delete;
+  BackwardBuffers& operator=(const BackwardBuffers&) = delete;
+  ~BackwardBuffers() {
+    ready.clear();
+    keep_alive.clear();  // releases the nodes
+    if (ready.capacity() <= kKeep) spare_ready = std::move(ready);
+    if (keep_alive.capacity() <= kKeep) spare_keep_alive = std::move(keep_alive);
+  }
+};
+thread_local std::vector<Node*> BackwardBuffers::spare_ready;
+thread_local std::vector<std::shared_ptr<Node>> BackwardBuffers::spare_keep_alive;
+
 struct Root {
   Tensor tensor;
   const Array* grad;
@@ -213,16 +246,19 @@ struct Root {
 
 // `roots` points at `count` roots (a pointer and a count: no vector built per backward).
 void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* capture) {
-  std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
-  std::vector<std::shared_ptr<Node>> keep_alive;
+  // Nodes reached and not yet run, as a heap: newest on top. Both lists reuse this thread's
+  // buffers from the last backward (a nested backward, from a hook, starts its own).
+  BackwardBuffers buffers;
+  std::vector<Node*>& ready = buffers.ready;
+  std::vector<std::shared_ptr<Node>>& keep_alive = buffers.keep_alive;
+  auto push_ready = [&](Node* n) {
+    ready.push_back(n);
+    std::push_heap(ready.begin(), ready.end(), NewestFirst());
+  };
   // A single root reads the caller's gradient in place: copying a large one costs a full pass.
-  const Node* in_place_root = nullptr;
   const Array* in_place_grad = nullptr;
   auto clear_pending = [&] {
-    for (auto& n : keep_alive) {
-      n->pending_grad = Array();
-      n->has_pending_grad = false;
-    }
+    for (auto& n : keep_alive) n->pending_grad.reset();
   };
   for (const Root* root_it = roots; root_it != roots + count; ++root_it) {
     const Root& root = *root_it;
@@ -232,53 +268,48 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       continue;
     }
     if (count == 1) {
-      in_place_root = node.get();
-      in_place_grad = root.grad;
-    } else if (node->has_pending_grad) {
-      node->pending_grad += *root.grad;
+      in_place_grad = root.grad;  // its node has no pending_grad: it reads this one
+    } else if (node->pending_grad) {
+      add_into(*node->pending_grad, *root.grad);
       continue;
     } else {
       node->pending_grad = *root.grad;
     }
-    node->has_pending_grad = true;
     keep_alive.push_back(node);
-    ready.push(node.get());
+    push_ready(node.get());
   }
   // Newest first: every consumer of a node has a larger sequence number, so by the time a node
   // is popped all the gradient flowing into it has been summed.
   try {
     while (!ready.empty()) {
-      Node* node = ready.top();
-      ready.pop();
+      std::pop_heap(ready.begin(), ready.end(), NewestFirst());
+      Node* node = ready.back();
+      ready.pop_back();
       EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
                   " was already freed by an earlier backward; pass retain_graph=true to the first "
                   "backward to call it twice");
-      Array grad_out;
-      const Array* grad = &grad_out;
-      if (node == in_place_root)
-        grad = in_place_grad;
-      else
-        grad_out = std::move(node->pending_grad);
-      node->pending_grad = Array();
-      node->has_pending_grad = false;
+      // The summed gradient is read where it lies (an Array move is not free) and freed below.
+      std::optional<Array>& grad_out = node->pending_grad;
+      const Array* grad = grad_out ? &*grad_out : in_place_grad;
       auto retained = node->retained.lock();
       auto captured = capture ? capture->nodes.find(node) : decltype(capture->nodes.end()){};
       const bool is_captured = capture && captured != capture->nodes.end();
       if (!node->hooks.empty() || retained || is_captured) {
-        if (grad != &grad_out) grad_out = *grad;
-        grad = &grad_out;
-        if (!node->hooks.empty()) grad_out = run_hooks(node->hooks, std::move(grad_out));
+        if (!grad_out) grad_out = *grad;
+        grad = &*grad_out;
+        if (!node->hooks.empty()) grad_out = run_hooks(node->hooks, std::move(*grad_out));
         if (retained && !capture) {
           std::lock_guard<std::mutex> lock(leaf_lock(retained.get()));
-          accumulate_leaf(*retained, Gradient(Array(grad_out)));
+          accumulate_leaf(*retained, Gradient(*grad_out));
         }
-        if (is_captured) capture->add(captured->second, grad_out);
+        if (is_captured) capture->add(captured->second, *grad_out);
       }
       Gradients grads;
       {
         BackwardOpScope scope(node->name);
         grads = node->backward(*grad);
       }
+      grad_out.reset();
       EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
                   grads.size(), " gradients for ", node->inputs.size(), " inputs");
       for (size_t i = 0; i < grads.size(); ++i) {
@@ -296,14 +327,13 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
         }
         Node* input = edge.node.get();
         check_gradient_shape(*node, g, input->output_shape);
-        Array dense = densify(std::move(g));  // only leaves keep row-sparse gradients
-        if (!input->has_pending_grad) {
-          input->pending_grad = std::move(dense);
-          input->has_pending_grad = true;
+        if (g.sparse) g = Gradient(densify(std::move(g)));  // only leaves keep row-sparse ones
+        if (!input->pending_grad) {
+          input->pending_grad = std::move(g.dense);
           keep_alive.push_back(edge.node);
-          ready.push(input);
+          push_ready(input);
         } else {
-          input->pending_grad += dense;
+          add_into(*input->pending_grad, g.dense);
         }
       }
       if (!retain_graph) {

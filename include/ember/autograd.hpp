@@ -7,6 +7,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "ember/tensor.hpp"
@@ -27,10 +28,14 @@ struct RowSparseGrad {
 };
 
 // One input's gradient, as a backward closure returns it: none, dense, or row-sparse.
+// An undefined or row-sparse Gradient holds an empty (shape [0]) dense array: a default xarray
+// is a 0-d scalar, and allocating one would cost a malloc per input of every backward.
 struct Gradient {
-  Gradient() = default;
-  Gradient(Array dense) : dense(std::move(dense)), defined(true) {}  // NOLINT: implicit on purpose
-  Gradient(std::shared_ptr<RowSparseGrad> sparse) : sparse(std::move(sparse)), defined(true) {}
+  Gradient() : dense(Array::shape_type{0}) {}
+  Gradient(Array&& dense) : dense(std::move(dense)), defined(true) {}  // NOLINT: implicit on purpose
+  Gradient(const Array& dense) : dense(dense), defined(true) {}       // NOLINT: implicit on purpose
+  Gradient(std::shared_ptr<RowSparseGrad> sparse)  // NOLINT: implicit on purpose
+      : dense(Array::shape_type{0}), sparse(std::move(sparse)), defined(true) {}
   Array dense;
   std::shared_ptr<RowSparseGrad> sparse;
   bool defined = false;
@@ -56,6 +61,32 @@ struct Edge {
   std::shared_ptr<TensorImpl> leaf;
 };
 
+// A node's edges, one per op input: up to two inline (nearly every op has one or two inputs,
+// and a vector would cost an allocation per recorded op), more on the heap.
+class Edges {
+ public:
+  void resize(size_t n) {
+    clear();
+    if (n > kInline) heap_.resize(n);
+    size_ = n;
+  }
+  void clear() {
+    for (Edge& e : inline_) e = Edge();
+    heap_.clear();
+    size_ = 0;
+  }
+  size_t size() const { return size_; }
+  Edge* begin() { return size_ > kInline ? heap_.data() : inline_; }
+  Edge* end() { return begin() + size_; }
+  Edge& operator[](size_t i) { return begin()[i]; }
+
+ private:
+  static constexpr size_t kInline = 2;
+  Edge inline_[kInline];
+  std::vector<Edge> heap_;
+  size_t size_ = 0;
+};
+
 // Backward closures capture their inputs' data (Tensor::storage()), never a Tensor: a node
 // reaches older nodes only through `inputs`, so the graph has no cycles and is freed
 // iteratively.
@@ -66,16 +97,16 @@ struct Node {
   ~Node();
   const char* name;  // op name, e.g. "mul"; printed as grad_fn=<MulBackward0>
   uint64_t sequence;
-  std::vector<Edge> inputs;        // one per op input; empty edge when that input needs no grad
+  Edges inputs;                    // one per op input; empty edge when that input needs no grad
   Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
   BackwardFn backward;
   bool released = false;
   // The output's gradient hooks and retain_grad() (a weak link: the node never owns its output).
   std::vector<std::function<Tensor(const Tensor&)>> hooks;
   std::weak_ptr<TensorImpl> retained;
-  // The gradient flowing into this node, summed while a backward pass runs.
-  Array pending_grad;
-  bool has_pending_grad = false;
+  // The gradient flowing into this node, summed while a backward pass runs (empty otherwise:
+  // a default Array would allocate a scalar for every node).
+  std::optional<Array> pending_grad;
 };
 
 // A view of an op's inputs: a braced list or a vector, without copying either into a new

@@ -31,7 +31,7 @@ class IndexTensor;
 // The buffer a tensor and all its views share. `version` counts in-place writes, so a backward
 // that saved these values can tell they changed (see SavedValues in autograd.hpp).
 struct Storage {
-  explicit Storage(Array v) : values(std::move(v)) {}
+  explicit Storage(Array&& v) : values(std::move(v)) {}  // moved once: an Array move is not free
   Array values;
   std::atomic<uint64_t> version{0};
   // Live views of this storage that record gradients. An in-place op that needs grad refuses to

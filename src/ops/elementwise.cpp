@@ -51,9 +51,15 @@ Array same_shape_op(Loop loop, const Array& a, const Array& b) {
   return out;
 }
 
-template <class Compute>
-Gradient grad_if(bool needed, Compute compute) {
-  return needed ? Gradient(compute()) : Gradient();
+// A binary op's two gradients, each computed only when its input needs it, and built in place
+// in the returned list (a Gradient moved into it would move its Array once more).
+template <class ComputeA, class ComputeB>
+Gradients gradients_if(bool need_a, ComputeA grad_a, bool need_b, ComputeB grad_b) {
+  Gradients out;
+  out.reserve(2);
+  need_a ? out.emplace_back(grad_a()) : out.emplace_back();
+  need_b ? out.emplace_back(grad_b()) : out.emplace_back();
+  return out;
 }
 }  // namespace
 
@@ -86,15 +92,15 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
     return make_output(
         same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b}, [=](const Array& g) {
-          return gradients(
-              grad_if(need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); }),
-              grad_if(need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); }));
+          return gradients_if(
+              need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },  //
+              need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
         });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "mul");
   return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
-    return gradients(grad_if(need_a, [&] { return sum_to(g * *B, sa); }),
-                     grad_if(need_b, [&] { return sum_to(g * *A, sb); }));
+    return gradients_if(
+        need_a, [&] { return sum_to(g * *B, sa); }, need_b, [&] { return sum_to(g * *A, sb); });
   });
 }
 
@@ -105,8 +111,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   Array out = same_shape(a, b) ? same_shape_op(detail::kernels::div, *A, *B) : Array(*A / *B);
   return make_output(std::move(out), "div", {a, b}, [=](const Array& g) {
-    return gradients(grad_if(need_a, [&] { return sum_to(g / *B, sa); }),
-                     grad_if(need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); }));
+    return gradients_if(
+        need_a, [&] { return sum_to(g / *B, sa); },  //
+        need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); });
   });
 }
 
