@@ -374,7 +374,8 @@ void Tensor::backward(bool retain_graph) const {
   EMBER_CHECK_SHAPE(numel() == 1, "backward: grad can be implicitly created only for scalar ",
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
-  Array one = xt::ones<float>(data().shape());
+  Array one = Array::from_shape(data().shape());
+  one.fill(1.f);
   Root root{*this, &one};
   run_backward(&root, 1, retain_graph, nullptr);
 }

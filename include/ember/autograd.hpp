@@ -32,9 +32,13 @@ struct RowSparseGrad {
 // is a 0-d scalar, and allocating one would cost a malloc per input of every backward.
 struct Gradient {
   Gradient() : dense(Array::shape_type{0}) {}
-  Gradient(Array&& dense) : dense(std::move(dense)), defined(true) {}  // NOLINT: implicit on purpose
-  Gradient(const Array& dense) : dense(dense), defined(true) {}       // NOLINT: implicit on purpose
-  Gradient(std::shared_ptr<RowSparseGrad> sparse)  // NOLINT: implicit on purpose
+  // Implicit on purpose: a backward returns gradients(array, ...) or a RowSparseGrad.
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Gradient(Array&& dense) : dense(std::move(dense)), defined(true) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Gradient(const Array& dense) : dense(dense), defined(true) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Gradient(std::shared_ptr<RowSparseGrad> sparse)
       : dense(Array::shape_type{0}), sparse(std::move(sparse)), defined(true) {}
   Array dense;
   std::shared_ptr<RowSparseGrad> sparse;

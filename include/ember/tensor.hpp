@@ -32,6 +32,8 @@ class IndexTensor;
 // that saved these values can tell they changed (see SavedValues in autograd.hpp).
 struct Storage {
   explicit Storage(Array&& v) : values(std::move(v)) {}  // moved once: an Array move is not free
+  // Uninitialised values of `shape`, made in place: an op writes its result straight in.
+  explicit Storage(const Array::shape_type& shape) : values(Array::from_shape(shape)) {}
   Array values;
   std::atomic<uint64_t> version{0};
   // Live views of this storage that record gradients. An in-place op that needs grad refuses to

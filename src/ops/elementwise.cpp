@@ -50,6 +50,12 @@ Array same_shape_op(Loop loop, const Array& a, const Array& b) {
   loop(a.data(), b.data(), out.data(), static_cast<int64_t>(a.size()));
   return out;
 }
+// The same, computed straight into an op's output Storage (moving an Array in is not free).
+std::shared_ptr<Storage> same_shape_output(Loop loop, const Array& a, const Array& b) {
+  auto out = std::make_shared<Storage>(a.shape());
+  loop(a.data(), b.data(), out->values.data(), static_cast<int64_t>(a.size()));
+  return out;
+}
 
 // A binary op's two gradients, each computed only when its input needs it, and built in place
 // in the returned list (a Gradient moved into it would move its Array once more).
@@ -68,7 +74,7 @@ bool same_shape(const Tensor& a, const Tensor& b) { return a.data().shape() == b
 
 Tensor add(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(same_shape_op(detail::kernels::add, a.data(), b.data()), "add", {a, b},
+    return make_output(same_shape_output(detail::kernels::add, a.data(), b.data()), "add", {a, b},
                        [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "add");
@@ -78,7 +84,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(same_shape_op(detail::kernels::sub, a.data(), b.data()), "sub", {a, b},
+    return make_output(same_shape_output(detail::kernels::sub, a.data(), b.data()), "sub", {a, b},
                        [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "sub");
@@ -90,12 +96,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   if (same_shape(a, b))
-    return make_output(
-        same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b}, [=](const Array& g) {
-          return gradients_if(
-              need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },  //
-              need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
-        });
+    return make_output(same_shape_output(detail::kernels::mul, *A, *B), "mul", {a, b},
+                       [=](const Array& g) {
+                         return gradients_if(
+                             need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },  //
+                             need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
+                       });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "mul");
   return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {

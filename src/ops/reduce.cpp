@@ -104,7 +104,9 @@ Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   auto shape = x.shape();
   float result = static_cast<float>(total);
   if (mean) result /= divisor;
-  return make_output(Array(result), op, {a}, [shape, divisor](const Array& g) {
+  auto out = std::make_shared<Storage>(Array::shape_type{});  // 0-d, made in place
+  *out->values.data() = result;
+  return make_output(std::move(out), op, {a}, [shape, divisor](const Array& g) {
     return gradients(Array(shape, g.data()[0] / divisor));
   });
 }
