@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -27,6 +28,23 @@ thread_local bool inside_pool = false;
 // pool would wait for them forever, so the child runs every region alone.
 std::atomic<bool> forked_child{false};
 
+// How long a thread waits awake before sleeping on a condition variable: the caller for its
+// helpers to finish, a helper for the next region. A sleeping thread takes tens of µs to wake
+// on the virtual 2-core machines; a spinning one, a fraction of a µs.
+constexpr auto kSpinCaller = std::chrono::microseconds(200);
+constexpr auto kSpinHelper = std::chrono::microseconds(50);
+
+template <class Ready>
+void spin_until(Ready ready, std::chrono::microseconds budget) {
+  const auto end = std::chrono::steady_clock::now() + budget;
+  for (int i = 1; !ready(); ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > end) return;
+  }
+}
+
 class Pool {
  public:
   Pool() {
@@ -46,13 +64,24 @@ class Pool {
       next_ = 0;
       errors_.assign(static_cast<size_t>(tasks), nullptr);
       helpers_ = threads - 1;
-      active_ = helpers_;
+      running_ = 0;
+      closed_ = false;
       ++generation_;
     }
     wake_.notify_all();
     work();
+    // Every task is taken once the caller's work() returns. A helper that has not woken by now
+    // would find nothing to do, so the job is closed to it: waiting for a wake-up that can take
+    // tens of µs on a virtual machine made small regions slower than serial ones.
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closed_ = true;
+    }
+    // The helpers still running usually finish within µs: wait for them awake, and sleep only
+    // if they take long (being woken from a sleep costs more than a small region).
+    spin_until([&] { return running_.load(std::memory_order_acquire) == 0; }, kSpinCaller);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_ == 0; });
+    done_.wait(lock, [&] { return running_.load(std::memory_order_acquire) == 0; });
     fn_ = nullptr;
     for (auto& e : errors_)
       if (e) std::rethrow_exception(e);
@@ -83,12 +112,19 @@ class Pool {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
+      // A training step runs region after region: look for the next one awake for a moment
+      // before sleeping, as OpenMP runtimes do.
+      lock.unlock();
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinHelper);
+      lock.lock();
       wake_.wait(lock, [&] { return generation_ != seen && id < helpers_; });
       seen = generation_;
+      if (closed_) continue;  // woke after the caller had taken every task
+      running_.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
       work();
       lock.lock();
-      if (--active_ == 0) done_.notify_one();
+      if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_.notify_one();
     }
   }
 
@@ -100,8 +136,10 @@ class Pool {
   int64_t tasks_ = 0;
   std::atomic<int64_t> next_{0};
   std::vector<std::exception_ptr> errors_;
-  int helpers_ = 0, active_ = 0;
-  uint64_t generation_ = 0;
+  int helpers_ = 0;
+  std::atomic<int> running_{0};  // helpers inside work() for the current job
+  bool closed_ = false;          // the caller is done: helpers waking now skip the job
+  std::atomic<uint64_t> generation_{0};
 };
 
 // Never destroyed: workers wait on it until the process ends (a static destructor would have to
