@@ -2,6 +2,7 @@
 // every step, and as mul + sum + div it made three passes and two broadcast temporaries.
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
 
 namespace ember::nn::functional {
@@ -45,7 +46,7 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
         if (w == 0.f) continue;
         const float* src = in + ((o * L + l) * R + r) * D;
         float* dst = out.data() + (o * R + r) * D;
-        for (int64_t d = 0; d < D; ++d) dst[d] += w * src[d];
+        detail::kernels::axpy(w, src, dst, D);  // dst += w * src, vectorised for the CPU
       }
   auto in_shape = x.data().shape();
   return make_output(std::move(out), "masked_mean", {x}, [=](const Array& g) {
