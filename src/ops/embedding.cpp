@@ -29,6 +29,10 @@ TableShape check_weight(const Tensor& weight, const char* op) {
 // ahead: a gather that waits for every row in turn runs at memory latency, not bandwidth
 // (2048 rows of 64 floats took 90 µs instead of 30).
 constexpr int64_t kPrefetchRows = 8;
+
+// Each lookup's table row (-1: none), kept by the backward. Through Ember's buffer cache: as a
+// plain vector, 65,536 ids (512 KB) came fresh from the system each step, a page fault per 4 KB.
+using Targets = std::vector<int64_t, CachingAllocator<int64_t>>;
 inline void prefetch_row(const float* row, int64_t width) {
   for (int64_t k = 0; k < width; k += 16) __builtin_prefetch(row + k);
 }
@@ -50,7 +54,7 @@ int64_t resolve_padding(const std::optional<int64_t>& padding_idx, int64_t num_e
 }
 
 // Per-entry gradient scale of scale_grad_by_freq: 1 / (occurrences of the entry's id).
-std::vector<float> inverse_frequencies(const std::vector<int64_t>& targets, int64_t rows) {
+std::vector<float> inverse_frequencies(const Targets& targets, int64_t rows) {
   std::vector<int32_t> counts(static_cast<size_t>(rows), 0);
   for (int64_t r : targets)
     if (r >= 0) ++counts[static_cast<size_t>(r)];
@@ -62,7 +66,7 @@ std::vector<float> inverse_frequencies(const std::vector<int64_t>& targets, int6
 
 // dW[targets[i]] += scale(i) * src(i), for every entry with a target >= 0.
 template <class Src, class Scale>
-Array index_add_dense(TableShape t, const std::vector<int64_t>& targets, Src src, Scale scale) {
+Array index_add_dense(TableShape t, const Targets& targets, Src src, Scale scale) {
   Array dw = Array::from_shape({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
   const int64_t n = static_cast<int64_t>(targets.size()), D = t.width;
   detail::parallel_rows(t.rows, n * D + t.rows * D, [&](int64_t lo, int64_t hi) {
@@ -82,8 +86,8 @@ Array index_add_dense(TableShape t, const std::vector<int64_t>& targets, Src src
 
 // The same sums, as a coalesced row-sparse gradient (rows sorted, each once).
 template <class Src, class Scale>
-std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const std::vector<int64_t>& targets,
-                                                Src src, Scale scale) {
+std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const Targets& targets, Src src,
+                                                Scale scale) {
   std::vector<int64_t> order;
   for (size_t i = 0; i < targets.size(); ++i)
     if (targets[i] >= 0) order.push_back(static_cast<int64_t>(i));
@@ -108,8 +112,7 @@ std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const std::vector<
 }
 
 template <class Src, class Scale>
-Gradient index_add(bool sparse, TableShape t, const std::vector<int64_t>& targets, Src src,
-                   Scale scale) {
+Gradient index_add(bool sparse, TableShape t, const Targets& targets, Src src, Scale scale) {
   if (sparse) return Gradient(index_add_sparse(t, targets, src, scale));
   return Gradient(index_add_dense(t, targets, src, scale));
 }
@@ -164,17 +167,19 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   });
 
   // The row each output row's gradient goes to; -1 for the padding row, which never learns.
-  std::vector<int64_t> targets = ids.to_vector();
+  Targets targets(ids.to_vector().begin(), ids.to_vector().end());
   for (int64_t& r : targets)
     if (r == pad) r = -1;
   bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
-  return make_output(std::move(out), "embedding", {weight}, [=](const Array& g) {
-    auto src = [&](int64_t i) { return g.data() + i * D; };
-    if (!by_freq) return gradients(index_add(sparse, t, targets, src, [](int64_t) { return 1.f; }));
-    std::vector<float> inv = inverse_frequencies(targets, t.rows);
-    return gradients(
-        index_add(sparse, t, targets, src, [&](int64_t i) { return inv[static_cast<size_t>(i)]; }));
-  });
+  return make_output(
+      std::move(out), "embedding", {weight}, [=, targets = std::move(targets)](const Array& g) {
+        auto src = [&](int64_t i) { return g.data() + i * D; };
+        if (!by_freq)
+          return gradients(index_add(sparse, t, targets, src, [](int64_t) { return 1.f; }));
+        std::vector<float> inv = inverse_frequencies(targets, t.rows);
+        return gradients(index_add(sparse, t, targets, src,
+                                   [&](int64_t i) { return inv[static_cast<size_t>(i)]; }));
+      });
 }
 
 namespace {
@@ -239,7 +244,8 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
     embedding_renorm_(w, input, *o.max_norm(), o.norm_type());
   }
   const int64_t B = static_cast<int64_t>(starts.size()) - 1, D = t.width, n = input.numel();
-  std::vector<int64_t> targets = input.to_vector(), bag_of(static_cast<size_t>(n), -1);
+  Targets targets(input.to_vector().begin(), input.to_vector().end());
+  Targets bag_of(static_cast<size_t>(n), -1);
   std::vector<float> count(static_cast<size_t>(B), 0.f);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = starts[b]; i < starts[b + 1]; ++i) {
@@ -278,58 +284,62 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
   bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq(), need_w = weight.requires_grad();
   Shape psw_shape = input.shape();
   size_t num_inputs = inputs.size();
-  return make_output(std::move(out), "embedding_bag", inputs, [=](const Array& g) {
-    Gradients grads(num_inputs);
-    if (need_w && mode == EmbeddingBagMode::Max) {
-      // Each output element's gradient goes to the entry that won it: one (row, column) each.
-      Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(D)});
-      for (int64_t k = 0; k < B * D; ++k) {
-        int64_t e = argmax[static_cast<size_t>(k)];
-        if (e >= 0) dw.data()[targets[static_cast<size_t>(e)] * D + k % D] += g.data()[k];
-      }
-      if (sparse) {
-        auto s = std::make_shared<RowSparseGrad>();
-        s->dense_shape = {t.rows, D};
-        std::vector<int64_t> rows;
-        for (int64_t r : targets)
-          if (r >= 0) rows.push_back(r);
-        std::sort(rows.begin(), rows.end());
-        rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-        s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
-        for (size_t k = 0; k < rows.size(); ++k)
-          std::copy_n(dw.data() + rows[k] * D, D, s->values.data() + static_cast<int64_t>(k) * D);
-        s->rows = std::move(rows);
-        grads[0] = Gradient(std::move(s));
-      } else {
-        grads[0] = std::move(dw);
-      }
-    } else if (need_w) {
-      std::vector<float> inv =
-          by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
-      auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
-      auto scale = [&](int64_t i) {
-        size_t k = static_cast<size_t>(i);
-        float c = PSW ? PSW->data()[i] : 1.f;
-        if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(bag_of[k])];
-        return by_freq ? c * inv[k] : c;
-      };
-      grads[0] = index_add(sparse, t, targets, src, scale);
-    }
-    if (PSW) {  // d(out[b]) / d(psw[i]) = weight[id_i]
-      Array dpsw = xt::zeros<float>(detail::to_xshape(psw_shape));
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t r = targets[static_cast<size_t>(i)];
-        if (r < 0) continue;
-        const float* gb = g.data() + bag_of[static_cast<size_t>(i)] * D;
-        const float* row = W->data() + r * D;
-        float dot = 0.f;
-        for (int64_t j = 0; j < D; ++j) dot += gb[j] * row[j];
-        dpsw.data()[i] = dot;
-      }
-      grads[1] = std::move(dpsw);
-    }
-    return grads;
-  });
+  return make_output(
+      std::move(out), "embedding_bag", inputs,
+      [=, targets = std::move(targets), bag_of = std::move(bag_of),
+       argmax = std::move(argmax)](const Array& g) {
+        Gradients grads(num_inputs);
+        if (need_w && mode == EmbeddingBagMode::Max) {
+          // Each output element's gradient goes to the entry that won it: one (row, column) each.
+          Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(D)});
+          for (int64_t k = 0; k < B * D; ++k) {
+            int64_t e = argmax[static_cast<size_t>(k)];
+            if (e >= 0) dw.data()[targets[static_cast<size_t>(e)] * D + k % D] += g.data()[k];
+          }
+          if (sparse) {
+            auto s = std::make_shared<RowSparseGrad>();
+            s->dense_shape = {t.rows, D};
+            std::vector<int64_t> rows;
+            for (int64_t r : targets)
+              if (r >= 0) rows.push_back(r);
+            std::sort(rows.begin(), rows.end());
+            rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+            s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
+            for (size_t k = 0; k < rows.size(); ++k)
+              std::copy_n(dw.data() + rows[k] * D, D,
+                          s->values.data() + static_cast<int64_t>(k) * D);
+            s->rows = std::move(rows);
+            grads[0] = Gradient(std::move(s));
+          } else {
+            grads[0] = std::move(dw);
+          }
+        } else if (need_w) {
+          std::vector<float> inv =
+              by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
+          auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
+          auto scale = [&](int64_t i) {
+            size_t k = static_cast<size_t>(i);
+            float c = PSW ? PSW->data()[i] : 1.f;
+            if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(bag_of[k])];
+            return by_freq ? c * inv[k] : c;
+          };
+          grads[0] = index_add(sparse, t, targets, src, scale);
+        }
+        if (PSW) {  // d(out[b]) / d(psw[i]) = weight[id_i]
+          Array dpsw = xt::zeros<float>(detail::to_xshape(psw_shape));
+          for (int64_t i = 0; i < n; ++i) {
+            int64_t r = targets[static_cast<size_t>(i)];
+            if (r < 0) continue;
+            const float* gb = g.data() + bag_of[static_cast<size_t>(i)] * D;
+            const float* row = W->data() + r * D;
+            float dot = 0.f;
+            for (int64_t j = 0; j < D; ++j) dot += gb[j] * row[j];
+            dpsw.data()[i] = dot;
+          }
+          grads[1] = std::move(dpsw);
+        }
+        return grads;
+      });
 }
 
 }  // namespace ember::nn::functional
