@@ -62,10 +62,6 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, bool requires_grad)
   impl_->requires_grad = requires_grad;
 }
 
-TensorImpl::~TensorImpl() {
-  if (counted_view) storage->grad_views.fetch_sub(1, std::memory_order_relaxed);
-}
-
 const TensorImpl& Tensor::checked() const {
   EMBER_CHECK(impl_ != nullptr, "tensor: use of an undefined Tensor");
   return *impl_;
@@ -169,15 +165,21 @@ void Tensor::bump_version() const {
   checked().storage->version.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool Tensor::requires_grad() const { return checked().requires_grad; }
+bool Tensor::requires_grad() const {
+  if (impl_ && impl_->base) detail::refresh_view_history(*this);
+  return checked().requires_grad;
+}
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   EMBER_CHECK(is_leaf() || requires_grad, "requires_grad_: cannot turn off requires_grad on a ",
               "non-leaf tensor; use detach()");
   impl_->requires_grad = requires_grad;
   return *this;
 }
-bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
+bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
+const std::shared_ptr<Node>& Tensor::grad_fn() const {
+  if (impl_ && impl_->base) detail::refresh_view_history(*this);
+  return checked().grad_fn;
+}
 
 Tensor Tensor::grad() const {
   const TensorImpl& impl = checked();

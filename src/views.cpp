@@ -84,12 +84,21 @@ Array scatter_back(const Array& grad, const Layout& from, const Shape& input_sha
   return out;
 }
 
+// The gradient through a view of a base of `base_shape` made at `region` (a storage layout).
+BackwardFn view_backward(const Layout& region, const Shape& base_shape) {
+  return [region, base_shape](const Array& g) {
+    return gradients(scatter_back(g, region, base_shape));
+  };
+}
+
 // A view of `t` through `transform`, recorded as op `name` when t needs grad.
 template <class Transform>
 Tensor make_view(const Tensor& t, const char* name, Transform transform) {
   Layout actual = transform(layout_of(t));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = t.impl()->storage;
+  const auto& source = t.impl();
+  impl->base = source->base ? source->base : source->view ? nullptr : source;
   const Array& whole = impl->storage->values;
   const bool is_whole_storage =
       actual.offset == 0 && actual.shape.size() == whole.dimension() &&
@@ -101,15 +110,12 @@ Tensor make_view(const Tensor& t, const char* name, Transform transform) {
     impl->view->strides = std::move(actual.strides);
     impl->view->offset = actual.offset;
   }
+  impl->history_version = impl->storage->version.load(std::memory_order_relaxed);
   Tensor out(std::move(impl));
   if (!needs_grad({t})) return out;
-  out.impl()->counted_view = true;
-  out.impl()->storage->grad_views.fetch_add(1, std::memory_order_relaxed);
   Shape input_shape = t.shape();
-  Layout from = transform(contiguous_layout(input_shape));
-  return attach_grad_fn(std::move(out), name, {t}, [input_shape, from](const Array& g) {
-    return gradients(scatter_back(g, from, input_shape));
-  });
+  return attach_grad_fn(std::move(out), name, {t},
+                        view_backward(transform(contiguous_layout(input_shape)), input_shape));
 }
 
 // The target of view/reshape with one -1 inferred; throws naming `op` and both shapes.
@@ -173,6 +179,37 @@ Layout narrowed(Layout l, int64_t dim, int64_t start, int64_t length) {
 }
 
 }  // namespace
+
+void detail::rebase_view_history(const Tensor& view, const Tensor& result) {
+  TensorImpl& v = *view.impl();
+  Tensor base(v.base);
+  const Shape base_shape = base.shape();
+  const Layout region = layout_of(view);  // the base is its whole storage: storage = base layout
+  // base_new = base_old with the region replaced by result: the region's gradient goes to
+  // result (whose history reaches base_old through the view's old node), the rest to base_old.
+  attach_grad_fn(base, "copy_slices", {base, result}, [region](const Array& g) {
+    Array rest = g;
+    Array zeros = xt::zeros<float>(detail::to_xshape(region.shape));
+    detail::write_strided(zeros.data(), region.shape, region.strides, region.offset, rest.data());
+    Array part = Array::from_shape(detail::to_xshape(region.shape));
+    detail::gather_strided(g.data(), region.shape, region.strides, region.offset, part.data());
+    return gradients(std::move(rest), std::move(part));
+  });
+  v.history_version = v.storage->version.load(std::memory_order_relaxed);
+  attach_grad_fn(view, "as_strided", {base}, view_backward(region, base_shape));
+}
+
+void detail::refresh_view_history(const Tensor& view) {
+  TensorImpl& v = *view.impl();
+  const uint64_t now = v.storage->version.load(std::memory_order_relaxed);
+  if (v.history_version == now) return;
+  const Tensor base(v.base);
+  // Remade only while recording: a view used under NoGradGuard is remade at its next use
+  // with grad. (Not thread-safe for one stale view used by two threads at once.)
+  if (!is_grad_enabled() || !base.requires_grad()) return;
+  v.history_version = now;
+  attach_grad_fn(view, "as_strided", {base}, view_backward(layout_of(view), base.shape()));
+}
 
 Tensor Tensor::view(const Shape& requested) const {
   Shape target = infer_shape(requested, numel(), shape(), "view");

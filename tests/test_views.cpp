@@ -28,6 +28,14 @@ Fn inplace(std::function<void(const Tensor&, const X&)> fn) {
   };
 }
 
+// A tensor that needs no grad, filled column by column from tensors that do.
+Tensor fresh_filled(const X& x) {
+  Tensor h = zeros({3, 4});
+  h.select(1, 0).copy_(x[0] * 2.0f);
+  h.select(1, 2).copy_(x[1]);
+  return h;
+}
+
 const Tensor& mask() {
   static const Tensor m = tensor({1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0}, {3, 4});
   return m;
@@ -126,6 +134,29 @@ const std::map<std::string, Fn>& cases() {
          return cat({x[0].t(), x[1].narrow(0, 0, 2)}, 0);
        }},
       {"layer_norm_transposed", [](const X& x) { return F::layer_norm(x[0].t(), {3}); }},
+      {"inplace_on_view",
+       inplace([](const Tensor& y, const X& x) { y.narrow(1, 1, 2).mul_(x[1]); })},
+      {"inplace_on_view_of_fresh", [](const X& x) { return fresh_filled(x) * fresh_filled(x); }},
+      {"inplace_on_chained_view",
+       inplace([](const Tensor& y, const X& x) { y.t().narrow(0, 1, 2).add_(x[1]); })},
+      {"inplace_view_used_after",
+       [](const X& x) {
+         Tensor y = x[0] * 1.0f;
+         Tensor v = y.narrow(0, 0, 2);
+         v.mul_(x[1]);
+         return v * y.sum();
+       }},
+      {"inplace_base_with_live_view",
+       [](const X& x) {
+         Tensor y = x[0] * 1.0f;
+         Tensor v = y.narrow(1, 0, 2);
+         y.mul_(x[1]);
+         return v * v;
+       }},
+      {"inplace_on_two_views", inplace([](const Tensor& y, const X& x) {
+         y.select(0, 0).mul_(2.0f);
+         y.select(0, 2).add_(x[1]);
+       })},
   };
   return table;
 }
@@ -242,14 +273,43 @@ TEST_CASE("in-place ops: versions, and PyTorch's 'modified by an inplace operati
     y.add_(1.f);
     CHECK_THROWS_WITH(sum(y).backward(), doctest::Contains("tanh: a tensor saved for backward"));
   }
-  SUBCASE("in-place on a leaf that requires grad, or on a view that needs grad, throws") {
+  SUBCASE("in-place on a leaf that requires grad, on a view of one, or on an expanded view") {
     Tensor w = randn({3}, true);
+    const std::vector<float> before = w.to_vector();
     CHECK_THROWS_WITH(w.add_(1.f), doctest::Contains("add_: a leaf tensor that requires grad"));
+    CHECK_THROWS_WITH(w.narrow(0, 0, 2).mul_(2.f),
+                      doctest::Contains("mul_: a view of a leaf tensor that requires grad"));
+    CHECK(w.to_vector() == before);  // a refused op writes nothing
     Tensor h = w * 2.f;
-    CHECK_THROWS_WITH(h.narrow(0, 0, 2).mul_(2.f),
-                      doctest::Contains("mul_: an in-place op that needs grad on a view"));
-    Tensor alive = h.view({3});
-    CHECK_THROWS_WITH(h.mul_(2.f), doctest::Contains("has a live view that records gradients"));
+    CHECK_THROWS_WITH(h.narrow(0, 0, 1).expand({3}).add_(1.f),
+                      doctest::Contains("add_: more than one element of the written-to tensor"));
+  }
+  SUBCASE("a live view's history follows an in-place change of its base") {
+    Tensor w = randn({3}, true);
+    Tensor h = w * 2.f;
+    Tensor alive = h.narrow(0, 0, 2);
+    h.mul_(3.f);
+    CHECK(std::string(alive.grad_fn()->name) == "as_strided");
+    sum(alive).backward();
+    CHECK(w.grad().to_vector() == std::vector<float>{6.f, 6.f, 0.f});
+  }
+  SUBCASE("in-place on a view rewrites the base's history, as PyTorch's CopySlices") {
+    Tensor w = randn({3}, true);
+    Tensor h = w * 2.f;
+    Tensor v = h.narrow(0, 1, 2);
+    v.mul_(3.f);
+    CHECK(std::string(h.grad_fn()->name) == "copy_slices");
+    CHECK(std::string(v.grad_fn()->name) == "as_strided");
+    CHECK(v.data_ptr() == h.data_ptr() + 1);  // still a view of the same storage
+    sum(h).backward();
+    CHECK(w.grad().to_vector() == std::vector<float>{2.f, 6.f, 6.f});
+  }
+  SUBCASE("a value saved from the base and changed through a view") {
+    Tensor x = randn({3}, true);
+    Tensor y = x * 1.f;
+    Tensor z = y * y;  // saves y
+    y.narrow(0, 0, 1).mul_(2.f);
+    CHECK_THROWS_WITH(sum(z).backward(), doctest::Contains("was modified by an inplace operation"));
   }
 }
 
@@ -298,6 +358,24 @@ TEST_CASE("gradcheck: views and in-place ops") {
       {a});
   Tensor b = randn({2, 1, 4, 3}, true), c = randn({3, 3, 2}, true);
   CHECK_GRADCHECK([](const X& x) { return sum(matmul(x[0], x[1])); }, {b, c});
+  Tensor d = randn({3, 2}, true), e = randn({3}, true);
+  CHECK_GRADCHECK(  // in place on a view, then on the base while another view lives
+      [](const X& x) {
+        Tensor y = x[0] * 1.f;
+        y.narrow(1, 1, 2).mul_(x[1]);
+        Tensor alive = y.select(1, 0);
+        y.mul_(3.f).add_(x[0]);
+        return sum(alive * y.select(1, 2));
+      },
+      {a, d});
+  CHECK_GRADCHECK(  // a tensor without grad filled through views
+      [](const X& x) {
+        Tensor h = zeros({3, 4});
+        h.select(1, 0).copy_(x[0] * x[0]);
+        h.select(1, 3).add_(x[0]);
+        return sum(h * h);
+      },
+      {e});
 }
 
 TEST_CASE("hooks, retain_grad and autograd::grad") {

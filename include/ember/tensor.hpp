@@ -36,9 +36,6 @@ struct Storage {
   explicit Storage(const Array::shape_type& shape) : values(Array::from_shape(shape)) {}
   Array values;
   std::atomic<uint64_t> version{0};
-  // Live views of this storage that record gradients. An in-place op that needs grad refuses to
-  // run while another one is alive: it would leave that view's history stale.
-  std::atomic<int64_t> grad_views{0};
 };
 
 // Where a view's elements sit in its storage. A tensor without one is its whole storage, in
@@ -65,12 +62,18 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;               // null for leaves
   std::vector<std::function<Tensor(const Tensor&)>> hooks;  // a leaf's gradient hooks
 
-  bool counted_view = false;  // counted in storage->grad_views
+  // A view's root base: the tensor whose storage it is (never itself a view). An in-place op on
+  // the view that records gradients rewrites the base's history too (PyTorch's CopySlices).
+  // Null for tensors that are their storage, and for views of a detached view.
+  std::shared_ptr<TensorImpl> base;
+  // A view's: the storage version its history was made at. An in-place write to the storage
+  // since (through the base or another view) may have given the base a new history; the view's
+  // is then remade from it when next asked for (PyTorch regenerates it the same way).
+  uint64_t history_version = 0;
 
   TensorImpl() = default;
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
-  ~TensorImpl();
   Array& values() { return storage->values; }  // only for a tensor without a view layout
 };
 

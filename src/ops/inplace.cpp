@@ -1,7 +1,8 @@
 // In-place ops. Each computes its result with the out-of-place op (so its backward is that op's,
 // recorded on the tape when grad is needed), writes it into this tensor's storage through the
 // tensor's strides, bumps the storage's version and, when recording, makes the op's node this
-// tensor's grad_fn: PyTorch's semantics for `x.mul_(y)` on a tensor that is not a view.
+// tensor's grad_fn: PyTorch's semantics for `x.mul_(y)`. On a view, the view's base gets a
+// node that splices the result into its old values (PyTorch's CopySlices, src/views.cpp).
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
@@ -9,6 +10,26 @@
 namespace ember {
 
 namespace {
+
+// An in-place op that records gradients on a view rewrites its base's history, as PyTorch does;
+// these are the views where that cannot be done.
+void check_view_target(const Tensor& self, const char* op) {
+  const TensorImpl& impl = *self.impl();
+  EMBER_CHECK(impl.base != nullptr, op, ": an in-place op that needs grad on a view of a ",
+              "detached view (shape ", detail::shape_str(self.shape()), ") has no base to update; ",
+              "compute the result out of place instead");
+  const Tensor base(impl.base);
+  EMBER_CHECK(!(base.is_leaf() && base.requires_grad()), op, ": a view of a leaf tensor that ",
+              "requires grad is being used in an in-place operation (base shape ",
+              detail::shape_str(base.shape()), ", view shape ", detail::shape_str(self.shape()),
+              "); do it under NoGradGuard, or on a non-leaf tensor");
+  if (!impl.view) return;
+  for (size_t d = 0; d < impl.view->shape.size(); ++d)
+    EMBER_CHECK(impl.view->strides[d] != 0 || impl.view->shape[d] <= 1, op,
+                ": more than one element of the written-to tensor refers to a single memory ",
+                "location (an expanded view, shape ", detail::shape_str(self.shape()),
+                "); clone it first");
+}
 
 // `compute` gets the tensor's current values (a clone when the op's backward needs the old
 // values, so the write below cannot change what it saved) and returns the new ones.
@@ -20,13 +41,7 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
     EMBER_CHECK(!(self.is_leaf() && self.requires_grad()), op,
                 ": a leaf tensor that requires grad is used in an in-place operation; do it under "
                 "NoGradGuard, or on a non-leaf tensor");
-    EMBER_CHECK(!self.is_view(), op, ": an in-place op that needs grad on a view (shape ",
-                detail::shape_str(self.shape()), ") is not supported; compute the result out of ",
-                "place (cat, stack, where) instead");
-    const int64_t own = self.impl()->counted_view ? 1 : 0;
-    EMBER_CHECK(self.impl()->storage->grad_views.load() <= own, op,
-                ": this tensor's storage has a live view that records gradients, whose history ",
-                "an in-place op would leave stale; compute the result out of place instead");
+    if (self.is_view() || self.impl()->base) check_view_target(self, op);
   }
   Tensor input = recording && saves_self ? self.clone() : self;
   Tensor result;
@@ -48,7 +63,9 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
     std::copy(values.begin(), values.end(), impl.storage->values.begin());
   }
   self.bump_version();
-  if (recording) {
+  if (recording && impl.base) {
+    detail::rebase_view_history(self, result);
+  } else if (recording) {
     impl.grad_fn = result.grad_fn();
     impl.requires_grad = true;
   }

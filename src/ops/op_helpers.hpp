@@ -48,6 +48,14 @@ void write_strided(const float* values, const Shape& shape, const Shape& strides
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
                          int64_t offset, float* base);  // view[i] += values[i]
 
+// After an in-place op wrote `result` into `view` (which has a base, and records gradients):
+// the base becomes its old values with the view's region replaced by result (PyTorch's
+// CopySlices), and the view becomes a view of that new base (src/views.cpp).
+void rebase_view_history(const Tensor& view, const Tensor& result);
+// Remakes a view's history from its base's current one when the storage was written in place
+// since the view's was made (called by requires_grad() and grad_fn() of a view with a base).
+void refresh_view_history(const Tensor& view);
+
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();
 

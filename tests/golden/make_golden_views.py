@@ -41,6 +41,28 @@ def inplace(fn):
     return run
 
 
+def fresh_filled(x):
+    """A tensor that needs no grad, filled column by column from tensors that do."""
+    h = torch.zeros(3, 4)
+    h.select(1, 0).copy_(x[0] * 2.0)
+    h.select(1, 2).copy_(x[1])
+    return h
+
+
+def view_used_after(x):
+    y = x[0] * 1.0
+    v = y.narrow(0, 0, 2)
+    v.mul_(x[1])
+    return v * y.sum()
+
+
+def base_with_live_view(x):
+    y = x[0] * 1.0
+    v = y.narrow(1, 0, 2)
+    y.mul_(x[1])
+    return v * v
+
+
 MASK = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 0, 0]], dtype=torch.bool)
 
 # name -> (function of the float inputs, float inputs)
@@ -106,6 +128,17 @@ CASES = {
     "cat_views": (lambda x: torch.cat([x[0].t(), x[1].narrow(0, 0, 2)], 0),
                   [rn(4, 3), rn(3, 4)]),
     "layer_norm_transposed": (lambda x: F.layer_norm(x[0].t(), (3,)), [rn(3, 4)]),
+    # In-place ops on views that record gradients: the base's history is rewritten
+    # (CopySlices), and the view becomes a view of the new base.
+    "inplace_on_view": (inplace(lambda y, x: y.narrow(1, 1, 2).mul_(x[1])), [rn(3, 4), rn(3, 2)]),
+    "inplace_on_view_of_fresh": (lambda x: fresh_filled(x) * fresh_filled(x), [rn(3), rn(3)]),
+    "inplace_on_chained_view": (inplace(lambda y, x: y.t().narrow(0, 1, 2).add_(x[1])),
+                                [rn(3, 4), rn(2, 3)]),
+    "inplace_view_used_after": (lambda x: view_used_after(x), [rn(3, 4), rn(2, 4)]),
+    "inplace_base_with_live_view": (lambda x: base_with_live_view(x), [rn(3, 4), rn(3, 4)]),
+    "inplace_on_two_views": (inplace(lambda y, x: (y.select(0, 0).mul_(2.0),
+                                                   y.select(0, 2).add_(x[1]))),
+                             [rn(3, 4), rn(4)]),
 }
 
 
