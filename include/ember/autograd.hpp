@@ -70,7 +70,7 @@ struct Edge {
 class Edges {
  public:
   void resize(size_t n) {
-    clear();
+    if (size_ != 0) clear();
     if (n > kInline) heap_.resize(n);
     size_ = n;
   }
@@ -95,12 +95,13 @@ class Edges {
 // reaches older nodes only through `inputs`, so the graph has no cycles and is freed
 // iteratively.
 struct Node {
-  Node() = default;
+  // User-provided, so make_shared does not zero the whole node before constructing it.
+  Node() {}  // NOLINT(modernize-use-equals-default)
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
   ~Node();
-  const char* name;  // op name, e.g. "mul"; printed as grad_fn=<MulBackward0>
-  uint64_t sequence;
+  const char* name = nullptr;  // op name, e.g. "mul"; printed as grad_fn=<MulBackward0>
+  uint64_t sequence = 0;
   Edges inputs;                    // one per op input; empty edge when that input needs no grad
   Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
   BackwardFn backward;

@@ -71,7 +71,8 @@ struct TensorImpl {
   // is then remade from it when next asked for (PyTorch regenerates it the same way).
   uint64_t history_version = 0;
 
-  TensorImpl() = default;
+  // User-provided, so make_shared does not zero the whole object before constructing it.
+  TensorImpl() {}  // NOLINT(modernize-use-equals-default)
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
   Array& values() { return storage->values; }  // only for a tensor without a view layout
