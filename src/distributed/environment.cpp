@@ -19,10 +19,14 @@ namespace ember::distributed {
 
 namespace {
 Environment* live = nullptr;
-// MPI_Test calls before sleeping between them: a collective between ranks that are both
-// running completes within them; sleeping (rather than sched_yield, which barely yields under
-// CFS) gives the core to the rank being waited for on a machine with more ranks than cores.
-constexpr int kSpins = 2000;
+// How a rank waits for a non-blocking collective. A large message moves only while MPI_Test
+// drives it (one fragment per call), so the rank tests without pause for kSpinTime: a 5 MB
+// all-reduce between two ranks completes within it. After that it sleeps between bursts of
+// tests; sleeping (rather than sched_yield, which barely yields under CFS) gives the core to
+// the rank being waited for on a machine with more ranks than cores. Testing once per sleep
+// made the classifier's 5 MB dense all-reduce take 60 ms instead of 2.
+constexpr auto kSpinTime = std::chrono::milliseconds(20);
+constexpr int kTestsPerBurst = 128;
 char termination_message[160];
 
 // Async-signal-safe: write() and _exit() only; the text is formatted at start-up.
@@ -65,16 +69,20 @@ void wait(MPI_Request& request, const char* call) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(env.timeout()));
-  for (int spin = 0;; ++spin) {
-    int done = 0;
-    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
-    if (done) return;
-    if (spin > kSpins) std::this_thread::sleep_for(std::chrono::microseconds(20));
-    if ((spin & 255) == 0 && Clock::now() > deadline) {
+  const auto spin_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(kSpinTime);
+  for (;;) {
+    for (int t = 0; t < kTestsPerBurst; ++t) {
+      int done = 0;
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
+      if (done) return;
+    }
+    const auto now = Clock::now();
+    if (now > deadline) {
       EMBER_CHECK(false, "ember::distributed: ", call, " on rank ", env.rank(), " of ",
                   env.world_size(), " got no answer from the other ranks within ", env.timeout(),
                   " s: a rank has died, thrown or is stuck; stopping");
     }
+    if (now > spin_end) std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
 }
 }  // namespace detail
