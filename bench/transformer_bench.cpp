@@ -5,7 +5,7 @@
 
 #include <ember/ember.hpp>
 
-#include "bench_common.hpp"
+#include "bench_main.hpp"
 #include "transformer_common.hpp"
 
 using namespace ember;
@@ -37,12 +37,5 @@ BENCHMARK(transformer_encoder_step)->Unit(benchmark::kMillisecond)->MeasureProce
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Flags flags = bench::take_flags(argc, argv);
-  set_num_threads(flags.threads);
-  openblas_set_num_threads(flags.threads);
-  bench::report_header("ember", flags.threads);
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv, "ember", [](int t) { ember::set_num_threads(t); });
 }

@@ -2,7 +2,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "../bench_common.hpp"
+#include "../bench_main.hpp"
 
 namespace {
 
@@ -38,12 +38,5 @@ BENCHMARK(lstm_step)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->Us
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Flags flags = bench::take_flags(argc, argv);
-  torch::set_num_threads(flags.threads);
-  openblas_set_num_threads(flags.threads);
-  bench::report_header("libtorch", flags.threads);
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv, "libtorch", [](int t) { torch::set_num_threads(t); });
 }

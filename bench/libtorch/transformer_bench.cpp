@@ -3,7 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "../bench_common.hpp"
+#include "../bench_main.hpp"
 #include "../transformer_common.hpp"
 
 namespace {
@@ -36,12 +36,5 @@ BENCHMARK(transformer_encoder_step)->Unit(benchmark::kMillisecond)->MeasureProce
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Flags flags = bench::take_flags(argc, argv);
-  torch::set_num_threads(flags.threads);
-  openblas_set_num_threads(flags.threads);
-  bench::report_header("libtorch", flags.threads);
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv, "libtorch", [](int t) { torch::set_num_threads(t); });
 }
