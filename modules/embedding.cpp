@@ -61,9 +61,7 @@ void reset_table(Tensor& table, const std::optional<int64_t>& padding_idx) {
   init::normal_(table);
   if (!padding_idx) return;
   NoGradGuard no_grad;
-  const int64_t D = table.size(1);
-  std::fill_n(table.data().data() + *padding_idx * D, D, 0.f);
-  table.bump_version();
+  table.select(0, *padding_idx).zero_();
 }
 
 // Registers the table: the given _weight (moved out of the stored options), or a fresh one.
@@ -71,7 +69,7 @@ template <class Options>
 Tensor register_table(Module& layer, Options& o) {
   Tensor given = o._weight();
   o._weight(Tensor());
-  if (given.defined()) return layer.register_parameter("weight", Tensor(given.data()));
+  if (given.defined()) return layer.register_parameter("weight", given.clone().detach());
   Tensor table = layer.register_parameter("weight", zeros({o.num_embeddings(), o.embedding_dim()}));
   reset_table(table, o.padding_idx());
   return table;

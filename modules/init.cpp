@@ -27,40 +27,36 @@ std::mt19937_64& shared_engine() {
   engine.seed(random_u64());
   return engine;
 }
-// Init writes through data(); a view's data() is a copy, so a view is refused, not ignored.
-Array& values_to_fill(Tensor& t, const char* op) {
-  EMBER_CHECK(!t.is_view(), op, ": cannot initialise a view (shape ", detail::shape_str(t.shape()),
-              ") in place; initialise the tensor it views, or copy_() values into it");
-  return t.data();
+// Init fills the values through the tensor's layout: a parameter that is a view of a larger
+// tensor is initialised in place, as in PyTorch. Counts as one in-place write.
+template <class Fill>
+void fill_values(Tensor& t, Fill fill) {
+  NoGradGuard no_grad;
+  ValuesForWrite values(t);
+  for (float& v : values) v = fill();
 }
 }  // namespace
 
 Tensor& uniform_(Tensor& t, double low, double high) {
   EMBER_CHECK_VALUE(low <= high, "uniform_: low ", low, " is greater than high ", high);
-  NoGradGuard no_grad;
   std::uniform_real_distribution<double> dist(low, high);
   auto& engine = shared_engine();
-  for (float& v : values_to_fill(t, __func__)) v = static_cast<float>(dist(engine));
-  t.bump_version();
+  fill_values(t, [&] { return static_cast<float>(dist(engine)); });
   return t;
 }
 
 Tensor& normal_(Tensor& t, double mean, double std) {
   EMBER_CHECK_VALUE(std >= 0, "normal_: std must be non-negative, got ", std);
-  NoGradGuard no_grad;
   std::normal_distribution<double> dist(mean, std);
   auto& engine = shared_engine();
-  for (float& v : values_to_fill(t, __func__)) v = static_cast<float>(dist(engine));
-  t.bump_version();
+  fill_values(t, [&] { return static_cast<float>(dist(engine)); });
   return t;
 }
 
 Tensor& zeros_(Tensor& t) { return constant_(t, 0.0); }
 
 Tensor& constant_(Tensor& t, double value) {
-  NoGradGuard no_grad;
-  values_to_fill(t, __func__).fill(static_cast<float>(value));
-  t.bump_version();
+  fill_values(t, [v = static_cast<float>(value)] { return v; });
   return t;
 }
 

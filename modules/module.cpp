@@ -226,7 +226,7 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   std::vector<std::pair<std::string, Tensor>> targets;
   collect("", true, false, targets);
   collect("", true, true, targets);
-  std::vector<std::string> missing, mismatched, unexpected;
+  std::vector<std::string> missing, mismatched, unexpected, unwritable;
   std::set<std::string> known;
   for (auto& [n, t] : targets) {
     known.insert(n);
@@ -236,6 +236,8 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
     } else if (it->second.shape() != t.shape()) {
       mismatched.push_back(n + " (checkpoint " + detail::shape_str(it->second.shape()) +
                            ", model " + detail::shape_str(t.shape()) + ")");
+    } else if (!ValuesForWrite::writable(t)) {
+      unwritable.push_back(n + " (an expanded view, shape " + detail::shape_str(t.shape()) + ")");
     }
   }
   for (auto& [n, t] : dict)
@@ -249,14 +251,17 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   if (strict) list("missing keys", missing);
   if (strict) list("unexpected keys", unexpected);
   list("shape mismatch", mismatched);
+  list("cannot be written (one element of the tensor is several of the view's)", unwritable);
   EMBER_CHECK_T(ShapeError, problems.str().empty(), "load_state_dict: cannot load into ", name(),
                 ", nothing was changed:", problems.str());
   NoGradGuard no_grad;
   for (auto& [n, t] : targets) {
     auto it = dict.find(n);
     if (it == dict.end()) continue;
-    t.data() = it->second.data();
-    t.bump_version();
+    // Through the layout: a parameter that is a view of a larger tensor loads into it.
+    const Array& src = std::as_const(it->second).data();
+    ValuesForWrite dst(t);
+    std::copy(src.begin(), src.end(), dst.begin());
   }
 }
 

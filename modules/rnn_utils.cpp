@@ -75,11 +75,11 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
   std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
   Array data = rows_of(slots.size(), trailing, 0.f);
-  const float* src = x.data().data();
+  const float* src = std::as_const(x).data().data();
   for (size_t r = 0; r < slots.size(); ++r)
     std::memcpy(data.data() + r * static_cast<size_t>(features), src + slots[r] * features,
                 row_bytes);
-  const auto x_shape = x.data().shape();
+  const auto x_shape = std::as_const(x).data().shape();
   Tensor packed = make_output(std::move(data), "pack_padded_sequence", {x}, [=](const Array& g) {
     Array dx(x_shape, 0.f);
     for (size_t r = 0; r < slots.size(); ++r)

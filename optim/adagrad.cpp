@@ -25,32 +25,26 @@ Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions defaults)
 }
 
 void Adagrad::step() {
-  NoGradGuard no_grad;
-  for (ParamGroup& group : groups_) {
+  for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
     const AdagradOptions& o = options_of(group);
     const float wd = static_cast<float>(o.weight_decay()), eps = static_cast<float>(o.eps());
-    for (Tensor& p : group.params) {
-      if (!has_step(p)) continue;
-      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
-      AdagradState& s = state_of(p);
-      if (s.sum.dimension() == 0)
-        s.sum = Array(p.data().shape(), static_cast<float>(o.initial_accumulator_value()));
-      ++s.step;
-      const float clr =
-          static_cast<float>(o.lr() / (1.0 + static_cast<double>(s.step - 1) * o.lr_decay()));
-      float* w = p.data().data();
-      float* sum = s.sum.data();
-      for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
-        for (int64_t k = 0; k < n; ++k) {
-          const int64_t i = offset + k;
-          float g = grad[k];
-          if (wd != 0.f) g += wd * w[i];
-          sum[i] += g * g;
-          w[i] += -clr * (g / (std::sqrt(sum[i]) + eps));
-        }
-      });
-    }
-  }
+    AdagradState& s = state_of(p);
+    if (s.sum.dimension() == 0)
+      s.sum = state_buffer(p, static_cast<float>(o.initial_accumulator_value()));
+    ++s.step;
+    const float clr =
+        static_cast<float>(o.lr() / (1.0 + static_cast<double>(s.step - 1) * o.lr_decay()));
+    float* sum = s.sum.data();
+    for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t i = offset + k;
+        float g = grad[k];
+        if (wd != 0.f) g += wd * w[i];
+        sum[i] += g * g;
+        w[i] += -clr * (g / (std::sqrt(sum[i]) + eps));
+      }
+    });
+  });
 }
 
 }  // namespace ember::optim

@@ -87,50 +87,47 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions defaults)
     : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "AdamW", true) {}
 
 void Adam::step() {
-  NoGradGuard no_grad;
-  for (ParamGroup& group : groups_) {
+  for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
     const AdamOptions& o = options_of(group);
     const auto [beta1, beta2] = o.betas();
-    const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
     // 1 - β in double, then float, as PyTorch passes it: 1 - 0.999f would be off by 1e-5.
-    const float keep1 = static_cast<float>(1.0 - beta1), keep2 = static_cast<float>(1.0 - beta2);
-    const float eps = static_cast<float>(o.eps()), wd = static_cast<float>(o.weight_decay());
-    const float decay = static_cast<float>(1.0 - o.lr() * o.weight_decay());
-    for (Tensor& p : group.params) {
-      if (!has_step(p)) continue;
-      p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
-      AdamState& s = state_of(p);
-      if (s.exp_avg.dimension() == 0) {
-        s.exp_avg = xt::zeros<float>(p.data().shape());
-        s.exp_avg_sq = xt::zeros<float>(p.data().shape());
-        if (o.amsgrad()) s.max_exp_avg_sq = xt::zeros<float>(p.data().shape());
-      }
-      const double t = static_cast<double>(++s.step);
-      const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
-      float* w = p.data().data();
-      float* m = s.exp_avg.data();
-      float* v = s.exp_avg_sq.data();
-      float* vmax = o.amsgrad() ? s.max_exp_avg_sq.data() : nullptr;
-      const AdamStep rule{b1, b2, keep1, keep2, eps, wd, decay, decoupled_weight_decay_};
-      if (!p.has_sparse_grad()) {
-        const float step_size = static_cast<float>(o.lr() / bc1);
-        const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-        for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
-          // Elementwise: how the pool splits it does not change a bit.
-          detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
-            adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
-                       step_size, bc2_sqrt);
-          });
-        });
-        continue;
-      }
-      const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
-      for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
-        adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
-                  step_size);
-      });
+    const AdamStep rule{static_cast<float>(beta1),
+                        static_cast<float>(beta2),
+                        static_cast<float>(1.0 - beta1),
+                        static_cast<float>(1.0 - beta2),
+                        static_cast<float>(o.eps()),
+                        static_cast<float>(o.weight_decay()),
+                        static_cast<float>(1.0 - o.lr() * o.weight_decay()),
+                        decoupled_weight_decay_};
+    AdamState& s = state_of(p);
+    if (s.exp_avg.dimension() == 0) {
+      s.exp_avg = state_buffer(p);
+      s.exp_avg_sq = state_buffer(p);
+      if (o.amsgrad()) s.max_exp_avg_sq = state_buffer(p);
     }
-  }
+    const double t = static_cast<double>(++s.step);
+    const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
+    float* m = s.exp_avg.data();
+    float* v = s.exp_avg_sq.data();
+    float* vmax = o.amsgrad() ? s.max_exp_avg_sq.data() : nullptr;
+    if (!p.has_sparse_grad()) {
+      const float step_size = static_cast<float>(o.lr() / bc1);
+      const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+      for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
+        // Elementwise: how the pool splits it does not change a bit.
+        detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
+          adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
+                     step_size, bc2_sqrt);
+        });
+      });
+      return;
+    }
+    const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
+    for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+      adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
+                step_size);
+    });
+  });
 }
 
 }  // namespace ember::optim

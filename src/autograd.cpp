@@ -159,7 +159,7 @@ Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, 
     Tensor replaced = hook(Tensor(std::move(grad)).detach());
     grad = Array();
     EMBER_CHECK(replaced.defined(), "register_hook: a hook returned an undefined Tensor");
-    grad = replaced.data();
+    grad = std::as_const(replaced).data();  // the hook may return a view
   }
   return grad;
 }

@@ -119,11 +119,43 @@ const Array& Tensor::data() const {
 
 Array& Tensor::data() {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
-  if (!impl.view) return impl.values();
-  const Array& current = std::as_const(*this).data();
-  std::lock_guard<std::mutex> lock(impl.view->cache_mutex);
-  impl.view->scratch = std::make_shared<Array>(current);
-  return *impl.view->scratch;
+  EMBER_CHECK(!impl.view, "data: a view (shape ", detail::shape_str(impl.view->shape), ", strides ",
+              detail::shape_str(impl.view->strides),
+              ") has no array of its own to write into; read it with std::as_const(t).data(), ",
+              "write it with copy_() or ember::ValuesForWrite");
+  return impl.values();
+}
+
+bool ValuesForWrite::writable(const Tensor& t) {
+  const Shape shape = t.shape(), strides = t.strides();
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (strides[d] == 0 && shape[d] > 1) return false;
+  return true;
+}
+
+ValuesForWrite::ValuesForWrite(const Tensor& t) : tensor_(t), size_(t.numel()) {
+  EMBER_CHECK(writable(t), "in-place write: more than one element of the written-to tensor ",
+              "refers to a single memory location (an expanded view, shape ",
+              detail::shape_str(t.shape()), ", strides ", detail::shape_str(t.strides()),
+              "); clone it first");
+  const TensorImpl& impl = *t.impl();
+  float* base = impl.storage->values.data();
+  if (t.is_contiguous()) {
+    values_ = base + t.storage_offset();
+  } else {
+    scratch_.resize(static_cast<size_t>(size_));
+    detail::gather_strided(base, impl.view->shape, impl.view->strides, impl.view->offset,
+                           scratch_.data());
+    values_ = scratch_.data();
+  }
+  t.bump_version();  // a saved copy of these values is stale from now on
+}
+
+ValuesForWrite::~ValuesForWrite() {
+  if (scratch_.empty()) return;
+  const TensorImpl& impl = *tensor_.impl();
+  detail::write_strided(scratch_.data(), impl.view->shape, impl.view->strides, impl.view->offset,
+                        impl.storage->values.data());
 }
 
 SavedValues Tensor::storage() const {

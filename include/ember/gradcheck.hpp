@@ -53,14 +53,20 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   for (size_t k = 0; k < args.size(); ++k) {
     if (!args[k].requires_grad()) continue;
     Tensor analytic = args[k].grad();
-    Array& x = args[k].data();
-    for (size_t i = 0; i < x.size(); ++i) {
-      float saved = x.data()[i];
-      x.data()[i] = saved + static_cast<float>(options.eps);
+    // Element i is set through the input's layout, so an input that is a view is perturbed too.
+    auto set = [&](size_t i, float value) {
+      NoGradGuard no_grad;
+      ValuesForWrite x(args[k]);
+      x.data()[i] = value;
+    };
+    const std::vector<float> values = args[k].to_vector();
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float saved = values[i];
+      set(i, saved + static_cast<float>(options.eps));
       double plus = projected();
-      x.data()[i] = saved - static_cast<float>(options.eps);
+      set(i, saved - static_cast<float>(options.eps));
       double minus = projected();
-      x.data()[i] = saved;
+      set(i, saved);
       double numeric = (plus - minus) / (2 * options.eps);
       double got = analytic.defined() ? analytic.data().data()[i] : 0.0;
       if (std::abs(got - numeric) > options.atol + options.rtol * std::abs(numeric)) {

@@ -47,7 +47,6 @@ struct ViewLayout {
   std::mutex cache_mutex;
   std::shared_ptr<const Array> cache;
   uint64_t cache_version = 0;
-  std::shared_ptr<Array> scratch;  // the non-const data() of a view: a copy of its own
 };
 
 // What a Tensor handle points at. Backward closures keep a Storage, never a TensorImpl (which
@@ -128,9 +127,9 @@ class Tensor {
   // every parameter) this is the storage itself. For a view it is a copy (see docs/guide.md):
   // reading works as for any tensor, writing to it does not reach the view.
   const Array& data() const;
-  // Mutable access is for optimizers and init under NoGradGuard; it bypasses autograd and the
-  // version counter (call bump_version() after writing). On a view it returns a fresh copy,
-  // so writes are lost: write to a view through copy_() or the other in-place ops.
+  // Mutable access to a tensor that is its whole storage; it bypasses autograd and the version
+  // counter (call bump_version() after writing). A view has no such array: this throws for one
+  // (read it through std::as_const(t).data(), write it with copy_() or ValuesForWrite).
   Array& data();
   // The values to keep in a backward closure: `auto X = x.storage(); ... *X`. Reading them in
   // backward throws if an in-place op changed the tensor in between.
@@ -270,6 +269,33 @@ class Tensor {
  private:
   const TensorImpl& checked() const;
   std::shared_ptr<TensorImpl> impl_;
+};
+
+// A tensor's values as one writable contiguous buffer, for code that updates values in place
+// outside the tape (optimizers, nn::init, load_state_dict, the embedding renorm), so that a
+// parameter that is a view is updated like any other. A tensor whose elements are contiguous
+// in its storage (every non-view, a narrow along dim 0) is written in place; a strided view is
+// gathered into a scratch buffer that the destructor writes back through the view's strides.
+// Constructing it counts as one in-place write (the storage's version moves).
+class ValuesForWrite {
+ public:
+  explicit ValuesForWrite(const Tensor& t);
+  ~ValuesForWrite();
+  ValuesForWrite(const ValuesForWrite&) = delete;
+  ValuesForWrite& operator=(const ValuesForWrite&) = delete;
+  float* data() { return values_; }
+  int64_t size() const { return size_; }
+  float* begin() { return values_; }
+  float* end() { return values_ + size_; }
+  // False for an expanded view (a stride 0 over a size above 1: one element is several of the
+  // view's), which cannot be written element by element; the constructor throws for it.
+  static bool writable(const Tensor& t);
+
+ private:
+  Tensor tensor_;
+  std::vector<float> scratch_;  // empty unless the view is strided
+  float* values_ = nullptr;
+  int64_t size_ = 0;
 };
 
 // Factories. Random ones draw from a per-thread generator seeded by manual_seed.

@@ -29,7 +29,7 @@ void broadcast(Tensor& t, int root) {
   EMBER_CHECK_INDEX(root >= 0 && root < env.world_size(), "broadcast: root ", root,
                     " is not a rank of ", env.world_size());
   NoGradGuard no_grad;
-  Array& values = t.data();
+  ValuesForWrite values(t);  // through the layout: a parameter may be a view
   MPI_Request request;
   detail::check(MPI_Ibcast(values.data(), count_of(t.numel(), "broadcast"), MPI_FLOAT, root,
                            MPI_COMM_WORLD, &request),
@@ -40,14 +40,15 @@ void broadcast(Tensor& t, int root) {
 void all_reduce(Tensor& t, ReduceOp op) {
   const Environment& env = Environment::current();
   NoGradGuard no_grad;
-  Array& values = t.data();
+  ValuesForWrite values(t);  // through the layout: a parameter may be a view
   MPI_Request request;
   detail::check(
       MPI_Iallreduce(MPI_IN_PLACE, values.data(), count_of(t.numel(), "all_reduce"), MPI_FLOAT,
                      op == ReduceOp::Max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD, &request),
       "MPI_Iallreduce");
   detail::wait(request, "all_reduce");
-  if (op == ReduceOp::Mean) values *= 1.0f / static_cast<float>(env.world_size());
+  if (op == ReduceOp::Mean)
+    for (float& v : values) v *= 1.0f / static_cast<float>(env.world_size());
 }
 
 double all_reduce(double value, ReduceOp op) {

@@ -132,7 +132,8 @@ void embedding_renorm_(Tensor& weight, const IndexTensor& ids, double max_norm, 
   std::vector<int64_t> unique = ids.to_vector();
   std::sort(unique.begin(), unique.end());
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  float* w = weight.data().data();
+  ValuesForWrite table(weight);  // through the layout: a table that is a view is renormed too
+  float* w = table.data();
   for (int64_t r : unique) {
     float* row = w + r * t.width;
     double norm = 0;
@@ -144,7 +145,6 @@ void embedding_renorm_(Tensor& weight, const IndexTensor& ids, double max_norm, 
       for (int64_t j = 0; j < t.width; ++j) row[j] *= scale;
     }
   }
-  weight.bump_version();  // an in-place write: a backward that saved the table must notice
 }
 
 Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFuncOptions& o) {

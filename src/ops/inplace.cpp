@@ -55,7 +55,7 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
                     detail::shape_str(self.shape()), " doesn't match the broadcast shape ",
                     detail::shape_str(result.shape()));
   TensorImpl& impl = *self.impl();
-  const Array& values = result.data();
+  const Array& values = std::as_const(result).data();  // result may be a view (copy_)
   if (impl.view) {
     detail::write_strided(values.data(), impl.view->shape, impl.view->strides, impl.view->offset,
                           impl.storage->values.data());

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ember/autograd.hpp"
 #include "ember/io/safetensors.hpp"
 #include "ember/tensor.hpp"
 
@@ -76,6 +77,25 @@ class Optimizer {
   // Whether step() updates p: it has a gradient and requires grad (a frozen parameter, with
   // requires_grad false, is skipped as PyTorch skips it, and gets no state).
   static bool has_step(const Tensor& p) { return p.requires_grad() && p.has_grad(); }
+  // Calls update(group, p, w) for every parameter that step() updates (has_step), under
+  // NoGradGuard, with `w` the parameter's values as one writable contiguous buffer: a parameter
+  // that is a view is updated through its layout (ValuesForWrite), and the write counts as an
+  // in-place write (a backward that saved the old values throws). The state buffers and the
+  // spans of for_each_span index the same flat row-major order as `w`.
+  template <class Update>
+  void for_each_param(Update&& update) {
+    NoGradGuard no_grad;
+    for (ParamGroup& group : groups_)
+      for (Tensor& p : group.params) {
+        if (!has_step(p)) continue;
+        ValuesForWrite w(p);
+        update(group, p, w.data());
+      }
+  }
+  // A state buffer of p's shape, every element `value` (created on a parameter's first step).
+  static Array state_buffer(const Tensor& p, float value = 0.f) {
+    return Array(detail::to_xshape(p.shape()), value);
+  }
   // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
   // touched row for a row-sparse one (coalesced first). `offset` indexes the flat parameter and
   // its state buffers. Returns false when the parameter has no gradient.
