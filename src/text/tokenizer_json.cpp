@@ -138,9 +138,11 @@ struct Reader {
     if (pre != "BertPreTokenizer")
       unsupported("pre_tokenizer.type", pre.empty() ? "null" : pre,
                   "BertPreTokenizer for WordPiece");
-    std::string dec = type_of(get(doc, "decoder"), "decoder");
+    const Value* d = get(doc, "decoder");
+    std::string dec = type_of(d, "decoder");
     if (!dec.empty() && dec != "WordPiece")
       unsupported("decoder.type", dec, "WordPiece or null for WordPiece");
+    if (d) o.clean_up_tokenization_spaces = flag(*d, "cleanup", true);
     return std::make_unique<WordPieceTokenizer>(vocab(model, get(doc, "added_tokens")), o);
   }
 

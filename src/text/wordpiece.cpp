@@ -17,6 +17,12 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
                     "WordPieceTokenizer: max_input_chars_per_word must be positive, got ",
                     options_.max_input_chars_per_word);
   set_vocab(std::move(vocab), "WordPieceTokenizer");
+  for (const std::string& t : vocab_tokens()) {
+    bool continuation = t.compare(0, options_.continuing_subword_prefix.size(),
+                                  options_.continuing_subword_prefix) == 0;
+    longest_piece_ = std::max(
+        longest_piece_, t.size() - (continuation ? options_.continuing_subword_prefix.size() : 0));
+  }
   unk_id_ = token_to_id(options_.unk_token);
   SpecialTokens roles;
   auto role = [&](const char* token) -> std::optional<std::string> {
@@ -74,7 +80,9 @@ void WordPieceTokenizer::word_piece(const std::string& word, std::vector<int64_t
   const size_t first = out.size();
   std::string piece;
   for (size_t start = 0; start < chars;) {
+    // No piece is longer than the vocabulary's longest token: skip the lookups that cannot hit.
     size_t end = chars;
+    while (end > start + 1 && bounds[end] - bounds[start] > longest_piece_) --end;
     int64_t found = -1;
     for (; end > start; --end) {
       piece.clear();
@@ -151,6 +159,7 @@ std::string WordPieceTokenizer::decode(const std::vector<int64_t>& ids,
     else
       text += (text.empty() ? "" : " ") + token;
   }
+  if (!options_.clean_up_tokenization_spaces) return text;
   // Hugging Face's clean_up_tokenization: no space before punctuation and English clitics.
   for (const char* p : {" .", " ?", " !", " ,"}) replace_all(text, p, std::string(p + 1));
   replace_all(text, " ' ", "'");

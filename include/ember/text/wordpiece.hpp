@@ -19,7 +19,8 @@ struct WordPieceOptions {
   bool clean_text = true;  // drop control characters, NUL and U+FFFD
   std::string unk_token = "[UNK]";
   std::string continuing_subword_prefix = "##";
-  int64_t max_input_chars_per_word = 100;  // longer words are one unk token
+  int64_t max_input_chars_per_word = 100;    // longer words are one unk token
+  bool clean_up_tokenization_spaces = true;  // decode: "a ." -> "a." (tokenizer.json's cleanup)
 };
 
 class WordPieceTokenizer : public Tokenizer {
@@ -35,7 +36,8 @@ class WordPieceTokenizer : public Tokenizer {
   std::vector<int64_t> encode(const std::string& text,
                               bool add_special_tokens = true) const override;
   // Tokens joined by spaces, "##" pieces glued to the one before, and Hugging Face's clean-up
-  // of spaces before punctuation ("a ." -> "a.", "do n't" -> "don't").
+  // of spaces before punctuation ("a ." -> "a.", "do n't" -> "don't") unless the options
+  // turn it off.
   std::string decode(const std::vector<int64_t>& ids,
                      bool skip_special_tokens = false) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_tokens().size()); }
@@ -55,6 +57,7 @@ class WordPieceTokenizer : public Tokenizer {
 
   WordPieceOptions options_;
   int64_t unk_id_ = -1;
+  size_t longest_piece_ = 0;  // in bytes, "##" not counted
   std::shared_ptr<WordCache> cache_;
 };
 
