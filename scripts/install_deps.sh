@@ -5,6 +5,9 @@ set -euo pipefail
 packages=(cmake g++ make libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
           libdnnl-dev doctest-dev libutf8proc-dev libcli11-dev libopenmpi-dev openmpi-bin
           ${EMBER_EXTRA_PACKAGES:-})
+# Multilingual text for the tokenizer tests' 1 MB check (tests/test_tokenizers.cpp; skipped
+# without them) and for ember-lm's examples.
+packages+=(fortunes fortunes-de fortunes-es fortunes-it fortunes-ru fortunes-zh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,10 +1,11 @@
-// A small JSON reader and writer for safetensors headers: objects, arrays, strings, numbers,
-// booleans and null. Duplicate object keys are errors.
+// A small JSON reader and writer for safetensors headers and tokenizer files: objects,
+// arrays, strings, numbers, booleans and null. Duplicate object keys are errors.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,16 @@ struct Value {
   std::vector<std::pair<std::string, Value>> object;  // in file order
 };
 
-// Throws std::runtime_error with the byte offset of the problem.
+// What parse throws: a std::runtime_error with the byte offset and line of the problem.
+struct ParseError : std::runtime_error {
+  ParseError(const std::string& what, size_t offset_, size_t line_)
+      : std::runtime_error(what), offset(offset_), line(line_) {}
+  size_t offset, line;  // line counts from 1
+};
+
 Value parse(const std::string& text);
+// The member `key` of an object, or nullptr (also when `v` is not an object).
+const Value* find(const Value& v, const std::string& key);
 std::string quote(const std::string& s);
 
 }  // namespace ember::io::json
