@@ -116,13 +116,19 @@ exec mpirun --hostfile "$work/hostfile" --mca plm_rsh_agent "$work/agent" \\
   --mca btl tcp,self --mca btl_tcp_if_include ember0 --mca oob_tcp_if_include ember0 \\
   --mca plm_rsh_no_tree_spawn 1 -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "\$@"
 EOF
-# Takes down the link of the host namespace it is run in (and only one of ours).
+# Takes down the link of the host namespace it is run in (and only one of ours); with an
+# argument, brings it back up after that many seconds (at most 600).
 cat >"$work/cut_link" <<EOF
 #!/bin/sh
 ns=\$(ip netns identify \$\$)
-case "\$ns" in ${tag}h*) exec ip link set ember0 down ;; esac
-echo "cut_link: not inside a simulated host (namespace '\$ns')" >&2
-exit 1
+case "\$ns" in
+  ${tag}h*) ;;
+  *) echo "cut_link: not inside a simulated host (namespace '\$ns')" >&2; exit 1 ;;
+esac
+ip link set ember0 down
+case "\${1:-}" in
+  [0-9] | [0-9][0-9] | [1-5][0-9][0-9]) (sleep "\$1"; ip link set ember0 up) >/dev/null 2>&1 & ;;
+esac
 EOF
 chmod +x "$work/agent" "$work/mpirun" "$work/cut_link"
 
