@@ -118,13 +118,14 @@ void run(const char* name, int64_t local_batch, int steps, const dist::DataParal
   const dist::SyncStats s = dp ? dp->last_stats() : dist::SyncStats();
   if (env.rank() == 0)
     std::printf(
-        "%-22s ranks=%d%s local_batch=%ld  %8.1f samples/s  %7.2f ms/step (cpu %6.2f)  sync "
+        "%-22s ranks=%d%s bucket=%ldKB local_batch=%ld  %8.1f samples/s  %7.2f ms/step (cpu %6.2f) "
+        " sync "
         "%5.1f%%  "
         "sent/step: dense %.0f KB + sparse %.0f KB (received %.0f KB), %ld of %ld buckets "
         "overlapped\n",
         name, env.world_size(),
         config.solo ? " solo" : (config.overlap ? " overlap" : " no-overlap"),
-        static_cast<long>(local_batch),
+        static_cast<long>(config.bucket_bytes / 1024), static_cast<long>(local_batch),
         static_cast<double>(local_batch * env.world_size() * steps) / seconds,
         1e3 * seconds / steps, 1e3 * cpu / steps, 100 * sync / seconds,
         static_cast<double>(s.dense_bytes) / 1e3, static_cast<double>(s.sparse_bytes) / 1e3,
@@ -199,7 +200,6 @@ void collectives() {
       {"transformer 2x d256",
        2 * (4 * 256 * 256 + 4 * 256 + 2 * 256 * 1024 + 1024 + 256 + 4 * 256)},
       {"mlp 1024", 1024 * 1024 * 2 + 1024 * 4 + 2048 + 4},
-      {"16 M floats", 16 << 20},
   };
   for (const Size& s : sizes) {
     Tensor t = ones({s.floats});
