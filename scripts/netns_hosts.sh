@@ -114,7 +114,7 @@ cat >"$work/mpirun" <<EOF
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exec mpirun --hostfile "$work/hostfile" --mca plm_rsh_agent "$work/agent" \\
   --mca btl tcp,self --mca btl_tcp_if_include ember0 --mca oob_tcp_if_include ember0 \\
-  --mca plm_rsh_no_tree_spawn 1 -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "\$@"
+  --mca plm_rsh_no_tree_spawn 1 --bind-to none -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 "\$@"
 EOF
 # Takes down the link of the host namespace it is run in (and only one of ours); with an
 # argument, brings it back up after that many seconds (at most 600).

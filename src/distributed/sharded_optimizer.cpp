@@ -57,6 +57,8 @@ struct LrOnly : optim::OptimizerOptionsBase<LrOnly> {
 }  // namespace
 
 int64_t optimizer_state_bytes(const optim::Optimizer& optimizer) {
+  if (auto* sharded = dynamic_cast<const ShardedOptimizer*>(&optimizer))
+    return sharded->state_bytes();  // its state_dict() refuses: the state is split
   int64_t bytes = 0;
   for (const auto& [name, t] : optimizer.state_dict().tensors)
     bytes += t.numel() * static_cast<int64_t>(sizeof(float));

@@ -54,7 +54,8 @@ class ShardedOptimizer : public optim::Optimizer {
   std::unique_ptr<optim::Optimizer> local_;
 };
 
-// Bytes of the floating-point state an optimizer holds (its state_dict's tensors).
+// Bytes of the floating-point state an optimizer holds (its state_dict's tensors; for a
+// ShardedOptimizer, this rank's shard).
 int64_t optimizer_state_bytes(const optim::Optimizer& optimizer);
 
 }  // namespace ember::distributed
