@@ -18,8 +18,10 @@ for rate in 10gbit 1gbit; do
   # The baseline: the same two processes on the same cores, each training alone.
   "$hosts" -n 2 -r "$rate" -- "$bench" --threads=1 --steps="$steps" --solo 2>/dev/null
   "$hosts" -n 2 -r "$rate" -- "$bench" --threads=1 --steps="$steps" --overlap=0 2>/dev/null
-  "$hosts" -n 2 -r "$rate" -- "$bench" --threads=1 --steps="$steps" --overlap=1 \
-    --only=mlp 2>/dev/null
+  for model in classifier classifier-dense mlp; do
+    "$hosts" -n 2 -r "$rate" -- "$bench" --threads=1 --steps="$steps" --overlap=1 \
+      --only="$model" 2>/dev/null
+  done
   "$hosts" -n 2 -r "$rate" -- "$bench" --threads=1 --steps="$steps" --overlap=1 \
     --bucket-kb=2048 --only=mlp 2>/dev/null
 done
