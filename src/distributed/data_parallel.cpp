@@ -5,7 +5,9 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 
 #include "ember/autograd.hpp"
@@ -262,19 +264,33 @@ void DataParallel::synchronize() {
 }
 
 // After backward: the parameters without hooks (all of them before the first synchronize(),
-// or without overlap), as one small all-reduce of gradient kinds, dense buckets, then rows.
+// or without overlap), as one small all-gather of gradient kinds and row counts, dense
+// buckets, then one all-gather of rows and values per row-sparse parameter.
 void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
   const Environment& env = Environment::current();
   const float scale = 1.0f / static_cast<float>(env.world_size());
-  std::vector<int> kinds(parameters_.size(), 0), mine(params.size());
-  for (size_t i = 0; i < params.size(); ++i) mine[i] = kind_of(parameters_[params[i]]);
+  // One small all-gather: every rank's gradient kind and row count per parameter (the rows it
+  // will send once coalesced), so the kinds are OR-ed and the row exchange needs no count step.
+  const size_t ranks = static_cast<size_t>(env.world_size()), n = params.size();
+  std::vector<int64_t> mine(2 * n), all(2 * n * ranks);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& p = parameters_[params[i]];
+    mine[2 * i] = kind_of(p);
+    if (p.has_sparse_grad()) {
+      std::vector<int64_t> rows = p.sparse_grad().rows;
+      std::sort(rows.begin(), rows.end());
+      mine[2 * i + 1] = std::unique(rows.begin(), rows.end()) - rows.begin();
+    }
+  }
   MPI_Request request;
   detail::check(
-      MPI_Iallreduce(MPI_IN_PLACE, mine.data(), int_count(static_cast<int64_t>(mine.size())),
-                     MPI_INT, MPI_BOR, MPI_COMM_WORLD, &request),
-      "MPI_Iallreduce");
+      MPI_Iallgather(mine.data(), int_count(static_cast<int64_t>(2 * n)), MPI_INT64_T, all.data(),
+                     int_count(static_cast<int64_t>(2 * n)), MPI_INT64_T, MPI_COMM_WORLD, &request),
+      "MPI_Iallgather");
   detail::wait(request, "DataParallel::synchronize (gradient kinds)");
-  for (size_t i = 0; i < params.size(); ++i) kinds[params[i]] = mine[i];
+  std::vector<int> kinds(parameters_.size(), 0);
+  for (size_t r = 0; r < ranks; ++r)
+    for (size_t i = 0; i < n; ++i) kinds[params[i]] |= static_cast<int>(all[2 * (r * n + i)]);
 
   // Dense, or sparse on some ranks and dense on others (then densified): summed as dense.
   std::vector<size_t> dense;
@@ -313,56 +329,54 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
       unpack_mean(parameters_, buckets[i], buffers[i].data(), scale);
   }
 
-  for (size_t k : params) {
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = params[i];
     if (kinds[k] != kSparse) continue;
     Tensor& p = parameters_[k];
     auto merged = std::make_shared<RowSparseGrad>();
     merged->dense_shape = p.shape();
-    const int64_t width = merged->row_size();
-    std::vector<int64_t> local_rows;
-    const float* local_values = nullptr;
+    const int64_t width = merged->row_size(), row_bytes = 8 + 4 * width;
+    // Rows and values in one message per rank: [row ids (int64)][values (float)].
+    std::vector<int> counts(ranks), displs(ranks);
+    int64_t total = 0;
+    for (size_t r = 0; r < ranks; ++r) {
+      displs[r] = int_count(total * row_bytes);
+      counts[r] = int_count(all[2 * (r * n + i) + 1] * row_bytes);
+      total += all[2 * (r * n + i) + 1];
+    }
+    const int64_t count = mine[2 * i + 1];
+    std::vector<char> send(static_cast<size_t>(count * row_bytes));
     if (p.has_sparse_grad()) {
       p.sparse_grad().coalesce();  // each rank sends every touched row once
-      local_rows = p.sparse_grad().rows;
-      local_values = p.sparse_grad().values.data();
+      const RowSparseGrad& g = p.sparse_grad();
+      std::memcpy(send.data(), g.rows.data(), static_cast<size_t>(count) * 8);
+      std::memcpy(send.data() + count * 8, g.values.data(),
+                  static_cast<size_t>(count * width) * sizeof(float));
     }
-    const int ranks = env.world_size();
-    int count = int_count(static_cast<int64_t>(local_rows.size()));
-    std::vector<int> counts(static_cast<size_t>(ranks)), displs(static_cast<size_t>(ranks));
+    std::vector<char> received(static_cast<size_t>(total * row_bytes));
     detail::check(
-        MPI_Iallgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD, &request),
-        "MPI_Iallgather");
-    detail::wait(request, "DataParallel::synchronize (sparse row counts)");
-    int64_t total = 0;
-    for (int r = 0; r < ranks; ++r) {
-      displs[static_cast<size_t>(r)] = int_count(total);
-      total += counts[static_cast<size_t>(r)];
-    }
-    merged->rows.resize(static_cast<size_t>(total));
-    detail::check(
-        MPI_Iallgatherv(local_rows.data(), count, MPI_INT64_T, merged->rows.data(), counts.data(),
-                        displs.data(), MPI_INT64_T, MPI_COMM_WORLD, &request),
+        MPI_Iallgatherv(send.data(), int_count(count * row_bytes), MPI_BYTE, received.data(),
+                        counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD, &request),
         "MPI_Iallgatherv");
     detail::wait(request, "DataParallel::synchronize (sparse rows)");
-    // Values: the same layout, each row `width` floats.
-    for (int r = 0; r < ranks; ++r) {
-      counts[static_cast<size_t>(r)] =
-          int_count(static_cast<int64_t>(counts[static_cast<size_t>(r)]) * width);
-      displs[static_cast<size_t>(r)] =
-          int_count(static_cast<int64_t>(displs[static_cast<size_t>(r)]) * width);
-    }
+    // Every rank's rows in rank order, then their values in the same order.
+    merged->rows.resize(static_cast<size_t>(total));
     std::vector<size_t> shape{static_cast<size_t>(total)};
     for (size_t d = 1; d < merged->dense_shape.size(); ++d)
       shape.push_back(static_cast<size_t>(merged->dense_shape[d]));
     merged->values = Array::from_shape(shape);
-    detail::check(
-        MPI_Iallgatherv(local_values, int_count(count * width), MPI_FLOAT, merged->values.data(),
-                        counts.data(), displs.data(), MPI_FLOAT, MPI_COMM_WORLD, &request),
-        "MPI_Iallgatherv");
-    detail::wait(request, "DataParallel::synchronize (sparse values)");
-    stats_.allgather_calls += 3;
-    stats_.sparse_bytes += static_cast<int64_t>(count) * (8 + 4 * width);
-    stats_.sparse_bytes_received += total * (8 + 4 * width);
+    int64_t at = 0;
+    for (size_t r = 0; r < ranks; ++r) {
+      const int64_t c = all[2 * (r * n + i) + 1];
+      const char* part = received.data() + displs[r];
+      std::memcpy(merged->rows.data() + at, part, static_cast<size_t>(c) * 8);
+      std::memcpy(merged->values.data() + at * width, part + c * 8,
+                  static_cast<size_t>(c * width) * sizeof(float));
+      at += c;
+    }
+    stats_.allgather_calls += 1;
+    stats_.sparse_bytes += count * row_bytes;
+    stats_.sparse_bytes_received += total * row_bytes;
     // Every rank now holds the same rows in rank order; the stable sort in coalesce() sums
     // duplicates in that order, so the bits agree everywhere.
     merged->coalesce();
@@ -370,8 +384,7 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
     if (p.has_sparse_grad()) {
       p.sparse_grad() = std::move(*merged);
     } else {
-      detail::install_sparse_grad(p,
-                                  std::move(merged));  // needs grad mode: outside any NoGradGuard
+      detail::install_sparse_grad(p, std::move(merged));  // needs grad mode: no NoGradGuard
     }
   }
   if (options_.overlap() && !state_->layout_known) build_overlap(kinds);
