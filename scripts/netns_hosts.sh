@@ -74,6 +74,10 @@ ip -n "$switch" link add br0 type bridge
 ip -n "$switch" link set br0 up
 : >"$work/hostfile"
 : >"$work/hosts.map"
+# The simulated hosts share this machine's cores: host i's processes run on core i mod cores,
+# as a real host's rank has its own core (Open MPI's binding would put every host's first rank
+# on core 0; left unbound, two ranks could share a core and a spinning wait starve the other).
+cores=$(nproc)
 for ((i = 0; i < hosts; i++)); do
   ns="${tag}h$i"
   addr="198.18.0.$((i + 1))"
@@ -95,7 +99,7 @@ for ((i = 0; i < hosts; i++)); do
     tc -n "$switch" qdisc add dev "port$i" root tbf rate "$rate" burst 1mb latency 20ms
   fi
   echo "$addr slots=$slots" >>"$work/hostfile"
-  echo "$addr $ns" >>"$work/hosts.map"
+  echo "$addr $ns $((i % cores))" >>"$work/hosts.map"
 done
 
 # Open MPI's rsh launcher runs `agent <host> <command>` to start its daemon on a host; this
@@ -103,9 +107,10 @@ done
 cat >"$work/agent" <<EOF
 #!/bin/sh
 ns=\$(awk -v h="\$1" '\$1 == h { print \$2 }' "$work/hosts.map")
+core=\$(awk -v h="\$1" '\$1 == h { print \$3 }' "$work/hosts.map")
 [ -n "\$ns" ] || { echo "netns agent: \$1 is not one of the simulated hosts" >&2; exit 1; }
 shift
-exec ip netns exec "\$ns" /bin/sh -c "\$*"
+exec ip netns exec "\$ns" taskset -c "\$core" /bin/sh -c "\$*"
 EOF
 # TCP only (no shared memory between ranks), on the namespace interface only, for both the
 # ranks' messages (btl) and the launcher's own (oob).
@@ -142,6 +147,6 @@ else
 fi
 # Bounded in time: the command gets `limit` seconds, then SIGTERM, then SIGKILL.
 set +e
-ip netns exec "${tag}h0" timeout -k 5 "$limit" "${cmd[@]}"
+ip netns exec "${tag}h0" taskset -c 0 timeout -k 5 "$limit" "${cmd[@]}"
 rc=$?
 exit $rc
