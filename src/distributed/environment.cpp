@@ -20,12 +20,14 @@ namespace ember::distributed {
 namespace {
 Environment* live = nullptr;
 // How a rank waits for a non-blocking collective. A large message moves only while MPI_Test
-// drives it (one fragment per call), so the rank tests without pause for kSpinTime: a 5 MB
-// all-reduce between two ranks completes within it. After that it sleeps between bursts of
-// tests; sleeping (rather than sched_yield, which barely yields under CFS) gives the core to
-// the rank being waited for on a machine with more ranks than cores. Testing once per sleep
-// made the classifier's 5 MB dense all-reduce take 60 ms instead of 2.
-constexpr auto kSpinTime = std::chrono::milliseconds(20);
+// drives it (one fragment per call), so the rank tests without pause for a while
+// (EnvironmentOptions::spin_seconds), then sleeps between bursts of tests; sleeping (rather
+// than sched_yield, which barely yields under CFS) gives the core to whatever the rank waits
+// for: the other rank on a machine with more ranks than cores, or the kernel's network work
+// (ksoftirqd) on the rank's own core over TCP. Testing once per sleep made the classifier's
+// 5 MB dense all-reduce take 60 ms instead of 2; spinning 20 ms before the bursts made a
+// 0.5 MB row exchange over TCP take 22-35 ms instead of 1.6 (the data moved only once the
+// spinning rank let ksoftirqd run).
 constexpr int kTestsPerBurst = 128;
 char termination_message[160];
 
@@ -69,7 +71,8 @@ void wait(MPI_Request& request, const char* call) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(env.timeout()));
-  const auto spin_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(kSpinTime);
+  const auto spin_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(env.spin_seconds()));
   for (;;) {
     for (int t = 0; t < kTestsPerBurst; ++t) {
       int done = 0;
@@ -97,6 +100,9 @@ void Environment::init(int* argc, char*** argv) {
   EMBER_CHECK(live == nullptr, "distributed::Environment: one already exists in this process");
   EMBER_CHECK_VALUE(options_.timeout() > 0,
                     "distributed::Environment: timeout must be positive, got ", options_.timeout());
+  EMBER_CHECK_VALUE(options_.spin_seconds() >= 0,
+                    "distributed::Environment: spin_seconds must not be negative, got ",
+                    options_.spin_seconds());
   int initialized = 0;
   MPI_Initialized(&initialized);
   EMBER_CHECK(!initialized, "distributed::Environment: MPI is already initialised");

@@ -4,7 +4,10 @@
 
 #include <mpi.h>
 
+#include <memory>
 #include <string>
+
+#include "ember/autograd.hpp"
 
 namespace ember::distributed::detail {
 
@@ -13,5 +16,7 @@ void check(int rc, const char* call);
 // Polls `request` until it completes; after Environment::timeout() seconds throws an Error
 // saying which call waited and that another rank has probably died.
 void wait(MPI_Request& request, const char* call);
+// Sets a row-sparse gradient on a parameter that has none.
+void install_sparse_grad(const Tensor& param, std::shared_ptr<RowSparseGrad> grad);
 
 }  // namespace ember::distributed::detail

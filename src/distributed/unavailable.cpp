@@ -1,6 +1,7 @@
 // ember::distributed in a build without MPI: the API exists and says why it cannot run.
 #include "ember/distributed/data_parallel.hpp"
 #include "ember/distributed/environment.hpp"
+#include "ember/distributed/sharded_optimizer.hpp"
 
 namespace ember::distributed {
 
@@ -37,6 +38,22 @@ DataParallel::DataParallel(std::vector<Tensor>, DataParallelOptions) {
 }
 void DataParallel::synchronize() { unavailable("DataParallel::synchronize"); }
 void DataParallel::broadcast_parameters() { unavailable("DataParallel::broadcast_parameters"); }
+DataParallel::~DataParallel() = default;
 void DataParallel::check_same_parameters() const { unavailable("DataParallel"); }
+void DataParallel::synchronize_rest(const std::vector<size_t>&) { unavailable("DataParallel"); }
+void DataParallel::build_overlap(const std::vector<int>&) { unavailable("DataParallel"); }
+DataParallel::NoSync DataParallel::no_sync() { unavailable("DataParallel::no_sync"); }
+DataParallel::NoSync::NoSync(NoSync&& other) noexcept : dp_(other.dp_) {}
+DataParallel::NoSync::~NoSync() = default;
+
+ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> parameters, const Factory&)
+    : Optimizer({parameters}, nullptr, "ShardedOptimizer") {
+  unavailable("ShardedOptimizer");
+}
+void ShardedOptimizer::step() { unavailable("ShardedOptimizer::step"); }
+int64_t ShardedOptimizer::state_bytes() const { unavailable("ShardedOptimizer::state_bytes"); }
+void ShardedOptimizer::save_state(io::Archive&) const { unavailable("ShardedOptimizer"); }
+void ShardedOptimizer::load_state(const io::Archive&) { unavailable("ShardedOptimizer"); }
+int64_t optimizer_state_bytes(const optim::Optimizer&) { unavailable("optimizer_state_bytes"); }
 
 }  // namespace ember::distributed

@@ -97,7 +97,8 @@ TEST_CASE("DataParallel: 2 ranks x batch B equal 1 process x batch 2B after 20 s
       }
       auto ref_opt = dist_test::make_optimizer(optimizer, reference);
       auto opt = dist_test::make_optimizer(optimizer, replica);
-      dist::DataParallel dp(replica.parameters(), dist::DataParallelOptions().bucket_bytes(600));
+      dist::DataParallel dp(replica.parameters(),
+                            dist::DataParallelOptions().bucket_bytes(600).first_bucket_bytes(600));
       for (int64_t step = 0; step < 20; ++step) {
         dist_test::train_step(reference, *ref_opt, nullptr, step, 0, 2 * B);
         dist_test::train_step(replica, *opt, &dp, step, env().rank() * B, B);

@@ -1,7 +1,8 @@
 // The fault test's worker: trains dist_test::Net data-parallel, checkpointing every few
-// steps; one rank can be made to die (SIGKILL) or throw at a given step. Also compares two
-// parameter files (--compare), so the test script needs nothing else.
+// steps; one rank can be made to die (SIGKILL), throw, or cut its host's link at a given step. Also
+// compares two parameter files (--compare), so the test script needs nothing else.
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
                   global = std::stoll(get("--global", "8"));
     const int64_t every = std::stoll(get("--every", "5"));
     const int kill_rank = std::stoi(get("--kill-rank", "-1")),
-              throw_rank = std::stoi(get("--throw-rank", "-1"));
+              throw_rank = std::stoi(get("--throw-rank", "-1")),
+              cut_rank = std::stoi(get("--cut-link-rank", "-1"));
     const int64_t fail_step = std::stoll(get("--fail-step", "-1"));
     const std::string checkpoint = get("--checkpoint", "");
     EMBER_CHECK_VALUE(global % env.world_size() == 0, "worker: --global ", global,
@@ -67,6 +69,14 @@ int main(int argc, char** argv) {
     dist::DataParallel dp(net.parameters());
     for (int64_t step = start; step < steps; ++step) {
       if (step == fail_step && env.rank() == kill_rank) std::raise(SIGKILL);
+      if (step == fail_step && env.rank() == cut_rank) {
+        // On simulated hosts (scripts/netns_hosts.sh): this rank's host loses its link.
+        const char* cut = std::getenv("EMBER_NETNS_CUT_LINK");
+        // Back after 15 s, so that mpirun can reach the host's daemon to end the job; the ranks
+        // have given up at their timeout before that.
+        EMBER_CHECK(cut != nullptr && std::system((std::string(cut) + " 15").c_str()) == 0,
+                    "worker: --cut-link-rank needs scripts/netns_hosts.sh's EMBER_NETNS_CUT_LINK");
+      }
       EMBER_CHECK(!(step == fail_step && env.rank() == throw_rank), "worker: rank ", env.rank(),
                   " throws at step ", step);
       dist_test::train_step(net, *opt, &dp, step, env.rank() * local, local);

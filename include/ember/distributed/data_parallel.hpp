@@ -2,12 +2,16 @@
 // parameter values are broadcast at construction; synchronize(), called after backward and
 // before the optimizer step, leaves every rank with the mean gradient over the ranks.
 //
-// Dense gradients travel in buckets (one MPI_Allreduce per bucket, buckets in a fixed order);
-// row-sparse ones (Embedding sparse=true) travel as their touched rows and values
-// (MPI_Allgatherv) and are merged in rank order, so every rank holds the same bits.
+// Dense gradients travel in buckets, parameters in reverse order (the order backward finishes
+// them), as PyTorch's DDP. With overlap on, a bucket's reduction starts during backward as soon
+// as every gradient in it has arrived (gradient hooks); synchronize() then only waits. Row-sparse
+// gradients (Embedding sparse=true) travel as their touched rows and values and are merged in
+// rank order. Every sum over ranks is taken in rank order by Ember itself, so every rank holds
+// the same bits, and the same bits as one process adding the ranks' gradients 0, 1, ..., N-1.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ember/options.hpp"
@@ -16,25 +20,35 @@
 namespace ember::distributed {
 
 struct DataParallelOptions {
-  // Bytes of dense gradient per MPI_Allreduce: large enough that latency is paid rarely,
-  // small enough that the packing buffer stays in cache-sized pieces.
-  EMBER_ARG(int64_t, bucket_bytes) = int64_t{4} << 20;
+  // Bytes of dense gradient per bucket (PyTorch's DDP: 25 MB). Larger buckets pay latency
+  // less often; smaller ones start earlier in backward.
+  EMBER_ARG(int64_t, bucket_bytes) = int64_t{25} << 20;
+  // The first bucket (the last layers' gradients, ready first) is small so that communication
+  // starts early, as DDP's 1 MB first bucket.
+  EMBER_ARG(int64_t, first_bucket_bytes) = int64_t{1} << 20;
+  // Start reducing buckets during backward. The first synchronize() runs without (it learns
+  // which parameters have dense gradients on every rank); later ones overlap.
+  EMBER_ARG(bool, overlap) = true;
   EMBER_ARG(bool, broadcast_parameters) = true;
 };
 
 // What the last synchronize() moved, per rank, and how long it took.
 struct SyncStats {
-  int64_t dense_bytes = 0;   // floats all-reduced x 4
+  int64_t dense_bytes = 0;   // floats reduced x 4
   int64_t sparse_bytes = 0;  // rows (8 bytes each) + values sent by this rank
   int64_t sparse_bytes_received = 0;
   int64_t allreduce_calls = 0, allgather_calls = 0;
-  double seconds = 0;
+  int64_t overlapped_buckets = 0;  // buckets whose reduction started during backward
+  double seconds = 0;              // spent inside synchronize() (not the overlapped part)
 };
 
 class DataParallel {
  public:
   explicit DataParallel(std::vector<Tensor> parameters,
                         DataParallelOptions options = DataParallelOptions());
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
 
   // Averages every parameter's gradient over the ranks. A parameter no rank has a gradient
   // for keeps none; one that has a gradient on some ranks only gets the mean with zeros.
@@ -42,15 +56,37 @@ class DataParallel {
   // Copies rank 0's values into every rank's parameters.
   void broadcast_parameters();
 
+  // Gradient accumulation without communication (DDP's no_sync): while the guard lives,
+  // backward starts no reduction and synchronize() refuses to run; gradients accumulate
+  // locally. The next backward outside the guard, then synchronize(), average the total.
+  class NoSync {
+   public:
+    ~NoSync();
+    NoSync(NoSync&& other) noexcept;
+    NoSync(const NoSync&) = delete;
+    NoSync& operator=(const NoSync&) = delete;
+    NoSync& operator=(NoSync&&) = delete;
+
+   private:
+    friend class DataParallel;
+    explicit NoSync(DataParallel* dp) : dp_(dp) {}
+    DataParallel* dp_;
+  };
+  [[nodiscard]] NoSync no_sync();
+
   const SyncStats& last_stats() const { return stats_; }
   const std::vector<Tensor>& parameters() const { return parameters_; }
 
+  struct State;  // buckets, communicators and what backward has delivered (private)
+
  private:
   void check_same_parameters() const;
+  void synchronize_rest(const std::vector<size_t>& params);
+  void build_overlap(const std::vector<int>& kinds);
   std::vector<Tensor> parameters_;
-  std::vector<std::vector<size_t>> buckets_;  // parameter indices per bucket, fixed order
   DataParallelOptions options_;
   SyncStats stats_;
+  std::shared_ptr<State> state_;  // shared with the gradient hooks, which hold it weakly
 };
 
 }  // namespace ember::distributed

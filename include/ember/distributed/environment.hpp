@@ -26,6 +26,9 @@ struct EnvironmentOptions {
   EMBER_ARG(ThreadLevel, thread_level) = ThreadLevel::Funneled;
   // Seconds a collective waits for the other ranks before throwing (a rank died or threw).
   EMBER_ARG(double, timeout) = 300.0;
+  // Seconds a waiting rank calls MPI_Test without pause before it sleeps between bursts of
+  // tests (freeing its core for the other rank or for the kernel's network work).
+  EMBER_ARG(double, spin_seconds) = 1e-3;
   // Print "rank r of n stopped by signal ..." when mpirun terminates this rank because
   // another one failed (Open MPI sends SIGTERM to the survivors).
   EMBER_ARG(bool, report_termination) = true;
@@ -46,6 +49,7 @@ class Environment {
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   double timeout() const { return options_.timeout(); }
+  double spin_seconds() const { return options_.spin_seconds(); }
   void set_timeout(double seconds);
   // Prints "ember: rank r of n stops: <message>" to stderr and stops every rank (MPI_Abort).
   [[noreturn]] void abort(const std::string& message, int exit_code = 1) const;
