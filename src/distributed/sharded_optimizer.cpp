@@ -150,7 +150,7 @@ void ShardedOptimizer::step() {
   detail::wait(request, "ShardedOptimizer::step (gathering the updated shards)");
   NoGradGuard no_grad;
   for (size_t k = 0; k < params_.size(); ++k) {
-    Array& values = params_[k].data();
+    ValuesForWrite values(params_[k]);  // through the layout: a parameter may be a view
     std::copy_n(flat.data() + offsets_[k], params_[k].numel(), values.data());
   }
 }
