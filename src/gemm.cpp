@@ -1,20 +1,22 @@
-// Picks the fastest sgemm engine on the CPU at hand by measuring, once per process. Candidates:
-// OpenBLAS (through cblas) and, when found at configure time, oneDNN's dnnl_sgemm, which JIT-
-// compiles for the CPU it finds. Measured (DESIGN.md section 7): on the Intel AVX-512 machines
-// Debian's OpenBLAS runs its SSE3 Prescott kernels (23 GFLOPS) where oneDNN gives 122-143; on
-// the AMD EPYC both are close and which one wins depends on the shape. A rule on CPU names
-// would go stale, a measurement does not. EMBER_GEMM=openblas|onednn skips the measurement.
+// Ember's GEMM engines: OpenBLAS (through cblas) and, when found at configure time, oneDNN's
+// dnnl_sgemm, which JIT-compiles for the CPU it finds. The two round differently, so the engine
+// is chosen by a rule fixed for the machine and never by timing (a timing race in each process
+// let two runs of one model differ in their bits). The rule takes oneDNN whenever it is there and
+// the CPU has AVX2: measured faster at every size and transpose a Linear makes on both machine
+// kinds of DESIGN.md section 7 (the Intel Xeon, where Debian's OpenBLAS falls back to SSE3
+// Prescott kernels, 23 GFLOPS vs 122-143; the AMD EPYC with OPENBLAS_CORETYPE=Haswell, figures in
+// docs/performance.md). Without AVX2 oneDNN's JIT has only its SSE4.1 kernels, measured nowhere,
+// so OpenBLAS keeps those CPUs. EMBER_GEMM or set_gemm_engine pins either engine.
 #include "gemm.hpp"
 
 #include <cblas.h>
 
 #include <algorithm>
-#include <chrono>
+#include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
+#include <string>
 #include <thread>
-#include <vector>
 
 #include "ember/error.hpp"
 #include "ember/parallel.hpp"
@@ -26,15 +28,9 @@
 
 extern "C" char* openblas_get_corename(void);  // NOLINT: OpenBLAS-specific
 
-namespace ember::detail {
+namespace ember {
 
 namespace {
-
-enum class Engine { openblas, onednn };
-
-struct Shape3 {
-  int64_t m, n, k;
-};
 
 void openblas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                     int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -64,12 +60,9 @@ void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
               " for m=", m, " n=", n, " k=", k);
 }
 
-// Set while the engines are measured: the pieces run one after the other, so the measurement
-// is of the engine's kernels and not of whether the other core is free at that moment.
-thread_local bool pieces_in_turn = false;
-
-// Splits C into pieces fixed by the shape and the machine, never by the thread count, so one
-// and two threads compute every element with the same calls: results are bit-identical.
+// Splits C into pieces fixed by the shape and the machine (its hardware threads), never by the
+// thread count, so one and two threads compute every element with the same calls: results are
+// bit-identical.
 void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
@@ -78,15 +71,9 @@ void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     onednn_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  auto for_pieces = [&](const std::function<void(int64_t)>& fn) {
-    if (pieces_in_turn)
-      for (int64_t p = 0; p < pieces; ++p) fn(p);
-    else
-      parallel_for(pieces, fn);
-  };
   if (m >= n) {  // rows of C: rows of op(A)
     int64_t step = (m / pieces + 15) / 16 * 16;
-    for_pieces([&](int64_t p) {
+    detail::parallel_for(pieces, [&](int64_t p) {
       int64_t lo = std::min(m, p * step), hi = p + 1 == pieces ? m : std::min(m, lo + step);
       if (lo < hi)
         onednn_serial(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
@@ -94,7 +81,7 @@ void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     });
   } else {  // columns of C: columns of op(B)
     int64_t step = (n / pieces + 15) / 16 * 16;
-    for_pieces([&](int64_t p) {
+    detail::parallel_for(pieces, [&](int64_t p) {
       int64_t lo = std::min(n, p * step), hi = p + 1 == pieces ? n : std::min(n, lo + step);
       if (lo < hi)
         onednn_serial(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta,
@@ -104,111 +91,71 @@ void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
 }
 #endif
 
-void run(Engine e, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-#ifdef EMBER_HAVE_DNNL
-  if (e == Engine::onednn)
-    return onednn_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#endif
-  (void)e;
-  openblas_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+const char* key(GemmEngine e) { return e == GemmEngine::onednn ? "onednn" : "openblas"; }
+
+void check_available(GemmEngine e, const char* who) {
+  EMBER_CHECK_VALUE(gemm_engine_available(e), who, ": the GEMM engine '", key(e),
+                    "' is not in this build of Ember (oneDNN joins when libdnnl-dev is found at "
+                    "configure time)");
 }
 
-// Best of several runs of the three products a Linear layer makes (NT, NN, TN) at one shape, for
-// each engine, the engines taking turns so that a burst of other load hits them alike. The
-// minimum is what an engine can do: the other developers' load only adds to it. oneDNN is timed
-// on one thread and OpenBLAS on as many as its user gave it, so a close call goes to OpenBLAS
-// only where its kernels are clearly better.
-std::vector<double> time_engines(const std::vector<Engine>& engines, Shape3 s) {
-  std::vector<float> a(static_cast<size_t>(std::max(s.m, s.n) * s.k), 0.5f),
-      b(static_cast<size_t>(std::max(s.m, s.n) * s.k), 0.25f),
-      c(static_cast<size_t>(std::max(s.m, s.k) * std::max(s.n, s.k)));
-  std::vector<double> best(engines.size(), 1e30);
-#ifdef EMBER_HAVE_DNNL
-  pieces_in_turn = true;
+// The rule, read once: the environment cannot change the engine halfway through a process.
+GemmEngine from_environment() {
+  static const GemmEngine chosen = [] {
+    const char* env = std::getenv("EMBER_GEMM");
+    if (env == nullptr || *env == '\0') {
+      bool avx2 = false;
+#if defined(__x86_64__) || defined(__i386__)
+      avx2 = __builtin_cpu_supports("avx2");
 #endif
-  for (int rep = 0; rep < 6; ++rep) {
-    for (size_t i = 0; i < engines.size(); ++i) {
-      Engine e = engines[i];
-      auto start = std::chrono::steady_clock::now();
-      run(e, false, true, s.m, s.n, s.k, 1.f, a.data(), s.k, b.data(), s.k, 0.f, c.data(), s.n);
-      run(e, false, false, s.m, s.k, s.n, 1.f, c.data(), s.n, b.data(), s.k, 0.f, a.data(), s.k);
-      run(e, true, false, s.n, s.k, s.m, 1.f, c.data(), s.n, a.data(), s.k, 0.f, b.data(), s.k);
-      double us =
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-              .count();
-      if (rep > 0) best[i] = std::min(best[i], us);  // the first run includes oneDNN's JIT
+      return gemm_engine_available(GemmEngine::onednn) && avx2 ? GemmEngine::onednn
+                                                               : GemmEngine::openblas;
     }
-  }
-#ifdef EMBER_HAVE_DNNL
-  pieces_in_turn = false;
-#endif
-  return best;
+    const std::string value = env;
+    EMBER_CHECK_VALUE(value == "openblas" || value == "onednn", "EMBER_GEMM: '", value,
+                      "' is not a GEMM engine; expected 'openblas' or 'onednn' (or unset)");
+    GemmEngine e = value == "onednn" ? GemmEngine::onednn : GemmEngine::openblas;
+    check_available(e, "EMBER_GEMM");
+    return e;
+  }();  // a throw leaves it unset: every later product throws the same error
+  return chosen;
 }
 
-// Two size classes: the small products of embedding classifiers (64x64x128) and large layers.
-constexpr int64_t kLargeGemm = 1 << 22;
-const Shape3 kProbe[2] = {{64, 64, 128}, {128, 256, 256}};
+constexpr int kUnpinned = -1;
+std::atomic<int> pinned{kUnpinned};  // set by set_gemm_engine
 
-std::string engine_name(Engine e) {
-  if (e == Engine::onednn) {
+}  // namespace
+
+GemmEngine get_gemm_engine() {
+  int p = pinned.load(std::memory_order_relaxed);
+  return p == kUnpinned ? from_environment() : static_cast<GemmEngine>(p);
+}
+
+void set_gemm_engine(GemmEngine engine) {
+  check_available(engine, "set_gemm_engine");
+  pinned.store(static_cast<int>(engine), std::memory_order_relaxed);
+}
+
+bool gemm_engine_available(GemmEngine engine) {
 #ifdef EMBER_HAVE_DNNL
+  (void)engine;
+  return true;
+#else
+  return engine == GemmEngine::openblas;
+#endif
+}
+
+std::string gemm_engine_name(GemmEngine engine) {
+#ifdef EMBER_HAVE_DNNL
+  if (engine == GemmEngine::onednn) {
     const dnnl_version_t* v = dnnl_version();
     return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
            std::to_string(v->patch);
-#endif
   }
+#endif
+  check_available(engine, "gemm_engine_name");
   return std::string("OpenBLAS ") + openblas_get_corename();
 }
-
-struct Choice {
-  Engine engine = Engine::openblas;
-  std::string report;
-};
-
-// Measured the first time a product of the class runs, so a program without large products
-// never pays for measuring them.
-Choice choose(int cls) {
-  Choice ch;
-  // In order of preference: oneDNN compiles for the CPU it finds, OpenBLAS uses kernels chosen
-  // when Debian built it. Another engine must be 20% faster to be taken (noise on a shared
-  // machine must not flip the choice).
-  std::vector<Engine> engines;
-#ifdef EMBER_HAVE_DNNL
-  engines.push_back(Engine::onednn);
-#endif
-  engines.push_back(Engine::openblas);
-  const char* forced = std::getenv("EMBER_GEMM");
-  if (forced && std::strcmp(forced, "openblas") == 0) engines = {Engine::openblas};
-#ifdef EMBER_HAVE_DNNL
-  if (forced && std::strcmp(forced, "onednn") == 0) engines = {Engine::onednn};
-#endif
-  ch.engine = engines[0];
-  std::string line;
-  if (engines.size() > 1) {
-    std::vector<double> us = time_engines(engines, kProbe[cls]);
-    double best = us[0];
-    for (size_t i = 0; i < engines.size(); ++i) {
-      if (us[i] < 0.8 * best) best = us[i], ch.engine = engines[i];
-      line += (i ? " vs " : "") + engine_name(engines[i]) + " " +
-              std::to_string(static_cast<int>(us[i])) + " µs";
-    }
-  }
-  const Shape3& s = kProbe[cls];
-  ch.report = std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) +
-              " NT+NN+TN: " + engine_name(ch.engine) +
-              (line.empty() ? " (EMBER_GEMM)" : " (" + line + ")");
-  return ch;
-}
-
-const Choice& choice(int cls) {
-  static const Choice small = choose(0);
-  if (cls == 0) return small;
-  static const Choice large = choose(1);
-  return large;
-}
-
-}  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -218,10 +165,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : c[i * ldc + j] * beta;
     return;
   }
-  Engine e = choice(m * n * k >= kLargeGemm ? 1 : 0).engine;
-  run(e, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#ifdef EMBER_HAVE_DNNL
+  if (get_gemm_engine() == GemmEngine::onednn)
+    return onednn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+  get_gemm_engine();  // EMBER_GEMM is checked here too: a wrong value never passes silently
+#endif
+  openblas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-std::string gemm_engine() { return choice(0).report + "; " + choice(1).report; }
-
-}  // namespace ember::detail
+}  // namespace ember

@@ -5,6 +5,7 @@
 #include "ember/autograd.hpp"
 #include "ember/distributed.hpp"
 #include "ember/error.hpp"
+#include "ember/gemm.hpp"
 #include "ember/gradcheck.hpp"
 #include "ember/index_tensor.hpp"
 #include "ember/io/file.hpp"

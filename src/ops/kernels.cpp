@@ -9,7 +9,13 @@
 
 #include "ember/parallel.hpp"
 
+// Without clones (EMBER_TARGET_CLONES=OFF: the ThreadSanitizer build) the baseline loops run;
+// every clone gives the same bits, so nothing but speed changes.
+#ifdef EMBER_NO_TARGET_CLONES
+#define EMBER_CLONES
+#else
 #define EMBER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 namespace ember::detail::kernels {
 

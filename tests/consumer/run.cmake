@@ -22,9 +22,10 @@ string(SUBSTRING "${block}" 0 ${split} declarations)
 string(SUBSTRING "${block}" ${split} -1 statements)
 file(WRITE ${BINARY_DIR}/consumer_test/readme_example.cpp
      "${declarations}int main() {\n${statements}  return 0;\n}\n")
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${build}
-                -DREADME_EXAMPLE=${BINARY_DIR}/consumer_test/readme_example.cpp
-                -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE rc)
+set(consumer_args -S ${SOURCE_DIR}/tests/consumer
+    -DREADME_EXAMPLE=${BINARY_DIR}/consumer_test/readme_example.cpp
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+execute_process(COMMAND ${CMAKE_COMMAND} ${consumer_args} -B ${build} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed: ${rc}")
 endif()
@@ -39,4 +40,49 @@ endif()
 execute_process(COMMAND ${build}/readme_example WORKING_DIRECTORY ${build} RESULT_VARIABLE rc)
 if(rc OR NOT EXISTS ${build}/model.safetensors)
   message(FATAL_ERROR "the README example failed: ${rc}")
+endif()
+if(EXISTS ${build}/consumer_distributed)
+  execute_process(COMMAND ${build}/consumer_distributed RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "the ember::distributed consumer failed: ${rc}")
+  endif()
+elseif(NOT EMBER_HAS_MPI)
+  message(FATAL_ERROR "a build without MPI must still give ember::distributed (its API says why)")
+endif()
+
+# A user without MPI (find_package(MPI) disabled): find_package(ember) succeeds and the core
+# links; ember::distributed is missing only when Ember was built on MPI, and asking for it as a
+# required component then fails with a message that names MPI.
+set(build_nompi ${BINARY_DIR}/consumer_test/build_nompi)
+execute_process(COMMAND ${CMAKE_COMMAND} ${consumer_args} -B ${build_nompi}
+                -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc)
+  message(FATAL_ERROR "find_package(ember) failed without MPI:\n${out}${err}")
+endif()
+if(EMBER_HAS_MPI)
+  set(expected "found: FALSE")
+else()
+  set(expected "found: TRUE")
+endif()
+string(FIND "${out}" "consumer: ember::distributed ${expected}" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "without MPI, expected ember::distributed ${expected}:\n${out}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${build_nompi} --target consumer RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the consumer without MPI failed: ${rc}")
+endif()
+execute_process(COMMAND ${build_nompi}/consumer RESULT_VARIABLE rc OUTPUT_QUIET)
+if(rc)
+  message(FATAL_ERROR "the consumer built without MPI failed: ${rc}")
+endif()
+if(EMBER_HAS_MPI)
+  execute_process(COMMAND ${CMAKE_COMMAND} ${consumer_args} -B ${build_nompi}_required
+                  -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON -DREQUIRE_DISTRIBUTED=ON
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(FIND "${out}${err}" "ember::distributed needs MPI" at)
+  if(NOT rc OR at EQUAL -1)
+    message(FATAL_ERROR "COMPONENTS distributed without MPI must fail naming MPI:\n${out}${err}")
+  endif()
 endif()
