@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ember/ember.hpp>
+#include <ember/gemm.hpp>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "../src/gemm.hpp"
 #include "bench_common.hpp"
 
 #ifdef EMBER_HAVE_DNNL
@@ -71,8 +71,7 @@ void engine_table(int threads) {
         reps);
     double ours = best_us(
         [&] {
-          ember::detail::sgemm(false, true, m, n, k, 1.f, a.data(), k, b.data(), k, 0.f, c.data(),
-                               n);
+          ember::sgemm(false, true, m, n, k, 1.f, a.data(), k, b.data(), k, 0.f, c.data(), n);
         },
         reps);
     double dnnl = 0;
@@ -111,7 +110,7 @@ int main(int argc, char** argv) {
   bench::Flags flags = bench::take_flags(argc, argv);
   ember::set_num_threads(flags.threads);
   openblas_set_num_threads(flags.threads);
-  std::printf("gemm_engine %s\n", ember::detail::gemm_engine().c_str());
+  std::printf("gemm_engine %s\n", ember::gemm_engine().c_str());
   std::printf("openblas_core %s\n", openblas_get_corename());
   std::printf("threads %d\n", flags.threads);
   double openblas = linear_gemms_us([](bool ta, bool tb, int m, int n, int k, const float* a,
@@ -130,10 +129,9 @@ int main(int argc, char** argv) {
   std::printf("linear_gemms_us_onednn %.1f\n", onednn);
   best = std::min(best, onednn);
 #endif
-  double ours = linear_gemms_us([](bool ta, bool tb, int m, int n, int k, const float* a, int lda,
-                                   const float* b, int ldb, float* c, int ldc) {
-    ember::detail::sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc);
-  });
+  double ours = linear_gemms_us(
+      [](bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+         float* c, int ldc) { ember::sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc); });
   std::printf("linear_gemms_us_ember %.1f\n", ours);
   best = std::min(best, ours);
   const double flop = 3. * 2. * bench::kLinearBatch * bench::kLinearIn * bench::kLinearOut;
