@@ -1,21 +1,20 @@
-// nn::RNNCell, nn::LSTMCell, nn::GRUCell: one step of the fused layer op (a single-step batch).
+// nn::RNNCell, nn::LSTMCell, nn::GRUCell: PyTorch's parameters and init over
+// functional::rnn_tanh_cell, rnn_relu_cell, lstm_cell and gru_cell.
 #include <cmath>
 
 #include "ember/nn/init.hpp"
 #include "ember/nn/rnn.hpp"
-#include "ember/ops.hpp"
-#include "rnn_kernel.hpp"
 
 namespace ember::nn {
 
-using detail::RnnMode;
+using functional::RnnMode;
 
 RNNCellBase::RNNCellBase(const char* layer, int mode, const RNNCellOptions& options)
     : layer_(layer), mode_(mode), options_(options) {
   const int64_t in = options.input_size(), hidden = options.hidden_size();
   EMBER_CHECK_VALUE(in > 0 && hidden > 0, layer, ": input_size and hidden_size must be ",
                     "positive, got ", in, " and ", hidden);
-  const int64_t gates = detail::gate_count(static_cast<RnnMode>(mode)) * hidden;
+  const int64_t gates = functional::rnn_gate_count(static_cast<RnnMode>(mode)) * hidden;
   weight_ih = register_parameter("weight_ih", zeros({gates, in}));
   weight_hh = register_parameter("weight_hh", zeros({gates, hidden}));
   if (options.bias()) {
@@ -46,25 +45,29 @@ std::tuple<Tensor, Tensor> RNNCellBase::step(const Tensor& input, const Tensor& 
                     ": expected input [batch, ", in, "] or [", in, "], got shape ",
                     ember::detail::shape_str(input.shape()));
   const bool unbatched = input.dim() == 1;
-  Tensor x = unbatched ? input.unsqueeze(0) : input;
-  const int64_t B = x.size(0);
+  const Shape want = unbatched ? Shape{hidden} : Shape{input.size(0), hidden};
+  // A missing state starts at zeros; a given one is checked here to name the layer.
   auto state = [&](const Tensor& s, const char* name) {
-    if (!s.defined()) return zeros({B, hidden});
-    Shape want = unbatched ? Shape{hidden} : Shape{B, hidden};
+    if (!s.defined()) return zeros(want);
     EMBER_CHECK_SHAPE(s.shape() == want, layer_, ": expected ", name, " of shape ",
                       ember::detail::shape_str(want), ", got ",
                       ember::detail::shape_str(s.shape()));
-    return unbatched ? s.unsqueeze(0) : s;
+    return s;
   };
   const auto mode = static_cast<RnnMode>(mode_);
-  const bool lstm = mode == RnnMode::kLSTM;
-  Tensor h0 = state(hx, "hx"), c0 = lstm ? state(cx, "cx") : Tensor();
-  Tensor res =
-      detail::rnn_layer(mode, x, {B}, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, false);
-  Tensor h = detail::narrow_rows(res, 0, B);
-  Tensor c = lstm ? detail::narrow_rows(res, 2 * B, B) : Tensor();
-  if (unbatched) return {h.squeeze(0), c.defined() ? c.squeeze(0) : c};
-  return {h, c};
+  const Tensor h0 = state(hx, "hx");
+  switch (mode) {
+    case RnnMode::kTanh:
+      return {functional::rnn_tanh_cell(input, h0, weight_ih, weight_hh, bias_ih, bias_hh), {}};
+    case RnnMode::kReLU:
+      return {functional::rnn_relu_cell(input, h0, weight_ih, weight_hh, bias_ih, bias_hh), {}};
+    case RnnMode::kGRU:
+      return {functional::gru_cell(input, h0, weight_ih, weight_hh, bias_ih, bias_hh), {}};
+    case RnnMode::kLSTM:
+      break;
+  }
+  return functional::lstm_cell(input, {h0, state(cx, "cx")}, weight_ih, weight_hh, bias_ih,
+                               bias_hh);
 }
 
 RNNCell::RNNCell(const RNNCellOptions& o)

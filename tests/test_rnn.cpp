@@ -5,7 +5,7 @@
 #include <ember/ember.hpp>
 #include <sstream>
 
-#include "../modules/rnn_kernel.hpp"
+#include "../src/ops/rnn_kernel.hpp"
 #include "gradcheck.hpp"
 
 using namespace ember;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <tuple>
+#include <utility>
 
 #include "ember/nn/linear.hpp"
 #include "ember/nn/module.hpp"
@@ -24,6 +25,46 @@ namespace ember::nn::functional {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                     bool is_causal = false);
+
+// PyTorch's F.multi_head_attention_forward without bias_k, bias_v, add_zero_attn and
+// static_k/v; plus batch_first (Ember's: [N, L, E] read in place, no transpose).
+struct MultiheadAttentionForwardFuncOptions {
+  MultiheadAttentionForwardFuncOptions(int64_t embed_dim_to_check, int64_t num_heads,
+                                       Tensor in_proj_weight, Tensor in_proj_bias, double dropout_p,
+                                       Tensor out_proj_weight, Tensor out_proj_bias)
+      : embed_dim_to_check_(embed_dim_to_check),
+        num_heads_(num_heads),
+        in_proj_weight_(std::move(in_proj_weight)),
+        in_proj_bias_(std::move(in_proj_bias)),
+        dropout_p_(dropout_p),
+        out_proj_weight_(std::move(out_proj_weight)),
+        out_proj_bias_(std::move(out_proj_bias)) {}
+  EMBER_ARG(int64_t, embed_dim_to_check);
+  EMBER_ARG(int64_t, num_heads);
+  EMBER_ARG(Tensor, in_proj_weight);  // [3E, E]; undefined with use_separate_proj_weight
+  EMBER_ARG(Tensor, in_proj_bias);    // [3E] or undefined
+  EMBER_ARG(double, dropout_p);
+  EMBER_ARG(Tensor, out_proj_weight);  // [E, E]
+  EMBER_ARG(Tensor, out_proj_bias);    // [E] or undefined
+  EMBER_ARG(bool, training) = true;    // dropout only when training
+  EMBER_ARG(Tensor, key_padding_mask) = Tensor();
+  EMBER_ARG(bool, need_weights) = true;
+  EMBER_ARG(Tensor, attn_mask) = Tensor();
+  EMBER_ARG(bool, use_separate_proj_weight) = false;
+  EMBER_ARG(Tensor, q_proj_weight) = Tensor();  // [E, E]
+  EMBER_ARG(Tensor, k_proj_weight) = Tensor();  // [E, kdim]
+  EMBER_ARG(Tensor, v_proj_weight) = Tensor();  // [E, vdim]
+  EMBER_ARG(bool, average_attn_weights) = true;
+  EMBER_ARG(bool, batch_first) = false;
+};
+
+// query [L, N, E] ([N, L, E] with batch_first, or unbatched [L, E]), key/value [S, N, kdim /
+// vdim]; masks as MultiheadAttention::forward. Returns (output, weights): weights only with
+// need_weights, [N, L, S] averaged over heads or [N, num_heads, L, S], differentiable as
+// PyTorch's (they reach the query and key projections through the softmax).
+std::tuple<Tensor, Tensor> multi_head_attention_forward(
+    const Tensor& query, const Tensor& key, const Tensor& value,
+    const MultiheadAttentionForwardFuncOptions& options);
 
 }  // namespace ember::nn::functional
 
@@ -54,7 +95,8 @@ class MultiheadAttention : public Module {
   // query [L, N, E] ([N, L, E] with batch_first, or unbatched [L, E]); key/value [S, N, kdim /
   // vdim]. key_padding_mask [N, S]; attn_mask [L, S] or [N * num_heads, L, S]. Returns the
   // output (query's shape) and, with need_weights, the attention weights [N, L, S] (averaged
-  // over heads) or [N, num_heads, L, S]; the weights are not differentiable.
+  // over heads) or [N, num_heads, L, S], differentiable as PyTorch's. A shell over
+  // functional::multi_head_attention_forward.
   std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                      const Tensor& key_padding_mask = Tensor(),
                                      bool need_weights = true, const Tensor& attn_mask = Tensor(),

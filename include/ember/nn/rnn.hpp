@@ -40,6 +40,50 @@ std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequen
 
 }  // namespace utils::rnn
 
+namespace functional {
+
+// The recurrence of a layer: PyTorch's modes RNN_TANH, RNN_RELU, LSTM and GRU.
+enum class RnnMode { kTanh, kReLU, kLSTM, kGRU };
+// Row blocks of w_ih / w_hh per hidden unit: 1, 4 (LSTM i,f,g,o) or 3 (GRU r,z,n).
+int64_t rnn_gate_count(RnnMode mode);
+
+struct RNNFuncOptions {
+  EMBER_ARG(int64_t, num_layers) = 1;
+  EMBER_ARG(double, dropout) = 0.0;  // on each layer's output but the last, when train
+  EMBER_ARG(bool, train) = true;
+  EMBER_ARG(bool, bidirectional) = false;
+  EMBER_ARG(bool, batch_first) = false;  // padded input and output [B, T, *]; read in place
+};
+
+// A whole recurrent layer stack, as torch.rnn_tanh / rnn_relu / lstm / gru (PyTorch's _VF ops,
+// not public there). params are the layer's flat weights in PyTorch's order: per layer, per
+// direction, w_ih, w_hh and, with has_biases, b_ih, b_hh. input [T, B, I] (or [B, T, I], or
+// unbatched [T, I]); hx, cx [num_layers * D, B, H] ([.., H] unbatched) or undefined (zeros);
+// cx only for LSTM. Returns (output, h_n, c_n), c_n undefined but for LSTM. Errors name the
+// layer (RNN, LSTM, GRU). One fused op per layer and direction (src/ops/rnn.cpp).
+std::tuple<Tensor, Tensor, Tensor> rnn(RnnMode mode, const Tensor& input, const Tensor& hx,
+                                       const Tensor& cx, const std::vector<Tensor>& params,
+                                       bool has_biases, const RNNFuncOptions& options = {});
+// The same over packed rows (batch_first is ignored); hx / cx in the caller's batch order.
+std::tuple<utils::rnn::PackedSequence, Tensor, Tensor> rnn(
+    RnnMode mode, const utils::rnn::PackedSequence& input, const Tensor& hx, const Tensor& cx,
+    const std::vector<Tensor>& params, bool has_biases, const RNNFuncOptions& options = {});
+
+// One step, as torch.rnn_tanh_cell / rnn_relu_cell / lstm_cell / gru_cell: input [B, I] or
+// [I], hx (and cx) [B, H] or [H] (required), w_ih [G*H, I], w_hh [G*H, H], biases [G*H] or
+// undefined. Returns h' (lstm_cell: h' and c').
+Tensor rnn_tanh_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh,
+                     const Tensor& b_ih = Tensor(), const Tensor& b_hh = Tensor());
+Tensor rnn_relu_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh,
+                     const Tensor& b_ih = Tensor(), const Tensor& b_hh = Tensor());
+std::tuple<Tensor, Tensor> lstm_cell(const Tensor& input, const std::tuple<Tensor, Tensor>& hx,
+                                     const Tensor& w_ih, const Tensor& w_hh,
+                                     const Tensor& b_ih = Tensor(), const Tensor& b_hh = Tensor());
+Tensor gru_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh,
+                const Tensor& b_ih = Tensor(), const Tensor& b_hh = Tensor());
+
+}  // namespace functional
+
 enum class RNNNonlinearity { kTanh, kReLU };
 constexpr RNNNonlinearity kTanh = RNNNonlinearity::kTanh;
 constexpr RNNNonlinearity kReLU = RNNNonlinearity::kReLU;
@@ -87,21 +131,17 @@ class RNNBase : public Module {
             o.batch_first(), o.dropout(),     o.bidirectional()};
   }
   RNNBase(const char* layer, int mode, const Config& config);
-  // input: padded [T, B, I] / [B, T, I] or unbatched [T, I]; data: packed rows [N, I].
+  // functional::rnn over this layer's weights and options (padded or packed input).
   // Returns the output and h_n (and c_n for LSTM); hx / cx may be undefined (zeros).
   std::tuple<Tensor, Tensor, Tensor> run(const Tensor& input, const Tensor& hx, const Tensor& cx);
   std::tuple<utils::rnn::PackedSequence, Tensor, Tensor> run_packed(
       const utils::rnn::PackedSequence& input, const Tensor& hx, const Tensor& cx);
+  functional::RNNFuncOptions func_options() const;
 
   const char* layer_;
-  int mode_;  // detail::RnnMode
+  int mode_;  // functional::RnnMode
   Config config_;
   std::vector<Tensor> flat_weights_;
-
- private:
-  std::tuple<Tensor, Tensor, Tensor> stack(const Tensor& rows,
-                                           const std::vector<int64_t>& batch_sizes, int64_t batch,
-                                           const Tensor& hx, const Tensor& cx, bool batch_major);
 };
 
 class RNN : public RNNBase {
@@ -162,7 +202,7 @@ class GRU : public RNNBase {
 };
 
 // Cells: one step on [B, I] (or unbatched [I]) with parameters weight_ih, weight_hh,
-// bias_ih, bias_hh; the same fused kernels as the layers.
+// bias_ih, bias_hh; shells over functional::rnn_tanh_cell / ... / gru_cell.
 struct RNNCellOptions {
   RNNCellOptions(int64_t input_size, int64_t hidden_size)
       : input_size_(input_size), hidden_size_(hidden_size) {}

@@ -6,6 +6,45 @@
 
 #include "ember/autograd.hpp"
 #include "ember/nn/rnn.hpp"
+#include "rnn_kernel.hpp"
+
+namespace ember::nn::detail {
+
+std::vector<int64_t> checked_batch_sizes(const utils::rnn::PackedSequence& sequence,
+                                         const char* op) {
+  const std::vector<int64_t>& sizes = sequence.batch_sizes.to_vector();
+  const int64_t rows = sequence.data.dim() >= 1 ? sequence.data.size(0) : 0;
+  int64_t total = 0;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t bs = sizes[t], before = t == 0 ? bs : sizes[t - 1];
+    EMBER_CHECK_VALUE(bs > 0 && bs <= before, op, ": batch_sizes ", ember::detail::shape_str(sizes),
+                      " must be positive and non-increasing ",
+                      "(as pack_padded_sequence makes them), got ", bs, " at step ", t);
+    // Compared before adding, so that no sum of hand-made sizes overflows.
+    EMBER_CHECK_SHAPE(bs <= rows - total, op, ": batch_sizes ", ember::detail::shape_str(sizes),
+                      " need more rows than data's ", rows, " (shape ",
+                      ember::detail::shape_str(sequence.data.shape()), ")");
+    total += bs;
+  }
+  EMBER_CHECK_SHAPE(total == rows, op, ": data has ", rows, " rows but batch_sizes ",
+                    ember::detail::shape_str(sizes), " sum to ", total);
+  const std::vector<int64_t>& sorted = sequence.sorted_indices.to_vector();
+  const std::vector<int64_t>& unsorted = sequence.unsorted_indices.to_vector();
+  if (sorted.empty() && unsorted.empty()) return sizes;
+  const int64_t B = sizes.empty() ? 0 : sizes[0];
+  bool ok = static_cast<int64_t>(sorted.size()) == B && unsorted.size() == sorted.size();
+  for (size_t i = 0; ok && i < sorted.size(); ++i) {
+    const int64_t j = sorted[i];
+    ok = j >= 0 && j < B && unsorted[static_cast<size_t>(j)] == static_cast<int64_t>(i);
+  }
+  EMBER_CHECK_INDEX(ok, op, ": sorted_indices ", ember::detail::shape_str(sorted),
+                    " and unsorted_indices ", ember::detail::shape_str(unsorted),
+                    " must be inverse permutations of 0 .. ", B - 1,
+                    " (the batch size, batch_sizes[0] = ", B, ")");
+  return sizes;
+}
+
+}  // namespace ember::nn::detail
 
 namespace ember::nn::utils::rnn {
 
@@ -40,6 +79,9 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
                                     bool batch_first, bool enforce_sorted) {
   EMBER_CHECK_SHAPE(input.dim() >= 2, "pack_padded_sequence: expected input of at least 2 ",
                     "dims, got shape ", ember::detail::shape_str(input.shape()));
+  // PyTorch's message; a batch of 0 has no longest sequence to start from.
+  EMBER_CHECK_SHAPE(input.numel() > 0, "pack_padded_sequence: Cannot pack empty tensors (input ",
+                    "shape ", ember::detail::shape_str(input.shape()), ")");
   const int64_t T = input.size(batch_first ? 1 : 0), B = input.size(batch_first ? 0 : 1);
   EMBER_CHECK_SHAPE(static_cast<int64_t>(lengths.size()) == B, "pack_padded_sequence: expected ", B,
                     " lengths (the batch size), got ", lengths.size());
@@ -101,14 +143,12 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
 std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequence,
                                                     bool batch_first, float padding_value,
                                                     int64_t total_length) {
-  const std::vector<int64_t>& batch_sizes = sequence.batch_sizes.to_vector();
   const Tensor& data = sequence.data;
-  EMBER_CHECK_SHAPE(!batch_sizes.empty() && data.dim() >= 1, "pad_packed_sequence: empty ",
-                    "packed sequence");
+  EMBER_CHECK_SHAPE(sequence.batch_sizes.numel() > 0 && data.dim() >= 1,
+                    "pad_packed_sequence: empty packed sequence");
+  const std::vector<int64_t> batch_sizes =
+      ember::nn::detail::checked_batch_sizes(sequence, "pad_packed_sequence");
   const int64_t T = static_cast<int64_t>(batch_sizes.size()), B = batch_sizes[0];
-  const int64_t N = std::accumulate(batch_sizes.begin(), batch_sizes.end(), int64_t{0});
-  EMBER_CHECK_SHAPE(data.size(0) == N, "pad_packed_sequence: data has ", data.size(0),
-                    " rows but batch_sizes ", list_str(batch_sizes), " sum to ", N);
   EMBER_CHECK_VALUE(total_length < 0 || total_length >= T, "pad_packed_sequence: total_length ",
                     total_length, " is shorter than the longest sequence (", T, " steps)");
   const int64_t steps = std::max(T, total_length);

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <limits>
 
-#include "../src/gemm.hpp"
-#include "../src/ops/kernels.hpp"
+#include "../gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/parallel.hpp"
+#include "kernels.hpp"
 
 namespace ember::detail {
 
@@ -37,6 +37,29 @@ void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpe
   }
   const float inv = 1.f / kernels::exp_shifted(row, row, S, m);
   for (int64_t j = 0; j < S; ++j) row[j] *= inv;
+}
+
+// dP [L, S] holds the gradient of one head's weights (softmax times dropout scale d, may be
+// null); turns it into the scores' gradient in place and adds dQ = scale dS K and
+// dK = scale dSᵀ Q into dq / dk (either may be null).
+void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, const float* P,
+                     const float* d, const float* Q, const float* K, Array* dq, Array* dk) {
+  const int64_t L = s.L, S = s.S;
+  for (int64_t i = 0; i < L; ++i) {
+    float* row = dP + i * S;
+    const float* p = P + i * S;
+    if (d)
+      for (int64_t j = 0; j < S; ++j) row[j] *= d[i * S + j];
+    float dot = 0.f;
+    for (int64_t j = 0; j < S; ++j) dot += row[j] * p[j];
+    for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
+  }
+  if (dq)
+    sgemm(false, false, L, s.dk, S, s.scale, dP, S, K, s.k.row_stride, 1.f,
+          dq->data() + s.q.at(n, h), s.q.row_stride);
+  if (dk)
+    sgemm(true, false, S, s.dk, L, s.scale, dP, S, Q, s.q.row_stride, 1.f,
+          dk->data() + s.k.at(n, h), s.k.row_stride);
 }
 
 }  // namespace
@@ -105,24 +128,11 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
           sgemm(true, false, S, s.dv, L, 1.f, weights, S, G, s.out.row_stride, 1.f,
                 grads[s.v.input].data() + s.v.at(n, h), s.v.row_stride);
         if (!dq && !dk) continue;
-        // dP = G · Vᵀ (through the dropout scale), then the softmax backward row by row.
+        // dP = G · Vᵀ, then through the dropout scale and the softmax into q and k.
         sgemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.row_stride, 0.f, dP.data(),
               S);
-        for (int64_t i = 0; i < L; ++i) {
-          float* row = dP.data() + i * S;
-          const float* p = P + i * S;
-          if (d)
-            for (int64_t j = 0; j < S; ++j) row[j] *= d[i * S + j];
-          float dot = 0.f;
-          for (int64_t j = 0; j < S; ++j) dot += row[j] * p[j];
-          for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
-        }
-        if (dq)
-          sgemm(false, false, L, s.dk, S, s.scale, dP.data(), S, K, s.k.row_stride, 1.f,
-                grads[s.q.input].data() + s.q.at(n, h), s.q.row_stride);
-        if (dk)
-          sgemm(true, false, S, s.dk, L, s.scale, dP.data(), S, Q, s.q.row_stride, 1.f,
-                grads[s.k.input].data() + s.k.at(n, h), s.k.row_stride);
+        scores_backward(s, n, h, dP.data(), P, d, Q, K, dq ? &grads[s.q.input] : nullptr,
+                        dk ? &grads[s.k.input] : nullptr);
       }
     });
     Gradients out_grads(data.size());
@@ -131,6 +141,49 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
     return out_grads;
   });
   return {result, probs, drop};
+}
+
+Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpec& spec,
+                         const AttentionResult& result) {
+  const AttentionSpec s = spec;
+  const int64_t BH = s.batch * s.heads, L = s.L, S = s.S;
+  auto probs = result.probs, drop = result.drop;
+  Array w = drop ? Array(*probs * *drop) : *probs;
+  w.reshape({static_cast<size_t>(s.batch), static_cast<size_t>(s.heads), static_cast<size_t>(L),
+             static_cast<size_t>(S)});
+  std::vector<decltype(inputs[0].storage())> data;
+  std::vector<bool> needs;
+  for (const Tensor& t : inputs) {
+    data.push_back(t.storage());
+    needs.push_back(t.requires_grad());
+  }
+  return make_output(std::move(w), "attention_weights", inputs, [=](const Array& g) {
+    // Only q's and k's inputs get a gradient; a packed projection holding both gets one.
+    std::vector<Array> grads(data.size());
+    std::vector<bool> has(data.size(), false);
+    const bool dq = needs[s.q.input], dk = needs[s.k.input];
+    for (int i : {dq ? s.q.input : -1, dk ? s.k.input : -1})
+      if (i >= 0 && !has[i]) {
+        grads[i] = xt::zeros<float>(data[i]->shape());
+        has[i] = true;
+      }
+    parallel_rows(BH, BH * L * S * s.dk * 4, [&](int64_t lo, int64_t hi) {
+      std::vector<float> dP(static_cast<size_t>(L * S));
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t n = b / s.heads, h = b % s.heads;
+        std::copy(g.data() + b * L * S, g.data() + (b + 1) * L * S, dP.begin());
+        scores_backward(s, n, h, dP.data(), probs->data() + b * L * S,
+                        drop ? drop->data() + b * L * S : nullptr,
+                        data[s.q.input]->data() + s.q.at(n, h),
+                        data[s.k.input]->data() + s.k.at(n, h), dq ? &grads[s.q.input] : nullptr,
+                        dk ? &grads[s.k.input] : nullptr);
+      }
+    });
+    Gradients out_grads(data.size());
+    for (size_t i = 0; i < data.size(); ++i)
+      if (has[i]) out_grads[i] = std::move(grads[i]);
+    return out_grads;
+  });
 }
 
 }  // namespace ember::detail

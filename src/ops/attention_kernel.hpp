@@ -1,6 +1,6 @@
 // Private: the fused attention kernel behind scaled_dot_product_attention and
-// MultiheadAttention. Heads are read where they lie (a head of a packed [.., 3E] projection is
-// a pointer offset and a row stride handed to BLAS), so no op splits or merges heads.
+// multi_head_attention_forward. Heads are read where they lie (a head of a packed [.., 3E]
+// projection is a pointer offset and a row stride handed to BLAS), so no op splits or merges heads.
 #pragma once
 
 #include <memory>
@@ -34,11 +34,17 @@ struct AttentionSpec {
 struct AttentionResult {
   Tensor out;
   // [batch * heads, L, S]: the softmax, and the dropout scale per weight (empty without
-  // dropout). What backward uses; MultiheadAttention reports weights from them.
+  // dropout). What backward uses; attention_weights reports weights from them.
   std::shared_ptr<Array> probs, drop;
 };
 
 // inputs holds each distinct tensor q, k and v read from (a packed projection appears once).
 AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec);
+
+// The weights the attention of `result` applied (softmax times the dropout scale), as
+// [batch, heads, L, S] on the tape: a second output of the same op, whose backward reaches q
+// and k through the softmax (v does not enter the weights).
+Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpec& spec,
+                         const AttentionResult& result);
 
 }  // namespace ember::detail

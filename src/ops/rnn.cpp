@@ -1,16 +1,15 @@
 // Fused recurrent layer op: forward over all steps and its BPTT backward, side by side.
 // Saved for backward: the activated gates of every row, the state each row started from and,
 // for LSTM, tanh of the new cell (for GRU the hidden half of the n gate, which r scales).
-#include "rnn_kernel.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 #include <xtensor-blas/xblas.hpp>
 
-#include "../src/gemm.hpp"
+#include "../gemm.hpp"
 #include "ember/autograd.hpp"
+#include "rnn_kernel.hpp"
 
 namespace ember::nn::detail {
 
@@ -79,10 +78,6 @@ void column_sums(const Array& rows, int64_t n, int64_t cols, float* out) {
 }
 
 }  // namespace
-
-int64_t gate_count(RnnMode mode) {
-  return mode == RnnMode::kLSTM ? 4 : mode == RnnMode::kGRU ? 3 : 1;
-}
 
 Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
                  const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
@@ -282,17 +277,12 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
       });
 }
 
-Tensor narrow_rows(const Tensor& t, int64_t start, int64_t length) {
-  const int64_t rows = t.size(0), cols = t.size(1);
-  const float* src = t.data().data() + start * cols;
-  Array out = uninitialized(length, cols);
-  std::memcpy(out.data(), src, sizeof(float) * static_cast<size_t>(length * cols));
-  return make_output(std::move(out), "narrow", {t}, [=](const Array& g) {
-    Array d = Array(std::vector<size_t>{static_cast<size_t>(rows), static_cast<size_t>(cols)}, 0.f);
-    std::memcpy(d.data() + start * cols, g.data(),
-                sizeof(float) * static_cast<size_t>(length * cols));
-    return gradients(std::move(d));
-  });
+}  // namespace ember::nn::detail
+
+namespace ember::nn::functional {
+
+int64_t rnn_gate_count(RnnMode mode) {
+  return mode == RnnMode::kLSTM ? 4 : mode == RnnMode::kGRU ? 3 : 1;
 }
 
-}  // namespace ember::nn::detail
+}  // namespace ember::nn::functional

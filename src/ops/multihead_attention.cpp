@@ -1,0 +1,184 @@
+// multi_head_attention_forward: input projections, the fused attention kernel reading each
+// head in place from the projections, and the output projection. Self-attention (query, key
+// and value the same tensor) projects with one gemm into a packed [.., 3E] tensor.
+#include <cmath>
+
+#include "../gemm.hpp"
+#include "attention_kernel.hpp"
+#include "ember/nn/attention.hpp"
+#include "ember/ops.hpp"
+
+namespace ember::nn::functional {
+
+namespace {
+
+// y = x · W[row0 : row0 + out]ᵀ + b[b0 : b0 + out]: one part of a packed projection, its
+// gradients written into the full W and b.
+Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, const Tensor& b,
+               int64_t b0) {
+  const int64_t in = w.size(1), rows = x.numel() / in;
+  auto X = x.storage(), W = w.storage();
+  Shape shape = x.shape();
+  shape.back() = out;
+  Array y = Array::from_shape(detail::to_xshape(shape));
+  float beta = 0.f;
+  if (b.defined()) {
+    const float* bias = b.data().data() + b0;
+    for (int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y.data() + r * out);
+    beta = 1.f;
+  }
+  detail::sgemm(false, true, rows, out, in, 1.f, X->data(), in, W->data() + row0 * in, in, beta,
+                y.data(), out);
+  const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+  const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
+  const int64_t bias_size = has_b ? b.numel() : 0;
+  std::vector<Tensor> inputs{x, w};
+  if (has_b) inputs.push_back(b);
+  return make_output(std::move(y), "in_projection", inputs, [=](const Array& g) {
+    Gradients grads(has_b ? 3 : 2);
+    if (need_x) {
+      Array dx = Array::from_shape(X->shape());
+      detail::sgemm(false, false, rows, in, out, 1.f, g.data(), out, W->data() + row0 * in, in, 0.f,
+                    dx.data(), in);
+      grads[0] = std::move(dx);
+    }
+    if (need_w) {
+      Array dw = xt::zeros<float>(W->shape());
+      detail::sgemm(true, false, out, in, rows, 1.f, g.data(), out, X->data(), in, 0.f,
+                    dw.data() + row0 * in, in);
+      grads[1] = std::move(dw);
+    }
+    if (need_b) {
+      Array db = xt::zeros<float>({static_cast<size_t>(bias_size)});
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < out; ++j) db.data()[b0 + j] += g.data()[r * out + j];
+      grads[2] = std::move(db);
+    }
+    return grads;
+  });
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> multi_head_attention_forward(
+    const Tensor& query_in, const Tensor& key_in, const Tensor& value_in,
+    const MultiheadAttentionForwardFuncOptions& o) {
+  const char* op = "multi_head_attention_forward";
+  const int64_t E = o.embed_dim_to_check(), H = o.num_heads();
+  EMBER_CHECK_VALUE(E > 0 && H > 0 && E % H == 0, op, ": embed_dim ", E,
+                    " must be a positive multiple of num_heads ", H);
+  EMBER_CHECK_VALUE(o.dropout_p() >= 0.0 && o.dropout_p() <= 1.0, op,
+                    ": dropout_p must be in [0, 1], got ", o.dropout_p());
+  const int64_t hd = E / H;
+  const bool unbatched = query_in.dim() == 2;
+  EMBER_CHECK_SHAPE((query_in.dim() == 3 || unbatched) && key_in.dim() == query_in.dim() &&
+                        value_in.dim() == query_in.dim(),
+                    op, ": query, key and value must all be 3-D (or all 2-D unbatched), got ",
+                    detail::shape_str(query_in.shape()), ", ", detail::shape_str(key_in.shape()),
+                    " and ", detail::shape_str(value_in.shape()));
+  // Unbatched input runs as a batch of one, sequence first.
+  const bool batch_first = o.batch_first() && !unbatched;
+  Tensor query = unbatched ? query_in.unsqueeze(1) : query_in;
+  Tensor key = unbatched ? key_in.unsqueeze(1) : key_in;
+  Tensor value = unbatched ? value_in.unsqueeze(1) : value_in;
+  if (unbatched && query_in.impl() == key_in.impl() && key_in.impl() == value_in.impl())
+    key = value = query;
+  const int seq = batch_first ? 1 : 0, bat = batch_first ? 0 : 1;
+  const int64_t L = query.size(seq), N = query.size(bat), S = key.size(seq);
+  const bool separate = o.use_separate_proj_weight();
+  const Tensor& w_in = o.in_proj_weight();
+  const Tensor& b_in = o.in_proj_bias();
+  const int64_t kdim = separate && o.k_proj_weight().defined() ? o.k_proj_weight().size(-1) : E;
+  const int64_t vdim = separate && o.v_proj_weight().defined() ? o.v_proj_weight().size(-1) : E;
+  EMBER_CHECK_SHAPE(query.size(2) == E, op, ": query shape ", detail::shape_str(query_in.shape()),
+                    " does not match embed_dim ", E);
+  EMBER_CHECK_SHAPE(key.size(2) == kdim && value.size(2) == vdim && key.size(bat) == N &&
+                        value.size(bat) == N && value.size(seq) == S,
+                    op, ": key ", detail::shape_str(key_in.shape()), " and value ",
+                    detail::shape_str(value_in.shape()), " do not fit query ",
+                    detail::shape_str(query_in.shape()), " (kdim ", kdim, ", vdim ", vdim, ")");
+  if (separate) {
+    const Shape want_q{E, E}, want_k{E, kdim}, want_v{E, vdim};
+    EMBER_CHECK_SHAPE(o.q_proj_weight().defined() && o.k_proj_weight().defined() &&
+                          o.v_proj_weight().defined() && o.q_proj_weight().shape() == want_q &&
+                          o.k_proj_weight().shape() == want_k &&
+                          o.v_proj_weight().shape() == want_v,
+                      op, ": use_separate_proj_weight needs q_proj_weight ",
+                      detail::shape_str(want_q), ", k_proj_weight ", detail::shape_str(want_k),
+                      " and v_proj_weight ", detail::shape_str(want_v));
+  } else {
+    EMBER_CHECK_SHAPE(w_in.defined() && w_in.shape() == (Shape{3 * E, E}), op,
+                      ": in_proj_weight should be ", detail::shape_str({3 * E, E}), ", got ",
+                      w_in.defined() ? detail::shape_str(w_in.shape()) : "undefined");
+  }
+  EMBER_CHECK_SHAPE(!b_in.defined() || b_in.shape() == Shape{3 * E}, op, ": in_proj_bias shape ",
+                    detail::shape_str(b_in.shape()), " should be [", 3 * E, "]");
+  EMBER_CHECK_SHAPE(o.out_proj_weight().defined() && o.out_proj_weight().shape() == (Shape{E, E}),
+                    op, ": out_proj_weight should be ", detail::shape_str({E, E}));
+  detail::AttentionSpec s;
+  s.op = "multi_head_attention";
+  s.batch = N;
+  s.heads = H;
+  s.L = L;
+  s.S = S;
+  s.dk = s.dv = hd;
+  s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  s.dropout_p = o.training() ? o.dropout_p() : 0.0;
+  s.out_shape = query.shape();
+  auto layout = [&](int input, int64_t c0, int64_t width, int64_t length) {
+    detail::HeadLayout l;
+    l.input = input;
+    l.offset = c0;
+    l.head_stride = hd;
+    l.batch_stride = batch_first ? length * width : width;
+    l.row_stride = batch_first ? width : N * width;
+    return l;
+  };
+  std::vector<Tensor> inputs;
+  if (!separate && query.impl() == key.impl() && key.impl() == value.impl()) {
+    inputs.push_back(linear(query, w_in, b_in));  // [.., 3E], one gemm
+    s.q = layout(0, 0, 3 * E, L);
+    s.k = layout(0, E, 3 * E, L);
+    s.v = layout(0, 2 * E, 3 * E, L);
+  } else {
+    auto part = [&](const Tensor& x, int i, const Tensor& own) {
+      return separate ? project(x, own, 0, E, b_in, i * E)
+                      : project(x, w_in, i * E, E, b_in, i * E);
+    };
+    inputs.push_back(part(query, 0, o.q_proj_weight()));
+    inputs.push_back(part(key, 1, o.k_proj_weight()));
+    inputs.push_back(part(value, 2, o.v_proj_weight()));
+    s.q = layout(0, 0, E, L);
+    s.k = layout(1, 0, E, S);
+    s.v = layout(2, 0, E, S);
+  }
+  s.out = layout(0, 0, E, L);
+  Array padding, mask;
+  const Tensor& key_padding_mask = o.key_padding_mask();
+  if (key_padding_mask.defined()) {
+    const Shape want = unbatched ? Shape{S} : Shape{N, S};
+    EMBER_CHECK_SHAPE(key_padding_mask.shape() == want, op, ": key_padding_mask shape ",
+                      detail::shape_str(key_padding_mask.shape()), " should be ",
+                      detail::shape_str(want));
+    padding = key_padding_mask.data();
+    s.key_padding_mask = &padding;
+  }
+  if (o.attn_mask().defined()) {
+    Shape sm = o.attn_mask().shape();
+    EMBER_CHECK_SHAPE(sm == (Shape{L, S}) || sm == (Shape{N * H, L, S}), op, ": attn_mask shape ",
+                      detail::shape_str(sm), " should be ", detail::shape_str({L, S}), " or ",
+                      detail::shape_str({N * H, L, S}));
+    mask = o.attn_mask().data();
+    s.attn_mask = &mask;
+  }
+  detail::AttentionResult r = detail::attention(inputs, s);
+  Tensor out = linear(r.out, o.out_proj_weight(), o.out_proj_bias());
+  if (unbatched) out = out.squeeze(1);
+  if (!o.need_weights()) return {out, Tensor()};
+  Tensor weights = detail::attention_weights(inputs, s, r);  // [N, H, L, S]
+  if (o.average_attn_weights()) weights = mean(weights, {1});
+  if (unbatched) weights = weights.squeeze(0);
+  return {out, weights};
+}
+
+}  // namespace ember::nn::functional
