@@ -15,6 +15,8 @@ Options validated(Options o, const char* layer) {
   EMBER_CHECK_VALUE(o.num_embeddings() > 0 && o.embedding_dim() > 0, layer,
                     ": num_embeddings and embedding_dim must be positive, got ", o.num_embeddings(),
                     " and ", o.embedding_dim());
+  // The table must be allocatable: checked here, before any init touches it.
+  detail::checked_numel({o.num_embeddings(), o.embedding_dim()}, layer, sizeof(float));
   if (o.padding_idx()) {
     int64_t p = *o.padding_idx(), n = o.num_embeddings();
     EMBER_CHECK_INDEX(p >= -n && p < n, layer, ": padding_idx ", p,

@@ -94,6 +94,8 @@ Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardF
 Array sum_to(const Array& grad, const Shape& shape) {
   Shape gshape = detail::to_shape(grad);
   if (gshape == shape) return grad;
+  // Nothing to sum (an empty batch): zeros. xtensor's reducer reads past an empty input.
+  if (grad.size() == 0) return xt::zeros<float>(detail::to_xshape(shape));
   size_t lead = gshape.size() - shape.size();
   std::vector<size_t> axes;
   for (size_t i = 0; i < gshape.size(); ++i) {

@@ -1,17 +1,22 @@
 // Tensor factories (the random ones are in random.cpp, beside the generator).
+#include <cmath>
+
 #include "ember/tensor.hpp"
 
 namespace ember {
 
 namespace {
-Array filled(const Shape& shape, float value) { return Array(detail::to_xshape(shape), value); }
+Array filled(const Shape& shape, float value, const char* op) {
+  return Array(detail::to_xshape(shape, op), value);
+}
 }  // namespace
 
 Tensor tensor(std::vector<float> values, const Shape& shape, bool requires_grad) {
-  Array a = Array::from_shape(detail::to_xshape(shape));
-  EMBER_CHECK_SHAPE(a.size() == values.size(), "tensor: ", values.size(),
-                    " values do not fill shape ", detail::shape_str(shape), " (", a.size(),
+  const int64_t numel = detail::checked_numel(shape, "tensor", sizeof(float));
+  EMBER_CHECK_SHAPE(static_cast<size_t>(numel) == values.size(), "tensor: ", values.size(),
+                    " values do not fill shape ", detail::shape_str(shape), " (", numel,
                     " elements)");
+  Array a = Array::from_shape(detail::to_xshape(shape));
   std::copy(values.begin(), values.end(), a.data());
   return Tensor(std::move(a), requires_grad);
 }
@@ -26,31 +31,40 @@ Tensor scalar_tensor(float value, bool requires_grad) {
 }
 
 Tensor zeros(const Shape& shape, bool requires_grad) {
-  return Tensor(filled(shape, 0.f), requires_grad);
+  return Tensor(filled(shape, 0.f, "zeros"), requires_grad);
 }
 Tensor ones(const Shape& shape, bool requires_grad) {
-  return Tensor(filled(shape, 1.f), requires_grad);
+  return Tensor(filled(shape, 1.f, "ones"), requires_grad);
 }
 Tensor full(const Shape& shape, float value, bool requires_grad) {
-  return Tensor(filled(shape, value), requires_grad);
+  return Tensor(filled(shape, value, "full"), requires_grad);
 }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
 
 Tensor arange(float end) { return arange(0.f, end, 1.f); }
 
+// As PyTorch: the length is ceil((end - start) / step) in double, and element i is
+// start + i * step (a float running sum would drift, and stall for good at 2^24).
 Tensor arange(float start, float end, float step) {
   EMBER_CHECK_VALUE(step != 0.f, "arange: step must be non-zero");
-  EMBER_CHECK_VALUE((end - start) / step >= 0, "arange: start ", start, " end ", end, " and step ",
-                    step, " give a negative length");
-  std::vector<float> values;
-  for (float v = start; step > 0 ? v < end : v > end; v += step) values.push_back(v);
-  return tensor(std::move(values));
+  EMBER_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: start ", start,
+                    " and end ", end, " must be finite");
+  const double length = std::ceil((double(end) - double(start)) / double(step));
+  EMBER_CHECK_VALUE(length >= 0, "arange: start ", start, " end ", end, " and step ", step,
+                    " give a negative length");
+  EMBER_CHECK_SHAPE(length < 9.2e18, "arange: start ", start, " end ", end, " and step ", step,
+                    " give ", length, " elements, more than int64 can count");
+  const int64_t n = static_cast<int64_t>(length);
+  Array a = Array::from_shape(detail::to_xshape({n}, "arange"));
+  for (int64_t i = 0; i < n; ++i)
+    a.data()[i] = static_cast<float>(double(start) + double(i) * double(step));
+  return Tensor(std::move(a));
 }
 
 Tensor eye(int64_t n) {
   EMBER_CHECK_VALUE(n >= 0, "eye: negative size ", n);
-  Array a = xt::zeros<float>({static_cast<size_t>(n), static_cast<size_t>(n)});
+  Array a(detail::to_xshape({n, n}, "eye"), 0.f);
   for (int64_t i = 0; i < n; ++i) a(i, i) = 1.f;
   return Tensor(std::move(a));
 }

@@ -12,12 +12,6 @@
 
 namespace ember {
 
-namespace {
-int64_t product(const Shape& shape) {
-  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
-}
-}  // namespace
-
 IndexTensor::IndexTensor(std::initializer_list<int64_t> values)
     : values_(values), shape_{static_cast<int64_t>(values.size())} {}
 
@@ -26,9 +20,8 @@ IndexTensor::IndexTensor(std::vector<int64_t> values)
 
 IndexTensor::IndexTensor(std::vector<int64_t> values, Shape shape)
     : values_(std::move(values)), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
-    EMBER_CHECK_SHAPE(d >= 0, "IndexTensor: negative size in shape ", detail::shape_str(shape_));
-  EMBER_CHECK_SHAPE(product(shape_) == static_cast<int64_t>(values_.size()),
+  EMBER_CHECK_SHAPE(detail::checked_numel(shape_, "IndexTensor", sizeof(int64_t)) ==
+                        static_cast<int64_t>(values_.size()),
                     "IndexTensor: ", values_.size(), " values do not fill shape ",
                     detail::shape_str(shape_));
 }
@@ -45,12 +38,7 @@ int64_t IndexTensor::item() const {
 }
 
 IndexTensor IndexTensor::reshape(const Shape& shape) const {
-  Shape target = shape;
-  for (int64_t& d : target)
-    if (d == -1) d = numel() / std::max<int64_t>(1, -product(shape));
-  EMBER_CHECK_SHAPE(product(target) == numel(), "reshape: shape ", detail::shape_str(shape),
-                    " is invalid for input of size ", numel());
-  return IndexTensor(values_, target);
+  return IndexTensor(values_, detail::infer_shape(shape, numel(), shape_, "reshape"));
 }
 
 IndexTensor IndexTensor::unsqueeze(int64_t d) const {

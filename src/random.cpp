@@ -31,7 +31,7 @@ void Generator::manual_seed(uint64_t seed) { engine().seed(seed); }
 std::mt19937_64& Generator::engine() const { return engine_ ? *engine_ : thread_generator; }
 
 Tensor randn(const Shape& shape, Generator generator, bool requires_grad) {
-  Array a = Array::from_shape(detail::to_xshape(shape));
+  Array a = Array::from_shape(detail::to_xshape(shape, "randn"));
   std::normal_distribution<float> normal(0.f, 1.f);
   for (float& v : a) v = normal(generator.engine());
   return Tensor(std::move(a), requires_grad);
@@ -39,7 +39,7 @@ Tensor randn(const Shape& shape, Generator generator, bool requires_grad) {
 Tensor randn(const Shape& shape, bool requires_grad) { return randn(shape, {}, requires_grad); }
 
 Tensor rand(const Shape& shape, Generator generator, bool requires_grad) {
-  Array a = Array::from_shape(detail::to_xshape(shape));
+  Array a = Array::from_shape(detail::to_xshape(shape, "rand"));
   std::uniform_real_distribution<float> uniform(0.f, 1.f);
   for (float& v : a) v = uniform(generator.engine());
   return Tensor(std::move(a), requires_grad);
@@ -49,7 +49,7 @@ Tensor rand(const Shape& shape, bool requires_grad) { return rand(shape, {}, req
 Tensor normal(double mean, double std, const Shape& shape, Generator generator) {
   EMBER_CHECK_VALUE(std >= 0.0 && std::isfinite(std), "normal: std must be finite and >= 0, got ",
                     std);
-  Array a = Array::from_shape(detail::to_xshape(shape));
+  Array a = Array::from_shape(detail::to_xshape(shape, "normal"));
   std::normal_distribution<double> normal(mean, std == 0.0 ? 1.0 : std);
   for (float& v : a) v = static_cast<float>(std == 0.0 ? mean : normal(generator.engine()));
   return Tensor(std::move(a));
@@ -57,8 +57,8 @@ Tensor normal(double mean, double std, const Shape& shape, Generator generator) 
 
 IndexTensor randint(int64_t low, int64_t high, const Shape& shape, Generator generator) {
   EMBER_CHECK_VALUE(low < high, "randint: low ", low, " must be less than high ", high);
-  std::vector<int64_t> values(static_cast<size_t>(
-      std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>())));
+  std::vector<int64_t> values(
+      static_cast<size_t>(detail::checked_numel(shape, "randint", sizeof(int64_t))));
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   for (int64_t& v : values)
     v = static_cast<int64_t>(static_cast<uint64_t>(low) + below(generator.engine(), range));
@@ -89,7 +89,7 @@ Tensor bernoulli(const Tensor& p, Generator generator) {
 }
 Tensor bernoulli(const Shape& shape, double p, Generator generator) {
   EMBER_CHECK_VALUE(p >= 0.0 && p <= 1.0, "bernoulli: probability ", p, " is outside [0, 1]");
-  Array out = Array::from_shape(detail::to_xshape(shape));
+  Array out = Array::from_shape(detail::to_xshape(shape, "bernoulli"));
   for (float& v : out) v = uniform01(generator.engine()) < p ? 1.f : 0.f;
   return Tensor(std::move(out));
 }

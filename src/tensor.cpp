@@ -41,14 +41,27 @@ Shape contiguous_strides(const Shape& shape) {
   return strides;
 }
 
-std::vector<size_t> to_xshape(const Shape& shape) {
-  std::vector<size_t> s;
-  s.reserve(shape.size());
+int64_t checked_numel(const Shape& shape, const char* op, int64_t element_size) {
+  int64_t total = element_size;
   for (int64_t d : shape) {
-    EMBER_CHECK_SHAPE(d >= 0, "tensor: negative size ", d, " in shape ", shape_str(shape));
-    s.push_back(static_cast<size_t>(d));
+    EMBER_CHECK_SHAPE(d >= 0, op, ": negative size ", d, " in shape ", shape_str(shape));
+    EMBER_CHECK_SHAPE(!__builtin_mul_overflow(total, d, &total), op, ": shape ", shape_str(shape),
+                      " is too large: its ", element_size == 1 ? "element count" : "size in bytes",
+                      " overflows int64");
   }
-  return s;
+  return total / std::max<int64_t>(element_size, 1);
+}
+
+const Array::shape_type& checked_alloc(const Array::shape_type& shape, const char* op) {
+  Shape s;
+  for (size_t d : shape) s.push_back(d > size_t(INT64_MAX) ? -1 : static_cast<int64_t>(d));
+  checked_numel(s, op, sizeof(float));
+  return shape;
+}
+
+std::vector<size_t> to_xshape(const Shape& shape, const char* op) {
+  checked_numel(shape, op, sizeof(float));
+  return std::vector<size_t>(shape.begin(), shape.end());
 }
 
 }  // namespace detail
@@ -101,7 +114,7 @@ std::vector<float> Tensor::to_vector() const {
   return std::vector<float>(a.data(), a.data() + a.size());
 }
 
-const Array& Tensor::data() const {
+const Array& Tensor::data() const& {
   const TensorImpl& impl = checked();
   if (!impl.view) return impl.storage->values;
   ViewLayout& layout = *impl.view;
@@ -117,7 +130,7 @@ const Array& Tensor::data() const {
   return *layout.cache;
 }
 
-Array& Tensor::data() {
+Array& Tensor::data() & {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
   EMBER_CHECK(!impl.view, "data: a view (shape ", detail::shape_str(impl.view->shape), ", strides ",
               detail::shape_str(impl.view->strides),
@@ -157,6 +170,8 @@ ValuesForWrite::~ValuesForWrite() {
   detail::write_strided(scratch_.data(), impl.view->shape, impl.view->strides, impl.view->offset,
                         impl.storage->values.data());
 }
+
+Array Tensor::data() && { return std::as_const(*this).data(); }
 
 SavedValues Tensor::storage() const {
   const TensorImpl& impl = checked();

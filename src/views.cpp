@@ -51,6 +51,31 @@ void scatter_add_strided(const float* values, const Shape& shape, const Shape& s
   walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
 }
 
+// The target of view/reshape with one -1 inferred; throws naming `op` and both shapes.
+Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op) {
+  Shape target = requested;
+  int64_t infer = -1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == -1) {
+      EMBER_CHECK_SHAPE(infer < 0, op, ": only one dimension can be -1, got ",
+                        shape_str(requested));
+      infer = static_cast<int64_t>(i);
+    } else {
+      EMBER_CHECK_SHAPE(target[i] >= 0, op, ": invalid size ", target[i], " in shape ",
+                        shape_str(requested));
+    }
+  }
+  Shape sizes = target;  // the -1 counted as 1
+  if (infer >= 0) sizes[infer] = 1;
+  const int64_t known = checked_numel(sizes, op);
+  const bool inferred = infer < 0 || (known > 0 && numel % known == 0);
+  if (infer >= 0 && inferred) target[infer] = numel / known;
+  EMBER_CHECK_SHAPE(inferred && checked_numel(target, op) == numel, op, ": shape ",
+                    shape_str(requested), " is invalid for input of size ", numel, " (shape ",
+                    shape_str(from), ")");
+  return target;
+}
+
 }  // namespace detail
 
 namespace {
@@ -116,28 +141,6 @@ Tensor make_view(const Tensor& t, const char* name, Transform transform) {
   Shape input_shape = t.shape();
   return attach_grad_fn(std::move(out), name, {t},
                         view_backward(transform(contiguous_layout(input_shape)), input_shape));
-}
-
-// The target of view/reshape with one -1 inferred; throws naming `op` and both shapes.
-Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op) {
-  Shape target = requested;
-  int64_t known = 1, infer = -1;
-  for (size_t i = 0; i < target.size(); ++i) {
-    if (target[i] == -1) {
-      EMBER_CHECK_SHAPE(infer < 0, op, ": only one dimension can be -1, got ",
-                        shape_str(requested));
-      infer = static_cast<int64_t>(i);
-    } else {
-      EMBER_CHECK_SHAPE(target[i] >= 0, op, ": invalid size ", target[i], " in shape ",
-                        shape_str(requested));
-      known *= target[i];
-    }
-  }
-  if (infer >= 0 && known > 0 && numel % known == 0) target[infer] = numel / known;
-  EMBER_CHECK_SHAPE(count(target) == numel && (infer < 0 || known > 0), op, ": shape ",
-                    shape_str(requested), " is invalid for input of size ", numel, " (shape ",
-                    shape_str(from), ")");
-  return target;
 }
 
 // Strides that let `layout` be read in `target` shape without a copy, or false (PyTorch's
@@ -212,7 +215,7 @@ void detail::refresh_view_history(const Tensor& view) {
 }
 
 Tensor Tensor::view(const Shape& requested) const {
-  Shape target = infer_shape(requested, numel(), shape(), "view");
+  Shape target = detail::infer_shape(requested, numel(), shape(), "view");
   Shape strides;
   EMBER_CHECK_SHAPE(view_strides(layout_of(*this), target, strides), "view: size ",
                     shape_str(target), " is not compatible with input of shape ",
@@ -226,7 +229,7 @@ Tensor Tensor::view(const Shape& requested) const {
 }
 
 Tensor Tensor::reshape(const Shape& requested) const {
-  Shape target = infer_shape(requested, numel(), shape(), "reshape");
+  Shape target = detail::infer_shape(requested, numel(), shape(), "reshape");
   Shape strides;
   if (view_strides(layout_of(*this), target, strides)) return view(target);
   return contiguous().view(target);
@@ -310,6 +313,7 @@ Tensor Tensor::expand(const Shape& sizes) const {
                       " must match the existing size ", have, " at non-singleton dimension ", i,
                       " (shape ", shape_str(from), " to ", shape_str(sizes), ")");
   }
+  detail::checked_numel(target, "expand");  // a view allocates nothing, but numel must fit
   return make_view(*this, "expand", [target, lead](const Layout& l) {
     Layout out{target, Shape(target.size(), 0), l.offset};
     for (size_t i = lead; i < target.size(); ++i)
@@ -325,7 +329,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   if (start < 0 && start >= -size) start += size;
   EMBER_CHECK_INDEX(start >= 0 && start <= size, "narrow: start ", start,
                     " out of range for dimension ", d, " of size ", size);
-  EMBER_CHECK_INDEX(length >= 0 && start + length <= size, "narrow: start (", start, ") + length (",
+  EMBER_CHECK_INDEX(length >= 0 && length <= size - start, "narrow: start (", start, ") + length (",
                     length, ") exceeds dimension size (", size, ") of dim ", d);
   return make_view(*this, "narrow", [=](const Layout& l) { return narrowed(l, d, start, length); });
 }
@@ -356,7 +360,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   };
   start = clip(start);
   end = std::max(clip(end), start);
-  const int64_t length = (end - start + step - 1) / step;
+  const int64_t length = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow
   return make_view(*this, "slice", [=](const Layout& l) {
     Layout out = narrowed(l, d, start, length);
     out.strides[d] *= step;

@@ -78,7 +78,9 @@ Tensor min(const Tensor& a);
 // Along one dim: (values, indices), as LibTorch; the first extremum wins, NaN counts as one.
 std::tuple<Tensor, IndexTensor> max(const Tensor& a, int64_t dim, bool keepdim = false);
 std::tuple<Tensor, IndexTensor> min(const Tensor& a, int64_t dim, bool keepdim = false);
-// Values only, over several dims; tied extrema share the gradient evenly (as PyTorch).
+// Values only, over several dims; tied extrema share the gradient evenly (as PyTorch), and a
+// NaN extremum gives its gradient to the NaN elements (PyTorch's max(), where its amax gives NaN
+// everywhere). Empty dims ({}) reduce every dim, as torch.amax(x, dim=()) in PyTorch 1.13.
 Tensor amax(const Tensor& a, const Shape& dims, bool keepdim = false);
 Tensor amin(const Tensor& a, const Shape& dims, bool keepdim = false);
 IndexTensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);

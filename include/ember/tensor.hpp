@@ -28,12 +28,22 @@ struct RowSparseGrad;
 class Tensor;
 class IndexTensor;
 
+namespace detail {
+// The number of elements of `shape`, checked wherever a shape becomes a size: throws ShapeError
+// naming `op` and the shape for a negative size, or when the count times `element_size` bytes
+// does not fit int64 (views pass 1, since they allocate nothing; allocations their element size).
+int64_t checked_numel(const Shape& shape, const char* op, int64_t element_size = 1);
+// The same for an xtensor shape about to be allocated as floats; returns it unchanged.
+const Array::shape_type& checked_alloc(const Array::shape_type& shape, const char* op);
+}  // namespace detail
+
 // The buffer a tensor and all its views share. `version` counts in-place writes, so a backward
 // that saved these values can tell they changed (see SavedValues in autograd.hpp).
 struct Storage {
   explicit Storage(Array&& v) : values(std::move(v)) {}  // moved once: an Array move is not free
   // Uninitialised values of `shape`, made in place: an op writes its result straight in.
-  explicit Storage(const Array::shape_type& shape) : values(Array::from_shape(shape)) {}
+  explicit Storage(const Array::shape_type& shape)
+      : values(Array::from_shape(detail::checked_alloc(shape, "Storage"))) {}
   Array values;
   std::atomic<uint64_t> version{0};
 };
@@ -126,11 +136,14 @@ class Tensor {
   // The values as a contiguous array. For a tensor that is its whole storage (every op result,
   // every parameter) this is the storage itself. For a view it is a copy (see docs/guide.md):
   // reading works as for any tensor, writing to it does not reach the view.
-  const Array& data() const;
+  const Array& data() const&;
   // Mutable access to a tensor that is its whole storage; it bypasses autograd and the version
   // counter (call bump_version() after writing). A view has no such array: this throws for one
   // (read it through std::as_const(t).data(), write it with copy_() or ValuesForWrite).
-  Array& data();
+  Array& data() &;
+  // A temporary's values are a copy: a reference into them would dangle once the tensor dies
+  // (`for (float v : (a * b).data())` is safe).
+  Array data() &&;
   // The values to keep in a backward closure: `auto X = x.storage(); ... *X`. Reading them in
   // backward throws if an in-place op changed the tensor in between.
   SavedValues storage() const;
@@ -323,7 +336,8 @@ namespace detail {
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* op);
 Shape to_shape(const Array& a);
 Shape contiguous_strides(const Shape& shape);  // row-major strides, in elements
-std::vector<size_t> to_xshape(const Shape& shape);
+// `shape` for an allocation of floats, checked by checked_numel (errors name `op`).
+std::vector<size_t> to_xshape(const Shape& shape, const char* op = "tensor");
 }  // namespace detail
 
 }  // namespace ember

@@ -114,7 +114,8 @@ struct DataParallel::State {
     const size_t n = static_cast<size_t>(incoming.numel());
     const Tensor& p = params[k];
     if (p.has_grad() && !p.has_sparse_grad()) {
-      const float* old = p.grad().data().data();
+      const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
+      const float* old = grad.data().data();
       for (size_t i = 0; i < n; ++i) dst[i] = old[i] + g[i];
     } else {
       std::copy(g, g + n, dst);
@@ -236,7 +237,8 @@ void DataParallel::synchronize() {
       float* dst = b.buffer.data() + b.offsets[slot];
       const bool has = p.has_grad();
       if (has) {
-        const Array& g = p.grad().data();
+        const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
+        const Array& g = grad.data();
         std::copy(g.data(), g.data() + g.size(), dst);
       } else {
         std::fill(dst, dst + p.numel(), 0.0f);
@@ -310,7 +312,8 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
     for (size_t k : buckets[i]) {
       const Tensor& p = parameters_[k];
       if (p.has_grad()) {
-        const Array& g = p.grad().data();
+        const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
+        const Array& g = grad.data();
         std::copy(g.data(), g.data() + g.size(), buffer.data() + offset);
       } else {
         std::fill(buffer.data() + offset, buffer.data() + offset + p.numel(), 0.0f);

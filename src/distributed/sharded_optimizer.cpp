@@ -46,7 +46,8 @@ void slice_grad(const Tensor& p, int64_t begin, int64_t end, Tensor& piece) {
     return;
   }
   Array g = Array::from_shape(ember::detail::to_xshape(piece.shape()));
-  std::copy_n(p.grad().data().data() + begin * width, (end - begin) * width, g.data());
+  const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
+  std::copy_n(grad.data().data() + begin * width, (end - begin) * width, g.data());
   piece.set_grad(Tensor(std::move(g)));
 }
 

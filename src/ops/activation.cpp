@@ -12,8 +12,11 @@ namespace ember {
 
 Tensor relu(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::maximum(*A, 0.f)), "relu", {a},
-                     [A](const Array& g) { return gradients(Array(xt::where(*A > 0.f, g, 0.f))); });
+  // As PyTorch: NaN stays NaN (max(NaN, 0) would swallow it), and the gradient is cut only
+  // where the result is <= 0 (so a NaN input passes it on, as threshold_backward does).
+  return make_output(Array(xt::where(*A < 0.f, 0.f, *A)), "relu", {a}, [A](const Array& g) {
+    return gradients(Array(xt::where(*A <= 0.f, 0.f, g)));
+  });
 }
 
 Tensor leaky_relu(const Tensor& a, float slope) {

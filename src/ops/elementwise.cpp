@@ -148,12 +148,28 @@ Tensor neg(const Tensor& a) {
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
+namespace {
+// x^e element by element with std::pow (C's rules, as PyTorch: 0^0 = 1, 0^-e = inf, a negative
+// base with an integral exponent is exact); xsimd's vectorised pow gets those wrong.
+Array power(const Array& x, float e) {
+  Array out = Array::from_shape(x.shape());
+  const float* in = x.data();
+  float* o = out.data();
+  const int64_t n = static_cast<int64_t>(x.size());
+  if (e == 2.f)  // the common case, and the cheap one
+    for (int64_t i = 0; i < n; ++i) o[i] = in[i] * in[i];
+  else
+    for (int64_t i = 0; i < n; ++i) o[i] = std::pow(in[i], e);
+  return out;
+}
+}  // namespace
+
 Tensor pow(const Tensor& a, float exponent) {
   auto A = a.storage();
-  return make_output(Array(xt::pow(*A, exponent)), "pow", {a}, [A, exponent](const Array& g) {
+  return make_output(power(*A, exponent), "pow", {a}, [A, exponent](const Array& g) {
     // x^0 is constant: its gradient is 0 everywhere (0 * 0^-1 would be NaN at x = 0).
     if (exponent == 0.f) return gradients(Array(xt::zeros<float>(A->shape())));
-    return gradients(Array(g * exponent * xt::pow(*A, exponent - 1.f)));
+    return gradients(Array(g * exponent * power(*A, exponent - 1.f)));
   });
 }
 

@@ -167,7 +167,7 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   });
 
   // The row each output row's gradient goes to; -1 for the padding row, which never learns.
-  Targets targets(ids.to_vector().begin(), ids.to_vector().end());
+  Targets targets(ids.data(), ids.data() + ids.numel());
   for (int64_t& r : targets)
     if (r == pad) r = -1;
   bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
@@ -244,7 +244,7 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
     embedding_renorm_(w, input, *o.max_norm(), o.norm_type());
   }
   const int64_t B = static_cast<int64_t>(starts.size()) - 1, D = t.width, n = input.numel();
-  Targets targets(input.to_vector().begin(), input.to_vector().end());
+  Targets targets(input.data(), input.data() + n);
   Targets bag_of(static_cast<size_t>(n), -1);
   std::vector<float> count(static_cast<size_t>(B), 0.f);
   for (int64_t b = 0; b < B; ++b)

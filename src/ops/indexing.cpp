@@ -8,26 +8,36 @@
 
 namespace ember {
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  EMBER_CHECK_VALUE(!tensors.empty(), "cat: expected a non-empty list of tensors");
-  Shape first = tensors[0].shape();
-  for (size_t t = 0; t < tensors.size(); ++t)
-    EMBER_CHECK_SHAPE(tensors[t].dim() > 0, "cat: tensor ", t,
+namespace detail {
+Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op) {
+  EMBER_CHECK_VALUE(!shapes.empty(), op, ": expected a non-empty list of tensors");
+  const Shape& first = shapes[0];
+  for (size_t t = 0; t < shapes.size(); ++t)
+    EMBER_CHECK_SHAPE(!shapes[t].empty(), op, ": tensor ", t,
                       " is 0-d, and only tensors with a dim can be joined along one (use stack)");
-  dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()), "cat");
-  Shape out_shape = first;
-  out_shape[dim] = 0;
-  std::vector<int64_t> sizes;  // each input's extent along dim
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    Shape s = tensors[t].shape();
+  Joined j{first, {}, wrap_dim(dim, static_cast<int64_t>(first.size()), op)};
+  j.shape[j.dim] = 0;
+  for (size_t t = 0; t < shapes.size(); ++t) {
+    const Shape& s = shapes[t];
     bool ok = s.size() == first.size();
     for (size_t d = 0; ok && d < s.size(); ++d)
-      ok = static_cast<int64_t>(d) == dim || s[d] == first[d];
-    EMBER_CHECK_SHAPE(ok, "cat: tensor ", t, " has shape ", detail::shape_str(s),
-                      ", which does not match ", detail::shape_str(first), " outside dim ", dim);
-    sizes.push_back(s[dim]);
-    out_shape[dim] += s[dim];
+      ok = static_cast<int64_t>(d) == j.dim || s[d] == first[d];
+    EMBER_CHECK_SHAPE(ok, op, ": tensor ", t, " has shape ", shape_str(s),
+                      ", which does not match ", shape_str(first), " outside dim ", j.dim);
+    j.sizes.push_back(s[j.dim]);
+    j.shape[j.dim] += s[j.dim];
   }
+  return j;
+}
+}  // namespace detail
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  std::vector<Shape> shapes;
+  for (const Tensor& t : tensors) shapes.push_back(t.shape());
+  detail::Joined joined = detail::join_shapes(shapes, dim, "cat");
+  dim = joined.dim;
+  const Shape& out_shape = joined.shape;
+  const std::vector<int64_t>& sizes = joined.sizes;
   detail::DimSplit split = detail::split_at(out_shape, dim);
   const int64_t outer = split.outer, inner = split.inner, total = split.n;
   Array out = Array::from_shape(detail::to_xshape(out_shape));
@@ -39,8 +49,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
       std::copy(src + o * chunk, src + (o + 1) * chunk, out.data() + (o * total + offset) * inner);
     offset += sizes[t];
   }
-  std::vector<Shape> shapes;
-  for (const Tensor& t : tensors) shapes.push_back(t.shape());
   return make_output(std::move(out), "cat", tensors, [=](const Array& g) {
     Gradients grads;
     int64_t at = 0;

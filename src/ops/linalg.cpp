@@ -99,7 +99,8 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
   const std::vector<int64_t> b_at = batch_offsets(batch_b, batch, K * N);
   const int64_t count = static_cast<int64_t>(a_at.size());
   // A broadcast operand is read by several batch entries: its gradient sums them (beta = 1).
-  const bool a_shared = repeats(a_at), b_shared = repeats(b_at);
+  // An empty batch reads it not at all: its gradient is zeros.
+  const bool a_shared = count == 0 || repeats(a_at), b_shared = count == 0 || repeats(b_at);
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   Shape out_shape = batch;

@@ -84,10 +84,32 @@ Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const Inde
   });
 }
 
+// [N, C, d...] logits with [N, d...] targets (PyTorch's K-dimensional form, a tagger's loss):
+// the classes moved last, every position is a row of the [N, C] form, so ignore_index,
+// label_smoothing and the mean over counted positions are that form's; Reduction::None gives
+// the losses back as [N, d...].
+template <class Loss>
+Tensor per_position(const Tensor& input, const IndexTensor& targets, const CrossEntropyOptions& o,
+                    const char* op, Loss loss) {
+  const Shape s = input.shape();
+  Shape want = s;
+  want.erase(want.begin() + 1);
+  EMBER_CHECK_SHAPE(targets.shape() == want, op, ": target shape ",
+                    detail::shape_str(targets.shape()), " does not match input shape ",
+                    detail::shape_str(s), " (expected ", detail::shape_str(want), ")");
+  Shape classes_last{0};
+  for (int64_t d = 2; d < static_cast<int64_t>(s.size()); ++d) classes_last.push_back(d);
+  classes_last.push_back(1);
+  Tensor out = loss(input.permute(classes_last).reshape({-1, s[1]}), targets.flatten(), o);
+  return o.reduction() == Reduction::None ? out.reshape(want) : out;
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
                      const CrossEntropyOptions& options) {
+  if (logits.dim() > 2)
+    return per_position(logits, targets, options, "cross_entropy", cross_entropy);
   check_targets("cross_entropy", logits.shape(), targets, options.ignore_index());
   EMBER_CHECK_VALUE(options.label_smoothing() >= 0.0 && options.label_smoothing() <= 1.0,
                     "cross_entropy: label_smoothing must be in [0, 1], got ",
@@ -102,6 +124,7 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
 
 Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
                 const NLLLossOptions& options) {
+  if (log_probs.dim() > 2) return per_position(log_probs, targets, options, "nll_loss", nll_loss);
   check_targets("nll_loss", log_probs.shape(), targets, options.ignore_index());
   EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
                     "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");

@@ -27,6 +27,15 @@ struct Reduction {
   Shape out_shape;   // the result's shape (keepdim applied)
   Shape keep_shape;  // the result's shape with keepdim, for broadcasting back
 };
+// The shape of cat(tensors of `shapes`, dim) and each input's extent along dim (`sizes`); throws
+// naming `op` for a 0-d input or shapes that differ outside dim. `dim` comes back wrapped.
+struct Joined {
+  Shape shape;
+  std::vector<int64_t> sizes;
+  int64_t dim = 0;
+};
+Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op);
+
 // `dims` empty means every dim. Throws naming `op` for a dim out of range or repeated.
 Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const char* op);
 // x's values in the [rows, n] layout: x's own buffer when the layout already matches, else
@@ -55,6 +64,10 @@ void rebase_view_history(const Tensor& view, const Tensor& result);
 // Remakes a view's history from its base's current one when the storage was written in place
 // since the view's was made (called by requires_grad() and grad_fn() of a view with a base).
 void refresh_view_history(const Tensor& view);
+
+// The target of view/reshape with one -1 inferred; throws ShapeError naming `op` and both shapes
+// (also when a size is negative or the element count overflows).
+Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op);
 
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();

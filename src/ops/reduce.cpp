@@ -85,10 +85,16 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   // As PyTorch, a mean divides by the count (forward and backward), for the same rounding.
   float divisor = mean ? static_cast<float>(r.n) : 1.f;
-  // Double accumulation, as the full reduction: a long float sum drifts.
-  xt::xarray<double> total = xt::sum<double>(a.data(), r.axes, xt::evaluation_strategy::immediate);
-  Array out = xt::cast<float>(total);
-  if (mean) out /= divisor;
+  Array out;
+  if (a.numel() == 0) {  // xtensor's reducer reads past an empty input; PyTorch: 0 and 0/0
+    out = Array(detail::to_xshape(r.out_shape), mean ? std::nanf("") : 0.f);
+  } else {
+    // Double accumulation, as the full reduction: a long float sum drifts.
+    xt::xarray<double> total =
+        xt::sum<double>(a.data(), r.axes, xt::evaluation_strategy::immediate);
+    out = xt::cast<float>(total);
+    if (mean) out /= divisor;
+  }
   out.reshape(detail::to_xshape(r.out_shape));
   return make_output(std::move(out), op, {a},
                      [keep = r.keep_shape, in = r.in, divisor](const Array& g) {
@@ -144,11 +150,13 @@ Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool lar
     Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
     for (int64_t row = 0; row < r.rows; ++row) {
       const float best = values->data()[row];
+      // A NaN extremum is its NaN elements (NaN == NaN is false), as PyTorch's max().
+      auto is_best = [&](float v) { return v == best || (std::isnan(v) && std::isnan(best)); };
       float ties = 0.f;
-      for (int64_t k = 0; k < r.n; ++k) ties += x[row * r.n + k] == best ? 1.f : 0.f;
+      for (int64_t k = 0; k < r.n; ++k) ties += is_best(x[row * r.n + k]) ? 1.f : 0.f;
       const float share = g.data()[row] / std::max(ties, 1.f);
       for (int64_t k = 0; k < r.n; ++k)
-        dx.data()[row * r.n + k] = x[row * r.n + k] == best ? share : 0.f;
+        dx.data()[row * r.n + k] = is_best(x[row * r.n + k]) ? share : 0.f;
     }
     return gradients(detail::from_rows(std::move(dx), r));
   });

@@ -41,8 +41,10 @@ double row_mean(const float* x, int64_t n) {
   return total / static_cast<double>(n);
 }
 
-// Sum of squared deviations / (n - correction); NaN when n <= correction, as PyTorch.
+// Sum of squared deviations / (n - correction); NaN when n <= correction, as PyTorch (0 / -1
+// would give -0 for an empty row).
 double row_var(const float* x, int64_t n, int64_t correction) {
+  if (n <= correction || n == 0) return std::nan("");
   const double m = row_mean(x, n);
   double ss = 0;
   for (int64_t k = 0; k < n; ++k) ss += (x[k] - m) * (x[k] - m);
@@ -82,7 +84,10 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
       a, dims, keepdim, "logsumexp",
       [](const float* x, int64_t n) {
         float m = -INFINITY;
-        for (int64_t k = 0; k < n; ++k) m = std::max(m, x[k]);
+        for (int64_t k = 0; k < n; ++k) {
+          if (std::isnan(x[k])) return x[k];  // max() would drop it next to inf or a larger x
+          m = std::max(m, x[k]);
+        }
         if (std::isinf(m)) return m;  // all -inf (or an inf): no shift to subtract
         double total = 0;
         for (int64_t k = 0; k < n; ++k) total += std::exp(double(x[k]) - m);
@@ -103,6 +108,7 @@ Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim) {
         double total = 0;
         for (int64_t k = 0; k < n; ++k) {
           double v = std::abs(double(x[k]));
+          if (std::isnan(v)) return static_cast<float>(v);  // max() would drop it, as above
           if (std::isinf(p))
             total = std::max(total, v);
           else

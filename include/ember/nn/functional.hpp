@@ -21,6 +21,8 @@ struct CrossEntropyOptions {
 using NLLLossOptions = CrossEntropyOptions;  // label_smoothing must stay 0 for nll_loss
 
 // logits [N, C], targets [N] of class ids in [0, C) or ignore_index. Fused log-softmax + NLL.
+// As PyTorch, also logits [N, C, d...] with targets [N, d...] (a tagger's [batch, tags, time]):
+// each position counts as a row; Reduction::None returns [N, d...].
 Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
                      const CrossEntropyOptions& options = {});
 Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,

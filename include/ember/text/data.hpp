@@ -26,7 +26,10 @@ class LabelSet {
   int64_t id(const std::string& name, bool grow);
   const std::string& name(int64_t id) const;
   int64_t size() const { return static_cast<int64_t>(names_.size()); }
-  const std::vector<std::string>& names() const { return names_; }
+  // A temporary's names are moved out, not referenced: `for (auto& n : LabelSet::load(p).names())`
+  // would otherwise read freed memory.
+  const std::vector<std::string>& names() const& { return names_; }
+  std::vector<std::string> names() && { return std::move(names_); }
   void save(const std::string& path) const;
   static LabelSet load(const std::string& path);
 
@@ -42,7 +45,10 @@ std::vector<Example> read_tsv(const std::string& path, LabelSet& labels, bool gr
 
 // Pads id sequences with pad_id to the longest (or to fixed_len), truncating past max_len:
 // an IndexTensor [N, L]. Empty sequences become one pad token, so every row has length >= 1.
-IndexTensor pad_sequences(const std::vector<std::vector<int64_t>>& sequences, int64_t pad_id = 1,
+// pad_id has no default, on purpose: PyTorch's pad_sequence pads with 0, but in a Vocab built
+// with the default specials 0 is "<unk>" and "<pad>" is 1. Pass vocab["<pad>"] (or 0 to pad as
+// PyTorch does); the padding mask is then `ids != pad_id`.
+IndexTensor pad_sequences(const std::vector<std::vector<int64_t>>& sequences, int64_t pad_id,
                           std::optional<int64_t> max_len = std::nullopt,
                           std::optional<int64_t> fixed_len = std::nullopt);
 

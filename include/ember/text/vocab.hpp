@@ -33,7 +33,10 @@ class Vocab {
   bool contains(const std::string& token) const { return index_.count(token) > 0; }
   const std::string& lookup_token(int64_t id) const;
   int64_t size() const { return static_cast<int64_t>(tokens_.size()); }
-  const std::vector<std::string>& tokens() const { return tokens_; }
+  // A temporary's tokens are moved out, not referenced: `for (auto& t : Vocab::load(p).tokens())`
+  // would otherwise read freed memory.
+  const std::vector<std::string>& tokens() const& { return tokens_; }
+  std::vector<std::string> tokens() && { return std::move(tokens_); }
   std::optional<int64_t> unk_index() const { return unk_; }
   const TokenizerOptions& tokenizer() const { return tokenizer_; }
 
