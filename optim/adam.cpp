@@ -9,14 +9,8 @@
 namespace ember::optim {
 
 namespace {
-void validate(const AdamOptions& o, const char* name);
-
-std::unique_ptr<AdamOptions> validated(std::unique_ptr<AdamOptions> o, const char* name) {
-  validate(*o, name);
-  return o;
-}
-
-void validate(const AdamOptions& o, const char* name) {
+template <class Options>
+void validate(const Options& o, const char* name) {
   check_non_negative(name, "lr", o.lr());
   check_non_negative(name, "eps", o.eps());
   check_non_negative(name, "weight_decay", o.weight_decay());
@@ -73,23 +67,26 @@ void adam_lazy(float* w, const float* grad, float* m, float* v, float* vmax, int
 }
 }  // namespace
 
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
-    : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "Adam", false) {}
-
-Adam::Adam(std::vector<ParamGroup> groups, std::unique_ptr<AdamOptions> defaults, const char* name,
-           bool decoupled_weight_decay)
-    : OptimizerWithState(std::move(groups), validated(std::move(defaults), name), name),
+template <class Options>
+AdamFamily<Options>::AdamFamily(std::vector<ParamGroup> groups, const Options& defaults,
+                                const char* name, bool decoupled_weight_decay)
+    : OptimizerWithState<Options, AdamState>(
+          std::move(groups), (validate(defaults, name), std::make_unique<Options>(defaults)), name),
       decoupled_weight_decay_(decoupled_weight_decay) {
-  for (ParamGroup& g : groups_) validate(options_of(g), name);
+  for (ParamGroup& g : this->groups_) validate(this->options_of(g), name);
 }
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions defaults)
-    : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "AdamW", true) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
+    : AdamFamily(std::move(groups), defaults, "Adam", false) {}
 
-void Adam::step() {
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults)
+    : AdamFamily(std::move(groups), defaults, "AdamW", true) {}
+
+template <class Options>
+void AdamFamily<Options>::step() {
   NoGradGuard no_grad;
-  for (ParamGroup& group : groups_) {
-    const AdamOptions& o = options_of(group);
+  for (ParamGroup& group : this->groups_) {
+    const Options& o = this->options_of(group);
     const auto [beta1, beta2] = o.betas();
     const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
     // 1 - β in double, then float, as PyTorch passes it: 1 - 0.999f would be off by 1e-5.
@@ -97,9 +94,9 @@ void Adam::step() {
     const float eps = static_cast<float>(o.eps()), wd = static_cast<float>(o.weight_decay());
     const float decay = static_cast<float>(1.0 - o.lr() * o.weight_decay());
     for (Tensor& p : group.params) {
-      if (!has_step(p)) continue;
+      if (!this->has_step(p)) continue;
       p.bump_version();  // a step is an in-place write: a saved copy of p is now stale
-      AdamState& s = state_of(p);
+      AdamState& s = this->state_of(p);
       if (s.exp_avg.dimension() == 0) {
         s.exp_avg = xt::zeros<float>(p.data().shape());
         s.exp_avg_sq = xt::zeros<float>(p.data().shape());
@@ -115,7 +112,7 @@ void Adam::step() {
       if (!p.has_sparse_grad()) {
         const float step_size = static_cast<float>(o.lr() / bc1);
         const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-        for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
+        this->for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
           // Elementwise: how the pool splits it does not change a bit.
           detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
             adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
@@ -125,12 +122,15 @@ void Adam::step() {
         continue;
       }
       const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
-      for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+      this->for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
         adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
                   step_size);
       });
     }
   }
 }
+
+template class AdamFamily<AdamOptions>;
+template class AdamFamily<AdamWOptions>;
 
 }  // namespace ember::optim
