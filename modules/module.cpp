@@ -121,6 +121,17 @@ void Module::add_child(const std::string& name, Module* child, std::shared_ptr<M
   check_name(name, "module");
   EMBER_CHECK_VALUE(!has_name(children_, name), "register_module: '", name,
                     "' is already registered in ", this->name());
+  // A module inside itself (directly, or A in B in A) would make every recursive walk, from
+  // parameters() on, recurse until the stack overflows: refuse it here, walking up the parents.
+  std::vector<const Module*> ancestors{this};
+  for (size_t i = 0; i < ancestors.size(); ++i) {
+    EMBER_CHECK_VALUE(ancestors[i] != child, "register_module: '", name, "' (", child->name(),
+                      ") is ", i == 0 ? "the module itself" : "an ancestor of this module", " (",
+                      this->name(), "); registering it would make a cycle");
+    for (const Module* parent : ancestors[i]->parents_)
+      if (std::find(ancestors.begin(), ancestors.end(), parent) == ancestors.end())
+        ancestors.push_back(parent);
+  }
   children_.emplace_back(name, child);
   child->parents_.push_back(this);
   if (owned) owned_children_.push_back(std::move(owned));

@@ -9,14 +9,8 @@
 namespace ember::optim {
 
 namespace {
-void validate(const AdamOptions& o, const char* name);
-
-std::unique_ptr<AdamOptions> validated(std::unique_ptr<AdamOptions> o, const char* name) {
-  validate(*o, name);
-  return o;
-}
-
-void validate(const AdamOptions& o, const char* name) {
+template <class Options>
+void validate(const Options& o, const char* name) {
   check_non_negative(name, "lr", o.lr());
   check_non_negative(name, "eps", o.eps());
   check_non_negative(name, "weight_decay", o.weight_decay());
@@ -42,14 +36,10 @@ inline float decayed_gradient(float g, float& w, const AdamStep& s) {
 
 // The dense rule of torch.optim.Adam over n contiguous elements. Raw pointers and no xtensor
 // types, so the loop can be compiled for each vector unit (target_clones) without touching
-// the library's ABI. The ThreadSanitizer build has no clones (CMakeLists.txt says why).
-#ifdef EMBER_NO_TARGET_CLONES
-#define EMBER_ADAM_CLONES
-#else
-#define EMBER_ADAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-EMBER_ADAM_CLONES void adam_dense(float* w, const float* grad, float* m, float* v, float* vmax,
-                                  int64_t n, AdamStep s, float step_size, float bc2_sqrt) {
+// the library's ABI.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void adam_dense(
+    float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
+    float step_size, float bc2_sqrt) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = decayed_gradient(grad[i], w[i], s);
     m[i] = m[i] * s.b1 + s.keep1 * g;
@@ -77,22 +67,25 @@ void adam_lazy(float* w, const float* grad, float* m, float* v, float* vmax, int
 }
 }  // namespace
 
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
-    : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "Adam", false) {}
-
-Adam::Adam(std::vector<ParamGroup> groups, std::unique_ptr<AdamOptions> defaults, const char* name,
-           bool decoupled_weight_decay)
-    : OptimizerWithState(std::move(groups), validated(std::move(defaults), name), name),
+template <class Options>
+AdamFamily<Options>::AdamFamily(std::vector<ParamGroup> groups, const Options& defaults,
+                                const char* name, bool decoupled_weight_decay)
+    : OptimizerWithState<Options, AdamState>(
+          std::move(groups), (validate(defaults, name), std::make_unique<Options>(defaults)), name),
       decoupled_weight_decay_(decoupled_weight_decay) {
-  for (ParamGroup& g : groups_) validate(options_of(g), name);
+  for (ParamGroup& g : this->groups_) validate(this->options_of(g), name);
 }
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions defaults)
-    : Adam(std::move(groups), std::make_unique<AdamOptions>(defaults), "AdamW", true) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions defaults)
+    : AdamFamily(std::move(groups), defaults, "Adam", false) {}
 
-void Adam::step() {
-  for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
-    const AdamOptions& o = options_of(group);
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults)
+    : AdamFamily(std::move(groups), defaults, "AdamW", true) {}
+
+template <class Options>
+void AdamFamily<Options>::step() {
+  this->for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
+    const Options& o = this->options_of(group);
     const auto [beta1, beta2] = o.betas();
     // 1 - β in double, then float, as PyTorch passes it: 1 - 0.999f would be off by 1e-5.
     const AdamStep rule{static_cast<float>(beta1),
@@ -103,11 +96,11 @@ void Adam::step() {
                         static_cast<float>(o.weight_decay()),
                         static_cast<float>(1.0 - o.lr() * o.weight_decay()),
                         decoupled_weight_decay_};
-    AdamState& s = state_of(p);
+    AdamState& s = this->state_of(p);
     if (s.exp_avg.dimension() == 0) {
-      s.exp_avg = state_buffer(p);
-      s.exp_avg_sq = state_buffer(p);
-      if (o.amsgrad()) s.max_exp_avg_sq = state_buffer(p);
+      s.exp_avg = this->state_buffer(p);
+      s.exp_avg_sq = this->state_buffer(p);
+      if (o.amsgrad()) s.max_exp_avg_sq = this->state_buffer(p);
     }
     const double t = static_cast<double>(++s.step);
     const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
@@ -117,7 +110,7 @@ void Adam::step() {
     if (!p.has_sparse_grad()) {
       const float step_size = static_cast<float>(o.lr() / bc1);
       const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-      for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
+      this->for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
         // Elementwise: how the pool splits it does not change a bit.
         detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
           adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
@@ -127,11 +120,14 @@ void Adam::step() {
       return;
     }
     const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
-    for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+    this->for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
       adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
                 step_size);
     });
   });
 }
+
+template class AdamFamily<AdamOptions>;
+template class AdamFamily<AdamWOptions>;
 
 }  // namespace ember::optim

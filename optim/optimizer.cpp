@@ -1,7 +1,9 @@
 // Optimizer: groups, zero_grad and the state_dict shared by every optimizer.
 #include "ember/optim/optimizer.hpp"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "ember/autograd.hpp"
@@ -109,7 +111,11 @@ void Optimizer::load_state_dict(const io::Archive& archive) {
     EMBER_CHECK_VALUE(meta(prefix + ".size") == std::to_string(groups_[g].params.size()), name_,
                       ": load_state_dict: group ", g, " has ", meta(prefix + ".size"),
                       " parameters in the state, ", groups_[g].params.size(), " here");
-    lrs.push_back(std::stod(meta(prefix + ".lr")));
+    const std::string lr = meta(prefix + ".lr");
+    char* end = nullptr;
+    lrs.push_back(std::strtod(lr.c_str(), &end));
+    EMBER_CHECK_VALUE(!lr.empty() && *end == '\0' && std::isfinite(lrs.back()), name_,
+                      ": load_state_dict: '", prefix, ".lr' is '", lr, "', not a number");
   }
   load_state(archive);  // validates buffers before replacing any state
   for (size_t g = 0; g < groups_.size(); ++g) groups_[g].options->set_lr(lrs[g]);

@@ -155,12 +155,22 @@ Array densify(Gradient&& g) {
   return dense;
 }
 
-// Runs a tensor's hooks on the gradient flowing into it; each may replace it.
-Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, Array grad) {
-  for (const auto& hook : hooks) {
-    Tensor replaced = hook(Tensor(std::move(grad)).detach());
+// Runs a tensor's hooks on the gradient flowing into it; each may replace it, in the same
+// shape (checked here: a wrong one would surface later, blamed on the next op's backward).
+// `made_by` is the op that made the tensor, null for a leaf.
+Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, Array grad,
+                const char* made_by) {
+  for (size_t k = 0; k < hooks.size(); ++k) {
+    const Shape expected = detail::to_shape(grad);
+    Tensor replaced = hooks[k](Tensor(std::move(grad)).detach());
     grad = Array();
-    EMBER_CHECK(replaced.defined(), "register_hook: a hook returned an undefined Tensor");
+    const std::string whose = made_by ? std::string("the output of ") + made_by : "a leaf tensor";
+    EMBER_CHECK(replaced.defined(), "register_hook: hook ", k, " of ", whose,
+                " returned an undefined Tensor");
+    EMBER_CHECK_SHAPE(replaced.shape() == expected, "register_hook: hook ", k, " of ", whose,
+                      " returned a gradient of shape ", detail::shape_str(replaced.shape()),
+                      " for a gradient of shape ", detail::shape_str(expected),
+                      "; a hook must keep the shape");
     grad = std::as_const(replaced).data();  // the hook may return a view
   }
   return grad;
@@ -205,7 +215,7 @@ void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
     if (it != capture->leaves.end()) capture->add(it->second, densify(std::move(g)));
     return;
   }
-  if (!leaf.hooks.empty()) g = Gradient(run_hooks(leaf.hooks, densify(std::move(g))));
+  if (!leaf.hooks.empty()) g = Gradient(run_hooks(leaf.hooks, densify(std::move(g)), nullptr));
   std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
   accumulate_leaf(leaf, std::move(g));
 }
@@ -299,7 +309,8 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       if (!node->hooks.empty() || retained || is_captured) {
         if (!grad_out) grad_out = *grad;
         grad = &*grad_out;
-        if (!node->hooks.empty()) grad_out = run_hooks(node->hooks, std::move(*grad_out));
+        if (!node->hooks.empty())
+          grad_out = run_hooks(node->hooks, std::move(*grad_out), node->name);
         if (retained && !capture) {
           std::lock_guard<std::mutex> lock(leaf_lock(retained.get()));
           accumulate_leaf(*retained, Gradient(*grad_out));

@@ -230,7 +230,11 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
 
 Tensor Tensor::grad() const {
   const TensorImpl& impl = checked();
-  if (impl.sparse_grad) return impl.sparse_grad->to_dense();
+  if (impl.sparse_grad) {
+    Tensor dense = impl.sparse_grad->to_dense();
+    dense.impl_->densified_from = impl.sparse_grad;
+    return dense;
+  }
   return impl.grad ? Tensor(impl.grad) : Tensor();
 }
 bool Tensor::has_grad() const { return checked().grad || checked().sparse_grad; }

@@ -136,6 +136,7 @@ Tensor make_view(const Tensor& t, const char* name, Transform transform) {
     impl->view->offset = actual.offset;
   }
   impl->history_version = impl->storage->version.load(std::memory_order_relaxed);
+  impl->made_in_no_grad = impl->base && (source->made_in_no_grad || !is_grad_enabled());
   Tensor out(std::move(impl));
   if (!needs_grad({t})) return out;
   Shape input_shape = t.shape();
@@ -210,6 +211,12 @@ void detail::refresh_view_history(const Tensor& view) {
   // Remade only while recording: a view used under NoGradGuard is remade at its next use
   // with grad. (Not thread-safe for one stale view used by two threads at once.)
   if (!is_grad_enabled() || !base.requires_grad()) return;
+  EMBER_CHECK(!v.made_in_no_grad, "a view (shape ", shape_str(view.shape()), ") was created in ",
+              "no_grad mode and its base or another view of its base has been modified inplace ",
+              "since (base shape ", shape_str(base.shape()),
+              "); it is used with grad mode enabled. ",
+              "Given that this use case is ambiguous and error-prone, it is forbidden: make the ",
+              "view and the inplace either both under NoGradGuard or both outside it");
   v.history_version = now;
   attach_grad_fn(view, "as_strided", {base}, view_backward(layout_of(view), base.shape()));
 }
@@ -309,6 +316,9 @@ Tensor Tensor::expand(const Shape& sizes) const {
     }
     int64_t have = from[i - lead];
     if (sizes[i] == -1) target[i] = have;
+    EMBER_CHECK_SHAPE(target[i] >= 0, "expand: invalid size ", sizes[i], " at dim ", i, " of ",
+                      shape_str(sizes), " (shape ", shape_str(from), "); only -1, which keeps ",
+                      "the size, may be negative");
     EMBER_CHECK_SHAPE(target[i] == have || have == 1, "expand: the expanded size ", sizes[i],
                       " must match the existing size ", have, " at non-singleton dimension ", i,
                       " (shape ", shape_str(from), " to ", shape_str(sizes), ")");

@@ -287,3 +287,70 @@ TEST_CASE("training: the same model on 1 and 2 threads; early stopping keeps the
   for (auto& s : history) best = std::max(best, *s.valid_accuracy);
   CHECK(evaluate(stopped, examples).accuracy == doctest::Approx(best));
 }
+
+// Issue 21, item 16 (and 17's --dim): each failed before its fix.
+TEST_CASE("review 16: a byte-order mark, invalid metadata, a diverging run, an unusable --out") {
+  SUBCASE("a UTF-8 byte-order mark is not part of the first label") {
+    std::string data = write("bom.tsv", "\xEF\xBB\xBF" + small_data());
+    auto [out, status] = run("train --train " + data + " --epochs 1 --dim 4 --hidden 4 " +
+                             "--buckets 10 --out " + kDir + "/bom");
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(out.find("2 classes") != std::string::npos);
+    std::ifstream labels(kDir + "/bom/labels.txt");
+    std::string first;
+    std::getline(labels, first);
+    CHECK(first == "good");
+  }
+  SUBCASE("a model whose metadata says max_len 0 is refused at load") {
+    using namespace classifier;
+    text::LabelSet labels;
+    auto examples = text::read_tsv(write("maxlen.tsv", small_data()), labels);
+    Config config;
+    config.epochs = 1;
+    config.dim = 4;
+    config.hidden = 4;
+    Model m = train(examples, labels, nullptr, config, {}, nullptr);
+    m.max_len = 0;
+    m.save(kDir + "/maxlen0");
+    CHECK_THROWS_WITH_AS(Model::load(kDir + "/maxlen0"),
+                         doctest::Contains("maxlen0/model.safetensors: metadata 'max_len' is 0; "
+                                           "it must be positive"),
+                         ember::IoError);
+    auto [out, status] =
+        run("eval --model " + kDir + "/maxlen0 --data " + write("m.tsv", small_data()));
+    INFO(out);
+    CHECK(status != 0);
+    CHECK(out.find("'max_len' is 0") != std::string::npos);
+  }
+  SUBCASE("--lr 1e30: the loss stops being finite; a clear error, exit 1, nothing saved") {
+    std::filesystem::remove_all(kDir + "/diverged");
+    auto [out, status] =
+        run("train --train " + write("lr.tsv", small_data()) +
+            " --lr 1e30 --epochs 3 --dim 4 --hidden 4 --out " + kDir + "/diverged");
+    INFO(out);
+    CHECK(status == 1);
+    CHECK(out.find("training diverged; try a smaller --lr. Nothing was saved") !=
+          std::string::npos);
+    CHECK(!std::filesystem::exists(kDir + "/diverged/model.safetensors"));
+  }
+  SUBCASE("an unusable --out is reported before training") {
+    std::string blocker = write("blocker", "a file, not a directory\n");
+    auto [out, status] = run("train --train " + write("o.tsv", small_data()) +
+                             " --epochs 1 --out " + blocker + "/model");
+    INFO(out);
+    CHECK(status != 0);
+    CHECK(out.find("--out: cannot write the model to '" + blocker + "/model': '" + blocker +
+                   "' is not a directory") != std::string::npos);
+    CHECK(out.find("training on") == std::string::npos);
+  }
+  SUBCASE("a --dim too large for memory names the argument (17)") {
+    auto [out, status] =
+        run("train --train " + write("dim.tsv", small_data()) +
+            " --epochs 1 --hidden 1 --buckets 10 --dim 100000000000 --out " + kDir + "/huge");
+    INFO(out);
+    CHECK(status == 1);
+    CHECK(out.find("out of memory") != std::string::npos);
+    CHECK(out.find("--dim 100000000000") != std::string::npos);
+  }
+}

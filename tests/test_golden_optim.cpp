@@ -86,8 +86,8 @@ const std::map<std::string, Factory>& dense_cases() {
        }},
       {"adamw_groups",
        [](Model& m) {
-         return std::make_unique<AdamW>(
-             two_groups(m, std::make_unique<AdamOptions>(AdamWOptions(0.003))), AdamWOptions(0.01));
+         return std::make_unique<AdamW>(two_groups(m, std::make_unique<AdamWOptions>(0.003)),
+                                        AdamWOptions(0.01));
        }},
       {"adagrad",
        [](Model& m) { return std::make_unique<Adagrad>(m.parameters(), AdagradOptions(0.1)); }},

@@ -88,7 +88,7 @@ TEST_CASE("a frozen module: no gradient, skipped by every optimizer, unchanged a
       [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1)); },
       [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1).momentum(0.9)); },
       [](auto p) { return std::make_unique<Adam>(p, AdamOptions(0.1)); },
-      [](auto p) { return std::make_unique<AdamW>(p, AdamOptions(0.1).weight_decay(0.1)); },
+      [](auto p) { return std::make_unique<AdamW>(p, AdamWOptions(0.1).weight_decay(0.1)); },
       [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions(0.1)); },
       [](auto p) { return std::make_unique<RMSprop>(p, RMSpropOptions(0.1)); },
   };

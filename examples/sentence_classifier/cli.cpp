@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <new>
 #include <thread>
 
 #include "classifier.hpp"
@@ -138,6 +139,22 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--seed", c.seed, "seed for initialisation and shuffling")->capture_default_str();
 }
 
+// Where the model goes must be usable before the training, not found unusable after it: an
+// existing directory we may write to, or a path whose nearest existing ancestor is one.
+void check_out(const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::absolute(out, ec);
+  while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
+  std::string problem;
+  if (!fs::is_directory(dir, ec))
+    problem = "'" + dir.string() + "' is not a directory";
+  else if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    problem = "'" + dir.string() + "' is not writable";
+  if (!problem.empty())
+    throw CLI::ValidationError("--out", "cannot write the model to '" + out + "': " + problem);
+}
+
 int train_command(TrainArgs& a) {
   Config& c = a.config;
   if (a.train.empty()) throw CLI::RequiredError("--train");
@@ -151,6 +168,7 @@ int train_command(TrainArgs& a) {
                                              std::to_string(c.ngrams.maxn));
   if (c.early_stop > 0 && a.valid.empty())
     throw CLI::ValidationError("--early-stop", "needs --valid");
+  if (c.parallel.is_root()) check_out(a.out);
   text::LabelSet labels;
   std::vector<text::Example> train_set = text::read_tsv(a.train, labels, true);
   std::vector<text::Example> valid_set, test_set;
@@ -168,8 +186,19 @@ int train_command(TrainArgs& a) {
   callbacks.on_epoch = [&](const EpochStats& s) { progress.epoch(s); };
   callbacks.on_message = [](const std::string& m) { std::cout << m << "\n"; };
   std::vector<EpochStats> history;
-  Model model =
-      train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks, &history);
+  auto train_or_explain = [&] {
+    try {
+      return train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks,
+                   &history);
+    } catch (const std::bad_alloc&) {
+      // The model's size comes from these arguments; a bare std::bad_alloc names none of them.
+      throw ember::Error("train: out of memory: the model needs (vocabulary + --buckets) x --dim " +
+                         std::to_string(c.dim) + " floats for its table and --hidden " +
+                         std::to_string(c.hidden) +
+                         " x --dim for its layer; lower --dim, --buckets or --hidden");
+    }
+  };
+  Model model = train_or_explain();
   if (!c.parallel.is_root()) return 0;
   model.save(a.out);
   write_history_csv(history, a.out + "/history.csv");

@@ -118,8 +118,17 @@ Model Model::load(const std::string& dir) {
   tokenizer.unit = static_cast<text::TokenUnit>(unit);
   text::NgramOptions ngrams{meta("word_ngrams", "1"), meta("minn", "0"), meta("maxn", "0"),
                             meta("buckets", "0")};
+  const int64_t max_len = meta("max_len", "");
+  // What train accepts, so that a damaged file is refused here rather than evaluated.
+  EMBER_CHECK_IO(max_len > 0, dir,
+                 "/model.safetensors: metadata 'max_len' is 0; it must be positive");
+  EMBER_CHECK_IO(ngrams.word_ngrams > 0, dir,
+                 "/model.safetensors: metadata 'word_ngrams' is 0; it must be positive");
+  EMBER_CHECK_IO(ngrams.maxn == 0 || (ngrams.minn >= 1 && ngrams.minn <= ngrams.maxn), dir,
+                 "/model.safetensors: metadata 'minn' ", ngrams.minn, " and 'maxn' ", ngrams.maxn,
+                 " are invalid; need 1 <= minn <= maxn (or maxn 0)");
   Model m{text::Vocab::load(dir + "/vocab.txt", tokenizer),
-          text::LabelSet::load(dir + "/labels.txt"), meta("max_len", ""), ngrams, nullptr};
+          text::LabelSet::load(dir + "/labels.txt"), max_len, ngrams, nullptr};
   if (std::filesystem::exists(dir + "/table.q8")) {
     EMBER_CHECK_IO(!archive.tensors.count("emb.weight"), dir,
                    ": both table.q8 and a float emb.weight; which one is the model?");

@@ -1,6 +1,7 @@
 // The training loop (one flat loop, as fastText's) and evaluation.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
 #include <unordered_map>
 
@@ -195,7 +196,13 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
         (loss * c.parallel.loss_scale(mine_end - mine, hi - lo)).backward();
         std::vector<int64_t> pred = argmax(logits, 1).to_vector();
         for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == targets[i];
-        loss_sum += loss.item() * static_cast<double>(mine_end - mine);
+        const double batch_loss = loss.item();
+        // A diverged run (too large a learning rate) only gets worse: stop before it is saved.
+        EMBER_CHECK_VALUE(std::isfinite(batch_loss), "train: the loss is ", batch_loss,
+                          " at epoch ", epoch, ", batch ", b + 1, " (learning rate ",
+                          opt->param_groups()[0].options->get_lr(),
+                          "): training diverged; try a smaller --lr. Nothing was saved");
+        loss_sum += batch_loss * static_cast<double>(mine_end - mine);
         seen += static_cast<double>(mine_end - mine);
       }
       if (dp) dp->synchronize();

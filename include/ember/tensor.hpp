@@ -79,6 +79,13 @@ struct TensorImpl {
   // since (through the base or another view) may have given the base a new history; the view's
   // is then remade from it when next asked for (PyTorch regenerates it the same way).
   uint64_t history_version = 0;
+  // A view made under NoGradGuard (or a view of one): an in-place op on it that records
+  // gradients, or its use with grad after its storage was written, is refused as in PyTorch
+  // (whether the write should be tracked is ambiguous).
+  bool made_in_no_grad = false;
+  // grad() of a row-sparse gradient is a dense copy of it, linked here: an in-place op on the
+  // copy acts on the row-sparse gradient too, or is refused (src/ops/inplace.cpp).
+  std::shared_ptr<RowSparseGrad> densified_from;
 
   // User-provided, so make_shared does not zero the whole object before constructing it.
   TensorImpl() {}  // NOLINT(modernize-use-equals-default)

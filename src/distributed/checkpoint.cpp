@@ -2,6 +2,8 @@
 // rank 0 through io::save (temporary file, flush, rename).
 #include "ember/distributed/checkpoint.hpp"
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "ember/distributed/environment.hpp"
@@ -40,7 +42,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   EMBER_CHECK_IO(step != archive.metadata.end(), "load_checkpoint: '", path,
                  "' is not a checkpoint (no ember.checkpoint.step in its metadata)");
   Checkpoint c;
-  c.step = std::stoll(step->second);
+  const std::string& text = step->second;
+  char* end = nullptr;
+  errno = 0;
+  c.step = std::strtoll(text.c_str(), &end, 10);
+  EMBER_CHECK_IO(!text.empty() && *end == '\0' && errno == 0 && c.step >= 0, "load_checkpoint: '",
+                 path, "': ember.checkpoint.step is '", text, "', not a non-negative integer");
   for (auto& [name, t] : archive.tensors) {
     if (starts_with(name, kModel)) c.model[name.substr(kModel.size())] = t;
     if (starts_with(name, kOptimizer)) c.optimizer.tensors[name.substr(kOptimizer.size())] = t;

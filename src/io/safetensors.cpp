@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -109,6 +110,9 @@ struct Reader {
 
 Archive load_archive(const std::string& path) {
   Reader r{path};
+  // A directory opens as a stream on Linux and fails only when read, with libstdc++'s words.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) r.fail("it is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) r.fail("cannot open the file");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -31,13 +31,54 @@ void check_view_target(const Tensor& self, const char* op) {
                 "); clone it first");
 }
 
+// What an in-place op does to a row-sparse gradient whose dense copy (grad()) it writes to. As
+// PyTorch's sparse gradients, they take mul_/div_ by a number and zero_; any other write would
+// be lost, so it is refused.
+struct SparseWrite {
+  enum Kind { kRefuse, kScale, kClear } kind = kRefuse;
+  float factor = 1.0f;
+};
+
+void write_sparse_source(const Tensor& self, const char* op, SparseWrite write) {
+  const TensorImpl& impl = *self.impl();
+  const bool of_view = impl.base && impl.base->densified_from;
+  if (!impl.densified_from && !of_view) return;
+  EMBER_CHECK(write.kind != SparseWrite::kRefuse && !of_view, op,
+              ": this tensor is the dense copy ", "grad() made of a row-sparse gradient (shape ",
+              detail::shape_str(self.shape()),
+              ", from Embedding(sparse=true)), so the write would be lost. In place, a row-sparse ",
+              "gradient takes only mul_/div_ by a number and zero_ on the whole of grad(); ",
+              "otherwise compute the new gradient and give it to set_grad()");
+  RowSparseGrad& sparse = *impl.densified_from;
+  if (write.kind == SparseWrite::kClear) {
+    sparse.rows.clear();
+    std::vector<size_t> shape{0};
+    for (size_t i = 1; i < sparse.dense_shape.size(); ++i)
+      shape.push_back(static_cast<size_t>(sparse.dense_shape[i]));
+    sparse.values = Array::from_shape(shape);
+  } else {
+    sparse.values *= write.factor;
+  }
+}
+
 // `compute` gets the tensor's current values (a clone when the op's backward needs the old
 // values, so the write below cannot change what it saved) and returns the new ones.
 template <class Compute>
 const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList others, bool saves_self,
-                            Compute compute) {
-  const bool recording = is_grad_enabled() && (self.requires_grad() || needs_grad(others));
+                            Compute compute, SparseWrite sparse_write = {}) {
+  write_sparse_source(self, op, sparse_write);
+  // A view's base that needs grad makes the view need it too (PyTorch's requires_grad of a view);
+  // checked before the view's own requires_grad(), which would remake its history.
+  const std::shared_ptr<TensorImpl>& base = self.impl()->base;
+  const bool base_needs_grad = base && Tensor(base).requires_grad();
+  const bool recording =
+      is_grad_enabled() && (base_needs_grad || needs_grad(others) || self.requires_grad());
   if (recording) {
+    EMBER_CHECK(!self.impl()->made_in_no_grad, op, ": a view was created in no_grad mode and is ",
+                "being modified inplace with grad mode enabled (view shape ",
+                detail::shape_str(self.shape()), "). Given that this use case is ambiguous and ",
+                "error-prone, it is forbidden: make the view and the inplace either both under ",
+                "NoGradGuard (if the inplace should not be tracked) or both outside it");
     EMBER_CHECK(!(self.is_leaf() && self.requires_grad()), op,
                 ": a leaf tensor that requires grad is used in an in-place operation; do it under "
                 "NoGradGuard, or on a non-leaf tensor");
@@ -88,6 +129,18 @@ Array broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
   return out;
 }
 
+// fill_ and zero_; fill_(0) on grad() empties a row-sparse gradient, as zero_() of a PyTorch
+// sparse tensor.
+const Tensor& fill(const Tensor& self, float value, const char* op) {
+  const SparseWrite sparse{value == 0.0f ? SparseWrite::kClear : SparseWrite::kRefuse};
+  return apply_inplace(
+      self, op, {}, false,
+      [&](const Tensor& t) {
+        return overwrite(t, Array(detail::to_xshape(t.shape()), value), op, Tensor());
+      },
+      sparse);
+}
+
 }  // namespace
 
 const Tensor& Tensor::add_(const Tensor& other, float alpha) const {
@@ -107,19 +160,16 @@ const Tensor& Tensor::mul_(const Tensor& other) const {
 }
 const Tensor& Tensor::mul_(float value) const {
   return apply_inplace(*this, "mul_", {}, false,
-                       [&](const Tensor& self) { return ember::mul(self, value); });
+                       [&](const Tensor& self) { return ember::mul(self, value); },
+                       {SparseWrite::kScale, value});
 }
 const Tensor& Tensor::div_(const Tensor& other) const {
   return apply_inplace(*this, "div_", {other}, other.requires_grad(),
                        [&](const Tensor& self) { return ember::div(self, other); });
 }
 const Tensor& Tensor::div_(float value) const { return mul_(1.0f / value); }
-const Tensor& Tensor::zero_() const { return fill_(0.0f); }
-const Tensor& Tensor::fill_(float value) const {
-  return apply_inplace(*this, "fill_", {}, false, [&](const Tensor& self) {
-    return overwrite(self, Array(detail::to_xshape(self.shape()), value), "fill_", Tensor());
-  });
-}
+const Tensor& Tensor::zero_() const { return fill(*this, 0.0f, "zero_"); }
+const Tensor& Tensor::fill_(float value) const { return fill(*this, value, "fill_"); }
 const Tensor& Tensor::copy_(const Tensor& src) const {
   return apply_inplace(*this, "copy_", {src}, false, [&](const Tensor& self) {
     return overwrite(self, broadcast_to(src, self.shape(), "copy_"), "copy_", src);

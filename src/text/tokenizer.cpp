@@ -114,6 +114,11 @@ std::string normalize(const std::string& text, bool lower) {
 }
 
 std::vector<std::string> tokenize(const std::string& sentence, const TokenizerOptions& options) {
+  if (options.unit == TokenUnit::RawCodePoint) {
+    EMBER_CHECK_VALUE(!options.lower, "tokenize: TokenUnit::RawCodePoint keeps the text exactly, ",
+                      "so lower (case folding) cannot apply; use TokenUnit::CodePoint with lower");
+    return split_code_points(sentence);
+  }
   const std::string s = normalize(sentence, options.lower);
   std::vector<std::string> tokens;
   if (options.unit != TokenUnit::Word) {

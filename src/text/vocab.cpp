@@ -10,6 +10,41 @@
 
 namespace ember::text {
 
+namespace {
+// A raw code-point vocabulary has tokens a line cannot hold ('\n', '\r') and one the line
+// reader drops at the start of a file (the byte-order mark): its file escapes them, and the
+// backslash, as C does.
+const char* const kBom = "\xEF\xBB\xBF";
+
+std::string escape_raw(const std::string& token) {
+  std::string out;
+  for (char c : token)
+    out += c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c);
+  return out.compare(0, 3, kBom) == 0 ? "\\uFEFF" + out.substr(3) : out;
+}
+
+std::string unescape_raw(const std::string& line, const LineReader& in) {
+  std::string out;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] != '\\') {
+      out += line[i];
+      continue;
+    }
+    const char next = i + 1 < line.size() ? line[i + 1] : '\0';
+    if (next == '\\' || next == 'n' || next == 'r') {
+      out += next == 'n' ? '\n' : next == 'r' ? '\r' : '\\';
+      ++i;
+    } else {
+      EMBER_CHECK_IO(line.compare(i, 6, "\\uFEFF") == 0, in.where(), ": unknown escape at byte ", i,
+                     " in a raw code-point vocabulary (known: \\\\, \\n, \\r, \\uFEFF)");
+      out += kBom;
+      i += 5;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 Vocab::Vocab(std::vector<std::string> tokens, const TokenizerOptions& tokenizer)
     : tokens_(std::move(tokens)), tokenizer_(tokenizer) {
   for (size_t i = 0; i < tokens_.size(); ++i) {
@@ -94,7 +129,8 @@ std::string Vocab::decode(const std::vector<int64_t>& ids) const {
 
 void Vocab::save(const std::string& path) const {
   std::string bytes;
-  for (const std::string& t : tokens_) bytes += t + "\n";
+  const bool raw = tokenizer_.unit == TokenUnit::RawCodePoint;
+  for (const std::string& t : tokens_) bytes += (raw ? escape_raw(t) : t) + "\n";
   io::write_file_atomically(path, bytes);
 }
 
@@ -105,6 +141,7 @@ Vocab Vocab::load(const std::string& path, const TokenizerOptions& tokenizer) {
   std::string line;
   while (in.next(line)) {
     EMBER_CHECK_IO(!line.empty(), in.where(), ": empty token");
+    if (tokenizer.unit == TokenUnit::RawCodePoint) line = unescape_raw(line, in);
     auto [it, fresh] = seen.emplace(line, in.line_number());
     EMBER_CHECK_IO(fresh, in.where(), ": token '", line, "' already on line ", it->second);
     tokens.push_back(line);

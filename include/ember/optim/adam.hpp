@@ -8,6 +8,7 @@
 #pragma once
 
 #include <tuple>
+#include <type_traits>
 
 #include "ember/optim/optimizer.hpp"
 #include "ember/options.hpp"
@@ -23,9 +24,16 @@ struct AdamOptions : OptimizerOptionsBase<AdamOptions> {
   EMBER_ARG(bool, amsgrad) = false;
 };
 
-// AdamW takes Adam's options; only its default weight decay (1e-2) differs, and it applies
-// the decay decoupled from the gradient.
-inline AdamOptions AdamWOptions(double lr = 1e-3) { return AdamOptions(lr).weight_decay(1e-2); }
+// AdamW's options: Adam's, with torch.optim.AdamW's default weight decay, 1e-2. A type of its
+// own so that AdamW(params, AdamOptions(lr)), which would decay by 0, does not compile.
+struct AdamWOptions : OptimizerOptionsBase<AdamWOptions> {
+  explicit AdamWOptions(double lr = 1e-3) : lr_(lr) {}
+  EMBER_ARG(double, lr);
+  EMBER_ARG(std::tuple<double EMBER_COMMA double>, betas) = std::make_tuple(0.9, 0.999);
+  EMBER_ARG(double, eps) = 1e-8;
+  EMBER_ARG(double, weight_decay) = 1e-2;
+  EMBER_ARG(bool, amsgrad) = false;
+};
 
 struct AdamState {
   int64_t step = 0;
@@ -38,26 +46,41 @@ struct AdamState {
   }
 };
 
-class Adam : public OptimizerWithState<AdamOptions, AdamState> {
+// The step both share; Options is AdamOptions or AdamWOptions (instantiated in adam.cpp).
+template <class Options>
+class AdamFamily : public OptimizerWithState<Options, AdamState> {
  public:
-  Adam(std::vector<ParamGroup> groups, AdamOptions defaults = AdamOptions());
-  Adam(std::vector<Tensor> params, AdamOptions defaults = AdamOptions())
-      : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, std::move(defaults)) {}
   void step() override;
 
  protected:
-  Adam(std::vector<ParamGroup> groups, std::unique_ptr<AdamOptions> defaults, const char* name,
-       bool decoupled_weight_decay);
+  AdamFamily(std::vector<ParamGroup> groups, const Options& defaults, const char* name,
+             bool decoupled_weight_decay);
 
  private:
   bool decoupled_weight_decay_;
 };
+extern template class AdamFamily<AdamOptions>;
+extern template class AdamFamily<AdamWOptions>;
 
-class AdamW : public Adam {
+class Adam : public AdamFamily<AdamOptions> {
  public:
-  AdamW(std::vector<ParamGroup> groups, AdamOptions defaults = AdamWOptions());
-  AdamW(std::vector<Tensor> params, AdamOptions defaults = AdamWOptions())
+  Adam(std::vector<ParamGroup> groups, AdamOptions defaults = AdamOptions());
+  Adam(std::vector<Tensor> params, AdamOptions defaults = AdamOptions())
+      : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, std::move(defaults)) {}
+};
+
+class AdamW : public AdamFamily<AdamWOptions> {
+ public:
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults = AdamWOptions());
+  AdamW(std::vector<Tensor> params, AdamWOptions defaults = AdamWOptions())
       : AdamW(std::vector<ParamGroup>{ParamGroup(std::move(params))}, std::move(defaults)) {}
+  // Adam's options are refused at compile time, with the reason.
+  template <class Params, class O, std::enable_if_t<std::is_same_v<O, AdamOptions>, int> = 0>
+  AdamW(Params params, O) : AdamW(std::move(params), AdamWOptions()) {
+    static_assert(!std::is_same_v<O, AdamOptions>,
+                  "AdamW takes AdamWOptions, not AdamOptions: AdamOptions' weight decay default "
+                  "is 0, torch.optim.AdamW's (and AdamWOptions') is 1e-2");
+  }
 };
 
 }  // namespace ember::optim

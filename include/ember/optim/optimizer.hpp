@@ -116,8 +116,13 @@ class OptimizerWithState : public Optimizer {
  protected:
   using Optimizer::Optimizer;
 
-  static const Options& options_of(const ParamGroup& group) {
-    return static_cast<const Options&>(*group.options);
+  // A group's options, checked to be this optimizer's type (a group given another
+  // optimizer's options, say AdamOptions to AdamW, would otherwise be read as the wrong type).
+  const Options& options_of(const ParamGroup& group) const {
+    const auto* options = dynamic_cast<const Options*>(group.options.get());
+    EMBER_CHECK_VALUE(options != nullptr, name(), ": a parameter group's options were made for ",
+                      "another optimizer; each group takes this optimizer's own options type");
+    return *options;
   }
   State& state_of(const Tensor& param) { return state_[param.impl().get()]; }
 

@@ -1,6 +1,6 @@
-// The one way Ember reads text line by line: '\r' before '\n' dropped, each line checked as
-// UTF-8, errors naming "PATH:LINE". Vocab, LabelSet, read_tsv, word vectors and the classifier
-// CLI all read through it.
+// The one way Ember reads text line by line: '\r' before '\n' and a UTF-8 byte-order mark at
+// the start of the input dropped, each line checked as UTF-8, errors naming "PATH:LINE".
+// Vocab, LabelSet, read_tsv, word vectors and the classifier CLI all read through it.
 #pragma once
 
 #include <fstream>

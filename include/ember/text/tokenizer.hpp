@@ -18,7 +18,10 @@ namespace ember::text {
 //   Grapheme: every extended grapheme cluster (Unicode UAX #29, as utf8proc finds them) is a
 //     token, whitespace included as a single " " token: what a character-level model wants.
 //   CodePoint: the same, one token per code point.
-enum class TokenUnit { Word, Grapheme, CodePoint };
+//   RawCodePoint: one token per code point of the text exactly as given: no normalisation, no
+//     case folding (`lower` is refused), '\n' and '\t' kept, so decode(encode(s)) == s. Python's
+//     list(text), for a character language model that must reproduce its text.
+enum class TokenUnit { Word, Grapheme, CodePoint, RawCodePoint };
 
 struct TokenizerOptions {
   bool lower = false;  // Unicode case folding (ß -> ss, Σ -> σ), not only ASCII

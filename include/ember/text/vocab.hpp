@@ -44,7 +44,8 @@ class Vocab {
   // Tokens joined by spaces (by nothing in a character mode).
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  // One token per line, UTF-8; written atomically.
+  // One token per line, UTF-8; written atomically. A TokenUnit::RawCodePoint vocabulary
+  // escapes its line breaks, byte-order mark and backslash (\n, \r, \uFEFF, \\).
   void save(const std::string& path) const;
   // Throws IoError naming the file and line (missing file, invalid UTF-8, empty or repeated
   // token); unk is "<unk>" when present.
