@@ -1,5 +1,5 @@
-// A small JSON reader and writer for safetensors headers: objects, arrays, strings, numbers,
-// booleans and null. Duplicate object keys are errors.
+// JSON reader and writer: objects, arrays, strings, numbers, booleans and null; duplicate object
+// keys are errors. Used for safetensors headers and, public, for config.json files of models.
 #pragma once
 
 #include <cstdint>
