@@ -23,7 +23,11 @@ class Parser {
 
  private:
   [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error("invalid JSON at byte " + std::to_string(pos_) + ": " + what);
+    size_t line = 1;
+    for (size_t i = 0; i < pos_ && i < s_.size(); ++i) line += s_[i] == '\n';
+    throw ParseError("invalid JSON at byte " + std::to_string(pos_) + " (line " +
+                         std::to_string(line) + "): " + what,
+                     pos_, line);
   }
   void skip_space() {
     while (pos_ < s_.size() &&
@@ -205,6 +209,12 @@ class Parser {
 }  // namespace
 
 Value parse(const std::string& text) { return Parser(text).document(); }
+
+const Value* find(const Value& v, const std::string& key) {
+  for (const auto& [k, member] : v.object)
+    if (k == key) return &member;
+  return nullptr;
+}
 
 std::string quote(const std::string& s) {
   std::string out = "\"";
