@@ -136,3 +136,57 @@ TEST_CASE("models: BertForSequenceClassification matches its PyTorch twin") {
         return nn::functional::cross_entropy(logits, io.index_tensors.at("labels"));
       });
 }
+
+TEST_CASE("models: strict loading lists every missing, unexpected and mis-shaped key at once") {
+  const std::string dir = kGolden + "/hf_gpt2";
+  StateDict dict = io::load(dir + "/model.safetensors");
+  dict.erase("transformer.h.1.mlp.c_fc.bias");
+  dict["transformer.h.0.attn.rotary.weight"] = zeros({2});
+  dict["transformer.wpe.weight"] = zeros({16, 32});
+  const std::string broken = std::string(EMBER_BINARY_DIR) + "/models_broken.safetensors";
+  io::save(dict, broken);
+  GPT2LMHeadModel model(GPT2Config::from_file(dir + "/config.json"));
+  try {
+    model.load_safetensors(broken);
+    FAIL("a broken checkpoint loaded");
+  } catch (const ShapeError& e) {
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find(broken) != std::string::npos);
+    CHECK(what.find("transformer.h.1.mlp.c_fc.bias") != std::string::npos);
+    CHECK(what.find("transformer.h.0.attn.rotary.weight") != std::string::npos);
+    CHECK(what.find("transformer.wpe.weight") != std::string::npos);
+  }
+  // The hub's own layout: GPT2Model keys without "transformer.", attn.bias mask buffers.
+  StateDict hub;
+  for (const auto& [k, v] : io::load(dir + "/model.safetensors")) hub[k.substr(12)] = v;
+  hub["h.0.attn.bias"] = ones({1, 1, 32, 32});
+  const std::string bare = std::string(EMBER_BINARY_DIR) + "/models_bare.safetensors";
+  io::save(hub, bare);
+  model.load_safetensors(bare);
+  CHECK(equal(model.transformer.wte.weight, hub.at("wte.weight")));
+}
+
+TEST_CASE("models: config.json keys are the hub's; unknown or unsupported ones throw") {
+  GPT2Config g = GPT2Config::from_json(R"({"n_embd": 64, "n_head": 8, "n_inner": null,
+      "activation_function": "gelu_new", "torch_dtype": "float32", "n_ctx": 1024})");
+  CHECK(g.n_embd == 64);
+  CHECK(g.inner_dim() == 256);
+  CHECK(GPT2Config::from_json(g.to_json()).n_head == 8);
+  CHECK_THROWS_WITH_AS(GPT2Config::from_json(R"({"rotary_dim": 64})"),
+                       doctest::Contains("unknown key \"rotary_dim\""), ValueError);
+  CHECK_THROWS_WITH(GPT2Config::from_json(R"({"n_embd": 30, "n_head": 4})"),
+                    doctest::Contains("n_embd 30 is not divisible by n_head 4"));
+  CHECK_THROWS_WITH(GPT2Config::from_json(R"({"scale_attn_by_inverse_layer_idx": true})"),
+                    doctest::Contains("scale_attn_by_inverse_layer_idx"));
+  BertConfig b = BertConfig::from_json(R"({"hidden_size": 48, "num_attention_heads": 4,
+      "id2label": {"1": "pos", "0": "neg"}, "layer_norm_eps": 1e-12, "model_type": "bert"})");
+  CHECK(b.labels == std::vector<std::string>{"neg", "pos"});
+  CHECK(BertConfig::from_json(b.to_json()).labels == b.labels);
+  CHECK_THROWS_WITH(BertConfig::from_json(R"({"position_embedding_type": "relative_key"})"),
+                    doctest::Contains("position_embedding_type"));
+  CHECK_THROWS_WITH(BertConfig::from_json(R"({"hidden_act": "gelu_fast"})"),
+                    doctest::Contains("unknown hidden_act \"gelu_fast\""));
+  CHECK_THROWS_WITH(BertConfig::from_json("{\"hidden_size\": 12.5}"),
+                    doctest::Contains("\"hidden_size\" must be an integer"));
+}
