@@ -74,7 +74,7 @@ TEST_CASE("generation: greedy with the cache equals an uncached full-forward loo
   CHECK(std::vector<int64_t>(seq.begin() + 5, seq.end()) == cached[0]);
 }
 
-TEST_CASE("generation: sampling is reproducible for a seed; stop tokens end a row") {
+TEST_CASE("generation: sampling is reproducible for a seed, stop tokens end a row") {
   auto model = small_gpt2();
   std::vector<std::vector<int64_t>> prompts = {{1, 2, 3}, {4}};
   GenerationConfig config;

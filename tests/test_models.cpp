@@ -167,7 +167,7 @@ TEST_CASE("models: strict loading lists every missing, unexpected and mis-shaped
   CHECK(equal(model.transformer.wte.weight, hub.at("wte.weight")));
 }
 
-TEST_CASE("models: config.json keys are the hub's; unknown or unsupported ones throw") {
+TEST_CASE("models: config.json keys are the hub's, unknown or unsupported ones throw") {
   GPT2Config g = GPT2Config::from_json(R"({"n_embd": 64, "n_head": 8, "n_inner": null,
       "activation_function": "gelu_new", "torch_dtype": "float32", "n_ctx": 1024})");
   CHECK(g.n_embd == 64);
