@@ -1,5 +1,5 @@
 // Recursive-descent JSON reader with a depth limit (headers are shallow; fuzzed input is not).
-#include "json.hpp"
+#include "ember/io/json.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "ember/io/file.hpp"
-#include "json.hpp"
+#include "ember/io/json.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; Ember reads it with memcpy");

@@ -1,0 +1,75 @@
+// GPT-2 training step and KV-cache generation speed on the hub-named model (ember/models),
+// beside its PyTorch twin bench/gpt2_bench_torch.py (same shapes, AdamW, greedy decoding with
+// past_key_values). Prints one line per figure; bench/gpt2_compare.sh runs both.
+//   ember_gpt2_bench [layers dim heads vocab batch seq steps gen_tokens threads]
+// Defaults: GPT-2 124M's shape (12 768 12 50257), B=4, T=64, 3 timed steps, 32 tokens, 1 thread.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ember/ember.hpp>
+#include <ember/models/generation.hpp>
+#include <ember/models/gpt2.hpp>
+#include <ember/optim/adam.hpp>
+#include <ember/parallel.hpp>
+
+using namespace ember;
+using namespace ember::models;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto arg = [&](int i, int64_t d) { return argc > i ? std::atoll(argv[i]) : d; };
+  GPT2Config c;
+  c.n_layer = arg(1, 12);
+  c.n_embd = arg(2, 768);
+  c.n_head = arg(3, 12);
+  c.vocab_size = arg(4, 50257);
+  const int64_t B = arg(5, 4), T = arg(6, 64), steps = arg(7, 3), gen = arg(8, 32);
+  set_num_threads(static_cast<int>(arg(9, 1)));
+  c.n_positions = std::max<int64_t>(T, 8 + gen);
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0;  // as the twin: no random masks to time
+  c.gradient_checkpointing = std::getenv("EMBER_CHECKPOINTING") != nullptr;
+  manual_seed(0);
+  GPT2LMHeadModel model(c);
+  optim::AdamW opt(model.parameters(), optim::AdamWOptions(1e-4));
+  IndexTensor ids = randint(0, c.vocab_size, {B, T});
+  std::vector<double> times;
+  for (int64_t s = 0; s <= steps; ++s) {  // step 0 warms up the caches
+    const auto t0 = Clock::now();
+    opt.zero_grad();
+    Tensor loss = GPT2LMHeadModel::loss(model.forward(ids), ids);
+    loss.backward();
+    opt.step();
+    if (s > 0) times.push_back(seconds_since(t0));
+    std::printf("step %lld loss %.6f\n", static_cast<long long>(s), loss.item());
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("ember train_step_s %.4f (median of %zu) threads %d checkpointing %d\n",
+              times[times.size() / 2], times.size(), get_num_threads(),
+              c.gradient_checkpointing ? 1 : 0);
+  std::printf("ember peak_rss_mb %.0f\n", peak_rss_mb());
+
+  std::vector<int64_t> prompt;
+  for (int64_t i = 0; i < 8; ++i) prompt.push_back(ids[i]);
+  GenerationConfig g;
+  g.max_new_tokens = gen;
+  const auto t0 = Clock::now();
+  auto out = generate(model, {prompt}, g);
+  const double secs = seconds_since(t0);
+  std::printf("ember generate_tokens_per_s %.2f (%zu tokens after an 8-token prompt, KV cache)\n",
+              static_cast<double>(out[0].size()) / secs, out[0].size());
+  return 0;
+}
