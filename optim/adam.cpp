@@ -36,10 +36,14 @@ inline float decayed_gradient(float g, float& w, const AdamStep& s) {
 
 // The dense rule of torch.optim.Adam over n contiguous elements. Raw pointers and no xtensor
 // types, so the loop can be compiled for each vector unit (target_clones) without touching
-// the library's ABI.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void adam_dense(
-    float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
-    float step_size, float bc2_sqrt) {
+// the library's ABI. The ThreadSanitizer build has no clones (CMakeLists.txt says why).
+#ifdef EMBER_NO_TARGET_CLONES
+#define EMBER_ADAM_CLONES
+#else
+#define EMBER_ADAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+EMBER_ADAM_CLONES void adam_dense(float* w, const float* grad, float* m, float* v, float* vmax,
+                                  int64_t n, AdamStep s, float step_size, float bc2_sqrt) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = decayed_gradient(grad[i], w[i], s);
     m[i] = m[i] * s.b1 + s.keep1 * g;
