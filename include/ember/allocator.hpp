@@ -3,8 +3,9 @@
 // 2 ms instead of 36 µs); reusing the block of the last step's tensor does not. Ember keeps its
 // own cache rather than changing the process's malloc settings (mallopt).
 //
-// A freed block serves the next request of any size it can hold (best fit, split when much
-// larger); neighbouring free blocks merge. What the cache holds is bounded (256 MiB by default,
+// A freed block serves later requests of other sizes (best fit, split when larger; requests
+// under 1 MiB share 2 MiB segments, a larger request takes a block up to twice its size);
+// neighbouring free blocks merge. What the cache holds is bounded (256 MiB by default,
 // `EMBER_CACHE_BYTES` read once at the first allocation, or set_cache_limit), returned when
 // no allocation has reused it for a while, and all of it at empty_cache().
 #pragma once
