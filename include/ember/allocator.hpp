@@ -1,27 +1,46 @@
-// The allocator of tensor storage: a size-bucketed cache of freed blocks inside Ember. A fresh
-// block of a few MB costs a page fault per 4 KiB page (~10 µs each on the 2-core machines: a
-// 1 MB add took 2 ms instead of 36 µs); reusing the block of the last step's tensor does not.
-// Ember keeps its own cache rather than changing the process's malloc settings (mallopt).
+// The allocator of tensor storage: a cache of freed blocks inside Ember. A fresh block of a few
+// MB costs a page fault per 4 KiB page (~10 µs each on the 2-core machines: a 1 MB add took
+// 2 ms instead of 36 µs); reusing the block of the last step's tensor does not. Ember keeps its
+// own cache rather than changing the process's malloc settings (mallopt).
+//
+// A freed block serves later requests of other sizes (best fit, split when larger; requests
+// under 1 MiB share 2 MiB segments, a larger request takes a block up to twice its size);
+// neighbouring free blocks merge. What the cache holds is bounded (256 MiB by default,
+// `EMBER_CACHE_BYTES` read once at the first allocation, or set_cache_limit), returned when
+// no allocation has reused it for a while, and all of it at empty_cache().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace ember {
 
-// Returns the cached free blocks to the system (live tensors are untouched).
+// Returns the cached free blocks to the system (live tensors are untouched), as
+// torch.cuda.empty_cache does.
 void empty_cache();
 
+// The most bytes of free blocks the cache keeps; beyond it, freed blocks go back to the system
+// at once. 0 turns caching off. Throws ValueError for a negative value.
+void set_cache_limit(int64_t bytes);
+int64_t cache_limit();
+
 struct CacheStats {
-  int64_t cached_bytes = 0;  // free blocks kept for reuse
-  int64_t hits = 0;          // allocations served from the cache
-  int64_t misses = 0;        // allocations that went to malloc (cacheable sizes only)
+  int64_t cached_bytes = 0;     // free blocks kept for reuse (what the limit bounds)
+  int64_t allocated_bytes = 0;  // blocks in use by tensors (sizes as the cache rounds them)
+  int64_t reserved_bytes = 0;   // all memory taken from the system, in use, cached or returned
+                                // page by page inside a segment still partly in use
+  int64_t limit_bytes = 0;      // cache_limit()
+  int64_t hits = 0;             // allocations served from the cache
+  int64_t misses = 0;           // allocations that took memory from the system
+  int64_t releases = 0;         // free blocks given back to the system (bound, idle, empty)
 };
 CacheStats cache_stats();
 
 namespace detail {
 void* cached_alloc(std::size_t bytes);
 void cached_free(void* p, std::size_t bytes) noexcept;
+[[noreturn]] void throw_too_large(std::size_t count, std::size_t element_bytes);
 }  // namespace detail
 
 template <class T>
@@ -30,7 +49,12 @@ struct CachingAllocator {
   CachingAllocator() noexcept = default;
   template <class U>
   CachingAllocator(const CachingAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(detail::cached_alloc(n * sizeof(T))); }
+  T* allocate(std::size_t n) {
+    // n * sizeof(T) must not wrap around to a small request.
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+      detail::throw_too_large(n, sizeof(T));
+    return static_cast<T*>(detail::cached_alloc(n * sizeof(T)));
+  }
   void deallocate(T* p, std::size_t n) noexcept { detail::cached_free(p, n * sizeof(T)); }
 };
 

@@ -65,12 +65,16 @@ void save(const Archive& archive, const std::string& path) {
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
-  std::string bytes(8, '\0');
+  std::string head(8, '\0');
   uint64_t n = header.size();
-  std::memcpy(&bytes[0], &n, 8);
-  bytes += header;
-  for (const Entry& e : entries) bytes.append(e.data, e.bytes);
-  write_file_atomically(path, bytes);
+  std::memcpy(&head[0], &n, 8);
+  head += header;
+  // The tensors are written from where they are: one string of the whole file cost twice the
+  // model's size at the end of training (the string's growth copies it), the peak of
+  // ember-classify's memory.
+  std::vector<std::string_view> pieces{head};
+  for (const Entry& e : entries) pieces.emplace_back(e.data, e.bytes);
+  write_file_atomically(path, pieces);
 }
 
 void save(const StateDict& dict, const std::string& path,
