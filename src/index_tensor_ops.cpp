@@ -15,6 +15,8 @@ IndexTensor strided_rows(const IndexTensor& a, int64_t d, int64_t start, int64_t
   Shape shape = a.shape();
   shape[d] = length;
   std::vector<int64_t> out;
+  // An empty result is made without walking: [2^40, 0] has 2^40 empty rows.
+  if (detail::checked_numel(shape, "slice") == 0) return IndexTensor(std::move(out), shape);
   out.reserve(static_cast<size_t>(s.outer * length * s.inner));
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t j = 0; j < length; ++j) {
@@ -89,7 +91,7 @@ IndexTensor cat(const std::vector<IndexTensor>& tensors, int64_t dim) {
   const detail::DimSplit s = detail::split_at(joined.shape, joined.dim);
   std::vector<int64_t> out(static_cast<size_t>(s.outer * s.n * s.inner));
   int64_t offset = 0;
-  for (size_t t = 0; t < tensors.size(); ++t) {
+  for (size_t t = 0; t < tensors.size() && !out.empty(); ++t) {  // no walk over empty rows
     const int64_t chunk = joined.sizes[t] * s.inner;
     for (int64_t o = 0; o < s.outer; ++o)
       std::copy_n(tensors[t].data() + o * chunk, chunk, out.begin() + (o * s.n + offset) * s.inner);

@@ -42,14 +42,17 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 int64_t checked_numel(const Shape& shape, const char* op, int64_t element_size) {
-  int64_t total = element_size;
+  // `reach` counts a size 0 as 1: strides are products of the trailing sizes, and xtensor
+  // computes them for an empty shape too ([0, 2^62, 2^62] has no elements but a stride 2^124).
+  int64_t numel = 1, reach = element_size;
   for (int64_t d : shape) {
     EMBER_CHECK_SHAPE(d >= 0, op, ": negative size ", d, " in shape ", shape_str(shape));
-    EMBER_CHECK_SHAPE(!__builtin_mul_overflow(total, d, &total), op, ": shape ", shape_str(shape),
-                      " is too large: its ", element_size == 1 ? "element count" : "size in bytes",
-                      " overflows int64");
+    EMBER_CHECK_SHAPE(!__builtin_mul_overflow(reach, std::max<int64_t>(d, 1), &reach), op,
+                      ": shape ", shape_str(shape), " is too large: its ",
+                      element_size == 1 ? "element count" : "size in bytes", " overflows int64");
+    numel *= d;  // at most reach / element_size: no overflow
   }
-  return total / std::max<int64_t>(element_size, 1);
+  return numel;
 }
 
 const Array::shape_type& checked_alloc(const Array::shape_type& shape, const char* op) {

@@ -373,7 +373,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   const int64_t length = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow
   return make_view(*this, "slice", [=](const Layout& l) {
     Layout out = narrowed(l, d, start, length);
-    out.strides[d] *= step;
+    // With one element the stride is never used, and stride * step may not fit (step is huge).
+    if (length > 1) out.strides[d] *= step;
     return out;
   });
 }

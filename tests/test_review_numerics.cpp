@@ -158,8 +158,13 @@ TEST_CASE("shape products and byte sizes are overflow-checked") {
   CHECK_THROWS_AS(zeros({4}).reshape({huge, 4, 0, huge}), ShapeError);
   CHECK_THROWS_AS(zeros({0}).reshape({huge, huge, -1}), ShapeError);
   CHECK_THROWS_AS(zeros({4}).narrow(0, 1, std::numeric_limits<int64_t>::max()), IndexError);
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  Tensor one = zeros({4, 3}).slice(0, 1, max, max).slice(1, 2, max, max);  // found by fuzz_shapes
+  CHECK(one.shape() == Shape{1, 1});
   CHECK_THROWS_AS(IndexTensor({}, {huge, huge, 0}), ShapeError);
   CHECK_THROWS_AS(tensor({}, {huge, huge, 0}), ShapeError);
+  CHECK_THROWS_AS(tensor({}, {0, huge, huge}), ShapeError);  // its strides would overflow
+  CHECK_THROWS_AS(zeros({0}).view({0, huge, huge}), ShapeError);
 }
 
 // 13. A float loop counter stalled at 2^24 and never returned.

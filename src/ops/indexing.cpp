@@ -42,7 +42,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   const int64_t outer = split.outer, inner = split.inner, total = split.n;
   Array out = Array::from_shape(detail::to_xshape(out_shape));
   int64_t offset = 0;
-  for (size_t t = 0; t < tensors.size(); ++t) {
+  for (size_t t = 0; t < tensors.size() && out.size() > 0; ++t) {  // no walk over empty rows
     const float* src = tensors[t].data().data();
     int64_t chunk = sizes[t] * inner;
     for (int64_t o = 0; o < outer; ++o)
@@ -55,7 +55,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     for (size_t t = 0; t < shapes.size(); ++t) {
       Array part = Array::from_shape(detail::to_xshape(shapes[t]));
       int64_t chunk = sizes[t] * inner;
-      for (int64_t o = 0; o < outer; ++o)
+      for (int64_t o = 0; o < outer && chunk > 0; ++o)
         std::copy(g.data() + (o * total + at) * inner, g.data() + (o * total + at) * inner + chunk,
                   part.data() + o * chunk);
       at += sizes[t];
