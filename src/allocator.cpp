@@ -68,8 +68,8 @@ std::string human(std::size_t bytes) {
 }
 
 [[noreturn]] void throw_out_of_memory(std::size_t bytes) {
-  throw Error("allocator: out of memory: the system refused " + human(bytes) +
-              " for tensor storage (the cache was emptied and the request retried)");
+  throw OutOfMemoryError("allocator: out of memory: the system refused " + human(bytes) +
+                         " for tensor storage (the cache was emptied and the request retried)");
 }
 
 // EMBER_CACHE_BYTES: a byte count, with an optional K, M or G (powers of 1024).

@@ -82,7 +82,8 @@ TEST_CASE("random: multinomial without replacement draws distinct ids, the first
   std::vector<int64_t> first(4, 0);
   for (int i = 0; i < 20000; ++i) {
     IndexTensor d = multinomial(tensor({0.1f, 0.2f, 0.3f, 0.4f}), 4);
-    std::set<int64_t> seen(d.to_vector().begin(), d.to_vector().end());
+    const std::vector<int64_t> ids = d.to_vector();  // a value: begin and end of one vector
+    std::set<int64_t> seen(ids.begin(), ids.end());
     REQUIRE(seen.size() == 4);
     first[static_cast<size_t>(d[0])]++;
   }

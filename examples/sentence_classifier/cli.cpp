@@ -20,6 +20,14 @@ namespace {
 
 bool on_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 
+// The model's size comes from these arguments; the system's refusal names none of them.
+ember::Error out_of_memory(const Config& c, const std::string& detail) {
+  return ember::Error("train: out of memory: the model needs (vocabulary + --buckets) x --dim " +
+                      std::to_string(c.dim) + " floats for its table and --hidden " +
+                      std::to_string(c.hidden) +
+                      " x --dim for its layer; lower --dim, --buckets or --hidden" + detail);
+}
+
 std::string bundled(const std::string& file) {
   return std::string(EMBER_CLASSIFIER_DATA_DIR) + "/" + file;
 }
@@ -191,11 +199,9 @@ int train_command(TrainArgs& a) {
       return train(train_set, labels, valid_set.empty() ? nullptr : &valid_set, c, callbacks,
                    &history);
     } catch (const std::bad_alloc&) {
-      // The model's size comes from these arguments; a bare std::bad_alloc names none of them.
-      throw ember::Error("train: out of memory: the model needs (vocabulary + --buckets) x --dim " +
-                         std::to_string(c.dim) + " floats for its table and --hidden " +
-                         std::to_string(c.hidden) +
-                         " x --dim for its layer; lower --dim, --buckets or --hidden");
+      throw out_of_memory(c, "");
+    } catch (const ember::OutOfMemoryError& e) {
+      throw out_of_memory(c, std::string(" (") + e.what() + ")");
     }
   };
   Model model = train_or_explain();

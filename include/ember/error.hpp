@@ -30,6 +30,12 @@ class ValueError : public Error {
  public:
   using Error::Error;
 };
+// The system refused memory for tensor storage (after the buffer cache was emptied and the
+// request retried): a caller that knows where the sizes came from can say so.
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
 
 namespace detail {
 inline void append(std::ostringstream&) {}
