@@ -8,6 +8,7 @@
 
 #include "classifier.hpp"
 #include "golden.hpp"
+#include "process.hpp"
 
 namespace {
 const std::string kBin = std::string(EMBER_BINARY_DIR) + "/examples/ember-classify";
@@ -16,20 +17,11 @@ const std::string kDir = std::string(EMBER_BINARY_DIR) + "/classifier_test";
 std::pair<std::string, int> run(const std::string& args, const std::string& input = "") {
   std::string command = kBin + " " + args + " 2>&1";
   if (!input.empty()) command = "printf '%s' '" + input + "' | " + command;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return test_process::run_command(command);
 }
 
 std::string write(const std::string& name, const std::string& bytes) {
-  std::filesystem::create_directories(kDir);
-  std::string path = kDir + "/" + name;
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
+  return test_process::write_file(kDir, name, bytes);
 }
 
 std::string small_data() {

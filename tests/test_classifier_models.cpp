@@ -7,6 +7,7 @@
 #include <string>
 
 #include "golden.hpp"
+#include "process.hpp"
 
 namespace {
 const std::string kBin = std::string(EMBER_BINARY_DIR) + "/examples/ember-classify";
@@ -14,13 +15,7 @@ const std::string kData = std::string(EMBER_SOURCE_DIR) + "/examples/sentence_cl
 const std::string kDir = std::string(EMBER_BINARY_DIR) + "/classifier_models_test";
 
 std::pair<std::string, int> run(const std::string& args) {
-  FILE* pipe = ::popen((kBin + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return test_process::run_command(kBin + " " + args + " 2>&1");
 }
 
 // The number after `label` in the output (-1 when absent).

@@ -13,6 +13,8 @@
 #include <map>
 #include <string>
 
+#include "process.hpp"
+
 using namespace ember;
 
 namespace {
@@ -23,12 +25,7 @@ std::pair<std::map<std::string, std::string>, int> probe(const std::string& env,
                                                          const std::string& args = "") {
   std::string command =
       "env -u EMBER_GEMM " + env + " " + EMBER_BINARY_DIR + "/tests/ember_gemm_probe " + args;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = ::pclose(pipe);
+  auto [out, status] = test_process::run_command(command);
   std::map<std::string, std::string> lines;
   for (size_t at = 0; at < out.size();) {
     size_t end = out.find('\n', at), space = out.find(' ', at);

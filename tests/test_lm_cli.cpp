@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "process.hpp"
+
 namespace {
 const std::string kBin = std::string(EMBER_BINARY_DIR) + "/examples/ember-lm";
 const std::string kDir = std::string(EMBER_BINARY_DIR) + "/lm_cli_test";
@@ -16,20 +18,11 @@ const std::string kText = std::string(EMBER_SOURCE_DIR) + "/examples/data/char_l
 
 std::pair<std::string, int> run(const std::string& args) {
   std::string command = kBin + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return test_process::run_command(command);
 }
 
 std::string write(const std::string& name, const std::string& bytes) {
-  std::filesystem::create_directories(kDir);
-  std::string path = kDir + "/" + name;
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
+  return test_process::write_file(kDir, name, bytes);
 }
 
 const std::string kModel = kDir + "/gpt";
