@@ -33,7 +33,7 @@ std::pair<std::map<std::string, std::string>, int> probe(const std::string& env,
     if (space < end) lines[out.substr(at, space - at)] = out.substr(space + 1, end - space - 1);
     at = end + 1;
   }
-  return {lines, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  return {lines, status};  // run_command decoded it already
 }
 
 const char* key(GemmEngine e) { return e == GemmEngine::onednn ? "onednn" : "openblas"; }
