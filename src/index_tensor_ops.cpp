@@ -4,6 +4,7 @@
 
 #include "ember/index_tensor.hpp"
 #include "ops/op_helpers.hpp"
+#include "ops/stack.hpp"
 
 namespace ember {
 
@@ -101,17 +102,7 @@ IndexTensor cat(const std::vector<IndexTensor>& tensors, int64_t dim) {
 }
 
 IndexTensor stack(const std::vector<IndexTensor>& tensors, int64_t dim) {
-  EMBER_CHECK_VALUE(!tensors.empty(), "stack: expected a non-empty list of tensors");
-  const Shape first = tensors[0].shape();
-  dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()) + 1, "stack");
-  std::vector<IndexTensor> expanded;
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    EMBER_CHECK_SHAPE(tensors[t].shape() == first, "stack: tensor ", t, " has shape ",
-                      detail::shape_str(tensors[t].shape()), " but tensor 0 has ",
-                      detail::shape_str(first));
-    expanded.push_back(tensors[t].unsqueeze(dim));
-  }
-  return cat(expanded, dim);
+  return detail::stack_by_cat(tensors, dim);
 }
 
 }  // namespace ember

@@ -5,6 +5,7 @@
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
+#include "stack.hpp"
 
 namespace ember {
 
@@ -66,17 +67,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  EMBER_CHECK_VALUE(!tensors.empty(), "stack: expected a non-empty list of tensors");
-  Shape first = tensors[0].shape();
-  dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()) + 1, "stack");
-  std::vector<Tensor> expanded;
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    EMBER_CHECK_SHAPE(tensors[t].shape() == first, "stack: tensor ", t, " has shape ",
-                      detail::shape_str(tensors[t].shape()), " but tensor 0 has ",
-                      detail::shape_str(first));
-    expanded.push_back(tensors[t].unsqueeze(dim));
-  }
-  return cat(expanded, dim);
+  return detail::stack_by_cat(tensors, dim);
 }
 
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
