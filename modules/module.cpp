@@ -270,7 +270,7 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
     auto it = dict.find(n);
     if (it == dict.end()) continue;
     // Through the layout: a parameter that is a view of a larger tensor loads into it.
-    const Array& src = std::as_const(it->second).data();
+    const auto src = std::as_const(it->second).data();  // read through its strides
     ValuesForWrite dst(t);
     std::copy(src.begin(), src.end(), dst.begin());
   }

@@ -99,12 +99,13 @@ SinusoidalPositionalEmbedding::SinusoidalPositionalEmbedding(int64_t max_len, in
   EMBER_CHECK_VALUE(max_len > 0 && dim > 0, "SinusoidalPositionalEmbedding: max_len and ",
                     "embedding_dim must be positive, got ", max_len, " and ", dim);
   pe = zeros({max_len, dim});
+  auto table = pe.data();
   for (int64_t pos = 0; pos < max_len; ++pos)
     for (int64_t i = 0; i < dim; ++i) {
       // The tutorial's form: exp(2i * -ln(10000) / D), in float as PyTorch computes it.
       const float div = std::exp(static_cast<float>(i - i % 2) * (-std::log(10000.f) / dim));
       const float angle = static_cast<float>(pos) * div;
-      pe.data()(pos, i) = i % 2 == 0 ? std::sin(angle) : std::cos(angle);
+      table(pos, i) = i % 2 == 0 ? std::sin(angle) : std::cos(angle);
     }
 }
 

@@ -171,7 +171,7 @@ Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, 
                       " returned a gradient of shape ", detail::shape_str(replaced.shape()),
                       " for a gradient of shape ", detail::shape_str(expected),
                       "; a hook must keep the shape");
-    grad = std::as_const(replaced).data();  // the hook may return a view
+    grad = std::as_const(replaced).data();  // the hook may return a view: packed here
   }
   return grad;
 }
@@ -387,7 +387,7 @@ void Tensor::backward(bool retain_graph) const {
   EMBER_CHECK_SHAPE(numel() == 1, "backward: grad can be implicitly created only for scalar ",
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
-  Array one = Array::from_shape(data().shape());
+  Array one = Array::from_shape(detail::to_xshape(shape()));
   one.fill(1.f);
   Root root{*this, &one};
   run_backward(&root, 1, retain_graph, nullptr);
@@ -398,7 +398,8 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   EMBER_CHECK_SHAPE(grad.shape() == shape(), "backward: gradient shape ",
                     detail::shape_str(grad.shape()), " does not match output shape ",
                     detail::shape_str(shape()));
-  Root root{*this, &grad.data()};
+  detail::Dense seed(grad);
+  Root root{*this, &*seed};
   run_backward(&root, 1, retain_graph, nullptr);
 }
 
@@ -445,7 +446,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       EMBER_CHECK_SHAPE(grad_outputs[i].shape() == out.shape(), "autograd::grad: grad_output ", i,
                         " has shape ", detail::shape_str(grad_outputs[i].shape()), " but output ",
                         i, " has shape ", detail::shape_str(out.shape()));
-      seeds.push_back(grad_outputs[i].data());
+      seeds.push_back(detail::pack(grad_outputs[i]));
     }
   }
   for (size_t i = 0; i < outputs.size(); ++i) roots.push_back(Root{outputs[i], &seeds[i]});

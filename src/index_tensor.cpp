@@ -100,7 +100,8 @@ bool equal(const IndexTensor& a, const IndexTensor& b) {
 }
 
 IndexTensor to_index(const Tensor& a) {
-  const Array& x = a.data();
+  detail::Dense dense(a);
+  const Array& x = *dense;
   std::vector<int64_t> values(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const float v = x.data()[i];

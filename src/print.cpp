@@ -5,6 +5,7 @@
 #include <ostream>
 #include <string>
 
+#include "dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/index_tensor.hpp"
 
@@ -62,7 +63,8 @@ std::string format_float(float v, bool integral) {
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (!t.defined()) return out << "[ Tensor (undefined) ]";
-  const Array& a = t.data();
+  detail::Dense values(t);
+  const Array& a = *values;
   bool integral = true;
   for (float v : a)
     integral = integral && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e8f;

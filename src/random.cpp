@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "dense.hpp"
+
 namespace ember {
 
 namespace {
@@ -78,9 +80,10 @@ IndexTensor randperm(int64_t n, Generator generator) {
 }
 
 Tensor bernoulli(const Tensor& p, Generator generator) {
-  Array out = Array::from_shape(p.data().shape());
+  detail::Dense probs(p);
+  Array out = Array::from_shape(probs->shape());
   for (size_t i = 0; i < out.size(); ++i) {
-    const float q = p.data().data()[i];
+    const float q = probs->data()[i];
     EMBER_CHECK_VALUE(q >= 0.f && q <= 1.f, "bernoulli: probability ", q, " at element ", i,
                       " is outside [0, 1]");
     out.data()[i] = uniform01(generator.engine()) < q ? 1.f : 0.f;
@@ -104,8 +107,9 @@ IndexTensor multinomial(const Tensor& probs, int64_t num_samples, bool replaceme
                     num_samples);
   std::vector<int64_t> out(static_cast<size_t>(rows * num_samples));
   std::vector<double> cdf(static_cast<size_t>(C));
+  detail::Dense dense_probs(probs);
   for (int64_t r = 0; r < rows; ++r) {
-    const float* w = probs.data().data() + r * C;
+    const float* w = dense_probs->data() + r * C;
     std::vector<double> weight(w, w + C);
     int64_t nonzero = 0;
     for (int64_t c = 0; c < C; ++c) {

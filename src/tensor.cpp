@@ -5,6 +5,7 @@
 #include <utility>
 #include <xtensor/xmanipulation.hpp>
 
+#include "dense.hpp"
 #include "ember/autograd.hpp"
 #include "ops/op_helpers.hpp"
 
@@ -113,34 +114,76 @@ float Tensor::item() const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const Array& a = data();
-  return std::vector<float>(a.data(), a.data() + a.size());
+  detail::Dense values(*this);
+  return std::vector<float>(values->data(), values->data() + values->size());
 }
 
-const Array& Tensor::data() const& {
+namespace {
+ArrayViewShape adaptor_shape(const TensorImpl& impl) {
+  if (!impl.view)
+    return ArrayViewShape(impl.storage->values.shape().begin(), impl.storage->values.shape().end());
+  return ArrayViewShape(impl.view->shape.begin(), impl.view->shape.end());
+}
+xt::svector<std::ptrdiff_t, 4> adaptor_strides(const TensorImpl& impl) {
+  if (!impl.view)
+    return xt::svector<std::ptrdiff_t, 4>(impl.storage->values.strides().begin(),
+                                          impl.storage->values.strides().end());
+  xt::svector<std::ptrdiff_t, 4> strides(impl.view->strides.begin(), impl.view->strides.end());
+  // xtensor reads a stride of a size-1 dim as 0 (its broadcasting convention).
+  for (size_t d = 0; d < strides.size(); ++d)
+    if (impl.view->shape[d] == 1) strides[d] = 0;
+  return strides;
+}
+}  // namespace
+
+ConstArrayView Tensor::data() const& {
   const TensorImpl& impl = checked();
-  if (!impl.view) return impl.storage->values;
-  ViewLayout& layout = *impl.view;
-  std::lock_guard<std::mutex> lock(layout.cache_mutex);
-  uint64_t version = impl.storage->version.load(std::memory_order_relaxed);
-  if (!layout.cache || layout.cache_version != version) {
-    auto copy = std::make_shared<Array>(Array::from_shape(detail::to_xshape(layout.shape)));
-    detail::gather_strided(impl.storage->values.data(), layout.shape, layout.strides, layout.offset,
-                           copy->data());
-    layout.cache = std::move(copy);
-    layout.cache_version = version;
-  }
-  return *layout.cache;
+  using Buffer = ConstArrayView::storage_type;
+  // xtensor sizes the buffer by the shape (its size() is the element count), however strided.
+  return ConstArrayView(Buffer(data_ptr(), static_cast<size_t>(numel())), adaptor_shape(impl),
+                        adaptor_strides(impl));
 }
 
-Array& Tensor::data() & {
+ArrayView Tensor::data() & {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
-  EMBER_CHECK(!impl.view, "data: a view (shape ", detail::shape_str(impl.view->shape), ", strides ",
-              detail::shape_str(impl.view->strides),
-              ") has no array of its own to write into; read it with std::as_const(t).data(), ",
-              "write it with copy_() or ember::ValuesForWrite");
-  return impl.values();
+  using Buffer = ArrayView::storage_type;
+  return ArrayView(Buffer(impl.storage->values.data() + storage_offset(), size_t(numel())),
+                   adaptor_shape(impl), adaptor_strides(impl));
 }
+
+Array Tensor::data() && {
+  if (!checked().view) return impl_->storage->values;
+  return detail::pack(*this);
+}
+
+namespace detail {
+
+Dense::Dense(const Tensor& t) {
+  const TensorImpl& impl = *t.impl();
+  if (!impl.view) {
+    values_ = &impl.storage->values;
+    return;
+  }
+  packed_.emplace(pack(t));
+  values_ = &*packed_;
+}
+
+Array& own_values(const Tensor& t) {
+  EMBER_CHECK(t.defined() && !t.is_view(), "internal: own_values of a view (shape ",
+              shape_str(t.shape()), "): a view has no array of its own");
+  return t.impl()->values();
+}
+
+Array pack(const Tensor& t) {
+  const TensorImpl& impl = *t.impl();
+  if (!impl.view) return impl.storage->values;
+  Array out = Array::from_shape(to_xshape(impl.view->shape));
+  gather_strided(impl.storage->values.data(), impl.view->shape, impl.view->strides,
+                 impl.view->offset, out.data());
+  return out;
+}
+
+}  // namespace detail
 
 bool ValuesForWrite::writable(const Tensor& t) {
   const Shape shape = t.shape(), strides = t.strides();
@@ -174,14 +217,10 @@ ValuesForWrite::~ValuesForWrite() {
                         impl.storage->values.data());
 }
 
-Array Tensor::data() && { return std::as_const(*this).data(); }
-
 SavedValues Tensor::storage() const {
   const TensorImpl& impl = checked();
   if (!impl.view) return SavedValues(impl.storage);
-  data();  // brings the view's contiguous copy up to date
-  std::lock_guard<std::mutex> lock(impl.view->cache_mutex);
-  return SavedValues(impl.storage, impl.view->cache, impl.view->cache_version);
+  return SavedValues(impl.storage, std::make_shared<const Array>(detail::pack(*this)));
 }
 
 Shape Tensor::strides() const {
@@ -275,7 +314,8 @@ Tensor Tensor::detach() const {
 }
 
 Tensor Tensor::clone() const {
-  return make_output(Array(data()), "clone", {*this}, [](const Array& g) { return gradients(g); });
+  return make_output(detail::pack(*this), "clone", {*this},
+                     [](const Array& g) { return gradients(g); });
 }
 
 void SavedValues::throw_modified() const {
@@ -292,11 +332,11 @@ SavedValues::SavedValues(std::shared_ptr<Storage> storage)
   storage_ = std::move(storage);
 }
 
-SavedValues::SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> copy,
-                         uint64_t version)
+SavedValues::SavedValues(std::shared_ptr<const Storage> storage,
+                         std::shared_ptr<const Array> packed)
     : storage_(std::move(storage)),
-      copy_(std::move(copy)),
+      copy_(std::move(packed)),
       values_(copy_.get()),
-      version_(version) {}
+      version_(storage_->version.load(std::memory_order_relaxed)) {}
 
 }  // namespace ember

@@ -8,10 +8,10 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
-#include <mutex>
 #include <tuple>
 #include <utility>
 #include <vector>
+#include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 
 #include "ember/allocator.hpp"
@@ -22,6 +22,16 @@ namespace ember {
 // Storage goes through Ember's buffer cache (ember/allocator.hpp).
 using Array = xt::xarray<float, xt::layout_type::row_major, CachingAllocator<float>>;
 using Shape = std::vector<int64_t>;
+
+// What Tensor::data() returns: the tensor's elements where they sit in its storage, as an
+// xtensor expression of the tensor's shape read through its strides (a view's values are never
+// copied). Valid while the storage lives: keep the Tensor (or a copy of the handle) alive.
+using ArrayViewShape = xt::svector<size_t, 4>;
+using ConstArrayView =
+    xt::xarray_adaptor<xt::xbuffer_adaptor<const float*, xt::no_ownership, std::allocator<float>>,
+                       xt::layout_type::dynamic, ArrayViewShape>;
+using ArrayView = xt::xarray_adaptor<xt::xbuffer_adaptor<float*, xt::no_ownership>,
+                                     xt::layout_type::dynamic, ArrayViewShape>;
 
 struct Node;
 struct RowSparseGrad;
@@ -53,10 +63,6 @@ struct Storage {
 struct ViewLayout {
   Shape shape, strides;
   int64_t offset = 0;
-  // data() of a view: a contiguous copy of its values, remade when the storage's version moves.
-  std::mutex cache_mutex;
-  std::shared_ptr<const Array> cache;
-  uint64_t cache_version = 0;
 };
 
 // What a Tensor handle points at. Backward closures keep a Storage, never a TensorImpl (which
@@ -102,9 +108,9 @@ class SavedValues {
   SavedValues() = default;
   // An op's own output, saved before make_output wraps it (tanh, sigmoid, softmax).
   explicit SavedValues(std::shared_ptr<Storage> storage);
-  // A view's values: a contiguous copy, checked against the version of the view's storage.
-  SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> copy,
-              uint64_t version);
+  // A view's values: packed into a contiguous array owned by this object, checked against the
+  // version of the view's storage.
+  SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> packed);
   const Array& operator*() const {
     check();
     return *values_;
@@ -140,16 +146,17 @@ class Tensor {
   int64_t size(int64_t dim) const;
   float item() const;
   std::vector<float> to_vector() const;
-  // The values as a contiguous array. For a tensor that is its whole storage (every op result,
-  // every parameter) this is the storage itself. For a view it is a copy (see docs/guide.md):
-  // reading works as for any tensor, writing to it does not reach the view.
-  const Array& data() const&;
-  // Mutable access to a tensor that is its whole storage; it bypasses autograd and the version
-  // counter (call bump_version() after writing). A view has no such array: this throws for one
-  // (read it through std::as_const(t).data(), write it with copy_() or ValuesForWrite).
-  Array& data() &;
-  // A temporary's values are a copy: a reference into them would dangle once the tensor dies
-  // (`for (float v : (a * b).data())` is safe).
+  // The values where they sit: an xtensor adaptor over the storage with this tensor's shape,
+  // strides and offset, never a copy (a view's elements are read through its strides). It is
+  // an expression like any xarray: index it, iterate it in row-major order, use it in xtensor
+  // math, or assign it to an Array for a contiguous copy. Its .data() is the address of the
+  // first element, which is row-major contiguous only when is_contiguous() holds.
+  ConstArrayView data() const&;
+  // The same, writable: writes go through the strides into the storage (a view's base sees
+  // them). It bypasses autograd and the version counter: call bump_version() after writing.
+  ArrayView data() &;
+  // A temporary's values are a contiguous copy: an adaptor over a storage that dies with the
+  // temporary would dangle (`for (float v : (a * b).data())` is safe).
   Array data() &&;
   // The values to keep in a backward closure: `auto X = x.storage(); ... *X`. Reading them in
   // backward throws if an in-place op changed the tensor in between.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/distributed/environment.hpp"
 #include "mpi_call.hpp"
@@ -46,8 +47,8 @@ void slice_grad(const Tensor& p, int64_t begin, int64_t end, Tensor& piece) {
     return;
   }
   Array g = Array::from_shape(ember::detail::to_xshape(piece.shape()));
-  const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
-  std::copy_n(grad.data().data() + begin * width, (end - begin) * width, g.data());
+  const ember::detail::Dense grad(p.grad());
+  std::copy_n(grad->data() + begin * width, (end - begin) * width, g.data());
   piece.set_grad(Tensor(std::move(g)));
 }
 
@@ -121,8 +122,9 @@ void ShardedOptimizer::step() {
     for (Piece& piece : pieces_) {
       const Tensor& p = params_[piece.param];
       const int64_t width = row_size(p);
-      std::copy_n(p.data().data() + piece.row_begin * width, piece.values.numel(),
-                  piece.values.data().data());
+      const ember::detail::Dense values(p);  // a parameter that is a view: packed
+      std::copy_n(values->data() + piece.row_begin * width, piece.values.numel(),
+                  ember::detail::own_values(piece.values).data());
       slice_grad(p, piece.row_begin, piece.row_end, piece.values);
     }
     for (optim::ParamGroup& g : local_->param_groups())

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../dense.hpp"
 #include "ember/io/file.hpp"
 #include "ember/io/json.hpp"
 
@@ -36,10 +37,13 @@ std::string shape_json(const Shape& shape) {
 
 void save(const Archive& archive, const std::string& path) {
   std::vector<Entry> entries;
+  std::vector<std::unique_ptr<detail::Dense>> packed;  // a view's values, alive until written
   for (const auto& [name, t] : archive.tensors) {
     EMBER_CHECK_IO(!archive.index_tensors.count(name), "io::save: name '", name,
                    "' is used by both a float and an index tensor");
-    entries.push_back({name, "F32", t.shape(), reinterpret_cast<const char*>(t.data().data()),
+    entries.push_back({name, "F32", t.shape(),
+                       reinterpret_cast<const char*>(
+                           (*packed.emplace_back(std::make_unique<detail::Dense>(t)))->data()),
                        static_cast<size_t>(t.numel()) * sizeof(float)});
   }
   for (const auto& [name, t] : archive.index_tensors)

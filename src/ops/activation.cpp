@@ -27,14 +27,14 @@ Tensor leaky_relu(const Tensor& a, float slope) {
 }
 
 Tensor sigmoid(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(1.f / (1.f + xt::exp(-a.data()))));
+  auto out = std::make_shared<Storage>(Array(1.f / (1.f + xt::exp(-*detail::Dense(a)))));
   SavedValues y(out);
   return make_output(out, "sigmoid", {a},
                      [y](const Array& g) { return gradients(Array(g * *y * (1.f - *y))); });
 }
 
 Tensor tanh(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::tanh(a.data())));
+  auto out = std::make_shared<Storage>(Array(xt::tanh(*detail::Dense(a))));
   SavedValues y(out);
   return make_output(out, "tanh", {a},
                      [y](const Array& g) { return gradients(Array(g * (1.f - *y * *y))); });
@@ -111,7 +111,7 @@ Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
 Tensor softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(Array(softmax_forward(a.data(), s, false)));
+  auto out = std::make_shared<Storage>(Array(softmax_forward(*detail::Dense(a), s, false)));
   SavedValues y(out);
   return make_output(out, "softmax", {a}, [y, s](const Array& g) {
     // dx = y * (g - sum_k g_k y_k)
@@ -131,7 +131,7 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "log_softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(Array(softmax_forward(a.data(), s, true)));
+  auto out = std::make_shared<Storage>(Array(softmax_forward(*detail::Dense(a), s, true)));
   SavedValues y(out);
   return make_output(out, "log_softmax", {a}, [y, s](const Array& g) {
     // dx = g - softmax * sum_k g_k

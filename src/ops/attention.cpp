@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/parallel.hpp"
@@ -73,7 +74,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
       Array::from_shape({static_cast<size_t>(BH), static_cast<size_t>(L), static_cast<size_t>(S)}));
   std::shared_ptr<Array> drop;
   if (s.dropout_p > 0.0) {  // drawn up front from the seeded generator: thread count free
-    drop = std::make_shared<Array>(rand({BH, L, S}).data());
+    drop = std::make_shared<Array>(detail::own_values(rand({BH, L, S})));
     const float keep = static_cast<float>(1.0 / (1.0 - s.dropout_p)), p = float(s.dropout_p);
     for (float& u : *drop) u = s.dropout_p >= 1.0 ? 0.f : (u >= p ? keep : 0.f);
   }
@@ -254,12 +255,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     int64_t lead = 1;
     for (size_t i = 0; i + 2 < sm.size(); ++i) lead *= sm[i];
     if (lead == 1) {
-      Array matrix = attn_mask.data();
+      Array matrix = detail::pack(attn_mask);
       matrix.reshape({static_cast<size_t>(sm.size() >= 2 ? sm[sm.size() - 2] : 1),
                       static_cast<size_t>(sm.empty() ? 1 : sm.back())});
       mask = xt::broadcast(matrix, {static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
     } else {
-      mask = xt::broadcast(attn_mask.data(), detail::to_xshape(target));
+      mask = xt::broadcast(attn_mask.data(), detail::to_xshape(target));  // through its strides
       mask.reshape(
           {static_cast<size_t>(s.batch), static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
     }
@@ -275,8 +276,9 @@ namespace ember::nn {
 Tensor generate_square_subsequent_mask(int64_t size) {
   EMBER_CHECK_VALUE(size >= 0, "generate_square_subsequent_mask: size must be >= 0, got ", size);
   Tensor m = zeros({size, size});
+  Array& values = detail::own_values(m);
   for (int64_t i = 0; i < size; ++i)
-    for (int64_t j = i + 1; j < size; ++j) m.data()(i, j) = -INFINITY;
+    for (int64_t j = i + 1; j < size; ++j) values(i, j) = -INFINITY;
   return m;
 }
 

@@ -40,7 +40,7 @@ EMBER_COMPARISON(ge, >=, x >= y)
 
 bool equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;
-  const Array &x = a.data(), &y = b.data();
+  const auto x = a.data(), y = b.data();             // read through their strides
   return std::equal(x.begin(), x.end(), y.begin());  // NaN != NaN, as torch.equal
 }
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/parallel.hpp"
@@ -74,7 +75,9 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
                          static_cast<size_t>(rows), static_cast<size_t>(T)}));
   Array y = Array::from_shape(
       {static_cast<size_t>(g.N), static_cast<size_t>(g.O), static_cast<size_t>(T)});
-  const float* b = bias.defined() ? bias.data().data() : nullptr;
+  std::optional<detail::Dense> bias_values;
+  if (bias.defined()) bias_values.emplace(bias);
+  const float* b = bias_values ? (*bias_values)->data() : nullptr;
   detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
       float* col = cols->data() + n * g.G * rows * T;

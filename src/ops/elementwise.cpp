@@ -70,25 +70,27 @@ Gradients gradients_if(bool need_a, ComputeA grad_a, bool need_b, ComputeB grad_
 }  // namespace
 
 // Same-shape operands skip the broadcast bookkeeping: the common case, and the cheap one.
-bool same_shape(const Tensor& a, const Tensor& b) { return a.data().shape() == b.data().shape(); }
+bool same_shape(const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); }
 
 Tensor add(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(same_shape_output(detail::kernels::add, a.data(), b.data()), "add", {a, b},
-                       [](const Array& g) { return gradients(g, g); });
+    return make_output(
+        same_shape_output(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)), "add",
+        {a, b}, [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "add");
-  return make_output(Array(a.data() + b.data()), "add", {a, b},
+  return make_output(Array(*detail::Dense(a) + *detail::Dense(b)), "add", {a, b},
                      [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(g, sb)); });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   if (same_shape(a, b))
-    return make_output(same_shape_output(detail::kernels::sub, a.data(), b.data()), "sub", {a, b},
-                       [](const Array& g) { return gradients(g, Array(-g)); });
+    return make_output(
+        same_shape_output(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)), "sub",
+        {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
   broadcast_shapes(sa, sb, "sub");
-  return make_output(Array(a.data() - b.data()), "sub", {a, b},
+  return make_output(Array(*detail::Dense(a) - *detail::Dense(b)), "sub", {a, b},
                      [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(-g, sb)); });
 }
 
@@ -124,16 +126,17 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, float b) {
-  return make_output(Array(a.data() + b), "add", {a}, [](const Array& g) { return gradients(g); });
+  return make_output(Array(*detail::Dense(a) + b), "add", {a},
+                     [](const Array& g) { return gradients(g); });
 }
 
 Tensor mul(const Tensor& a, float b) {
-  return make_output(Array(a.data() * b), "mul", {a},
+  return make_output(Array(*detail::Dense(a) * b), "mul", {a},
                      [b](const Array& g) { return gradients(Array(g * b)); });
 }
 
 Tensor rsub(float a, const Tensor& b) {
-  return make_output(Array(a - b.data()), "rsub", {b},
+  return make_output(Array(a - *detail::Dense(b)), "rsub", {b},
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
@@ -144,7 +147,7 @@ Tensor rdiv(float a, const Tensor& b) {
 }
 
 Tensor neg(const Tensor& a) {
-  return make_output(Array(-a.data()), "neg", {a},
+  return make_output(Array(-*detail::Dense(a)), "neg", {a},
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
@@ -174,7 +177,7 @@ Tensor pow(const Tensor& a, float exponent) {
 }
 
 Tensor exp(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::exp(a.data())));
+  auto out = std::make_shared<Storage>(Array(xt::exp(*detail::Dense(a))));
   SavedValues y(out);
   return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
@@ -186,7 +189,7 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::sqrt(a.data())));
+  auto out = std::make_shared<Storage>(Array(xt::sqrt(*detail::Dense(a))));
   SavedValues y(out);
   return make_output(out, "sqrt", {a},
                      [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
@@ -157,12 +158,17 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   }
   const int64_t n = ids.numel(), D = t.width;
   Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
-  const float* w = weight.data().data();
+  // Rows are read where they sit: a table that is a view (rows of a larger parameter) is not
+  // copied unless its rows themselves are strided.
+  std::optional<detail::Dense> packed;
+  if (weight.dim() == 2 && weight.strides()[1] != 1) packed.emplace(weight);
+  const float* w = packed ? (*packed)->data() : weight.data_ptr();
+  const int64_t row_stride = packed ? D : weight.strides()[0];
   const int64_t* id = ids.data();
   detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
     for (int64_t i = lo; i < hi; ++i) {
-      if (i + kPrefetchRows < hi) prefetch_row(w + id[i + kPrefetchRows] * D, D);
-      std::copy_n(w + id[i] * D, D, out.data() + i * D);
+      if (i + kPrefetchRows < hi) prefetch_row(w + id[i + kPrefetchRows] * row_stride, D);
+      std::copy_n(w + id[i] * row_stride, D, out.data() + i * D);
     }
   });
 

@@ -44,7 +44,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   Array out = Array::from_shape(detail::to_xshape(out_shape));
   int64_t offset = 0;
   for (size_t t = 0; t < tensors.size() && out.size() > 0; ++t) {  // no walk over empty rows
-    const float* src = tensors[t].data().data();
+    detail::Dense values(tensors[t]);
+    const float* src = values->data();
     int64_t chunk = sizes[t] * inner;
     for (int64_t o = 0; o < outer; ++o)
       std::copy(src + o * chunk, src + (o + 1) * chunk, out.data() + (o * total + offset) * inner);
@@ -78,7 +79,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   if (in.empty()) {  // as PyTorch: a 0-d input takes one index, 0, and stays 0-d
     EMBER_CHECK_INDEX(index.numel() == 1 && index[0] == 0, "index_select: a 0-d input takes ",
                       "exactly one index, 0; got ", index.numel(), " indices");
-    return make_output(Array(a.data()), "index_select", {a},
+    return make_output(detail::pack(a), "index_select", {a},
                        [](const Array& g) { return gradients(g); });
   }
   detail::DimSplit s = detail::split_at(in, dim);
@@ -90,7 +91,8 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   out_shape[dim] = static_cast<int64_t>(idx.size());
   const int64_t m = static_cast<int64_t>(idx.size());
   Array out = Array::from_shape(detail::to_xshape(out_shape));
-  const float* src = a.data().data();
+  detail::Dense values(a);
+  const float* src = values->data();
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t k = 0; k < m; ++k)
       std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,
@@ -115,7 +117,7 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
                       detail::shape_str(is));
     for (int64_t i : index.to_vector())
       EMBER_CHECK_INDEX(i == 0, "gather: index ", i, " out of range for a 0-d input (only 0)");
-    const float v = a.data()();
+    const float v = a.item();
     return make_output(Array(detail::to_xshape(is), v), "gather", {a}, [](const Array& g) {
       return gradients(Array(xt::sum(g, xt::evaluation_strategy::immediate)));
     });
@@ -146,7 +148,10 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
     }
   }
   Array out = Array::from_shape(detail::to_xshape(is));
-  for (size_t i = 0; i < offsets.size(); ++i) out.data()[i] = a.data().data()[offsets[i]];
+  {
+    detail::Dense values(a);
+    for (size_t i = 0; i < offsets.size(); ++i) out.data()[i] = values->data()[offsets[i]];
+  }
   return make_output(std::move(out), "gather", {a}, [in, offsets](const Array& g) {
     Array dx = xt::zeros<float>(detail::to_xshape(in));
     for (size_t i = 0; i < offsets.size(); ++i) dx.data()[offsets[i]] += g.data()[i];
@@ -158,12 +163,12 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
   auto M = mask.storage();
-  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data())), "where", {a, b},
-                     [M, sa, sb](const Array& g) {
-                       Array keep = xt::not_equal(*M, 0.f);
-                       return gradients(sum_to(Array(g * keep), sa),
-                                        sum_to(Array(g * (1.f - keep)), sb));
-                     });
+  return make_output(
+      Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data()) /* strided reads */), "where",
+      {a, b}, [M, sa, sb](const Array& g) {
+        Array keep = xt::not_equal(*M, 0.f);
+        return gradients(sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb));
+      });
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -172,9 +177,10 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
   auto M = mask.storage();
-  return make_output(
-      Array(xt::where(xt::not_equal(*M, 0.f), value, a.data())), "masked_fill", {a},
-      [M](const Array& g) { return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g))); });
+  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), value, a.data()) /* a strided read */),
+                     "masked_fill", {a}, [M](const Array& g) {
+                       return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g)));
+                     });
 }
 
 }  // namespace ember

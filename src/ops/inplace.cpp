@@ -96,7 +96,9 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
                     detail::shape_str(self.shape()), " doesn't match the broadcast shape ",
                     detail::shape_str(result.shape()));
   TensorImpl& impl = *self.impl();
-  const Array& values = std::as_const(result).data();  // result may be a view (copy_)
+  // Packed before writing: result may be a view (copy_), even one overlapping self.
+  const detail::Dense packed(result);
+  const Array& values = *packed;
   if (impl.view) {
     detail::write_strided(values.data(), impl.view->shape, impl.view->strides, impl.view->offset,
                           impl.storage->values.data());
@@ -125,7 +127,7 @@ Tensor overwrite(const Tensor& self, Array values, const char* op, const Tensor&
 
 Array broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
   detail::broadcast_shapes(shape, src.shape(), op);
-  Array out = xt::broadcast(src.data(), detail::to_xshape(shape));
+  Array out = xt::broadcast(src.data(), detail::to_xshape(shape));  // through its strides
   return out;
 }
 

@@ -3,6 +3,7 @@
 // with beta = 1 — no transposed or sliced copies.
 #include <algorithm>
 
+#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
@@ -185,7 +186,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Array y = uninitialized(out_shape);
   float beta = 0.f;
   if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
-    const float* b = bias.data().data();
+    detail::Dense bias_values(bias);
+    const float* b = bias_values->data();
     for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out_features, y.data() + r * out_features);
     beta = 1.f;
   }

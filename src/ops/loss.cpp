@@ -135,7 +135,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   EMBER_CHECK_SHAPE(input.shape() == target.shape(), "mse_loss: input shape ",
                     detail::shape_str(input.shape()), " and target shape ",
                     detail::shape_str(target.shape()), " differ");
-  auto diff = std::make_shared<Array>(input.data() - target.data());
+  auto diff = std::make_shared<Array>(input.data() - target.data());  // strided reads
   float count = static_cast<float>(input.numel());
   Array out = reduce_rows(Array(*diff * *diff), reduction, count);
   return make_output(std::move(out), "mse_loss", {input, target}, [=](const Array& g) {

@@ -3,6 +3,7 @@
 // and value the same tensor) projects with one gemm into a packed [.., 3E] tensor.
 #include <cmath>
 
+#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/nn/attention.hpp"
@@ -23,7 +24,8 @@ Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, cons
   Array y = Array::from_shape(detail::to_xshape(shape));
   float beta = 0.f;
   if (b.defined()) {
-    const float* bias = b.data().data() + b0;
+    detail::Dense bias_values(b);
+    const float* bias = bias_values->data() + b0;
     for (int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y.data() + r * out);
     beta = 1.f;
   }
@@ -160,7 +162,7 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     EMBER_CHECK_SHAPE(key_padding_mask.shape() == want, op, ": key_padding_mask shape ",
                       detail::shape_str(key_padding_mask.shape()), " should be ",
                       detail::shape_str(want));
-    padding = key_padding_mask.data();
+    padding = detail::pack(key_padding_mask);
     s.key_padding_mask = &padding;
   }
   if (o.attn_mask().defined()) {
@@ -168,7 +170,7 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     EMBER_CHECK_SHAPE(sm == (Shape{L, S}) || sm == (Shape{N * H, L, S}), op, ": attn_mask shape ",
                       detail::shape_str(sm), " should be ", detail::shape_str({L, S}), " or ",
                       detail::shape_str({N * H, L, S}));
-    mask = o.attn_mask().data();
+    mask = detail::pack(o.attn_mask());
     s.attn_mask = &mask;
   }
   detail::AttentionResult r = detail::attention(inputs, s);

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <random>
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
@@ -15,7 +16,7 @@ Tensor dropout(const Tensor& input, double p, bool training) {
   // Uniforms from the seeded generator; keep where u >= p, scaled so the expectation is kept.
   Tensor mask = rand(input.shape());
   float scale = static_cast<float>(1.0 / (1.0 - p));
-  Array& m = mask.data();
+  Array& m = detail::own_values(mask);
   for (float& v : m) v = v >= static_cast<float>(p) ? scale : 0.f;
   return input * mask;
 }
@@ -43,7 +44,9 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   const bool has_w = weight.defined(), has_b = bias.defined();
   auto W = has_w ? weight.storage() : decltype(weight.storage()){};
   const float* w = has_w ? W->data() : nullptr;
-  const float* b = has_b ? bias.data().data() : nullptr;
+  std::optional<detail::Dense> bias_values;
+  if (has_b) bias_values.emplace(bias);
+  const float* b = has_b ? (*bias_values)->data() : nullptr;
   auto stats = std::make_shared<std::vector<float>>(static_cast<size_t>(2 * rows));
   Array y = Array::from_shape(X->shape());
   detail::parallel_rows(rows, rows * D * 4, [&](int64_t lo, int64_t hi) {

@@ -1,6 +1,7 @@
 // Private helpers shared by the op families.
 #pragma once
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/tensor.hpp"
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/rnn.hpp"
 #include "rnn_kernel.hpp"
@@ -117,11 +118,12 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
   std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
   Array data = rows_of(slots.size(), trailing, 0.f);
-  const float* src = std::as_const(x).data().data();
+  const ember::detail::Dense x_values(x);  // [T, B, *] of a batch-first input: packed here
+  const float* src = x_values->data();
   for (size_t r = 0; r < slots.size(); ++r)
     std::memcpy(data.data() + r * static_cast<size_t>(features), src + slots[r] * features,
                 row_bytes);
-  const auto x_shape = std::as_const(x).data().shape();
+  const auto x_shape = x_values->shape();
   Tensor packed = make_output(std::move(data), "pack_padded_sequence", {x}, [=](const Array& g) {
     Array dx(x_shape, 0.f);
     for (size_t r = 0; r < slots.size(); ++r)
@@ -170,10 +172,11 @@ std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequen
   Shape out_shape{steps, B};
   out_shape.insert(out_shape.end(), trailing.begin(), trailing.end());
   out.reshape(ember::detail::to_xshape(out_shape));
+  const ember::detail::Dense rows(data);
   for (size_t r = 0; r < slots.size(); ++r)
-    std::memcpy(out.data() + slots[r] * features,
-                data.data().data() + r * static_cast<size_t>(features), row_bytes);
-  const auto data_shape = data.data().shape();
+    std::memcpy(out.data() + slots[r] * features, rows->data() + r * static_cast<size_t>(features),
+                row_bytes);
+  const auto data_shape = rows->shape();
   Tensor padded = make_output(std::move(out), "pad_packed_sequence", {data}, [=](const Array& g) {
     Array d = Array::from_shape(data_shape);
     for (size_t r = 0; r < slots.size(); ++r)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/conv.hpp"
 
@@ -46,13 +47,14 @@ int64_t pooled_length(const char* op, int64_t L, int64_t k, int64_t s, int64_t p
 // out[r, t] = x[r, idx[r, t]]; backward adds g back at idx.
 Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<int64_t> idx) {
   Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const float* xd = x.data().data();
+  const detail::Dense x_values(x);
+  const float* xd = x_values->data();
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T; ++t) {
       const int64_t j = idx[static_cast<size_t>(i * T + t)];
       y.data()[i * T + t] = j < 0 ? -INFINITY : xd[i * r.L + j];
     }
-  auto shape = x.data().shape();
+  auto shape = detail::to_xshape(x.shape());
   auto saved = std::make_shared<std::vector<int64_t>>(std::move(idx));
   return make_output(std::move(y), op, {x}, [=](const Array& g) {
     Array dx = xt::zeros<float>(shape);
@@ -69,7 +71,8 @@ Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vect
 template <class Window>
 std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T, Window window) {
   std::vector<int64_t> idx(static_cast<size_t>(r.rows * T), -1);
-  const float* xd = x.data().data();
+  const detail::Dense x_values(x);
+  const float* xd = x_values->data();
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T; ++t) {
       auto [begin, end, step] = window(t);
@@ -95,7 +98,8 @@ struct Span {
 // out[r, t] = sum(x[r, begin(t) : end(t)]) / divisor(t); backward spreads g / divisor.
 Tensor average_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<Span> spans) {
   Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const float* xd = x.data().data();
+  const detail::Dense x_values(x);
+  const float* xd = x_values->data();
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T; ++t) {
       const Span& s = spans[static_cast<size_t>(t)];
@@ -103,7 +107,7 @@ Tensor average_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vec
       for (int64_t j = s.begin; j < s.end; ++j) total += xd[i * r.L + j];
       y.data()[i * T + t] = total / s.divisor;
     }
-  auto shape = x.data().shape();
+  auto shape = detail::to_xshape(x.shape());
   return make_output(std::move(y), op, {x}, [=](const Array& g) {
     Array dx = xt::zeros<float>(shape);
     for (int64_t i = 0; i < r.rows; ++i)

@@ -90,8 +90,13 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
     out = Array(detail::to_xshape(r.out_shape), mean ? std::nanf("") : 0.f);
   } else {
     // Double accumulation, as the full reduction: a long float sum drifts.
-    xt::xarray<double> total =
-        xt::sum<double>(a.data(), r.axes, xt::evaluation_strategy::immediate);
+    xt::xarray<double> total = detail::with_values(a, [&](const auto& x) {
+      // xtensor's immediate reducer needs a row-major layout; a view's is reduced lazily.
+      if constexpr (std::is_same_v<std::decay_t<decltype(x)>, Array>)
+        return xt::xarray<double>(xt::sum<double>(x, r.axes, xt::evaluation_strategy::immediate));
+      else
+        return xt::xarray<double>(xt::sum<double>(x, r.axes));
+    });
     out = xt::cast<float>(total);
     if (mean) out /= divisor;
   }
@@ -104,10 +109,13 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
 
 // The reduction of everything: one pass, and a backward that only fills.
 Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
-  const Array& x = a.data();
-  double total = detail::kernels::sum(x.data(), static_cast<int64_t>(x.size()));
-  const float divisor = mean ? static_cast<float>(x.size()) : 1.f;
-  auto shape = x.shape();
+  // A tensor whose elements are contiguous in its storage (any non-view, a narrow along dim 0) is
+  // summed where it sits; another view through its strides. Neither is copied.
+  const int64_t n = a.numel();
+  double total =
+      a.is_contiguous() ? detail::kernels::sum(a.data_ptr(), n) : xt::sum<double>(a.data())();
+  const float divisor = mean ? static_cast<float>(n) : 1.f;
+  auto shape = detail::to_xshape(a.shape());
   float result = static_cast<float>(total);
   if (mean) result /= divisor;
   auto out = std::make_shared<Storage>(Array::shape_type{});  // 0-d, made in place
@@ -132,7 +140,8 @@ Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool lar
   EMBER_CHECK_SHAPE(r.n > 0, op, ": cannot reduce shape ", detail::shape_str(r.in),
                     ": the reduced dims hold no elements, and the extremum of none is undefined");
   Array scratch;
-  const float* x = detail::to_rows(a.data(), r, scratch);
+  const detail::Dense input(a);
+  const float* x = detail::to_rows(*input, r, scratch);
   Array out = Array::from_shape({static_cast<size_t>(r.rows)});
   for (int64_t row = 0; row < r.rows; ++row) {
     float best = x[row * r.n];
@@ -203,7 +212,7 @@ AlongDim along_dim(const Tensor& a, int64_t dim, bool keepdim, const char* op) {
 std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool keepdim,
                                             bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  auto [values, idx] = extreme_along(a.data(), d.split, largest);
+  auto [values, idx] = extreme_along(*detail::Dense(a), d.split, largest);
   values.reshape(detail::to_xshape(d.out_shape));
   IndexTensor indices(idx, d.out_shape);
   Tensor out = make_output(
@@ -221,14 +230,14 @@ std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool k
 
 IndexTensor arg_extreme(const Tensor& a, int64_t dim, bool keepdim, bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  return IndexTensor(extreme_along(a.data(), d.split, largest).second, d.out_shape);
+  return IndexTensor(extreme_along(*detail::Dense(a), d.split, largest).second, d.out_shape);
 }
 
 IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
   EMBER_CHECK_SHAPE(a.numel() > 0, op, ": cannot reduce the empty shape ",
                     detail::shape_str(a.shape()), ": the extremum of no elements is undefined");
   detail::DimSplit all{1, a.numel(), 1};
-  return IndexTensor(extreme_along(a.data(), all, largest).second, {});
+  return IndexTensor(extreme_along(*detail::Dense(a), all, largest).second, {});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <xsimd/xsimd.hpp>
 #include <xtensor-blas/xblas.hpp>
 
+#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "rnn_kernel.hpp"
@@ -91,8 +92,11 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
     offsets[static_cast<size_t>(t)] = batch_major ? t : r;
   auto X = x.storage(), Wih = w_ih.storage(), Whh = w_hh.storage();
-  const float* bih = b_ih.defined() ? b_ih.data().data() : nullptr;
-  const float* bhh = b_hh.defined() ? b_hh.data().data() : nullptr;
+  std::optional<ember::detail::Dense> bias_ih, bias_hh;
+  if (b_ih.defined()) bias_ih.emplace(b_ih);
+  if (b_hh.defined()) bias_hh.emplace(b_hh);
+  const float* bih = bias_ih ? (*bias_ih)->data() : nullptr;
+  const float* bhh = bias_hh ? (*bias_hh)->data() : nullptr;
 
   // Input projection of every step at once; LSTM and RNN fold both biases in here.
   auto gates = std::make_shared<Array>(uninitialized(N, GH));
@@ -107,8 +111,9 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   float* yp = out.data();
   float* hs = yp + N * H;
   float* cs = hs + B * H;
-  std::memcpy(hs, h0.data().data(), sizeof(float) * static_cast<size_t>(B * H));
-  if (lstm) std::memcpy(cs, c0.data().data(), sizeof(float) * static_cast<size_t>(B * H));
+  std::memcpy(hs, ember::detail::Dense(h0)->data(), sizeof(float) * static_cast<size_t>(B * H));
+  if (lstm)
+    std::memcpy(cs, ember::detail::Dense(c0)->data(), sizeof(float) * static_cast<size_t>(B * H));
   auto h_prev = std::make_shared<Array>(uninitialized(N, H));
   // LSTM: c_prev and tanh(c) per row; GRU: W_hn h + b_hn per row.
   auto saved_a = std::make_shared<Array>(uninitialized(lstm || gru ? N : 0, H));

@@ -27,15 +27,16 @@ Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const T
   for (int64_t i : idx)
     EMBER_CHECK_INDEX(i >= 0 && i < s.n, "index_add: index ", i, " out of range for dim ", dim,
                       " of size ", s.n);
-  Array out = a.data();
-  const float* src = source.data().data();
+  Array out = detail::pack(a);
+  const detail::Dense source_values(source);
+  const float* src = source_values->data();
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t k = 0; k < m; ++k) {
       const float* from = src + (o * m + k) * s.inner;
       float* to = out.data() + (o * s.n + idx[k]) * s.inner;
       for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
     }
-  auto src_xshape = source.data().shape();
+  auto src_xshape = source_values->shape();
   return make_output(std::move(out), "index_add", {a, source}, [=](const Array& g) {
     // d a = g; d source = alpha * g's slices at the indices (index_select's forward).
     Array ds = Array::from_shape(src_xshape);
@@ -86,9 +87,10 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const
       coord[d] = 0;
     }
   }
-  Array out = a.data();
-  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src.data().data()[from[i]];
-  auto src_xshape = src.data().shape();
+  Array out = detail::pack(a);
+  const detail::Dense src_values(src);
+  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src_values->data()[from[i]];
+  auto src_xshape = src_values->shape();
   return make_output(std::move(out), "scatter_add", {a, src}, [=](const Array& g) {
     Array ds = xt::zeros<float>(src_xshape);  // src elements outside the index get nothing
     for (size_t i = 0; i < to.size(); ++i) ds.data()[from[i]] = g.data()[to[i]];
@@ -104,12 +106,12 @@ Tensor triangle(const Tensor& a, const char* op, Keep keep) {
   EMBER_CHECK_SHAPE(s.size() >= 2, op, ": input must have at least 2 dims (a matrix), got shape ",
                     detail::shape_str(s));
   const int64_t rows = s[s.size() - 2], cols = s.back();
-  Array mask = Array::from_shape(a.data().shape());
+  Array mask = Array::from_shape(detail::to_xshape(s));
   for (size_t k = 0; k < mask.size(); ++k) {
     const int64_t j = static_cast<int64_t>(k) % cols, i = (static_cast<int64_t>(k) / cols) % rows;
     mask.data()[k] = keep(j - i) ? 1.f : 0.f;
   }
-  Array out = a.data() * mask;
+  Array out = a.data() * mask;  // a view is read through its strides
   return make_output(std::move(out), op, {a}, [mask = std::move(mask)](const Array& g) {
     return gradients(Array(g * mask));
   });

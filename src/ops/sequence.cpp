@@ -21,7 +21,8 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   // x seen as [outer, L, R, D]: L the reduced dim, R the dims between it and the features.
   const detail::DimSplit s = detail::split_at(sx, dim);
   const int64_t D = sx.back(), L = s.n, R = s.inner / D, outer = s.outer;
-  const float* m = mask.data().data();
+  const detail::Dense mask_values(mask);
+  const float* m = mask_values->data();
   // weight[o, l, r] = mask / (number of unmasked positions in that row); fully padded rows
   // keep weight 0 and so give zeros, not NaN.
   auto weight = std::make_shared<std::vector<float>>(static_cast<size_t>(outer * L * R), 0.f);
@@ -38,7 +39,8 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   Shape out_shape = sx;
   out_shape.erase(out_shape.begin() + dim);
   Array out = xt::zeros<float>(detail::to_xshape(out_shape));
-  const float* in = x.data().data();
+  const detail::Dense x_values(x);
+  const float* in = x_values->data();
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t l = 0; l < L; ++l)
       for (int64_t r = 0; r < R; ++r) {
@@ -48,7 +50,7 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
         float* dst = out.data() + (o * R + r) * D;
         detail::kernels::axpy(w, src, dst, D);  // dst += w * src, vectorised for the CPU
       }
-  auto in_shape = x.data().shape();
+  auto in_shape = x_values->shape();
   return make_output(std::move(out), "masked_mean", {x}, [=](const Array& g) {
     Array dx = Array::from_shape(in_shape);
     for (int64_t o = 0; o < outer; ++o)

@@ -19,7 +19,8 @@ Tensor row_reduction(const Tensor& a, const Shape& dims, bool keepdim, const cha
                      Forward forward_row, Backward backward_row) {
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   Array scratch;
-  const float* x = detail::to_rows(a.data(), r, scratch);
+  const detail::Dense values(a);
+  const float* x = detail::to_rows(*values, r, scratch);
   auto y = std::make_shared<Array>(Array::from_shape({static_cast<size_t>(r.rows)}));
   for (int64_t row = 0; row < r.rows; ++row) y->data()[row] = forward_row(x + row * r.n, r.n);
   Array out = *y;
@@ -152,8 +153,8 @@ Tensor cumsum(const Tensor& a, int64_t dim) {
         }
       }
   };
-  Array out = Array::from_shape(a.data().shape());
-  scan(a.data().data(), out.data(), false);
+  Array out = Array::from_shape(detail::to_xshape(a.shape()));
+  scan(detail::Dense(a)->data(), out.data(), false);
   return make_output(std::move(out), "cumsum", {a}, [scan](const Array& g) {
     Array dx = Array::from_shape(g.shape());
     scan(g.data(), dx.data(), true);
@@ -172,7 +173,8 @@ std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim, bo
   Array values = Array::from_shape(detail::to_xshape(out_shape));
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * k * s.inner));
   std::vector<int64_t> order(static_cast<size_t>(s.n));
-  const float* x = a.data().data();
+  const detail::Dense x_values(a);
+  const float* x = x_values->data();
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t i = 0; i < s.inner; ++i) {
       auto at = [&](int64_t j) { return x[(o * s.n + j) * s.inner + i]; };

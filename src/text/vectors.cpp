@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../dense.hpp"
 #include "ember/error.hpp"
 #include "ember/text/lines.hpp"
 #include "ember/text/tokenizer.hpp"
@@ -151,8 +152,9 @@ AlignedVectors align_to_vocab(const WordVectors& vectors, const Vocab& vocab, in
   const int64_t D = vectors.dim();
   AlignedVectors out;
   out.weights = randn({vocab.size(), D});
-  float* w = out.weights.data().data();
-  const float* src = vectors.vectors.data().data();
+  float* w = detail::own_values(out.weights).data();  // a fresh tensor: its whole storage
+  detail::Dense source(vectors.vectors);
+  const float* src = source->data();
   for (int64_t i = 0; i < vocab.size(); ++i) {
     if (i == pad_index) {
       std::fill_n(w + i * D, D, 0.f);
