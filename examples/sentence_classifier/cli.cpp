@@ -356,7 +356,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   std::unique_ptr<ember::distributed::Environment> env;
   try {
-    env = start_distributed(argc, argv);
+    env = start_distributed(argc, argv, "ember-classify");
     return run(argc, argv);
   } catch (const std::exception& e) {
     if (env) env->abort(std::string("ember-classify: error: ") + e.what());  // stops every rank
