@@ -93,6 +93,7 @@ endfunction()
 # A global batch of 5 blocks: ranks take 2 and 3, so the loss weighting by share is exercised.
 run_both(train --text ${TEXT} --vocab-size 300 --layers 1 --dim 32 --heads 2 --context 24
          --batch 5 --epochs 3 --seed 1)
+count_matches("data-parallel on 2 ranks: each takes its share of every batch of 5" "${OUT_TWO}" 1)
 count_matches("saved [^\n]*two" "${OUT_TWO}" 1)
 count_matches("trained a byte-level BPE tokenizer" "${OUT_TWO}" 1)
 compare_history("ember-lm train")
@@ -117,5 +118,6 @@ endforeach()
 file(WRITE ${DIR}/cls.tsv "${rows}")
 run_both(finetune-classify --model ${BERT} --train ${DIR}/cls.tsv --valid ${DIR}/cls.tsv
          --epochs 3 --batch 7 --lr 3e-3 --seed 2)
+count_matches("data-parallel on 2 ranks" "${OUT_TWO}" 1)
 count_matches("saved [^\n]*two" "${OUT_TWO}" 1)
 compare_history("ember-lm finetune-classify")
