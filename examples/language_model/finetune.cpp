@@ -86,9 +86,7 @@ double finetune_classify(const FinetuneOptions& o, std::ostream& out, bool termi
 
   // Under mpirun, as ember-lm train: --batch is global, each rank takes its slice of every batch.
   const classifier::Parallel parallel = classifier::Parallel::current();
-  if (parallel.world_size > 1)
-    out << "data-parallel on " << parallel.world_size << " ranks: each takes its share of every "
-        << "batch of " << o.batch << "\n";
+  out << parallel.describe(o.batch);
   model.train();
   optim::AdamW opt(model.parameters(), optim::AdamWOptions(o.lr));
   std::unique_ptr<distributed::DataParallel> dp = parallel.data_parallel(model.parameters());

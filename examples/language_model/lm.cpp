@@ -149,9 +149,7 @@ double train(const TrainOptions& o, std::ostream& out, bool terminal) {
   // DataParallel averages the gradients, so the run gives one process's model up to float
   // rounding; rank 0 alone prints and writes.
   const classifier::Parallel parallel = classifier::Parallel::current();
-  if (parallel.world_size > 1)
-    out << "data-parallel on " << parallel.world_size << " ranks: each takes its share of every "
-        << "batch of " << o.batch << "\n";
+  out << parallel.describe(o.batch);
   model->train();
   optim::AdamW opt(model->parameters(), optim::AdamWOptions(o.lr));
   // No overlap: the tied wte is read twice (embedding and head), so its gradient arrives twice.

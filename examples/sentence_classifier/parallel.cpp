@@ -25,6 +25,12 @@ double Parallel::sum(double value) const {
   return world_size == 1 ? value : dist::all_reduce(value, dist::ReduceOp::Sum);
 }
 
+std::string Parallel::describe(int64_t global_batch) const {
+  if (world_size == 1) return "";
+  return "data-parallel on " + std::to_string(world_size) +
+         " ranks: each takes its share of every batch of " + std::to_string(global_batch) + "\n";
+}
+
 std::unique_ptr<dist::DataParallel> Parallel::data_parallel(
     std::vector<ember::Tensor> parameters, dist::DataParallelOptions options) const {
   if (world_size == 1) return nullptr;

@@ -4,6 +4,7 @@
 // writes. In one process every member is a no-op, so a training loop reads the same either way.
 #pragma once
 
+#include <cstdint>
 #include <ember/ember.hpp>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@ struct Parallel {
   // DataParallel computes) is the mean over all `global` examples of the batch.
   float loss_scale(size_t local, size_t global) const;
   double sum(double value) const;  // over the ranks
+  // "data-parallel on 2 ranks: each takes its share of every batch of 8\n" for the log (so a
+  // launch that started separate processes shows), "" in one process.
+  std::string describe(int64_t global_batch) const;
   // Null in one process.
   std::unique_ptr<ember::distributed::DataParallel> data_parallel(
       std::vector<ember::Tensor> parameters,
