@@ -2,13 +2,15 @@
 // perplexity, and fine-tune a BERT checkpoint as a sentence classifier. Checkpoints are folders
 // as the Hugging Face hub ships them (config.json, model.safetensors, vocab.json + merges.txt or
 // vocab.txt). The conventions are ember-classify's: CLI11, a progress bar, history.csv and
-// curves.svg beside the model, exit 1 with "ember-lm: error: ..." on bad input.
+// curves.svg beside the model, exit 1 with "ember-lm: error: ..." on bad input, and
+// data-parallel training under mpirun.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "lm.hpp"
+#include "parallel.hpp"
 
 namespace {
 
@@ -127,9 +129,15 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::unique_ptr<ember::distributed::Environment> env;
   try {
+    // Under mpirun, train and finetune-classify are data-parallel (docs/distributed.md);
+    // rank 0 alone prints and writes, and each rank keeps to its share of the cores.
+    env = classifier::start_distributed(argc, argv, "ember-lm");
+    if (env) ember::set_num_threads(classifier::threads_per_rank(ember::get_num_threads()));
     return run(argc, argv);
   } catch (const std::exception& e) {
+    if (env) env->abort(std::string("ember-lm: error: ") + e.what());  // stops every rank
     std::cerr << "ember-lm: error: " << e.what() << "\n";
     return 1;
   }

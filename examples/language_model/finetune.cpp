@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "lm.hpp"
+#include "parallel.hpp"
 #include "report.hpp"
 
 using namespace ember;
@@ -36,24 +37,26 @@ Batch batch_of(const text::Tokenizer& tok, const std::vector<text::Example>& dat
   return {enc.input_ids, enc.token_type_ids, IndexTensor(labels), to_float(enc.attention_mask)};
 }
 
-// (loss, accuracy) over a data set, in eval mode.
+// (loss, accuracy) over a data set, in eval mode; under mpirun each rank scores its shard and
+// the sums are reduced.
 std::pair<double, double> score(BertForSequenceClassification& model, const text::Tokenizer& tok,
                                 const std::vector<text::Example>& data, int64_t batch,
-                                int64_t max_length) {
+                                int64_t max_length, const classifier::Parallel& parallel) {
   NoGradGuard no_grad;
   model.eval();
   std::vector<size_t> order(data.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   double loss = 0, correct = 0;
-  for (size_t i = 0; i < data.size(); i += static_cast<size_t>(batch)) {
-    const size_t end = std::min(data.size(), i + static_cast<size_t>(batch));
+  auto [first, last] = parallel.shard(0, data.size());
+  for (size_t i = first; i < last; i += static_cast<size_t>(batch)) {
+    const size_t end = std::min(last, i + static_cast<size_t>(batch));
     Batch b = batch_of(tok, data, order, i, end, max_length);
     Tensor logits = model.forward(b.ids, b.types, b.mask);
     loss += nn::functional::cross_entropy(logits, b.labels).item() * double(end - i);
     correct += (argmax(logits, 1) == b.labels).sum().item();
   }
   model.train();
-  return {loss / double(data.size()), correct / double(data.size())};
+  return {parallel.sum(loss) / double(data.size()), parallel.sum(correct) / double(data.size())};
 }
 }  // namespace
 
@@ -81,8 +84,12 @@ double finetune_classify(const FinetuneOptions& o, std::ostream& out, bool termi
   text::WordPieceTokenizer tok = text::WordPieceTokenizer::from_vocab_file(o.model + "/vocab.txt");
   const int64_t max_length = std::min(o.max_length, config.max_position_embeddings);
 
+  // Under mpirun, as ember-lm train: --batch is global, each rank takes its slice of every batch.
+  const classifier::Parallel parallel = classifier::Parallel::current();
+  out << parallel.describe(o.batch);
   model.train();
   optim::AdamW opt(model.parameters(), optim::AdamWOptions(o.lr));
+  std::unique_ptr<distributed::DataParallel> dp = parallel.data_parallel(model.parameters());
   classifier::Progress progress(out, terminal, o.epochs);
   std::vector<classifier::EpochStats> history;
   double accuracy = 0;
@@ -90,29 +97,34 @@ double finetune_classify(const FinetuneOptions& o, std::ostream& out, bool termi
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::vector<size_t> order = text::shuffled_indices(train.size(), o.seed + epoch);
-    double loss_sum = 0, correct = 0;
+    double loss_sum = 0, correct = 0, seen = 0;
     const int64_t batches = static_cast<int64_t>((order.size() + B - 1) / B);
     for (int64_t bi = 0; bi < batches; ++bi) {
-      const size_t from = bi * B, to = std::min(order.size(), from + B);
-      Batch b = batch_of(tok, train, order, from, to, max_length);
+      const size_t lo = bi * B, hi = std::min(order.size(), lo + B);
+      auto [from, to] = parallel.shard(lo, hi);  // [lo, hi) in one process
       opt.zero_grad();
-      Tensor logits = model.forward(b.ids, b.types, b.mask);
-      Tensor loss = nn::functional::cross_entropy(logits, b.labels);
-      loss.backward();
+      if (to > from) {
+        Batch b = batch_of(tok, train, order, from, to, max_length);
+        Tensor logits = model.forward(b.ids, b.types, b.mask);
+        Tensor loss = nn::functional::cross_entropy(logits, b.labels);
+        (loss * parallel.loss_scale(to - from, hi - lo)).backward();
+        loss_sum += loss.item() * double(to - from);
+        correct += (argmax(logits.detach(), 1) == b.labels).sum().item();
+        seen += double(to - from);
+      }
+      if (dp) dp->synchronize();
       opt.step();
-      loss_sum += loss.item() * double(to - from);
-      correct += (argmax(logits.detach(), 1) == b.labels).sum().item();
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      progress.batch(epoch, bi + 1, batches, loss.item(), correct / double(to),
-                     double(to) / std::max(secs, 1e-9));
+      progress.batch(epoch, bi + 1, batches, loss_sum / std::max(seen, 1.0),
+                     correct / std::max(seen, 1.0), seen / std::max(secs, 1e-9));
     }
     classifier::EpochStats stats{};
     stats.epoch = epoch;
-    stats.train_loss = loss_sum / double(train.size());
-    stats.train_accuracy = accuracy = correct / double(train.size());
+    stats.train_loss = parallel.sum(loss_sum) / double(train.size());
+    stats.train_accuracy = accuracy = parallel.sum(correct) / double(train.size());
     if (!valid.empty()) {
-      auto [vloss, vacc] = score(model, tok, valid, o.batch, max_length);
+      auto [vloss, vacc] = score(model, tok, valid, o.batch, max_length, parallel);
       stats.valid_loss = vloss;
       stats.valid_accuracy = accuracy = vacc;
     }
@@ -121,6 +133,7 @@ double finetune_classify(const FinetuneOptions& o, std::ostream& out, bool termi
     progress.epoch(stats);
     history.push_back(stats);
   }
+  if (!parallel.is_root()) return accuracy;
   model.save_pretrained(o.out);
   std::filesystem::copy_file(o.model + "/vocab.txt", o.out + "/vocab.txt",
                              std::filesystem::copy_options::overwrite_existing);

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "parallel.hpp"
 #include "report.hpp"
 
 using namespace ember;
@@ -58,26 +59,37 @@ IndexTensor batch_of(const std::vector<std::vector<int64_t>>& blocks, size_t fro
                      {static_cast<int64_t>(count), static_cast<int64_t>(blocks[from].size())});
 }
 
-// Mean loss and next-token accuracy over blocks, in eval mode.
+// Next-token hits of logits (batch, T + 1, vocab) against ids: position t predicts t + 1.
+double next_token_hits(const Tensor& logits, const IndexTensor& ids) {
+  const int64_t B = ids.size(0), T = ids.size(1) - 1;
+  IndexTensor guess = argmax(logits.detach().narrow(1, 0, T), 2);
+  double hits = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) hits += guess[b * T + t] == ids[b * (T + 1) + t + 1];
+  return hits;
+}
+
+// Mean loss and next-token accuracy over blocks, in eval mode; under mpirun each rank scores
+// its shard of the blocks and the sums are reduced.
 std::pair<double, double> score(GPT2LMHeadModel& model,
-                                const std::vector<std::vector<int64_t>>& blocks, int64_t batch) {
+                                const std::vector<std::vector<int64_t>>& blocks, int64_t batch,
+                                const classifier::Parallel& parallel = classifier::Parallel()) {
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  double loss = 0, correct = 0, count = 0;
-  for (size_t i = 0; i < blocks.size(); i += static_cast<size_t>(batch)) {
-    size_t n = std::min(blocks.size() - i, static_cast<size_t>(batch));
+  double loss = 0, correct = 0;
+  auto [first, last] = parallel.shard(0, blocks.size());
+  for (size_t i = first; i < last; i += static_cast<size_t>(batch)) {
+    size_t n = std::min(last - i, static_cast<size_t>(batch));
     IndexTensor ids = batch_of(blocks, i, n);
     Tensor logits = model.forward(ids);
-    const int64_t T = ids.size(1) - 1;
     loss += GPT2LMHeadModel::loss(logits, ids).item() * double(n);
-    IndexTensor guess = argmax(logits.narrow(1, 0, T), 2);
-    for (size_t b = 0; b < n; ++b)
-      for (int64_t t = 0; t < T; ++t) correct += guess[b * T + t] == ids[b * (T + 1) + t + 1];
-    count += double(n);
+    correct += next_token_hits(logits, ids);
   }
   model.train(was_training);
-  return {loss / count, correct / (count * double(blocks[0].size() - 1))};
+  const double count = double(blocks.size());
+  return {parallel.sum(loss) / count,
+          parallel.sum(correct) / (count * double(blocks[0].size() - 1))};
 }
 
 }  // namespace
@@ -133,8 +145,16 @@ double train(const TrainOptions& o, std::ostream& out, bool terminal) {
       << train_blocks.size() << " training and " << valid.size() << " validation blocks of "
       << context << "\n";
 
+  // Under mpirun: --batch is the global batch, each rank takes its slice of every batch and
+  // DataParallel averages the gradients, so the run gives one process's model up to float
+  // rounding; rank 0 alone prints and writes.
+  const classifier::Parallel parallel = classifier::Parallel::current();
+  out << parallel.describe(o.batch);
   model->train();
   optim::AdamW opt(model->parameters(), optim::AdamWOptions(o.lr));
+  // No overlap: the tied wte is read twice (embedding and head), so its gradient arrives twice.
+  std::unique_ptr<distributed::DataParallel> dp = parallel.data_parallel(
+      model->parameters(), distributed::DataParallelOptions().overlap(false));
   classifier::Progress progress(out, terminal, o.epochs);
   std::vector<classifier::EpochStats> history;
   int64_t steps = 0;
@@ -147,34 +167,39 @@ double train(const TrainOptions& o, std::ostream& out, bool terminal) {
     const int64_t batches = static_cast<int64_t>((order.size() + B - 1) / B);
     for (int64_t bi = 0; bi < batches; ++bi) {
       if (o.max_steps > 0 && steps >= o.max_steps) break;
-      std::vector<std::vector<int64_t>> picked;
-      for (size_t i = bi * B; i < std::min(order.size(), (bi + 1) * B); ++i)
-        picked.push_back(train_blocks[order[i]]);
-      IndexTensor ids = batch_of(picked, 0, picked.size());
+      const size_t lo = bi * B, hi = std::min(order.size(), lo + B);
+      auto [mine, mine_end] = parallel.shard(lo, hi);  // [lo, hi) in one process
       opt.zero_grad();
-      Tensor logits = model->forward(ids);
-      Tensor loss = GPT2LMHeadModel::loss(logits, ids);
-      loss.backward();
+      if (mine_end > mine) {
+        std::vector<std::vector<int64_t>> picked;
+        for (size_t i = mine; i < mine_end; ++i) picked.push_back(train_blocks[order[i]]);
+        IndexTensor ids = batch_of(picked, 0, picked.size());
+        Tensor logits = model->forward(ids);
+        Tensor loss = GPT2LMHeadModel::loss(logits, ids);
+        (loss * parallel.loss_scale(picked.size(), hi - lo)).backward();
+        loss_sum += loss.item() * double(picked.size());
+        hits += next_token_hits(logits, ids);
+        seen += double(picked.size());
+        predicted += double(picked.size()) * double(ids.size(1) - 1);
+      }
+      if (dp) dp->synchronize();
       opt.step();
       ++steps;
-      loss_sum += loss.item() * double(picked.size());
-      const int64_t T = ids.size(1) - 1;
-      IndexTensor guess = argmax(logits.detach().narrow(1, 0, T), 2);
-      for (size_t b = 0; b < picked.size(); ++b)
-        for (int64_t t = 0; t < T; ++t) hits += guess[b * T + t] == ids[b * (T + 1) + t + 1];
-      seen += double(picked.size());
-      predicted += double(picked.size() * static_cast<size_t>(T));
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      progress.batch(epoch, bi + 1, batches, loss.item(), hits / predicted,
-                     seen / std::max(secs, 1e-9));
+      progress.batch(epoch, bi + 1, batches, loss_sum / std::max(seen, 1.0),
+                     hits / std::max(predicted, 1.0), seen / std::max(secs, 1e-9));
     }
+    loss_sum = parallel.sum(loss_sum);
+    hits = parallel.sum(hits);
+    seen = parallel.sum(seen);
+    predicted = parallel.sum(predicted);
     classifier::EpochStats stats{};
     stats.epoch = epoch;
     stats.train_loss = loss_sum / std::max(seen, 1.0);
     stats.train_accuracy = hits / std::max(predicted, 1.0);
     if (!valid.empty()) {
-      auto [vloss, vacc] = score(*model, valid, o.batch);
+      auto [vloss, vacc] = score(*model, valid, o.batch, parallel);
       stats.valid_loss = vloss;
       stats.valid_accuracy = vacc;
       perplexity = std::exp(vloss);
@@ -187,6 +212,7 @@ double train(const TrainOptions& o, std::ostream& out, bool terminal) {
     history.push_back(stats);
     out << "epoch " << epoch << "  perplexity " << perplexity << "\n";
   }
+  if (!parallel.is_root()) return perplexity;
   model->save_pretrained(o.out);
   tok->save(o.out);
   classifier::write_history_csv(history, o.out + "/history.csv");

@@ -184,7 +184,7 @@ int train_command(TrainArgs& a) {
   if (!a.test.empty()) test_set = text::read_tsv(a.test, labels, false);
   std::cout << "training on " << train_set.size() << " sentences, " << labels.size() << " classes";
   if (!valid_set.empty()) std::cout << ", validating on " << valid_set.size();
-  std::cout << "\n";
+  std::cout << "\n" << c.parallel.describe(c.batch_size);
 
   Progress progress(std::cout, on_terminal(), c.epochs);
   TrainCallbacks callbacks;
@@ -356,7 +356,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   std::unique_ptr<ember::distributed::Environment> env;
   try {
-    env = start_distributed(argc, argv);
+    env = start_distributed(argc, argv, "ember-classify");
     return run(argc, argv);
   } catch (const std::exception& e) {
     if (env) env->abort(std::string("ember-classify: error: ") + e.what());  // stops every rank

@@ -1,4 +1,4 @@
-// The classifier's data-parallel plumbing; see parallel.hpp.
+// The data-parallel plumbing of ember-classify and ember-lm; see parallel.hpp.
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -25,10 +25,16 @@ double Parallel::sum(double value) const {
   return world_size == 1 ? value : dist::all_reduce(value, dist::ReduceOp::Sum);
 }
 
+std::string Parallel::describe(int64_t global_batch) const {
+  if (world_size == 1) return "";
+  return "data-parallel on " + std::to_string(world_size) +
+         " ranks: each takes its share of every batch of " + std::to_string(global_batch) + "\n";
+}
+
 std::unique_ptr<dist::DataParallel> Parallel::data_parallel(
-    std::vector<ember::Tensor> parameters) const {
+    std::vector<ember::Tensor> parameters, dist::DataParallelOptions options) const {
   if (world_size == 1) return nullptr;
-  return std::make_unique<dist::DataParallel>(std::move(parameters));
+  return std::make_unique<dist::DataParallel>(std::move(parameters), options);
 }
 
 Parallel Parallel::current() {
@@ -44,12 +50,13 @@ int env_int(const char* name) {
 }
 }  // namespace
 
-std::unique_ptr<dist::Environment> start_distributed(int argc, char** argv) {
+std::unique_ptr<dist::Environment> start_distributed(int argc, char** argv,
+                                                     const std::string& program) {
   // Open MPI's mpirun, or a PMI launcher (srun, MPICH's hydra).
   if (!env_int("OMPI_COMM_WORLD_SIZE") && !env_int("PMI_SIZE") && !std::getenv("PMIX_RANK"))
     return nullptr;
-  EMBER_CHECK(dist::is_available(),
-              "ember-classify was launched by mpirun, but this Ember was built without MPI");
+  EMBER_CHECK(dist::is_available(), program,
+              " was launched by mpirun, but this Ember was built without MPI");
   auto env = std::make_unique<dist::Environment>(argc, argv);
   if (env->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
     std::fprintf(stderr, "rank %d: could not silence stdout\n", env->rank());
