@@ -5,6 +5,7 @@
 
 #include <ember/ember.hpp>
 
+#include "alloc_count.hpp"
 #include "bench_common.hpp"
 
 using namespace ember;
@@ -21,15 +22,22 @@ Tensor float_tensor(const Shape& shape, uint64_t seed, bool grad) {
   return tensor(bench::normal(n, seed), shape, grad);
 }
 
+// Three recorded ops (mul, add, sum) and their backward; heap allocations counted after the
+// timed loop (bench/alloc_count.hpp).
 void per_op_overhead(benchmark::State& state) {
   Tensor a = float_tensor({4, 4}, 1, true), b = float_tensor({4, 4}, 2, true);
-  auto step = [&] {
-    Tensor loss = sum(a * b + a);
+  auto forward = [&] { return sum(a * b + a); };
+  auto backward = [](Tensor& loss) {
     loss.backward();
     benchmark::DoNotOptimize(loss.data().data());
   };
+  auto step = [&] {
+    Tensor loss = forward();
+    backward(loss);
+  };
   step();  // warm-up: the first touch of fresh memory is not the steady state
   for (auto _ : state) step();
+  bench::count_allocations(state, 3, forward, backward);
 }
 BENCHMARK(per_op_overhead);
 

@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "../alloc_count.hpp"
 #include "../bench_common.hpp"
 
 namespace F = torch::nn::functional;
@@ -18,15 +19,22 @@ torch::Tensor float_tensor(std::vector<int64_t> shape, uint64_t seed, bool grad)
   return torch::tensor(bench::normal(n, seed)).reshape(shape).set_requires_grad(grad);
 }
 
+// Three recorded ops (mul, add, sum) and their backward; heap allocations counted after the
+// timed loop (bench/alloc_count.hpp).
 void per_op_overhead(benchmark::State& state) {
   torch::Tensor a = float_tensor({4, 4}, 1, true), b = float_tensor({4, 4}, 2, true);
-  auto step = [&] {
-    torch::Tensor loss = (a * b + a).sum();
+  auto forward = [&] { return (a * b + a).sum(); };
+  auto backward = [](torch::Tensor& loss) {
     loss.backward();
     benchmark::DoNotOptimize(loss.data_ptr());
   };
+  auto step = [&] {
+    torch::Tensor loss = forward();
+    backward(loss);
+  };
   step();  // warm-up: the first touch of fresh memory is not the steady state
   for (auto _ : state) step();
+  bench::count_allocations(state, 3, forward, backward);
 }
 BENCHMARK(per_op_overhead);
 
