@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <xtensor/xnoalias.hpp>
 
 #include "ember/tensor.hpp"
 
@@ -42,6 +43,47 @@ template <class F>
 auto with_values(const Tensor& t, F&& f) {
   if (!t.is_view()) return f(static_cast<const Array&>(t.impl()->storage->values));
   return f(t.data());
+}
+
+// f(x) of an elementwise op (f maps an xtensor expression to one), as a fresh contiguous
+// Array. x is read where it sits: a tensor that is its whole storage directly; a view by
+// gathering its elements straight into the result's buffer (the one allocation) and applying
+// f there in place. The input is never copied.
+template <class F>
+Array elementwise(const Tensor& x, F&& f) {
+  if (!x.is_view()) return Array(f(static_cast<const Array&>(x.impl()->storage->values)));
+  Array out = pack(x);
+  xt::noalias(out) = f(static_cast<const Array&>(out));
+  return out;
+}
+
+// f(a, b) of a binary elementwise op with broadcasting, the same way: an operand that is a
+// view and has the result's shape is gathered into the result's buffer, f runs there in
+// place, and the other operand is read through its strides. Neither input is copied.
+template <class F>
+Array elementwise(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
+  if (!a.is_view() && !b.is_view())
+    return Array(f(static_cast<const Array&>(a.impl()->storage->values),
+                   static_cast<const Array&>(b.impl()->storage->values)));
+  if (a.is_view() && a.shape() == out_shape) {
+    Array out = pack(a);
+    with_values(b, [&](const auto& y) {
+      xt::noalias(out) = f(static_cast<const Array&>(out), y);
+      return 0;
+    });
+    return out;
+  }
+  if (b.is_view() && b.shape() == out_shape) {
+    Array out = pack(b);
+    with_values(a, [&](const auto& x) {
+      xt::noalias(out) = f(x, static_cast<const Array&>(out));
+      return 0;
+    });
+    return out;
+  }
+  return with_values(a, [&](const auto& x) {
+    return with_values(b, [&](const auto& y) { return Array(f(x, y)); });
+  });
 }
 
 }  // namespace ember::detail

@@ -2,6 +2,7 @@
 #include "ember/tensor.hpp"
 
 #include <numeric>
+#include <optional>
 #include <utility>
 #include <xtensor/xmanipulation.hpp>
 
@@ -220,7 +221,7 @@ ValuesForWrite::~ValuesForWrite() {
 SavedValues Tensor::storage() const {
   const TensorImpl& impl = checked();
   if (!impl.view) return SavedValues(impl.storage);
-  return SavedValues(impl.storage, std::make_shared<const Array>(detail::pack(*this)));
+  return SavedValues(impl.storage, *impl.view);
 }
 
 Shape Tensor::strides() const {
@@ -318,10 +319,16 @@ Tensor Tensor::clone() const {
                      [](const Array& g) { return gradients(g); });
 }
 
+struct SavedValues::SavedView {
+  Shape shape, strides;
+  int64_t offset = 0;
+  std::optional<Array> packed;
+};
+
 void SavedValues::throw_modified() const {
   const char* op = detail::current_backward_op();
   throw Error(detail::cat(op ? op : "backward", ": a tensor saved for backward (shape ",
-                          detail::shape_str(detail::to_shape(*values_)),
+                          detail::shape_str(view_ ? view_->shape : detail::to_shape(*values_)),
                           ") was modified by an inplace operation: it is at version ",
                           storage_->version.load(std::memory_order_relaxed), "; expected version ",
                           version_, " instead"));
@@ -332,11 +339,22 @@ SavedValues::SavedValues(std::shared_ptr<Storage> storage)
   storage_ = std::move(storage);
 }
 
-SavedValues::SavedValues(std::shared_ptr<const Storage> storage,
-                         std::shared_ptr<const Array> packed)
+SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout)
     : storage_(std::move(storage)),
-      copy_(std::move(packed)),
-      values_(copy_.get()),
-      version_(storage_->version.load(std::memory_order_relaxed)) {}
+      view_(std::make_shared<SavedView>()),
+      version_(storage_->version.load(std::memory_order_relaxed)) {
+  view_->shape = layout.shape;
+  view_->strides = layout.strides;
+  view_->offset = layout.offset;
+}
+
+const Array& SavedValues::packed() const {
+  SavedView& v = *view_;
+  if (!v.packed) {
+    v.packed.emplace(Array::from_shape(detail::to_xshape(v.shape)));
+    detail::gather_strided(storage_->values.data(), v.shape, v.strides, v.offset, v.packed->data());
+  }
+  return *v.packed;
+}
 
 }  // namespace ember

@@ -11,46 +11,6 @@ namespace ember {
 
 namespace detail {
 
-namespace {
-// Calls visit(i, position) for element i of the view, row-major, the innermost dim in a tight
-// loop.
-template <class Visit>
-void walk_strided(const Shape& shape, const Shape& strides, int64_t offset, Visit visit) {
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  int64_t total = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
-  if (total == 0) return;
-  if (rank == 0) {
-    visit(0, offset);
-    return;
-  }
-  const int64_t inner = shape[rank - 1], inner_stride = strides[rank - 1];
-  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
-  int64_t position = offset;
-  for (int64_t i = 0; i < total; i += inner) {
-    for (int64_t j = 0; j < inner; ++j) visit(i + j, position + j * inner_stride);
-    for (int64_t d = rank - 2; d >= 0; --d) {  // odometer over the outer dims
-      position += strides[d];
-      if (++index[d] < shape[d]) break;
-      position -= strides[d] * shape[d];
-      index[d] = 0;
-    }
-  }
-}
-}  // namespace
-
-void gather_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
-                    float* out) {
-  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { out[i] = base[p]; });
-}
-void write_strided(const float* values, const Shape& shape, const Shape& strides, int64_t offset,
-                   float* base) {
-  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] = values[i]; });
-}
-void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
-                         int64_t offset, float* base) {
-  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
-}
-
 // The target of view/reshape with one -1 inferred; throws naming `op` and both shapes.
 Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op) {
   Shape target = requested;

@@ -108,27 +108,32 @@ class SavedValues {
   SavedValues() = default;
   // An op's own output, saved before make_output wraps it (tanh, sigmoid, softmax).
   explicit SavedValues(std::shared_ptr<Storage> storage);
-  // A view's values: packed into a contiguous array owned by this object, checked against the
-  // version of the view's storage.
-  SavedValues(std::shared_ptr<const Storage> storage, std::shared_ptr<const Array> packed);
+  // A view's values: its storage and layout. Forward copies nothing; the first read (in
+  // backward) packs the elements into a contiguous array that this object and its copies share.
+  SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout);
   const Array& operator*() const {
     check();
-    return *values_;
+    return values_ ? *values_ : packed();
   }
-  const Array* operator->() const {
+  const Array* operator->() const { return &**this; }
+  explicit operator bool() const { return values_ != nullptr || view_ != nullptr; }
+  // The storage's first element, version-checked and never packed: for kernels that read a
+  // saved view through its layout (matmul's transposed operands).
+  const float* storage_data() const {
     check();
-    return values_;
+    return storage_->values.data();
   }
-  explicit operator bool() const { return values_ != nullptr; }
 
  private:
+  struct SavedView;
   void check() const {
     if (storage_ && storage_->version.load(std::memory_order_relaxed) != version_) throw_modified();
   }
   [[noreturn]] void throw_modified() const;
+  const Array& packed() const;
   std::shared_ptr<const Storage> storage_;
-  std::shared_ptr<const Array> copy_;
-  const Array* values_ = nullptr;
+  std::shared_ptr<SavedView> view_;  // null unless the saved tensor is a view
+  const Array* values_ = nullptr;    // the storage's array when it is not
   uint64_t version_ = 0;
 };
 

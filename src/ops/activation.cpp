@@ -14,7 +14,8 @@ Tensor relu(const Tensor& a) {
   auto A = a.storage();
   // As PyTorch: NaN stays NaN (max(NaN, 0) would swallow it), and the gradient is cut only
   // where the result is <= 0 (so a NaN input passes it on, as threshold_backward does).
-  return make_output(Array(xt::where(*A < 0.f, 0.f, *A)), "relu", {a}, [A](const Array& g) {
+  Array out = detail::elementwise(a, [](const auto& x) { return xt::where(x < 0.f, 0.f, x); });
+  return make_output(std::move(out), "relu", {a}, [A](const Array& g) {
     return gradients(Array(xt::where(*A <= 0.f, 0.f, g)));
   });
 }
@@ -22,19 +23,22 @@ Tensor relu(const Tensor& a) {
 Tensor leaky_relu(const Tensor& a, float slope) {
   auto A = a.storage();
   return make_output(
-      Array(xt::where(*A > 0.f, *A, *A * slope)), "leaky_relu", {a},
+      detail::elementwise(a, [slope](const auto& x) { return xt::where(x > 0.f, x, x * slope); }),
+      "leaky_relu", {a},
       [A, slope](const Array& g) { return gradients(Array(xt::where(*A > 0.f, g, g * slope))); });
 }
 
 Tensor sigmoid(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(1.f / (1.f + xt::exp(-*detail::Dense(a)))));
+  auto out = std::make_shared<Storage>(
+      detail::elementwise(a, [](const auto& x) { return 1.f / (1.f + xt::exp(-x)); }));
   SavedValues y(out);
   return make_output(out, "sigmoid", {a},
                      [y](const Array& g) { return gradients(Array(g * *y * (1.f - *y))); });
 }
 
 Tensor tanh(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::tanh(*detail::Dense(a))));
+  auto out =
+      std::make_shared<Storage>(detail::elementwise(a, [](const auto& x) { return xt::tanh(x); }));
   SavedValues y(out);
   return make_output(out, "tanh", {a},
                      [y](const Array& g) { return gradients(Array(g * (1.f - *y * *y))); });
@@ -44,17 +48,19 @@ Tensor gelu(const Tensor& a) {
   auto A = a.storage();
   static constexpr float kInvSqrt2 = 0.70710678118654752f;
   static constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-  return make_output(Array(0.5f * *A * (1.f + xt::erf(*A * kInvSqrt2))), "gelu", {a},
-                     [A](const Array& g) {
-                       Array cdf = 0.5f * (1.f + xt::erf(*A * kInvSqrt2));
-                       Array pdf = kInvSqrt2Pi * xt::exp(-0.5f * *A * *A);
-                       return gradients(Array(g * (cdf + *A * pdf)));
-                     });
+  Array out = detail::elementwise(
+      a, [](const auto& x) { return 0.5f * x * (1.f + xt::erf(x * kInvSqrt2)); });
+  return make_output(std::move(out), "gelu", {a}, [A](const Array& g) {
+    Array cdf = 0.5f * (1.f + xt::erf(*A * kInvSqrt2));
+    Array pdf = kInvSqrt2Pi * xt::exp(-0.5f * *A * *A);
+    return gradients(Array(g * (cdf + *A * pdf)));
+  });
 }
 
 Tensor silu(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(*A / (1.f + xt::exp(-*A))), "silu", {a}, [A](const Array& g) {
+  Array out = detail::elementwise(a, [](const auto& x) { return x / (1.f + xt::exp(-x)); });
+  return make_output(std::move(out), "silu", {a}, [A](const Array& g) {
     Array s = 1.f / (1.f + xt::exp(-*A));
     return gradients(Array(g * s * (1.f + *A * (1.f - s))));
   });

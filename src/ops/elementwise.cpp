@@ -69,35 +69,47 @@ Gradients gradients_if(bool need_a, ComputeA grad_a, bool need_b, ComputeB grad_
 }
 }  // namespace
 
-// Same-shape operands skip the broadcast bookkeeping: the common case, and the cheap one.
-bool same_shape(const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); }
+// Operands that are their whole storage and have one shape skip the broadcast bookkeeping and
+// run on the vectorised loops: the common case, and the cheap one. (Compared without building
+// a Shape: this runs on every op.)
+bool same_whole(const Tensor& a, const Tensor& b) {
+  return !a.is_view() && !b.is_view() &&
+         a.impl()->storage->values.shape() == b.impl()->storage->values.shape();
+}
+
+// The broadcast shape of a binary op's operands; throws naming `op`.
+Shape result_shape(const Tensor& a, const Tensor& b, const char* op) {
+  return broadcast_shapes(a.shape(), b.shape(), op);
+}
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  if (same_shape(a, b))
+  if (same_whole(a, b))
     return make_output(
         same_shape_output(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)), "add",
         {a, b}, [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, "add");
-  return make_output(Array(*detail::Dense(a) + *detail::Dense(b)), "add", {a, b},
+  Array out = detail::elementwise(a, b, result_shape(a, b, "add"),
+                                  [](const auto& x, const auto& y) { return x + y; });
+  return make_output(std::move(out), "add", {a, b},
                      [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(g, sb)); });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  if (same_shape(a, b))
+  if (same_whole(a, b))
     return make_output(
         same_shape_output(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)), "sub",
         {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, "sub");
-  return make_output(Array(*detail::Dense(a) - *detail::Dense(b)), "sub", {a, b},
+  Array out = detail::elementwise(a, b, result_shape(a, b, "sub"),
+                                  [](const auto& x, const auto& y) { return x - y; });
+  return make_output(std::move(out), "sub", {a, b},
                      [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(-g, sb)); });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  auto A = a.storage(), B = b.storage();
+  auto A = a.storage(), B = b.storage();  // a view's values are packed only if backward reads them
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  if (same_shape(a, b))
+  if (same_whole(a, b))
     return make_output(same_shape_output(detail::kernels::mul, *A, *B), "mul", {a, b},
                        [=](const Array& g) {
                          return gradients_if(
@@ -105,8 +117,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                              need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
                        });
   Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, "mul");
-  return make_output(Array(*A * *B), "mul", {a, b}, [=](const Array& g) {
+  Array out = detail::elementwise(a, b, result_shape(a, b, "mul"),
+                                  [](const auto& x, const auto& y) { return x * y; });
+  return make_output(std::move(out), "mul", {a, b}, [=](const Array& g) {
     return gradients_if(
         need_a, [&] { return sum_to(g * *B, sa); }, need_b, [&] { return sum_to(g * *A, sb); });
   });
@@ -114,10 +127,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, "div");
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  Array out = same_shape(a, b) ? same_shape_op(detail::kernels::div, *A, *B) : Array(*A / *B);
+  Array out = same_whole(a, b)
+                  ? same_shape_op(detail::kernels::div, *A, *B)
+                  : detail::elementwise(a, b, result_shape(a, b, "div"),
+                                        [](const auto& x, const auto& y) { return x / y; });
   return make_output(std::move(out), "div", {a, b}, [=](const Array& g) {
     return gradients_if(
         need_a, [&] { return sum_to(g / *B, sa); },  //
@@ -126,28 +141,28 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, float b) {
-  return make_output(Array(*detail::Dense(a) + b), "add", {a},
+  return make_output(detail::elementwise(a, [b](const auto& x) { return x + b; }), "add", {a},
                      [](const Array& g) { return gradients(g); });
 }
 
 Tensor mul(const Tensor& a, float b) {
-  return make_output(Array(*detail::Dense(a) * b), "mul", {a},
+  return make_output(detail::elementwise(a, [b](const auto& x) { return x * b; }), "mul", {a},
                      [b](const Array& g) { return gradients(Array(g * b)); });
 }
 
 Tensor rsub(float a, const Tensor& b) {
-  return make_output(Array(a - *detail::Dense(b)), "rsub", {b},
+  return make_output(detail::elementwise(b, [a](const auto& x) { return a - x; }), "rsub", {b},
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
 Tensor rdiv(float a, const Tensor& b) {
   auto B = b.storage();
-  return make_output(Array(a / *B), "div", {b},
+  return make_output(detail::elementwise(b, [a](const auto& x) { return a / x; }), "div", {b},
                      [a, B](const Array& g) { return gradients(Array(-g * a / (*B * *B))); });
 }
 
 Tensor neg(const Tensor& a) {
-  return make_output(Array(-*detail::Dense(a)), "neg", {a},
+  return make_output(detail::elementwise(a, [](const auto& x) { return -x; }), "neg", {a},
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
@@ -177,19 +192,21 @@ Tensor pow(const Tensor& a, float exponent) {
 }
 
 Tensor exp(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::exp(*detail::Dense(a))));
+  auto out =
+      std::make_shared<Storage>(detail::elementwise(a, [](const auto& x) { return xt::exp(x); }));
   SavedValues y(out);
   return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
 
 Tensor log(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::log(*A)), "log", {a},
+  return make_output(detail::elementwise(a, [](const auto& x) { return xt::log(x); }), "log", {a},
                      [A](const Array& g) { return gradients(Array(g / *A)); });
 }
 
 Tensor sqrt(const Tensor& a) {
-  auto out = std::make_shared<Storage>(Array(xt::sqrt(*detail::Dense(a))));
+  auto out =
+      std::make_shared<Storage>(detail::elementwise(a, [](const auto& x) { return xt::sqrt(x); }));
   SavedValues y(out);
   return make_output(out, "sqrt", {a},
                      [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
@@ -197,26 +214,26 @@ Tensor sqrt(const Tensor& a) {
 
 Tensor abs(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::abs(*A)), "abs", {a},
+  return make_output(detail::elementwise(a, [](const auto& x) { return xt::abs(x); }), "abs", {a},
                      [A](const Array& g) { return gradients(Array(g * xt::sign(*A))); });
 }
 
 Tensor sin(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::sin(*A)), "sin", {a},
+  return make_output(detail::elementwise(a, [](const auto& x) { return xt::sin(x); }), "sin", {a},
                      [A](const Array& g) { return gradients(Array(g * xt::cos(*A))); });
 }
 
 Tensor cos(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::cos(*A)), "cos", {a},
+  return make_output(detail::elementwise(a, [](const auto& x) { return xt::cos(x); }), "cos", {a},
                      [A](const Array& g) { return gradients(Array(-g * xt::sin(*A))); });
 }
 
 Tensor log1p(const Tensor& a) {
   auto A = a.storage();
-  return make_output(Array(xt::log1p(*A)), "log1p", {a},
-                     [A](const Array& g) { return gradients(Array(g / (1.f + *A))); });
+  return make_output(detail::elementwise(a, [](const auto& x) { return xt::log1p(x); }), "log1p",
+                     {a}, [A](const Array& g) { return gradients(Array(g / (1.f + *A))); });
 }
 
 namespace {
@@ -246,10 +263,11 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return pick(a, b, false, "min
 Tensor clamp(const Tensor& a, float min, float max) {
   EMBER_CHECK_VALUE(min <= max, "clamp: min ", min, " is greater than max ", max);
   auto A = a.storage();
-  return make_output(Array(xt::clip(*A, min, max)), "clamp", {a}, [A, min, max](const Array& g) {
-    // As PyTorch: gradient flows where min <= x <= max, boundaries included.
-    return gradients(Array(xt::where(*A >= min && *A <= max, g, 0.f)));
-  });
+  return make_output(detail::elementwise(a, [=](const auto& x) { return xt::clip(x, min, max); }),
+                     "clamp", {a}, [A, min, max](const Array& g) {
+                       // As PyTorch: gradient flows where min <= x <= max, boundaries included.
+                       return gradients(Array(xt::where(*A >= min && *A <= max, g, 0.f)));
+                     });
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -44,6 +44,55 @@ std::vector<int64_t> batch_offsets(const Shape& from, const Shape& to, int64_t m
   return offsets;
 }
 
+// A 2-D operand as GEMM reads it, straight from its storage: element (r, c) of the matrix is
+// storage[offset + (trans ? c * ld + r : r * ld + c)]. Row-major matrices, their transposes
+// and narrowed rows or columns of either qualify; `ok` is false for any other layout.
+struct MatrixOperand {
+  int64_t offset = 0, ld = 1;
+  bool trans = false, ok = false;
+};
+MatrixOperand matrix_operand(const Tensor& t) {
+  const Shape shape = t.shape(), strides = t.strides();
+  MatrixOperand m;
+  m.offset = t.storage_offset();
+  const int64_t rows = shape[0], cols = shape[1];
+  if ((strides[1] == 1 || cols == 1) && strides[0] >= std::max<int64_t>(cols, 1)) {
+    m.ld = strides[0];
+    m.ok = true;
+  } else if ((strides[0] == 1 || rows == 1) && strides[1] >= std::max<int64_t>(rows, 1)) {
+    m.ld = strides[1];
+    m.trans = m.ok = true;
+  }
+  return m;
+}
+
+// [M, K] x [K, N] where an operand is a view: transposed strides become GEMM's transpose flag
+// and a row stride its leading dimension, so neither operand is copied, in forward or backward.
+Tensor matmul_2d_strided(const Tensor& a, const Tensor& b, MatrixOperand ma, MatrixOperand mb) {
+  auto A = a.storage(), B = b.storage();  // read through the layout, never packed
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  Array out = uninitialized(std::vector<size_t>{size_t(M), size_t(N)});
+  detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset, ma.ld,
+                B.storage_data() + mb.offset, mb.ld, 0.f, out.data(), N);
+  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
+    Gradients grads(2);
+    if (need_a) {  // g · Bᵀ
+      Array da = uninitialized(std::vector<size_t>{size_t(M), size_t(K)});
+      detail::sgemm(false, !mb.trans, M, K, N, 1.f, g.data(), N, B.storage_data() + mb.offset,
+                    mb.ld, 0.f, da.data(), K);
+      grads[0] = std::move(da);
+    }
+    if (need_b) {  // Aᵀ · g
+      Array db = uninitialized(std::vector<size_t>{size_t(K), size_t(N)});
+      detail::sgemm(!ma.trans, false, K, N, M, 1.f, A.storage_data() + ma.offset, ma.ld, g.data(),
+                    N, 0.f, db.data(), N);
+      grads[1] = std::move(db);
+    }
+    return grads;
+  });
+}
+
 bool repeats(const std::vector<int64_t>& offsets) {
   std::vector<int64_t> sorted = offsets;
   std::sort(sorted.begin(), sorted.end());
@@ -150,6 +199,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       sa.back() == sb[sb.size() - 2], "matmul: shapes ", detail::shape_str(sa), " and ",
       detail::shape_str(sb), " cannot be multiplied (", sa.back(), " != ", sb[sb.size() - 2],
       ": the last dim of the first must equal the second-to-last ", "dim of the second)");
+  if (sa.size() == 2 && sb.size() == 2 && (a.is_view() || b.is_view())) {
+    const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
+    if (ma.ok && mb.ok) return matmul_2d_strided(a, b, ma, mb);
+  }
   if (sb.size() == 2) return matmul_folded(a, b);
   return matmul_batched(a, b, "matmul");
 }

@@ -1,0 +1,77 @@
+// Strided walks over a storage: how a view's elements are gathered into a contiguous buffer,
+// written back, or added into (the backward of every view op).
+#include <algorithm>
+#include <numeric>
+
+#include "ops/op_helpers.hpp"
+
+namespace ember::detail {
+
+namespace {
+// Calls visit(i, position) for element i of the view, row-major, the innermost dim in a tight
+// loop.
+template <class Visit>
+void walk_strided(const Shape& shape, const Shape& strides, int64_t offset, Visit visit) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  int64_t total = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  if (total == 0) return;
+  if (rank == 0) {
+    visit(0, offset);
+    return;
+  }
+  const int64_t inner = shape[rank - 1], inner_stride = strides[rank - 1];
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+  int64_t position = offset;
+  for (int64_t i = 0; i < total; i += inner) {
+    for (int64_t j = 0; j < inner; ++j) visit(i + j, position + j * inner_stride);
+    for (int64_t d = rank - 2; d >= 0; --d) {  // odometer over the outer dims
+      position += strides[d];
+      if (++index[d] < shape[d]) break;
+      position -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+namespace {
+// The common transposed layout: the last two dims [R, C] have strides [1, s]. Read column by
+// column, each output row would touch C cache lines; square tiles touch each line once.
+bool gather_transposed(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                       float* out) {
+  const size_t rank = shape.size();
+  if (rank < 2 || strides[rank - 2] != 1 || strides[rank - 1] == 1 || shape[rank - 1] < 2 ||
+      shape[rank - 2] < 2)
+    return false;
+  const int64_t R = shape[rank - 2], C = shape[rank - 1], sc = strides[rank - 1];
+  const Shape outer_shape(shape.begin(), shape.end() - 2);
+  const Shape outer_strides(strides.begin(), strides.end() - 2);
+  constexpr int64_t kTile = 16;
+  walk_strided(outer_shape, outer_strides, offset, [&](int64_t m, int64_t p) {
+    float* dst = out + m * R * C;
+    for (int64_t r0 = 0; r0 < R; r0 += kTile)
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+        const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
+        for (int64_t c = c0; c < c1; ++c)  // reads run along storage rows (stride 1 in r)
+          for (int64_t r = r0; r < r1; ++r) dst[r * C + c] = base[p + r + c * sc];
+      }
+  });
+  return true;
+}
+}  // namespace
+
+void gather_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    float* out) {
+  if (gather_transposed(base, shape, strides, offset, out)) return;
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { out[i] = base[p]; });
+}
+void write_strided(const float* values, const Shape& shape, const Shape& strides, int64_t offset,
+                   float* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] = values[i]; });
+}
+void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
+                         int64_t offset, float* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
+}
+
+}  // namespace ember::detail

@@ -1,0 +1,120 @@
+// Ops read views where they sit: data() is an adaptor over the storage, and the ops with a
+// strided path allocate only their result when given a view (counted through the buffer
+// cache's statistics, which see every request of 64 KiB and more: the tensors here are that
+// large).
+#include <doctest/doctest.h>
+
+#include <ember/ember.hpp>
+#include <utility>
+
+using namespace ember;
+
+namespace {
+
+int64_t allocations() {
+  const CacheStats s = cache_stats();
+  return s.hits + s.misses;
+}
+
+// The storage allocations `op` makes, and the bytes of the largest one would need a hook; the
+// count suffices: a packed copy of the input would be one more than the result.
+template <class Op>
+int64_t allocations_of(Op op) {
+  const int64_t before = allocations();
+  Tensor out = op();
+  const int64_t made = allocations() - before;
+  CHECK(out.defined());
+  return made;
+}
+
+// A fresh narrowed and transposed view, as a model makes one: [C - 1, R] of an [R, C] storage.
+Tensor narrowed_transposed(const Tensor& base) { return base.narrow(1, 1, base.size(1) - 1).t(); }
+
+}  // namespace
+
+TEST_CASE("data() reads a view through its strides and writes through them") {
+  Tensor base = arange(0.f, 12.f).reshape({3, 4});
+  Tensor v = base.narrow(1, 1, 2).t();  // [2, 3]: base[:, 1:3]ᵀ
+  const auto values = std::as_const(v).data();
+  CHECK(values.shape()[0] == 2);
+  CHECK(values(0, 2) == 9.f);
+  CHECK(values(1, 0) == 2.f);
+  std::vector<float> seen(values.begin(), values.end());
+  CHECK(seen == std::vector<float>{1, 5, 9, 2, 6, 10});
+  v.data()(1, 1) = -1.f;
+  CHECK(base.to_vector()[6] == -1.f);
+}
+
+TEST_CASE("a view's values read before an in-place write show the write: no stale copy") {
+  // Round two cached a gathered copy per view: a reference to it dangled once the storage was
+  // written and the copy remade (a use-after-free under ASan). The adaptor is the storage.
+  Tensor x = zeros({4, 4});
+  Tensor v = x.t();
+  const auto r = std::as_const(v).data();
+  x.add_(1.f);
+  (void)std::as_const(v).data();
+  for (float value : r) CHECK(value == 1.f);
+}
+
+TEST_CASE("ops on views allocate their result and nothing else") {
+  manual_seed(3);
+  Tensor base = randn({140, 131});  // its view: [130, 140], 71 KiB
+  Tensor other = randn({130, 140});
+  Tensor square = randn({140, 150});
+  Tensor column = randn({130, 1});
+  SUBCASE("unary ops") {
+    CHECK(allocations_of([&] { return relu(narrowed_transposed(base)); }) == 1);
+    CHECK(allocations_of([&] { return exp(narrowed_transposed(base)); }) == 1);
+    CHECK(allocations_of([&] { return tanh(narrowed_transposed(base)); }) == 1);
+    CHECK(allocations_of([&] { return narrowed_transposed(base) * 2.f; }) == 1);
+  }
+  SUBCASE("binary ops whose operands' layouts differ") {
+    CHECK(allocations_of([&] { return narrowed_transposed(base) + other; }) == 1);
+    CHECK(allocations_of([&] { return other * narrowed_transposed(base); }) == 1);
+    CHECK(allocations_of([&] { return narrowed_transposed(base) - column; }) == 1);
+  }
+  SUBCASE("reductions: their results are too small to count, a packed input would not be") {
+    CHECK(allocations_of([&] { return sum(narrowed_transposed(base)); }) == 0);
+    CHECK(allocations_of([&] { return base.narrow(0, 1, 130).sum(); }) == 0);
+    CHECK(allocations_of([&] { return sum(narrowed_transposed(base), {0}); }) == 0);
+    CHECK(allocations_of([&] { return mean(narrowed_transposed(base), {1}); }) == 0);
+  }
+  SUBCASE("matmul reads transposed and narrowed operands as GEMM flags") {
+    CHECK(allocations_of([&] { return matmul(narrowed_transposed(base), square); }) == 1);
+    CHECK(allocations_of([&] { return matmul(other, narrowed_transposed(base).t()); }) == 1);
+  }
+  SUBCASE("with grad on, forward still copies nothing") {
+    Tensor w = randn({140, 131}, true);
+    CHECK(allocations_of([&] { return relu(narrowed_transposed(w)); }) == 1);
+    CHECK(allocations_of([&] { return narrowed_transposed(w) * other; }) == 1);
+    CHECK(allocations_of([&] { return matmul(narrowed_transposed(w), square); }) == 1);
+  }
+}
+
+TEST_CASE("ops on views equal the same ops on contiguous copies, values and gradients") {
+  manual_seed(4);
+  Tensor base = randn({5, 7}, true);
+  Tensor other = randn({6, 5}), square = randn({5, 6}), column = randn({6, 1});
+  auto check = [&](auto op) {
+    Tensor on_view = op(narrowed_transposed(base));
+    Tensor copy = narrowed_transposed(base).contiguous();
+    Tensor on_copy = op(copy);
+    CHECK(on_view.to_vector() == on_copy.to_vector());
+    sum(on_view * on_view).backward();
+    const std::vector<float> through_view = base.grad().to_vector();
+    base.clear_grad();
+    sum(on_copy * on_copy).backward();
+    CHECK(base.grad().to_vector() == through_view);
+    base.clear_grad();
+  };
+  check([](const Tensor& v) { return relu(v); });
+  check([](const Tensor& v) { return exp(v); });
+  check([](const Tensor& v) { return sigmoid(v); });
+  check([&](const Tensor& v) { return v * other + v; });
+  check([&](const Tensor& v) { return v - column; });
+  check([&](const Tensor& v) { return column / (v * v + 1.f); });
+  check([&](const Tensor& v) { return matmul(v, square); });
+  check([&](const Tensor& v) { return matmul(other.t(), v); });
+  check([&](const Tensor& v) { return sum(v, {0}); });
+  check([&](const Tensor& v) { return mean(v, {1}, true); });
+}
