@@ -57,6 +57,21 @@ Array elementwise(const Tensor& x, F&& f) {
   return out;
 }
 
+// The same for a loop over contiguous floats, loop(in, out, n) (out may alias in): the storage
+// read directly, or a view gathered into the result's buffer and the loop run there in place.
+template <class Loop>
+Array elementwise_loop(const Tensor& x, Loop loop) {
+  if (x.is_view()) {
+    Array out = pack(x);
+    loop(out.data(), out.data(), static_cast<int64_t>(out.size()));
+    return out;
+  }
+  const Array& in = x.impl()->storage->values;
+  Array out = Array::from_shape(in.shape());
+  loop(in.data(), out.data(), static_cast<int64_t>(in.size()));
+  return out;
+}
+
 // f(a, b) of a binary elementwise op with broadcasting, the same way: an operand that is a
 // view and has the result's shape is gathered into the result's buffer, f runs there in
 // place, and the other operand is read through its strides. Neither input is copied.

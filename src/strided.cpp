@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ops/kernels.hpp"
 #include "ops/op_helpers.hpp"
 
 namespace ember::detail {
@@ -72,6 +73,49 @@ void write_strided(const float* values, const Shape& shape, const Shape& strides
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
                          int64_t offset, float* base) {
   walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
+}
+
+void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                 const Shape& out_strides, double* acc) {
+  // The dims that matter, the smallest input stride innermost: the walk follows memory.
+  struct Dim {
+    int64_t size, in, out;
+  };
+  std::vector<Dim> dims;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return;
+    if (shape[d] > 1) dims.push_back({shape[d], strides[d], out_strides[d]});
+  }
+  std::stable_sort(dims.begin(), dims.end(),
+                   [](const Dim& a, const Dim& b) { return std::abs(a.in) > std::abs(b.in); });
+  if (dims.empty()) dims.push_back({1, 1, 0});
+  const Dim inner = dims.back();
+  dims.pop_back();
+  std::vector<int64_t> index(dims.size(), 0);
+  int64_t in_at = offset, out_at = 0;
+  while (true) {
+    const float* x = base + in_at;
+    double* y = acc + out_at;
+    if (inner.out == 0 && inner.in == 1) {
+      *y += kernels::sum(x, inner.size);  // a contiguous run into one output: vectorised
+    } else if (inner.out == 0) {
+      double total = 0;
+      for (int64_t j = 0; j < inner.size; ++j) total += x[j * inner.in];
+      *y += total;
+    } else {
+      for (int64_t j = 0; j < inner.size; ++j) y[j * inner.out] += x[j * inner.in];
+    }
+    size_t d = dims.size();
+    for (; d-- > 0;) {  // odometer over the outer dims
+      in_at += dims[d].in;
+      out_at += dims[d].out;
+      if (++index[d] < dims[d].size) break;
+      in_at -= dims[d].in * dims[d].size;
+      out_at -= dims[d].out * dims[d].size;
+      index[d] = 0;
+    }
+    if (d == static_cast<size_t>(-1)) return;
+  }
 }
 
 }  // namespace ember::detail

@@ -1,6 +1,7 @@
 // Tensor handle: inspection, storage and version access, autograd accessors.
 #include "ember/tensor.hpp"
 
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <utility>
@@ -322,6 +323,8 @@ Tensor Tensor::clone() const {
 struct SavedValues::SavedView {
   Shape shape, strides;
   int64_t offset = 0;
+  // Kernels read saved values from the pool's threads (conv's rows): the first read packs once.
+  std::once_flag packing;
   std::optional<Array> packed;
 };
 
@@ -350,10 +353,10 @@ SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayou
 
 const Array& SavedValues::packed() const {
   SavedView& v = *view_;
-  if (!v.packed) {
+  std::call_once(v.packing, [&] {
     v.packed.emplace(Array::from_shape(detail::to_xshape(v.shape)));
     detail::gather_strided(storage_->values.data(), v.shape, v.strides, v.offset, v.packed->data());
-  }
+  });
   return *v.packed;
 }
 

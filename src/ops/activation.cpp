@@ -14,7 +14,7 @@ Tensor relu(const Tensor& a) {
   auto A = a.storage();
   // As PyTorch: NaN stays NaN (max(NaN, 0) would swallow it), and the gradient is cut only
   // where the result is <= 0 (so a NaN input passes it on, as threshold_backward does).
-  Array out = detail::elementwise(a, [](const auto& x) { return xt::where(x < 0.f, 0.f, x); });
+  Array out = detail::elementwise_loop(a, detail::kernels::relu);
   return make_output(std::move(out), "relu", {a}, [A](const Array& g) {
     return gradients(Array(xt::where(*A <= 0.f, 0.f, g)));
   });

@@ -140,6 +140,21 @@ float exp_shifted(const float* in, float* out, int64_t n, float shift) {
 
 float max_of(const float* in, int64_t n) { return max_loop(in, n); }
 
+void exp(const float* in, float* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) { exp_loop(in + lo, out + lo, hi - lo, 0.f); });
+}
+
+namespace {
+// NaN < 0 is false, so NaN passes through as PyTorch's relu keeps it.
+EMBER_CLONES void relu_loop(const float* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] < 0.f ? 0.f : in[i];
+}
+}  // namespace
+
+void relu(const float* in, float* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) { relu_loop(in + lo, out + lo, hi - lo); });
+}
+
 EMBER_CLONES void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }

@@ -20,6 +20,9 @@ double sum(const float* x, int64_t n);
 // alias in. exp is Cephes' expf polynomial (within 1e-7 relative of exp), on 16-lane vectors
 // so that every clone gets the same bits.
 float exp_shifted(const float* in, float* out, int64_t n, float shift);
+// out[k] = exp(in[k]) and max(in[k], 0) (NaN kept); out may alias in.
+void exp(const float* in, float* out, int64_t n);
+void relu(const float* in, float* out, int64_t n);
 float max_of(const float* in,
              int64_t n);  // -inf for n = 0                        // accumulated in double
 

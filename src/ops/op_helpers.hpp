@@ -58,6 +58,11 @@ void write_strided(const float* values, const Shape& shape, const Shape& strides
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
                          int64_t offset, float* base);  // view[i] += values[i]
 
+// acc[o] += every element of the view that reduces into output o, where out_strides gives each
+// input dim's stride in the output (0 for a reduced dim); the walk follows the input's memory.
+void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                 const Shape& out_strides, double* acc);
+
 // After an in-place op wrote `result` into `view` (which has a base, and records gradients):
 // the base becomes its old values with the view's region replaced by result (PyTorch's
 // CopySlices), and the view becomes a view of that new base (src/views.cpp).

@@ -89,16 +89,22 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
   if (a.numel() == 0) {  // xtensor's reducer reads past an empty input; PyTorch: 0 and 0/0
     out = Array(detail::to_xshape(r.out_shape), mean ? std::nanf("") : 0.f);
   } else {
-    // Double accumulation, as the full reduction: a long float sum drifts.
-    xt::xarray<double> total = detail::with_values(a, [&](const auto& x) {
-      // xtensor's immediate reducer needs a row-major layout; a view's is reduced lazily.
-      if constexpr (std::is_same_v<std::decay_t<decltype(x)>, Array>)
-        return xt::xarray<double>(xt::sum<double>(x, r.axes, xt::evaluation_strategy::immediate));
-      else
-        return xt::xarray<double>(xt::sum<double>(x, r.axes));
-    });
-    out = xt::cast<float>(total);
-    if (mean) out /= divisor;
+    // Double accumulation, as the full reduction: a long float sum drifts. The input is read
+    // where it sits (a view through its strides), in its memory order.
+    Shape out_strides(r.in.size(), 0);
+    int64_t stride = 1;
+    for (size_t d = r.in.size(); d-- > 0;) {
+      if (std::find(r.axes.begin(), r.axes.end(), d) != r.axes.end()) continue;
+      out_strides[d] = stride;
+      stride *= r.in[d];
+    }
+    std::vector<double> total(static_cast<size_t>(r.rows), 0.0);
+    const TensorImpl& impl = *a.impl();
+    detail::sum_strided(impl.storage->values.data(), r.in, a.strides(), a.storage_offset(),
+                        out_strides, total.data());
+    out = Array::from_shape({total.size()});
+    for (size_t i = 0; i < total.size(); ++i)
+      out.data()[i] = mean ? static_cast<float>(total[i]) / divisor : static_cast<float>(total[i]);
   }
   out.reshape(detail::to_xshape(r.out_shape));
   return make_output(std::move(out), op, {a},
@@ -112,8 +118,12 @@ Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   // A tensor whose elements are contiguous in its storage (any non-view, a narrow along dim 0) is
   // summed where it sits; another view through its strides. Neither is copied.
   const int64_t n = a.numel();
-  double total =
-      a.is_contiguous() ? detail::kernels::sum(a.data_ptr(), n) : xt::sum<double>(a.data())();
+  double total = 0;
+  if (a.is_contiguous())
+    total = detail::kernels::sum(a.data_ptr(), n);
+  else
+    detail::sum_strided(a.impl()->storage->values.data(), a.shape(), a.strides(),
+                        a.storage_offset(), Shape(static_cast<size_t>(a.dim()), 0), &total);
   const float divisor = mean ? static_cast<float>(n) : 1.f;
   auto shape = detail::to_xshape(a.shape());
   float result = static_cast<float>(total);
