@@ -14,82 +14,10 @@
 namespace ember {
 
 namespace {
-thread_local bool grad_enabled = true;
 thread_local const char* backward_op = nullptr;  // the node whose backward runs on this thread
-std::atomic<bool> anomaly_enabled{false};
-std::atomic<uint64_t> next_sequence{0};
-
-void check_finite(const Array& a, const char* op, const char* where) {
-  for (float v : a) {
-    EMBER_CHECK_VALUE(std::isfinite(v), "anomaly: ", op, " produced ",
-                      std::isnan(v) ? "NaN" : "Inf", " in its ", where);
-  }
-}
 }  // namespace
 
-bool is_grad_enabled() { return grad_enabled; }
 const char* detail::current_backward_op() { return backward_op; }
-NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
-void set_detect_anomaly(bool enabled) { anomaly_enabled = enabled; }
-bool is_anomaly_enabled() { return anomaly_enabled; }
-
-std::string backward_name(const char* op) {
-  std::string name;
-  bool upper = true;
-  for (const char* c = op; *c; ++c) {
-    if (*c == '_') {
-      upper = true;
-      continue;
-    }
-    name += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
-    upper = false;
-  }
-  return name + "Backward0";
-}
-
-bool needs_grad(TensorList inputs) {
-  if (!grad_enabled) return false;
-  for (const Tensor& t : inputs)
-    if (t.defined() && t.requires_grad()) return true;
-  return false;
-}
-
-Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward) {
-  return make_output(std::make_shared<Storage>(std::move(result)), name, inputs,
-                     std::move(backward));
-}
-
-Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
-                   BackwardFn backward) {
-  if (anomaly_enabled) check_finite(result->values, name, "forward output");
-  return attach_grad_fn(Tensor(std::move(result)), name, inputs, std::move(backward));
-}
-
-Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward) {
-  if (!needs_grad(inputs)) return out;
-  auto node = std::make_shared<Node>();
-  node->name = name;
-  node->sequence = next_sequence++;
-  const TensorImpl& impl = *out.impl();
-  if (impl.view)
-    node->output_shape.assign(impl.view->shape.begin(), impl.view->shape.end());
-  else
-    node->output_shape = impl.storage->values.shape();
-  node->backward = std::move(backward);
-  node->inputs.resize(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& in = inputs[i];
-    if (!in.defined() || !in.requires_grad()) continue;
-    if (in.grad_fn())
-      node->inputs[i].node = in.grad_fn();
-    else
-      node->inputs[i].leaf = in.impl();
-  }
-  out.impl()->requires_grad = true;
-  out.impl()->grad_fn = std::move(node);
-  return out;
-}
 
 Array sum_to(const Array& grad, const Shape& shape) {
   Shape gshape = detail::to_shape(grad);
@@ -162,11 +90,13 @@ Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, 
                 const char* made_by) {
   for (size_t k = 0; k < hooks.size(); ++k) {
     const Shape expected = detail::to_shape(grad);
-    Tensor replaced = hooks[k](Tensor(std::move(grad)).detach());
-    grad = Array();
+    Tensor given(std::move(grad));
+    Tensor replaced = hooks[k](given.detach());
+    if (!replaced.defined()) {           // keeps the gradient, as a PyTorch hook returning None
+      grad = detail::own_values(given);  // a copy: the hook may have kept the tensor
+      continue;
+    }
     const std::string whose = made_by ? std::string("the output of ") + made_by : "a leaf tensor";
-    EMBER_CHECK(replaced.defined(), "register_hook: hook ", k, " of ", whose,
-                " returned an undefined Tensor");
     EMBER_CHECK_SHAPE(replaced.shape() == expected, "register_hook: hook ", k, " of ", whose,
                       " returned a gradient of shape ", detail::shape_str(replaced.shape()),
                       " for a gradient of shape ", detail::shape_str(expected),
@@ -219,6 +149,51 @@ void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
   std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
   accumulate_leaf(leaf, std::move(g));
 }
+
+}  // namespace
+
+// Runs a node's backward_into with one GradSink per input. An input gets an accumulator when
+// its gradient already exists and nothing else must see the new part alone: a leaf's dense
+// .grad (no hooks, not autograd::grad, not row-sparse; under the leaf's lock), or an inner
+// node's pending sum. Anomaly mode checks each part, so it hands out none.
+struct detail::SinkEngine {
+  static Gradients run(Node& node, const Array& grad, bool capturing) {
+    const size_t n = node.inputs.size();
+    std::vector<GradSink> sinks(n);
+    std::vector<std::mutex*> locks;
+    for (size_t i = 0; i < n; ++i) {
+      Edge& e = node.inputs[i];
+      GradSink& sink = sinks[i];
+      sink.needed_ = e.node || e.leaf;
+      if (!sink.needed_ || is_anomaly_enabled()) continue;
+      if (e.node) {
+        if (e.node->pending_grad) sink.accumulator_ = &*e.node->pending_grad;
+        continue;
+      }
+      TensorImpl& leaf = *e.leaf;
+      if (capturing || !leaf.hooks.empty() || leaf.sparse_grad || !leaf.grad || leaf.grad->view)
+        continue;
+      sink.accumulator_ = &leaf.grad->values();
+      locks.push_back(&leaf_lock(&leaf));
+    }
+    // Distinct locks in address order: two leaves may share a stripe, and order avoids deadlock.
+    std::sort(locks.begin(), locks.end());
+    locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+    for (std::mutex* m : locks) m->lock();
+    try {
+      node.backward_into(grad, sinks.data());
+    } catch (...) {
+      for (std::mutex* m : locks) m->unlock();
+      throw;
+    }
+    for (std::mutex* m : locks) m->unlock();
+    Gradients out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = std::move(sinks[i].value_);
+    return out;
+  }
+};
+
+namespace {
 
 // Names the running node for SavedValues' "modified by an in-place operation" error.
 struct BackwardOpScope {
@@ -320,7 +295,8 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       Gradients grads;
       {
         BackwardOpScope scope(node->name);
-        grads = node->backward(*grad);
+        grads = node->backward ? node->backward(*grad)
+                               : detail::SinkEngine::run(*node, *grad, capture != nullptr);
       }
       grad_out.reset();
       EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
@@ -329,7 +305,8 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
         Edge& edge = node->inputs[i];
         Gradient& g = grads[i];
         if (!g.defined || (!edge.node && !edge.leaf)) continue;
-        if (anomaly_enabled && !g.sparse) check_finite(g.dense, node->name, "backward gradient");
+        if (is_anomaly_enabled() && !g.sparse)
+          detail::check_finite(g.dense, node->name, "backward gradient");
         if (edge.leaf) {
           if (edge.leaf->view)
             check_gradient_shape(*node, g, edge.leaf->view->shape);
@@ -351,6 +328,7 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       }
       if (!retain_graph) {
         node->backward = nullptr;
+        node->backward_into = nullptr;
         node->released = true;
       }
     }
@@ -402,25 +380,6 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   Root root{*this, &*seed};
   run_backward(&root, 1, retain_graph, nullptr);
 }
-
-void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
-  EMBER_CHECK(requires_grad(), "register_hook: cannot register a hook on a tensor that ",
-              "doesn't require gradient");
-  if (grad_fn())
-    grad_fn()->hooks.push_back(std::move(hook));
-  else
-    impl()->hooks.push_back(std::move(hook));
-}
-
-void Tensor::retain_grad() const {
-  EMBER_CHECK(requires_grad(), "retain_grad: cannot retain the gradient of a tensor that ",
-              "doesn't require gradient");
-  if (is_leaf()) return;  // leaves keep their gradient anyway
-  impl()->retains_grad = true;
-  grad_fn()->retained = impl();
-}
-
-bool Tensor::retains_grad() const { return checked().retains_grad; }
 
 namespace autograd {
 

@@ -59,6 +59,48 @@ Gradients gradients(G&&... grads) {
 // Maps the gradient of an op's output to one Gradient per input, in input order.
 using BackwardFn = std::function<Gradients(const Array& grad_output)>;
 
+namespace detail {
+struct SinkEngine;
+}
+
+// Where one input's gradient goes, for a backward that writes in place (the backward contract
+// of DESIGN.md section 10): when the input already has a gradient (a leaf's .grad from an
+// earlier backward, or the sum an inner node is collecting from its other consumers), the
+// backward adds straight into it — `dW += Xᵀ·dY` is one GEMM with beta = 1 — and allocates
+// nothing; otherwise it hands over a fresh array.
+class GradSink {
+ public:
+  // The input needs a gradient (false when it does not require grad).
+  bool needed() const { return needed_; }
+  // The gradient summed so far for this input (contiguous, of its shape) to add into, or null
+  // when there is none yet. Adding into it is the delivery: do not also call set().
+  Array* accumulator() const { return accumulator_; }
+  // Hands over this input's gradient as a fresh value (dense or row-sparse).
+  void set(Gradient g) { value_ = std::move(g); }
+  // write(beta, destination) into the accumulator with beta = 1 when there is one, else into a
+  // fresh uninitialised array of `shape` with beta = 0, which is then set(): the one call a
+  // GEMM-shaped backward needs.
+  template <class S, class Write>
+  void accumulate(const S& shape, Write write) {
+    if (!needed_) return;
+    if (accumulator_) {
+      write(1.f, accumulator_->data());
+      return;
+    }
+    Array fresh = Array::from_shape(shape);
+    write(0.f, fresh.data());
+    set(std::move(fresh));
+  }
+
+ private:
+  friend struct detail::SinkEngine;
+  bool needed_ = false;
+  Array* accumulator_ = nullptr;
+  Gradient value_;
+};
+// A backward that writes into one GradSink per input, in input order.
+using SinkBackwardFn = std::function<void(const Array& grad_output, GradSink* sinks)>;
+
 // An edge to an input: either the node that made it, or the leaf that accumulates.
 struct Edge {
   std::shared_ptr<Node> node;
@@ -105,6 +147,7 @@ struct Node {
   Edges inputs;                    // one per op input; empty edge when that input needs no grad
   Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
   BackwardFn backward;
+  SinkBackwardFn backward_into;  // set instead of `backward` by ops that write in place
   bool released = false;
   // The output's gradient hooks and retain_grad() (a weak link: the node never owns its output).
   std::vector<std::function<Tensor(const Tensor&)>> hooks;
@@ -138,6 +181,8 @@ Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn
 // SavedValues(storage) in the closure, then pass the storage here.
 Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
                    BackwardFn backward);
+// The same with a backward that writes into sinks (GradSink above).
+Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward);
 // Records `backward` as the grad_fn of an already made tensor (a view of an input).
 Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward);
 

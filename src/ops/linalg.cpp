@@ -70,26 +70,20 @@ MatrixOperand matrix_operand(const Tensor& t) {
 // and a row stride its leading dimension, so neither operand is copied, in forward or backward.
 Tensor matmul_2d_strided(const Tensor& a, const Tensor& b, MatrixOperand ma, MatrixOperand mb) {
   auto A = a.storage(), B = b.storage();  // read through the layout, never packed
-  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   Array out = uninitialized(std::vector<size_t>{size_t(M), size_t(N)});
   detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset, ma.ld,
                 B.storage_data() + mb.offset, mb.ld, 0.f, out.data(), N);
-  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
-    Gradients grads(2);
-    if (need_a) {  // g · Bᵀ
-      Array da = uninitialized(std::vector<size_t>{size_t(M), size_t(K)});
+  const std::vector<size_t> a_shape{size_t(M), size_t(K)}, b_shape{size_t(K), size_t(N)};
+  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g, GradSink* sinks) {
+    sinks[0].accumulate(a_shape, [&](float beta, float* da) {  // g · Bᵀ
       detail::sgemm(false, !mb.trans, M, K, N, 1.f, g.data(), N, B.storage_data() + mb.offset,
-                    mb.ld, 0.f, da.data(), K);
-      grads[0] = std::move(da);
-    }
-    if (need_b) {  // Aᵀ · g
-      Array db = uninitialized(std::vector<size_t>{size_t(K), size_t(N)});
+                    mb.ld, beta, da, K);
+    });
+    sinks[1].accumulate(b_shape, [&](float beta, float* db) {  // Aᵀ · g
       detail::sgemm(!ma.trans, false, K, N, M, 1.f, A.storage_data() + ma.offset, ma.ld, g.data(),
-                    N, 0.f, db.data(), N);
-      grads[1] = std::move(db);
-    }
-    return grads;
+                    N, beta, db, N);
+    });
   });
 }
 
@@ -103,7 +97,6 @@ bool repeats(const std::vector<int64_t>& offsets) {
 Tensor matmul_folded(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape();
   auto A = a.storage(), B = b.storage();
-  bool need_a = a.requires_grad(), need_b = b.requires_grad();
   const int64_t K = sa.back(), N = b.shape().back();
   std::vector<size_t> out_shape(sa.begin(), sa.end());
   out_shape.back() = static_cast<size_t>(N);
@@ -111,19 +104,14 @@ Tensor matmul_folded(const Tensor& a, const Tensor& b) {
   int64_t row_count = 1;
   for (size_t i = 0; i + 1 < sa.size(); ++i) row_count *= sa[i];
   gemm(false, false, row_count, N, K, A->data(), B->data(), 0.f, out.data());
-  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g) {
-    Gradients grads(2);
-    if (need_a) {
-      Array da = uninitialized(A->shape());
-      gemm(false, true, row_count, K, N, g.data(), B->data(), 0.f, da.data());  // g · Bᵀ
-      grads[0] = std::move(da);
-    }
-    if (need_b) {
-      Array db = uninitialized(B->shape());
-      gemm(true, false, K, N, row_count, A->data(), g.data(), 0.f, db.data());  // Aᵀ · g
-      grads[1] = std::move(db);
-    }
-    return grads;
+  const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(b.shape());
+  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g, GradSink* sinks) {
+    sinks[0].accumulate(a_shape, [&](float beta, float* da) {  // g · Bᵀ
+      gemm(false, true, row_count, K, N, g.data(), B->data(), beta, da);
+    });
+    sinks[1].accumulate(b_shape, [&](float beta, float* db) {  // Aᵀ · g
+      gemm(true, false, K, N, row_count, A->data(), g.data(), beta, db);
+    });
   });
 }
 
@@ -245,30 +233,27 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     beta = 1.f;
   }
   gemm(false, true, rows, out_features, in, X->data(), W->data(), beta, y.data());
-  bool need_x = x.requires_grad(), need_w = weight.requires_grad();
-  bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
-  std::vector<Tensor> inputs{x, weight};
-  if (bias.defined()) inputs.push_back(bias);
-  return make_output(std::move(y), "linear", inputs, [=](const Array& g) {
-    Gradients grads(has_bias ? 3 : 2);
-    if (need_x) {
-      Array dx = uninitialized(X->shape());
-      gemm(false, false, rows, in, out_features, g.data(), W->data(), 0.f, dx.data());
-      grads[0] = std::move(dx);
-    }
-    if (need_w) {
-      Array dw = uninitialized(W->shape());
-      gemm(true, false, out_features, in, rows, g.data(), X->data(), 0.f, dw.data());
-      grads[1] = std::move(dw);
-    }
-    if (need_b) {
-      Array db = xt::zeros<float>({static_cast<size_t>(out_features)});
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < out_features; ++j) db.data()[j] += g.data()[r * out_features + j];
-      grads[2] = std::move(db);
-    }
-    return grads;
-  });
+  const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
+  const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
+  const bool has_bias = bias.defined();
+  // Each gradient is one GEMM into its sink: with beta = 1 straight into a .grad (or a pending
+  // sum) that already exists, so a training step's dW allocates nothing and adds in the GEMM.
+  auto backward = [=](const Array& g, GradSink* sinks) {
+    sinks[0].accumulate(x_shape, [&](float beta, float* dx) {  // dx = g · W
+      gemm(false, false, rows, in, out_features, g.data(), W->data(), beta, dx);
+    });
+    sinks[1].accumulate(w_shape, [&](float beta, float* dw) {  // dW = gᵀ · x
+      gemm(true, false, out_features, in, rows, g.data(), X->data(), beta, dw);
+    });
+    if (has_bias)
+      sinks[2].accumulate(b_shape, [&](float beta, float* db) {  // db = the column sums of g
+        if (beta == 0.f) std::fill(db, db + out_features, 0.f);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < out_features; ++j) db[j] += g.data()[r * out_features + j];
+      });
+  };
+  if (bias.defined()) return make_output(std::move(y), "linear", {x, weight, bias}, backward);
+  return make_output(std::move(y), "linear", {x, weight}, backward);
 }
 
 }  // namespace ember

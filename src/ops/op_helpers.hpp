@@ -75,6 +75,9 @@ void refresh_view_history(const Tensor& view);
 // (also when a size is negative or the element count overflows).
 Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op);
 
+// Throws naming `op` and `where` at the first NaN or Inf of `a` (anomaly mode).
+void check_finite(const Array& a, const char* op, const char* where);
+
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();
 

@@ -1,0 +1,81 @@
+// The backward contract: a backward that writes into GradSinks adds straight into a gradient
+// that already exists (beta = 1 for GEMMs) and hands over a fresh one otherwise; hooks,
+// autograd::grad and anomaly mode still see each part on its own.
+#include <doctest/doctest.h>
+
+#include <ember/ember.hpp>
+
+#include "gradcheck.hpp"
+
+using namespace ember;
+
+namespace {
+
+int64_t allocations() {
+  const CacheStats s = cache_stats();
+  return s.hits + s.misses;  // requests of 64 KiB and more
+}
+
+// A user's op in the sink form: y = 3x, whose backward adds 3g into x's gradient in place.
+Tensor triple(const Tensor& x) {
+  const auto shape = x.data().shape();
+  return make_output(Array(x.data() * 3.f), "triple", {x}, [shape](const Array& g, GradSink* s) {
+    s[0].accumulate(shape, [&](float beta, float* dx) {
+      for (size_t i = 0; i < g.size(); ++i) dx[i] = beta * dx[i] + 3.f * g.data()[i];
+    });
+  });
+}
+
+}  // namespace
+
+TEST_CASE("linear's second backward adds dW into .grad in place, allocating no new gradient") {
+  manual_seed(1);
+  Tensor x = randn({64, 300}), w = randn({200, 300}, true), b = randn({200}, true);
+  linear(x, w, b).sum().backward();
+  const float* grad_storage = w.grad().data_ptr();
+  const std::vector<float> once = w.grad().to_vector();
+  Tensor y = linear(x, w, b);  // [64, 200]: 51 KiB, below the counted size
+  Tensor loss = y.sum();
+  const int64_t before = allocations();
+  loss.backward();
+  CHECK(allocations() == before);  // dW (234 KiB) went into the existing .grad
+  CHECK(w.grad().data_ptr() == grad_storage);
+  const std::vector<float> twice = w.grad().to_vector();
+  for (size_t i = 0; i < once.size(); i += 97) CHECK(twice[i] == doctest::Approx(2 * once[i]));
+  CHECK(b.grad().to_vector()[7] == doctest::Approx(128.f));  // 64 rows, twice
+}
+
+TEST_CASE("a node's inputs with two consumers get both parts, through the pending sum") {
+  manual_seed(2);
+  Tensor x = randn({4, 5}, true), w1 = randn({3, 5}, true), w2 = randn({5, 5}, true);
+  auto f = [&](const std::vector<Tensor>& in) {
+    Tensor h = linear(in[0], in[2]);  // h feeds both linear and the sum below
+    return (linear(h, in[1]) * 2.f).sum() + (h * h).sum();
+  };
+  CHECK_GRADCHECK(f, {x, w1, w2});
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return triple(triple(in[0]) + in[0]); }, {x});
+}
+
+TEST_CASE("leaf hooks, autograd::grad and anomaly mode see each gradient part on its own") {
+  Tensor x = ones({2, 2}, true);
+  std::vector<float> seen;
+  x.register_hook([&](const Tensor& g) {
+    seen.push_back(g.to_vector()[0]);
+    return Tensor();
+  });
+  triple(x).sum().backward();
+  triple(x).sum().backward();
+  CHECK(seen == std::vector<float>{3.f, 3.f});
+  CHECK(x.grad().to_vector() == std::vector<float>(4, 6.f));
+
+  Tensor z = ones({3}, true);
+  triple(z).sum().backward();
+  const std::vector<Tensor> g = autograd::grad({triple(z).sum()}, {z});
+  CHECK(g[0].to_vector() == std::vector<float>(3, 3.f));
+  CHECK(z.grad().to_vector() == std::vector<float>(3, 3.f));  // untouched by autograd::grad
+
+  set_detect_anomaly(true);
+  triple(z).sum().backward();
+  set_detect_anomaly(false);
+  CHECK(z.grad().to_vector() == std::vector<float>(3, 6.f));
+}
