@@ -47,14 +47,22 @@ bool gather_transposed(const float* base, const Shape& shape, const Shape& strid
   const int64_t R = shape[rank - 2], C = shape[rank - 1], sc = strides[rank - 1];
   const Shape outer_shape(shape.begin(), shape.end() - 2);
   const Shape outer_strides(strides.begin(), strides.end() - 2);
+  // Through a tile in L1: each cache line of the source and of the result is then touched
+  // once per tile. Writing the result column by column instead revisits 16 lines a power of
+  // two apart, which share one cache set and evict each other (2.6 ms for 1024x1024).
   constexpr int64_t kTile = 16;
   walk_strided(outer_shape, outer_strides, offset, [&](int64_t m, int64_t p) {
     float* dst = out + m * R * C;
+    float tile[kTile][kTile];
     for (int64_t r0 = 0; r0 < R; r0 += kTile)
       for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-        const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
-        for (int64_t c = c0; c < c1; ++c)  // reads run along storage rows (stride 1 in r)
-          for (int64_t r = r0; r < r1; ++r) dst[r * C + c] = base[p + r + c * sc];
+        const int64_t rows = std::min(R - r0, kTile), cols = std::min(C - c0, kTile);
+        for (int64_t c = 0; c < cols; ++c) {  // reads run along storage rows (stride 1 in r)
+          const float* src = base + p + r0 + (c0 + c) * sc;
+          for (int64_t r = 0; r < rows; ++r) tile[r][c] = src[r];
+        }
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy(tile[r], tile[r] + cols, dst + (r0 + r) * C + c0);
       }
   });
   return true;

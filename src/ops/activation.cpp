@@ -1,5 +1,6 @@
 // Activations and softmax. Ops that need their output for backward keep its data, not the Tensor.
 #include <cmath>
+#include <vector>
 #include <xtensor/xmath.hpp>
 
 #include "ember/autograd.hpp"
@@ -87,16 +88,27 @@ void for_each_row(detail::DimSplit s, const std::function<void(int64_t outer, in
 }
 
 // One fused pass per row: max, then sum of exp, then the normalised row (numerically stable).
-Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
-  Array y = Array::from_shape(x.shape());
+// The input is read where it sits: a tensor that is its whole storage directly, a view gathered
+// into the result's own buffer and normalised there in place (the one allocation).
+Array softmax_forward(const Tensor& a, detail::DimSplit s, bool log_space) {
+  const bool in_place = a.is_view();
+  Array y = in_place ? detail::pack(a) : Array::from_shape(a.impl()->storage->values.shape());
+  const float* x = in_place ? y.data() : a.impl()->storage->values.data();
   for_each_row(s, [&](int64_t o, int64_t i) {
-    const float* row = x.data() + o * s.n * s.inner + i;
+    const float* row = x + o * s.n * s.inner + i;
     float* dst = y.data() + o * s.n * s.inner + i;
     if (s.inner == 1) {  // contiguous rows: SIMD exp
       const float m = detail::kernels::max_of(row, s.n);
-      const float total = detail::kernels::exp_shifted(row, dst, s.n, m);
-      const float log_total = std::log(total), inv = 1.f / total;
-      for (int64_t k = 0; k < s.n; ++k) dst[k] = log_space ? row[k] - m - log_total : dst[k] * inv;
+      if (!log_space) {
+        const float inv = 1.f / detail::kernels::exp_shifted(row, dst, s.n, m);
+        for (int64_t k = 0; k < s.n; ++k) dst[k] *= inv;
+        return;
+      }
+      // The exps go to a scratch row: dst may be the row itself, still needed below.
+      thread_local std::vector<float> exps;
+      exps.resize(static_cast<size_t>(s.n));
+      const float log_total = std::log(detail::kernels::exp_shifted(row, exps.data(), s.n, m));
+      for (int64_t k = 0; k < s.n; ++k) dst[k] = row[k] - m - log_total;
       return;
     }
     float m = -INFINITY;
@@ -117,7 +129,7 @@ Array softmax_forward(const Array& x, detail::DimSplit s, bool log_space) {
 Tensor softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(Array(softmax_forward(*detail::Dense(a), s, false)));
+  auto out = std::make_shared<Storage>(softmax_forward(a, s, false));
   SavedValues y(out);
   return make_output(out, "softmax", {a}, [y, s](const Array& g) {
     // dx = y * (g - sum_k g_k y_k)
@@ -137,7 +149,7 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "log_softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(Array(softmax_forward(*detail::Dense(a), s, true)));
+  auto out = std::make_shared<Storage>(softmax_forward(a, s, true));
   SavedValues y(out);
   return make_output(out, "log_softmax", {a}, [y, s](const Array& g) {
     // dx = g - softmax * sum_k g_k

@@ -222,6 +222,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
   auto X = x.storage(), W = weight.storage();
+  // A 2-D input that is a transposed or narrowed view is read as GEMM's flag and leading
+  // dimension, in forward and for dW; any other view is packed once (SavedValues).
+  MatrixOperand mx = sx.size() == 2 && x.is_view() ? matrix_operand(x) : MatrixOperand{};
+  const bool strided = mx.ok;
+  if (!strided) mx = MatrixOperand{0, in, false, true};
+  auto x_at = [X, strided, offset = mx.offset] {
+    return strided ? X.storage_data() + offset : X->data();
+  };
   std::vector<size_t> out_shape(sx.begin(), sx.end());
   out_shape.back() = static_cast<size_t>(out_features);
   Array y = uninitialized(out_shape);
@@ -232,7 +240,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out_features, y.data() + r * out_features);
     beta = 1.f;
   }
-  gemm(false, true, rows, out_features, in, X->data(), W->data(), beta, y.data());
+  detail::sgemm(mx.trans, true, rows, out_features, in, 1.f, x_at(), mx.ld, W->data(), in, beta,
+                y.data(), out_features);
   const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
   const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
   const bool has_bias = bias.defined();
@@ -243,7 +252,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       gemm(false, false, rows, in, out_features, g.data(), W->data(), beta, dx);
     });
     sinks[1].accumulate(w_shape, [&](float beta, float* dw) {  // dW = gᵀ · x
-      gemm(true, false, out_features, in, rows, g.data(), X->data(), beta, dw);
+      detail::sgemm(true, mx.trans, out_features, in, rows, 1.f, g.data(), out_features, x_at(),
+                    mx.ld, beta, dw, in);
     });
     if (has_bias)
       sinks[2].accumulate(b_shape, [&](float beta, float* db) {  // db = the column sums of g
