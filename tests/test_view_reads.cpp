@@ -86,6 +86,12 @@ TEST_CASE("ops on views allocate their result and nothing else") {
     Tensor weight = randn({150, 140});
     CHECK(allocations_of([&] { return linear(narrowed_transposed(base), weight); }) == 1);
   }
+  SUBCASE("cat and index_select") {
+    CHECK(allocations_of([&] { return cat({narrowed_transposed(base), other}, 1); }) == 1);
+    CHECK(allocations_of([&] {
+            return index_select(narrowed_transposed(base), 1, IndexTensor({3, 0, 3}));
+          }) == 0);  // [130, 3]: too small to count, a packed input would not be
+  }
   SUBCASE("softmax and log_softmax") {
     CHECK(allocations_of([&] { return softmax(narrowed_transposed(base), 1); }) == 1);
     CHECK(allocations_of([&] { return log_softmax(narrowed_transposed(base), 0); }) == 1);
@@ -135,5 +141,9 @@ TEST_CASE("ops on views equal the same ops on contiguous copies, values and grad
   check([](const Tensor& v) { return softmax(v, 1); });
   check([](const Tensor& v) { return log_softmax(v, 0); });
   check([&](const Tensor& v) { return sum(v, {0}); });
+  check([&](const Tensor& v) { return cat({other, v, v}, 0); });
+  check([&](const Tensor& v) { return cat({v, other}, 1); });
+  check([](const Tensor& v) { return index_select(v, 0, IndexTensor({5, 1, 1})); });
+  check([](const Tensor& v) { return index_select(v, 1, IndexTensor({4, 0})); });
   check([&](const Tensor& v) { return mean(v, {1}, true); });
 }

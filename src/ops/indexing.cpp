@@ -43,12 +43,19 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   const int64_t outer = split.outer, inner = split.inner, total = split.n;
   Array out = Array::from_shape(detail::to_xshape(out_shape));
   int64_t offset = 0;
+  const Shape out_strides = detail::contiguous_strides(out_shape);
   for (size_t t = 0; t < tensors.size() && out.size() > 0; ++t) {  // no walk over empty rows
-    detail::Dense values(tensors[t]);
-    const float* src = values->data();
-    int64_t chunk = sizes[t] * inner;
-    for (int64_t o = 0; o < outer; ++o)
-      std::copy(src + o * chunk, src + (o + 1) * chunk, out.data() + (o * total + offset) * inner);
+    const Tensor& in = tensors[t];
+    if (in.is_view()) {  // read through its strides into its place in the result
+      detail::copy_strided(in.impl()->storage->values.data(), shapes[t], in.strides(),
+                           in.storage_offset(), out.data(), out_strides, offset * inner);
+    } else {
+      const float* src = in.impl()->storage->values.data();
+      int64_t chunk = sizes[t] * inner;
+      for (int64_t o = 0; o < outer; ++o)
+        std::copy(src + o * chunk, src + (o + 1) * chunk,
+                  out.data() + (o * total + offset) * inner);
+    }
     offset += sizes[t];
   }
   return make_output(std::move(out), "cat", tensors, [=](const Array& g) {
@@ -91,12 +98,21 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   out_shape[dim] = static_cast<int64_t>(idx.size());
   const int64_t m = static_cast<int64_t>(idx.size());
   Array out = Array::from_shape(detail::to_xshape(out_shape));
-  detail::Dense values(a);
-  const float* src = values->data();
-  for (int64_t o = 0; o < s.outer; ++o)
+  if (a.is_view()) {  // each selected slice read through the view's strides into its place
+    Shape slice = in, a_strides = a.strides();
+    slice[dim] = 1;
+    const Shape out_strides = detail::contiguous_strides(out_shape);
     for (int64_t k = 0; k < m; ++k)
-      std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,
-                out.data() + (o * m + k) * s.inner);
+      detail::copy_strided(a.impl()->storage->values.data(), slice, a_strides,
+                           a.storage_offset() + idx[k] * a_strides[dim], out.data(), out_strides,
+                           k * out_strides[dim]);
+  } else {
+    const float* src = a.impl()->storage->values.data();
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t k = 0; k < m; ++k)
+        std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,
+                  out.data() + (o * m + k) * s.inner);
+  }
   return make_output(std::move(out), "index_select", {a}, [=](const Array& g) {
     Array dx = xt::zeros<float>(detail::to_xshape(in));
     for (int64_t o = 0; o < s.outer; ++o)

@@ -58,6 +58,11 @@ void write_strided(const float* values, const Shape& shape, const Shape& strides
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
                          int64_t offset, float* base);  // view[i] += values[i]
 
+// dst[dst_offset + index·dst_strides] = src[src_offset + index·src_strides] for every index of
+// `shape`: one strided layout copied into another (a view into its place in cat's result).
+void copy_strided(const float* src, const Shape& shape, const Shape& src_strides,
+                  int64_t src_offset, float* dst, const Shape& dst_strides, int64_t dst_offset);
+
 // acc[o] += every element of the view that reduces into output o, where out_strides gives each
 // input dim's stride in the output (0 for a reduced dim); the walk follows the input's memory.
 void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
