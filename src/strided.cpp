@@ -150,6 +150,8 @@ void sum_strided(const float* base, const Shape& shape, const Shape& strides, in
       double total = 0;
       for (int64_t j = 0; j < inner.size; ++j) total += x[j * inner.in];
       *y += total;
+    } else if (inner.out == 1 && inner.in == 1) {
+      kernels::add_to_double(x, y, inner.size);  // a row into a row of sums: vectorised
     } else {
       for (int64_t j = 0; j < inner.size; ++j) y[j * inner.out] += x[j * inner.in];
     }

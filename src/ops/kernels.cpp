@@ -151,6 +151,10 @@ EMBER_CLONES void relu_loop(const float* in, float* out, int64_t n) {
 }
 }  // namespace
 
+EMBER_CLONES void add_to_double(const float* x, double* acc, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(x[i]);
+}
+
 void relu(const float* in, float* out, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { relu_loop(in + lo, out + lo, hi - lo); });
 }

@@ -22,6 +22,7 @@ double sum(const float* x, int64_t n);
 float exp_shifted(const float* in, float* out, int64_t n, float shift);
 // out[k] = exp(in[k]) and max(in[k], 0) (NaN kept); out may alias in.
 void exp(const float* in, float* out, int64_t n);
+void add_to_double(const float* x, double* acc, int64_t n);  // acc[k] += x[k]
 void relu(const float* in, float* out, int64_t n);
 float max_of(const float* in,
              int64_t n);  // -inf for n = 0                        // accumulated in double
