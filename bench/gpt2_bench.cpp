@@ -28,6 +28,14 @@ double peak_rss_mb() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
+double rss_mb() {  // resident now, from /proc/self/statm (pages)
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,13 +55,20 @@ int main(int argc, char** argv) {
   optim::AdamW opt(model.parameters(), optim::AdamWOptions(1e-4));
   IndexTensor ids = randint(0, c.vocab_size, {B, T});
   std::vector<double> times;
-  for (int64_t s = 0; s <= steps; ++s) {  // step 0 warms up the caches
+  double before_forward_mb = 0;
+  for (int64_t s = 0; s <= steps + 1; ++s) {  // step 0 warms up the caches
+    // One more step, untimed, from parameters, gradients and AdamW's state alone: the buffer
+    // cache emptied, so the RSS it adds is its activations (fresh pages fault in: not timed).
+    if (s == steps + 1) {
+      empty_cache();
+      before_forward_mb = rss_mb();
+    }
     const auto t0 = Clock::now();
     opt.zero_grad();
     Tensor loss = GPT2LMHeadModel::loss(model.forward(ids), ids);
     loss.backward();
     opt.step();
-    if (s > 0) times.push_back(seconds_since(t0));
+    if (s > 0 && s <= steps) times.push_back(seconds_since(t0));
     std::printf("step %lld loss %.6f\n", static_cast<long long>(s), loss.item());
   }
   std::sort(times.begin(), times.end());
@@ -61,6 +76,20 @@ int main(int argc, char** argv) {
               times[times.size() / 2], times.size(), get_num_threads(),
               c.gradient_checkpointing ? 1 : 0);
   std::printf("ember peak_rss_mb %.0f\n", peak_rss_mb());
+  // What the step holds beyond parameters, gradients and optimizer state: its activations
+  // (and their gradients), the peak of every step minus the last step's starting point.
+  std::printf("ember activation_mb %.0f\n", peak_rss_mb() - before_forward_mb);
+  // The machine-limit model of the step (bench/gpt2_compare.sh divides by ember_limits): its
+  // GEMM FLOPs (forward, and backward's two products each) and AdamW's 8 passes over the
+  // parameters (zero_grad writes the gradient; the step reads param, grad, m, v, writes 3).
+  const double N = static_cast<double>(B * T), d = static_cast<double>(c.n_embd);
+  const double forward_flop = static_cast<double>(c.n_layer) *
+                                  (24.0 * N * d * d + 4.0 * static_cast<double>(B * T * T) * d) +
+                              2.0 * N * d * static_cast<double>(c.vocab_size);
+  int64_t params = 0;
+  for (const Tensor& p : model.parameters()) params += p.numel();
+  std::printf("ember gemm_gflop %.2f adamw_bytes %.0f\n", 3.0 * forward_flop / 1e9,
+              8.0 * 4.0 * static_cast<double>(params));
 
   std::vector<int64_t> prompt;
   for (int64_t i = 0; i < 8; ++i) prompt.push_back(ids[i]);

@@ -204,7 +204,31 @@ TEST_CASE("allocator child: the limit comes from EMBER_CACHE_BYTES") {
   const char* v = std::getenv("EMBER_CACHE_BYTES");
   int64_t expected = v ? std::atoll(v) * (std::string(v).back() == 'M' ? MiB : 1) : 256 * MiB;
   LimitGuard guard;  // restores what the environment set, after another case changed it
-  CHECK(cache_stats().limit_bytes == expected);
+  if (v) {
+    CHECK(cache_stats().limit_bytes == expected);
+    // A fixed bound stays fixed however much is live at once.
+    void* big = cached_alloc(size_t(300 * MiB));
+    cached_free(big, size_t(300 * MiB));
+    CHECK(cache_stats().limit_bytes == expected);
+  } else {
+    CHECK(cache_stats().limit_bytes >= expected);
+  }
+}
+
+// Run in a child process with EMBER_CACHE_BYTES unset and no set_cache_limit before it.
+TEST_CASE("allocator child peak: the default bound follows the most bytes live at once") {
+  if (!std::getenv("EMBER_CHILD_PEAK")) return;
+  CHECK(cache_limit() == 256 * MiB);
+  void* a = cached_alloc(size_t(200 * MiB));
+  void* b = cached_alloc(size_t(200 * MiB));
+  CHECK(cache_limit() >= 400 * MiB);  // the peak: both live
+  cached_free(a, size_t(200 * MiB));
+  cached_free(b, size_t(200 * MiB));
+  CHECK(cache_stats().cached_bytes >= 400 * MiB);  // both kept for the next step
+  void* again = cached_alloc(size_t(200 * MiB));
+  CHECK(cache_stats().hits >= 1);
+  cached_free(again, size_t(200 * MiB));
+  empty_cache();
 }
 
 TEST_CASE("EMBER_CACHE_BYTES is read at the first allocation") {
@@ -213,6 +237,9 @@ TEST_CASE("EMBER_CACHE_BYTES is read at the first allocation") {
   REQUIRE(readlink("/proc/self/exe", self, sizeof self - 1) > 0);
   std::string run = std::string(self) + " -tc='allocator child: *' > /dev/null 2>&1";
   CHECK(std::system(("EMBER_CACHE_BYTES=12M " + run).c_str()) == 0);
+  CHECK(std::system(("EMBER_CHILD_PEAK=1 " + std::string(self) +
+                     " -tc='allocator child peak: *' > /dev/null 2>&1")
+                        .c_str()) == 0);
   CHECK(std::system(("EMBER_CACHE_BYTES=5000 " + run).c_str()) == 0);
   std::string out = "/tmp/ember-cache-bytes-" + std::to_string(getpid()) + ".txt";
   CHECK(std::system(("EMBER_CACHE_BYTES=lots " + std::string(self) +

@@ -5,9 +5,10 @@
 //
 // A freed block serves later requests of other sizes (best fit, split when larger; requests
 // under 1 MiB share 2 MiB segments, a larger request takes a block up to twice its size);
-// neighbouring free blocks merge. What the cache holds is bounded (256 MiB by default,
-// `EMBER_CACHE_BYTES` read once at the first allocation, or set_cache_limit), returned when
-// no allocation has reused it for a while, and all of it at empty_cache().
+// neighbouring free blocks merge. What the cache holds is bounded (by default 256 MiB or the
+// most bytes ever live at once, whichever is larger; `EMBER_CACHE_BYTES` read once at the
+// first allocation, or set_cache_limit, fixes it), returned when no allocation has reused it
+// for a while, and all of it at empty_cache().
 #pragma once
 
 #include <cstddef>
