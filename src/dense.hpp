@@ -21,7 +21,6 @@ class Dense {
   Dense& operator=(const Dense&) = delete;
   const Array& operator*() const { return *values_; }
   const Array* operator->() const { return values_; }
-  bool packed() const { return packed_.has_value(); }
 
  private:
   std::optional<Array> packed_;
