@@ -149,7 +149,7 @@ ConstArrayView Tensor::data() const& {
 ArrayView Tensor::data() & {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
   using Buffer = ArrayView::storage_type;
-  return ArrayView(Buffer(impl.storage->values.data() + storage_offset(), size_t(numel())),
+  return ArrayView(Buffer(const_cast<float*>(data_ptr()), size_t(numel())),
                    adaptor_shape(impl), adaptor_strides(impl));
 }
 
@@ -247,7 +247,8 @@ bool Tensor::is_contiguous() const {
 }
 bool Tensor::is_view() const { return checked().view != nullptr; }
 const float* Tensor::data_ptr() const {
-  return checked().storage->values.data() + storage_offset();
+  const float* base = checked().storage->values.data();
+  return base ? base + storage_offset() : base;  // an empty storage may have no buffer at all
 }
 uint64_t Tensor::version() const {
   return checked().storage->version.load(std::memory_order_relaxed);

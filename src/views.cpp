@@ -421,7 +421,7 @@ Tensor Tensor::squeeze(int64_t d) const {
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  return make_output(Array(data()), "contiguous", {*this},
+  return make_output(detail::pack(*this), "contiguous", {*this},
                      [](const Array& g) { return gradients(g); });
 }
 
