@@ -152,41 +152,24 @@ void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
 
 }  // namespace
 
-// Runs a node's backward_into with one GradSink per input. An input gets an accumulator when
-// its gradient already exists and nothing else must see the new part alone: a leaf's dense
-// .grad (no hooks, not autograd::grad, not row-sparse; under the leaf's lock), or an inner
-// node's pending sum. Anomaly mode checks each part, so it hands out none.
+// Runs a node's backward_into with one GradSink per input. An inner node's input whose
+// gradient is already being summed (the node has other consumers) gets that pending sum as its
+// accumulator. A leaf gets none: its .grad receives each part by one fixed addition whoever
+// watches (DataParallel's overlap hooks see every part alone), so that a run with hooks and
+// one without give the same bits (a GEMM that fused the addition would round differently).
+// Anomaly mode checks each part, so it hands out no accumulator either.
 struct detail::SinkEngine {
-  static Gradients run(Node& node, const Array& grad, bool capturing) {
+  static Gradients run(Node& node, const Array& grad) {
     const size_t n = node.inputs.size();
     std::vector<GradSink> sinks(n);
-    std::vector<std::mutex*> locks;
     for (size_t i = 0; i < n; ++i) {
       Edge& e = node.inputs[i];
       GradSink& sink = sinks[i];
       sink.needed_ = e.node || e.leaf;
-      if (!sink.needed_ || is_anomaly_enabled()) continue;
-      if (e.node) {
-        if (e.node->pending_grad) sink.accumulator_ = &*e.node->pending_grad;
-        continue;
-      }
-      TensorImpl& leaf = *e.leaf;
-      if (capturing || !leaf.hooks.empty() || leaf.sparse_grad || !leaf.grad || leaf.grad->view)
-        continue;
-      sink.accumulator_ = &leaf.grad->values();
-      locks.push_back(&leaf_lock(&leaf));
+      if (e.node && e.node->pending_grad && !is_anomaly_enabled())
+        sink.accumulator_ = &*e.node->pending_grad;
     }
-    // Distinct locks in address order: two leaves may share a stripe, and order avoids deadlock.
-    std::sort(locks.begin(), locks.end());
-    locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
-    for (std::mutex* m : locks) m->lock();
-    try {
-      node.backward_into(grad, sinks.data());
-    } catch (...) {
-      for (std::mutex* m : locks) m->unlock();
-      throw;
-    }
-    for (std::mutex* m : locks) m->unlock();
+    node.backward_into(grad, sinks.data());
     Gradients out(n);
     for (size_t i = 0; i < n; ++i) out[i] = std::move(sinks[i].value_);
     return out;
@@ -295,8 +278,7 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       Gradients grads;
       {
         BackwardOpScope scope(node->name);
-        grads = node->backward ? node->backward(*grad)
-                               : detail::SinkEngine::run(*node, *grad, capture != nullptr);
+        grads = node->backward ? node->backward(*grad) : detail::SinkEngine::run(*node, *grad);
       }
       grad_out.reset();
       EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",

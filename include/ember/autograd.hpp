@@ -64,10 +64,10 @@ struct SinkEngine;
 }
 
 // Where one input's gradient goes, for a backward that writes in place (the backward contract
-// of DESIGN.md section 10): when the input already has a gradient (a leaf's .grad from an
-// earlier backward, or the sum an inner node is collecting from its other consumers), the
-// backward adds straight into it — `dW += Xᵀ·dY` is one GEMM with beta = 1 — and allocates
-// nothing; otherwise it hands over a fresh array.
+// of DESIGN.md section 10): when the input's gradient is already being summed (an inner node
+// with other consumers), the backward adds straight into that sum — `dX += dY·W` is one GEMM
+// with beta = 1 — and allocates nothing; otherwise it hands over a fresh array. (A leaf's
+// .grad is added to by the engine in one fixed order, so that hooks cannot change its bits.)
 class GradSink {
  public:
   // The input needs a gradient (false when it does not require grad).
