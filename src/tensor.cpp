@@ -149,8 +149,8 @@ ConstArrayView Tensor::data() const& {
 ArrayView Tensor::data() & {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
   using Buffer = ArrayView::storage_type;
-  return ArrayView(Buffer(const_cast<float*>(data_ptr()), size_t(numel())),
-                   adaptor_shape(impl), adaptor_strides(impl));
+  return ArrayView(Buffer(const_cast<float*>(data_ptr()), size_t(numel())), adaptor_shape(impl),
+                   adaptor_strides(impl));
 }
 
 Array Tensor::data() && {
