@@ -116,8 +116,13 @@ float Tensor::item() const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  detail::Dense values(*this);
-  return std::vector<float>(values->data(), values->data() + values->size());
+  const TensorImpl& impl = checked();
+  const Array& values = impl.storage->values;
+  if (!impl.view) return std::vector<float>(values.begin(), values.end());
+  std::vector<float> out(static_cast<size_t>(numel()));  // a view gathered straight in
+  detail::gather_strided(values.data(), impl.view->shape, impl.view->strides, impl.view->offset,
+                         out.data());
+  return out;
 }
 
 namespace {

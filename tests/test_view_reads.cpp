@@ -17,8 +17,8 @@ int64_t allocations() {
   return s.hits + s.misses;
 }
 
-// The storage allocations `op` makes, and the bytes of the largest one would need a hook; the
-// count suffices: a packed copy of the input would be one more than the result.
+// The storage allocations `op` makes: a packed copy of the input would be one more than the
+// result.
 template <class Op>
 int64_t allocations_of(Op op) {
   const int64_t before = allocations();
