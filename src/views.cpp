@@ -40,18 +40,14 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, cons
 
 namespace {
 
+using detail::layout_of;
 using detail::shape_str;
-
-struct Layout {
-  Shape shape, strides;
-  int64_t offset = 0;
-};
+using Layout = ViewLayout;
 
 int64_t count(const Shape& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
 }
 
-Layout layout_of(const Tensor& t) { return {t.shape(), t.strides(), t.storage_offset()}; }
 Layout contiguous_layout(const Shape& shape) {
   return {shape, detail::contiguous_strides(shape), 0};
 }

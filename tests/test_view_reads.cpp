@@ -96,6 +96,47 @@ TEST_CASE("ops on views allocate their result and nothing else") {
     CHECK(allocations_of([&] { return softmax(narrowed_transposed(base), 1); }) == 1);
     CHECK(allocations_of([&] { return log_softmax(narrowed_transposed(base), 0); }) == 1);
   }
+  SUBCASE("reductions along dims, scans and selections") {
+    CHECK(allocations_of([&] { return amax(narrowed_transposed(base), {0}); }) == 0);
+    CHECK(allocations_of([&] { return std::get<0>(max(narrowed_transposed(base), 1)); }) == 0);
+    CHECK(allocations_of([&] { return to_float(argmin(narrowed_transposed(base), 0)); }) == 0);
+    CHECK(allocations_of([&] { return var(narrowed_transposed(base), {0}); }) == 0);
+    CHECK(allocations_of([&] { return logsumexp(narrowed_transposed(base), {1}); }) == 0);
+    CHECK(allocations_of([&] { return norm(narrowed_transposed(base), 2.f, {0}); }) == 0);
+    CHECK(allocations_of([&] { return std::get<0>(topk(narrowed_transposed(base), 3, 0)); }) == 0);
+    CHECK(allocations_of([&] { return cumsum(narrowed_transposed(base), 0); }) == 1);
+  }
+  SUBCASE("layer_norm, masked_mean and embedding read rows through the strides") {
+    CHECK(allocations_of(
+              [&] { return nn::functional::layer_norm(narrowed_transposed(base), {140}); }) == 1);
+    CHECK(allocations_of([&] {
+            return nn::functional::masked_mean(narrowed_transposed(base), ones({130}), 0);
+          }) == 0);
+    std::vector<int64_t> ids(120);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i * 7 % 130);
+    CHECK(allocations_of([&] {
+            return nn::functional::embedding(IndexTensor(ids), narrowed_transposed(base));
+          }) == 1);
+  }
+  SUBCASE("gather, scatter, masks") {
+    std::vector<int64_t> columns(130 * 140);
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = static_cast<int64_t>(i * 31 % 140);
+    const IndexTensor index(columns, {130, 140});
+    std::vector<int64_t> permutation(140);
+    for (size_t i = 0; i < permutation.size(); ++i)
+      permutation[i] = static_cast<int64_t>((i * 3) % 140);
+    Tensor mask = other > 0.f;
+    CHECK(allocations_of([&] { return gather(narrowed_transposed(base), 1, index); }) == 1);
+    CHECK(allocations_of([&] { return scatter_add(other, 1, index, narrowed_transposed(base)); }) ==
+          1);
+    CHECK(allocations_of([&] {
+            return index_add(other, 1, IndexTensor(permutation), narrowed_transposed(base));
+          }) == 1);
+    CHECK(allocations_of([&] { return where(mask, narrowed_transposed(base), other); }) == 1);
+    CHECK(allocations_of([&] { return masked_fill(narrowed_transposed(base), mask, 0.f); }) == 1);
+    CHECK(allocations_of([&] { return where(mask.t().t(), other, narrowed_transposed(base)); }) ==
+          1);
+  }
   SUBCASE("with grad on, forward still copies nothing") {
     Tensor w = randn({140, 131}, true);
     CHECK(allocations_of([&] { return relu(narrowed_transposed(w)); }) == 1);
@@ -146,4 +187,38 @@ TEST_CASE("ops on views equal the same ops on contiguous copies, values and grad
   check([](const Tensor& v) { return index_select(v, 0, IndexTensor({5, 1, 1})); });
   check([](const Tensor& v) { return index_select(v, 1, IndexTensor({4, 0})); });
   check([&](const Tensor& v) { return mean(v, {1}, true); });
+  check([](const Tensor& v) { return amax(v, {0}); });
+  check([](const Tensor& v) { return amin(v, {0, 1}); });
+  check([](const Tensor& v) { return std::get<0>(max(v, 0)); });
+  check([](const Tensor& v) { return std::get<0>(min(v, 1, true)); });
+  check([](const Tensor& v) { return to_float(argmax(v, 0)) + v.sum() * 0.f; });
+  check([](const Tensor& v) { return to_float(argmin(v)) + v.sum() * 0.f; });
+  check([](const Tensor& v) { return var(v, {0}); });
+  check([](const Tensor& v) { return ember::std(v, {1}, false, true); });
+  check([](const Tensor& v) { return logsumexp(v, {0}); });
+  check([](const Tensor& v) { return norm(v, 3.f, {1}); });
+  check([](const Tensor& v) { return cumsum(v, 0); });
+  check([](const Tensor& v) { return cumsum(v, 1); });
+  check([](const Tensor& v) { return std::get<0>(topk(v, 2, 0)); });
+  check([](const Tensor& v) { return std::get<0>(topk(v, 3, 1, false)); });
+  check([](const Tensor& v) { return nn::functional::layer_norm(v, {5}); });
+  check([](const Tensor& v) { return nn::functional::layer_norm(v, {6, 5}); });
+  check([](const Tensor& v) {
+    return nn::functional::masked_mean(v, tensor({1, 0, 1, 1, 0, 1}), 0);
+  });
+  check([](const Tensor& v) { return nn::functional::embedding(IndexTensor({5, 0, 2, 2}), v); });
+  check([](const Tensor& v) {
+    return gather(v, 1, IndexTensor({4, 0, 1, 1, 3, 2, 0, 0, 2, 4, 1, 3}, {6, 2}));
+  });
+  check([](const Tensor& v) { return gather(v, 0, IndexTensor({5, 0, 3, 1, 2}, {1, 5})); });
+  check([&](const Tensor& v) {
+    return scatter_add(other, 1, IndexTensor({0, 4, 2, 1, 0, 3}, {6, 1}), v);
+  });
+  check([&](const Tensor& v) {
+    return index_add(other, 1, IndexTensor({4, 1, 0, 3, 2}), v, 0.5f);
+  });
+  check([&](const Tensor& v) { return where(other > 0.f, v, other); });
+  check([&](const Tensor& v) { return where(v > 0.f, other, v); });
+  check([&](const Tensor& v) { return masked_fill(v, other.t().t() > 0.f, 2.f); });
+  check([](const Tensor& v) { return stack({v, v * 2.f}, 1); });
 }

@@ -158,17 +158,21 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   }
   const int64_t n = ids.numel(), D = t.width;
   Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
-  // Rows are read where they sit: a table that is a view (rows of a larger parameter) is not
-  // copied unless its rows themselves are strided.
-  std::optional<detail::Dense> packed;
-  if (weight.dim() == 2 && weight.strides()[1] != 1) packed.emplace(weight);
-  const float* w = packed ? (*packed)->data() : weight.data_ptr();
-  const int64_t row_stride = packed ? D : weight.strides()[0];
+  // Rows are read where they sit, through the table's strides: a table that is a view (rows of
+  // a larger parameter, a transposed matrix) is never copied.
+  const float* w = weight.data_ptr();
+  const int64_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
   const int64_t* id = ids.data();
   detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
     for (int64_t i = lo; i < hi; ++i) {
+      const float* row = w + id[i] * row_stride;
+      float* to = out.data() + i * D;
+      if (column_stride != 1) {
+        for (int64_t j = 0; j < D; ++j) to[j] = row[j * column_stride];
+        continue;
+      }
       if (i + kPrefetchRows < hi) prefetch_row(w + id[i + kPrefetchRows] * row_stride, D);
-      std::copy_n(w + id[i] * row_stride, D, out.data() + i * D);
+      std::copy_n(row, D, to);
     }
   });
 

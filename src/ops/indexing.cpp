@@ -144,29 +144,32 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
     EMBER_CHECK_SHAPE(static_cast<int64_t>(d) == dim || is[d] <= in[d], "gather: index shape ",
                       detail::shape_str(is), " is larger than input shape ", detail::shape_str(in),
                       " at dim ", d);
-  // Flat source offset of every index element, computed once and reused by backward.
+  // Each index element's source: read from a where it sits (through a's strides), and its
+  // offset in a contiguous gradient of a's shape, kept for backward.
   std::vector<int64_t> in_strides(in.size(), 1);
   for (int64_t d = static_cast<int64_t>(in.size()) - 2; d >= 0; --d)
     in_strides[d] = in_strides[d + 1] * in[d + 1];
+  const Shape a_strides = a.strides();
+  const float* base = a.data_ptr();
+  Array out = Array::from_shape(detail::to_xshape(is));
   std::vector<int64_t> offsets(static_cast<size_t>(index.numel()));
   std::vector<int64_t> coord(is.size(), 0);
   for (int64_t flat = 0; flat < index.numel(); ++flat) {
     int64_t target = index[flat];
     EMBER_CHECK_INDEX(target >= 0 && target < in[dim], "gather: index ", target,
                       " out of range for dim ", dim, " of size ", in[dim]);
-    int64_t off = 0;
-    for (size_t d = 0; d < is.size(); ++d)
-      off += (static_cast<int64_t>(d) == dim ? target : coord[d]) * in_strides[d];
+    int64_t off = 0, read = 0;
+    for (size_t d = 0; d < is.size(); ++d) {
+      const int64_t at = static_cast<int64_t>(d) == dim ? target : coord[d];
+      off += at * in_strides[d];
+      read += at * a_strides[d];
+    }
     offsets[static_cast<size_t>(flat)] = off;
+    out.data()[flat] = base[read];
     for (int64_t d = static_cast<int64_t>(is.size()) - 1; d >= 0; --d) {
       if (++coord[d] < is[d]) break;
       coord[d] = 0;
     }
-  }
-  Array out = Array::from_shape(detail::to_xshape(is));
-  {
-    detail::Dense values(a);
-    for (size_t i = 0; i < offsets.size(); ++i) out.data()[i] = values->data()[offsets[i]];
   }
   return make_output(std::move(out), "gather", {a}, [in, offsets](const Array& g) {
     Array dx = xt::zeros<float>(detail::to_xshape(in));
@@ -179,12 +182,13 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
   auto M = mask.storage();
-  return make_output(
-      Array(xt::where(xt::not_equal(*M, 0.f), a.data(), b.data()) /* strided reads */), "where",
-      {a, b}, [M, sa, sb](const Array& g) {
-        Array keep = xt::not_equal(*M, 0.f);
-        return gradients(sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb));
-      });
+  Array out = detail::with_values(mask, [&](const auto& m) {  // every operand read where it sits
+    return Array(xt::where(xt::not_equal(m, 0.f), a.data(), b.data()));
+  });
+  return make_output(std::move(out), "where", {a, b}, [M, sa, sb](const Array& g) {
+    Array keep = xt::not_equal(*M, 0.f);
+    return gradients(sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb));
+  });
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -193,10 +197,12 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
   auto M = mask.storage();
-  return make_output(Array(xt::where(xt::not_equal(*M, 0.f), value, a.data()) /* a strided read */),
-                     "masked_fill", {a}, [M](const Array& g) {
-                       return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g)));
-                     });
+  Array out = detail::with_values(mask, [&](const auto& m) {  // both read where they sit
+    return Array(xt::where(xt::not_equal(m, 0.f), value, a.data()));
+  });
+  return make_output(std::move(out), "masked_fill", {a}, [M](const Array& g) {
+    return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g)));
+  });
 }
 
 }  // namespace ember

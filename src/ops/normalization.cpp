@@ -1,11 +1,12 @@
 // Dropout (composed from differentiable primitives) and layer norm (one fused op).
 #include <cmath>
+#include <numeric>
 #include <random>
 
-#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
@@ -40,7 +41,13 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   const int64_t rows = D == 0 ? 0 : input.numel() / D;
   // One fused op: per row the mean and the inverse deviation (kept for backward, 2 floats a
   // row), then the normalised, scaled and shifted row. The tape holds one node, not nine.
+  // The input read where it sits: a row's elements straight from the storage when they are
+  // adjacent there, else gathered one row at a time.
   auto X = input.storage();
+  const ViewLayout layout = detail::layout_of(input);
+  Shape trailing(k);
+  std::iota(trailing.begin(), trailing.end(), static_cast<int64_t>(s.size() - k));
+  const detail::Reduction by_row = detail::make_reduction(s, trailing, false, "layer_norm");
   const bool has_w = weight.defined(), has_b = bias.defined();
   auto W = has_w ? weight.storage() : decltype(weight.storage()){};
   const float* w = has_w ? W->data() : nullptr;
@@ -48,10 +55,12 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   if (has_b) bias_values.emplace(bias);
   const float* b = has_b ? (*bias_values)->data() : nullptr;
   auto stats = std::make_shared<std::vector<float>>(static_cast<size_t>(2 * rows));
-  Array y = Array::from_shape(X->shape());
+  Array y = Array::from_shape(detail::to_xshape(s));
+  const detail::RowReader x_rows(X.storage_data(), layout, by_row);
   detail::parallel_rows(rows, rows * D * 4, [&](int64_t lo, int64_t hi) {
+    std::vector<float> row_buffer;
     for (int64_t r = lo; r < hi; ++r) {
-      const float* x = X->data() + r * D;
+      const float* x = x_rows.row(r, row_buffer);
       float* out = y.data() + r * D;
       double total = 0;
       for (int64_t j = 0; j < D; ++j) total += x[j];
@@ -79,20 +88,24 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   return make_output(std::move(y), "native_layer_norm", inputs, [=](const Array& g) {
     Gradients grads(n_inputs);
     const float* wv = has_w ? W->data() : nullptr;
-    auto xhat = [&](int64_t r, int64_t j) {
-      return (X->data()[r * D + j] - (*stats)[2 * r]) * (*stats)[2 * r + 1];
+    const detail::RowReader x_rows(X.storage_data(), layout, by_row);
+    // xhat of row r's element j, where x is that row as x_rows.row gave it.
+    auto xhat = [&](const float* x, int64_t r, int64_t j) {
+      return (x[j] - (*stats)[2 * r]) * (*stats)[2 * r + 1];
     };
     if (need_x) {
       // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
-      Array dx = Array::from_shape(X->shape());
+      Array dx = Array::from_shape(detail::to_xshape(s));
       detail::parallel_rows(rows, rows * D * 6, [&](int64_t lo, int64_t hi) {
+        std::vector<float> row_buffer;
         for (int64_t r = lo; r < hi; ++r) {
+          const float* x = x_rows.row(r, row_buffer);
           const float* gr = g.data() + r * D;
           double s1 = 0, s2 = 0;
           for (int64_t j = 0; j < D; ++j) {
             const float dxh = wv ? gr[j] * wv[j] : gr[j];
             s1 += dxh;
-            s2 += dxh * xhat(r, j);
+            s2 += dxh * xhat(x, r, j);
           }
           const float m1 = static_cast<float>(s1 / static_cast<double>(D));
           const float m2 = static_cast<float>(s2 / static_cast<double>(D));
@@ -100,7 +113,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
           float* out = dx.data() + r * D;
           for (int64_t j = 0; j < D; ++j) {
             const float dxh = wv ? gr[j] * wv[j] : gr[j];
-            out[j] = rstd * (dxh - m1 - xhat(r, j) * m2);
+            out[j] = rstd * (dxh - m1 - xhat(x, r, j) * m2);
           }
         }
       });
@@ -109,10 +122,12 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
     if (need_w || need_b) {  // summed over rows in row order: the same bits for any thread count
       std::vector<size_t> shape(normalized_shape.begin(), normalized_shape.end());
       Array dw = xt::zeros<float>(shape), db = xt::zeros<float>(shape);
+      std::vector<float> row_buffer;
       for (int64_t r = 0; r < rows; ++r) {
+        const float* x = x_rows.row(r, row_buffer);
         const float* gr = g.data() + r * D;
         for (int64_t j = 0; j < D; ++j) {
-          dw.data()[j] += gr[j] * xhat(r, j);
+          dw.data()[j] += gr[j] * xhat(x, r, j);
           db.data()[j] += gr[j];
         }
       }

@@ -1,6 +1,8 @@
 // Private helpers shared by the op families.
 #pragma once
 
+#include <vector>
+
 #include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/tensor.hpp"
@@ -39,9 +41,35 @@ Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op
 
 // `dims` empty means every dim. Throws naming `op` for a dim out of range or repeated.
 Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const char* op);
-// x's values in the [rows, n] layout: x's own buffer when the layout already matches, else
-// `scratch` filled with the transposed copy.
-const float* to_rows(const Array& x, const Reduction& r, Array& scratch);
+// A tensor read as the [rows, n] matrix of a Reduction, where its elements sit in the storage
+// (a view through its strides, a contiguous tensor whose reduced dims lead as well): no copy
+// of the input is made. row() points into the storage when a row's elements are adjacent there
+// (the common case: reducing trailing dims of a contiguous tensor), else gathers that one row
+// into the caller's row-sized buffer. Tables of row and element offsets make both cheap.
+class RowReader {
+ public:
+  RowReader(const Tensor& t, const Reduction& r);
+  // The same over saved values: `base` is the storage's first element (SavedValues::
+  // storage_data(), version-checked) and `layout` the tensor's shape, strides and offset.
+  RowReader(const float* base, const ViewLayout& layout, const Reduction& r);
+  // Rows over the dims before `first_element_dim` and elements over it and the dims after
+  // (row-major over each): a [*, n] tensor's rows with first_element_dim = rank - 1.
+  RowReader(const Tensor& t, int64_t first_element_dim);
+  const float* row(int64_t r, std::vector<float>& scratch) const;
+  float at(int64_t r, int64_t k) const { return base_[row_start_[r] + element_[k]]; }
+  int64_t rows() const { return static_cast<int64_t>(row_start_.size()); }
+  int64_t n() const { return static_cast<int64_t>(element_.size()); }
+
+ private:
+  const float* base_;
+  std::vector<int64_t> row_start_;  // offset of each row's first element in the storage
+  std::vector<int64_t> element_;    // offset of each element from its row's first
+  bool adjacent_ = true;            // element_[k] == k
+  RowReader(const float* base, const ViewLayout& layout, const std::vector<size_t>& row_dims,
+            const std::vector<size_t>& element_dims);
+};
+// A tensor's shape, strides and offset, to keep in a backward closure beside its SavedValues.
+ViewLayout layout_of(const Tensor& t);
 // The inverse: a [rows, n] gradient back in the input's layout and shape.
 Array from_rows(Array rows, const Reduction& r);
 

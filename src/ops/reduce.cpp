@@ -46,12 +46,6 @@ Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const
   return r;
 }
 
-const float* to_rows(const Array& x, const Reduction& r, Array& scratch) {
-  if (r.in_place) return x.data();
-  scratch = xt::transpose(x, r.perm);
-  return scratch.data();
-}
-
 Array from_rows(Array rows, const Reduction& r) {
   if (r.in_place) {
     rows.reshape(to_xshape(r.in));
@@ -149,52 +143,49 @@ Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool lar
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   EMBER_CHECK_SHAPE(r.n > 0, op, ": cannot reduce shape ", detail::shape_str(r.in),
                     ": the reduced dims hold no elements, and the extremum of none is undefined");
-  Array scratch;
-  const detail::Dense input(a);
-  const float* x = detail::to_rows(*input, r, scratch);
+  const detail::RowReader input(a, r);
   Array out = Array::from_shape({static_cast<size_t>(r.rows)});
   for (int64_t row = 0; row < r.rows; ++row) {
-    float best = x[row * r.n];
+    float best = input.at(row, 0);
     for (int64_t k = 1; k < r.n; ++k)
-      if (better(x[row * r.n + k], best, largest)) best = x[row * r.n + k];
+      if (better(input.at(row, k), best, largest)) best = input.at(row, k);
     out.data()[row] = best;
   }
   auto values = std::make_shared<Array>(std::move(out));
   Array result = *values;
   result.reshape(detail::to_xshape(r.out_shape));
   auto A = a.storage();
-  return make_output(std::move(result), op, {a}, [A, r, values](const Array& g) {
-    Array scratch;
-    const float* x = detail::to_rows(*A, r, scratch);
-    Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
-    for (int64_t row = 0; row < r.rows; ++row) {
-      const float best = values->data()[row];
-      // A NaN extremum is its NaN elements (NaN == NaN is false), as PyTorch's max().
-      auto is_best = [&](float v) { return v == best || (std::isnan(v) && std::isnan(best)); };
-      float ties = 0.f;
-      for (int64_t k = 0; k < r.n; ++k) ties += is_best(x[row * r.n + k]) ? 1.f : 0.f;
-      const float share = g.data()[row] / std::max(ties, 1.f);
-      for (int64_t k = 0; k < r.n; ++k)
-        dx.data()[row * r.n + k] = is_best(x[row * r.n + k]) ? share : 0.f;
-    }
-    return gradients(detail::from_rows(std::move(dx), r));
-  });
+  return make_output(
+      std::move(result), op, {a}, [A, layout = detail::layout_of(a), r, values](const Array& g) {
+        const detail::RowReader input(A.storage_data(), layout, r);
+        std::vector<float> row_buffer;
+        Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
+        for (int64_t row = 0; row < r.rows; ++row) {
+          const float* x = input.row(row, row_buffer);
+          const float best = values->data()[row];
+          // A NaN extremum is its NaN elements (NaN == NaN is false), as PyTorch's max().
+          auto is_best = [&](float v) { return v == best || (std::isnan(v) && std::isnan(best)); };
+          float ties = 0.f;
+          for (int64_t k = 0; k < r.n; ++k) ties += is_best(x[k]) ? 1.f : 0.f;
+          const float share = g.data()[row] / std::max(ties, 1.f);
+          for (int64_t k = 0; k < r.n; ++k) dx.data()[row * r.n + k] = is_best(x[k]) ? share : 0.f;
+        }
+        return gradients(detail::from_rows(std::move(dx), r));
+      });
 }
 
-// Values and indices along `dim`; the first extremum wins on ties, as PyTorch on CPU.
-std::pair<Array, std::vector<int64_t>> extreme_along(const Array& x, detail::DimSplit s,
-                                                     bool largest) {
-  Array values = Array::from_shape({static_cast<size_t>(s.outer * s.inner)});
-  std::vector<int64_t> idx(static_cast<size_t>(s.outer * s.inner));
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t i = 0; i < s.inner; ++i) {
-      const float* row = x.data() + o * s.n * s.inner + i;
-      int64_t best = 0;
-      for (int64_t k = 1; k < s.n; ++k)
-        if (better(row[k * s.inner], row[best * s.inner], largest)) best = k;
-      values.data()[o * s.inner + i] = row[best * s.inner];
-      idx[static_cast<size_t>(o * s.inner + i)] = best;
-    }
+// Values and indices of each row's extremum (the rows of `x`'s reduction); the first extremum
+// wins on ties, as PyTorch on CPU.
+std::pair<Array, std::vector<int64_t>> extreme_along(const detail::RowReader& x, bool largest) {
+  Array values = Array::from_shape({static_cast<size_t>(x.rows())});
+  std::vector<int64_t> idx(static_cast<size_t>(x.rows()));
+  for (int64_t row = 0; row < x.rows(); ++row) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < x.n(); ++k)
+      if (better(x.at(row, k), x.at(row, best), largest)) best = k;
+    values.data()[row] = x.at(row, best);
+    idx[static_cast<size_t>(row)] = best;
+  }
   return {std::move(values), std::move(idx)};
 }
 
@@ -202,6 +193,10 @@ struct AlongDim {
   int64_t dim;
   Shape in, out_shape;
   detail::DimSplit split;
+  // The input's lines along dim, read where they sit.
+  detail::RowReader rows(const Tensor& a) const {
+    return {a, detail::make_reduction(in, {dim}, false, "along_dim")};
+  }
 };
 AlongDim along_dim(const Tensor& a, int64_t dim, bool keepdim, const char* op) {
   AlongDim d{detail::wrap_dim(dim, a.dim(), op), a.shape(), {}, {}};
@@ -222,7 +217,7 @@ AlongDim along_dim(const Tensor& a, int64_t dim, bool keepdim, const char* op) {
 std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool keepdim,
                                             bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  auto [values, idx] = extreme_along(*detail::Dense(a), d.split, largest);
+  auto [values, idx] = extreme_along(d.rows(a), largest);
   values.reshape(detail::to_xshape(d.out_shape));
   IndexTensor indices(idx, d.out_shape);
   Tensor out = make_output(
@@ -240,14 +235,14 @@ std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool k
 
 IndexTensor arg_extreme(const Tensor& a, int64_t dim, bool keepdim, bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  return IndexTensor(extreme_along(*detail::Dense(a), d.split, largest).second, d.out_shape);
+  return IndexTensor(extreme_along(d.rows(a), largest).second, d.out_shape);
 }
 
 IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
   EMBER_CHECK_SHAPE(a.numel() > 0, op, ": cannot reduce the empty shape ",
                     detail::shape_str(a.shape()), ": the extremum of no elements is undefined");
-  detail::DimSplit all{1, a.numel(), 1};
-  return IndexTensor(extreme_along(*detail::Dense(a), all, largest).second, {});
+  const detail::RowReader all(a, detail::make_reduction(a.shape(), {}, false, op));
+  return IndexTensor(extreme_along(all, largest).second, {});
 }
 
 }  // namespace

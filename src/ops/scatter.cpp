@@ -27,16 +27,17 @@ Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const T
   for (int64_t i : idx)
     EMBER_CHECK_INDEX(i >= 0 && i < s.n, "index_add: index ", i, " out of range for dim ", dim,
                       " of size ", s.n);
-  Array out = detail::pack(a);
-  const detail::Dense source_values(source);
-  const float* src = source_values->data();
+  Array out = detail::pack(a);  // the result: a's values, gathered where a view's sit
+  // The source read where it sits: its [outer * m, inner] rows (a 0-d source is one row).
+  const detail::RowReader src(source, source.dim() == 0 ? 0 : dim + 1);
+  std::vector<float> row_buffer;
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t k = 0; k < m; ++k) {
-      const float* from = src + (o * m + k) * s.inner;
+      const float* from = src.row(o * m + k, row_buffer);
       float* to = out.data() + (o * s.n + idx[k]) * s.inner;
       for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
     }
-  auto src_xshape = source_values->shape();
+  auto src_xshape = detail::to_xshape(src_shape);
   return make_output(std::move(out), "index_add", {a, source}, [=](const Array& g) {
     // d a = g; d source = alpha * g's slices at the indices (index_select's forward).
     Array ds = Array::from_shape(src_xshape);
@@ -69,28 +70,31 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const
   };
   const std::vector<int64_t> in_st = strides(in), src_st = strides(ss);
   const int64_t extent = in.empty() ? 1 : in[dim];
-  std::vector<int64_t> to(static_cast<size_t>(index.numel())), from(to.size());
+  std::vector<int64_t> to(static_cast<size_t>(index.numel())), from(to.size()), read(to.size());
+  const Shape src_strides = src.strides();
   std::vector<int64_t> coord(is.size(), 0);
   for (int64_t flat = 0; flat < index.numel(); ++flat) {
     const int64_t target = index[flat];
     EMBER_CHECK_INDEX(target >= 0 && target < extent, "scatter_add: index ", target,
                       " out of range for dim ", dim, " of size ", extent);
-    int64_t t = 0, f = 0;
+    int64_t t = 0, f = 0, r = 0;
     for (size_t d = 0; d < is.size(); ++d) {
       t += (static_cast<int64_t>(d) == dim ? target : coord[d]) * in_st[d];
       f += coord[d] * src_st[d];
+      r += coord[d] * src_strides[d];
     }
     to[static_cast<size_t>(flat)] = t;
     from[static_cast<size_t>(flat)] = f;
+    read[static_cast<size_t>(flat)] = r;
     for (int64_t d = static_cast<int64_t>(is.size()) - 1; d >= 0; --d) {
       if (++coord[d] < is[d]) break;
       coord[d] = 0;
     }
   }
   Array out = detail::pack(a);
-  const detail::Dense src_values(src);
-  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src_values->data()[from[i]];
-  auto src_xshape = src_values->shape();
+  const float* src_values = src.data_ptr();  // src read where it sits, through its strides
+  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src_values[read[i]];
+  auto src_xshape = detail::to_xshape(ss);
   return make_output(std::move(out), "scatter_add", {a, src}, [=](const Array& g) {
     Array ds = xt::zeros<float>(src_xshape);  // src elements outside the index get nothing
     for (size_t i = 0; i < to.size(); ++i) ds.data()[from[i]] = g.data()[to[i]];

@@ -21,36 +21,38 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   // x seen as [outer, L, R, D]: L the reduced dim, R the dims between it and the features.
   const detail::DimSplit s = detail::split_at(sx, dim);
   const int64_t D = sx.back(), L = s.n, R = s.inner / D, outer = s.outer;
-  const detail::Dense mask_values(mask);
-  const float* m = mask_values->data();
+  const detail::RowReader mask_values(mask, 0);  // one row: every element, read where it sits
+  auto m = [&mask_values](int64_t k) { return mask_values.at(0, k); };
   // weight[o, l, r] = mask / (number of unmasked positions in that row); fully padded rows
   // keep weight 0 and so give zeros, not NaN.
   auto weight = std::make_shared<std::vector<float>>(static_cast<size_t>(outer * L * R), 0.f);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t r = 0; r < R; ++r) {
       float count = 0.f;
-      for (int64_t l = 0; l < L; ++l) count += m[(o * L + l) * R + r] != 0.f ? 1.f : 0.f;
+      for (int64_t l = 0; l < L; ++l) count += m((o * L + l) * R + r) != 0.f ? 1.f : 0.f;
       if (count == 0.f) continue;
       for (int64_t l = 0; l < L; ++l) {
         size_t k = static_cast<size_t>((o * L + l) * R + r);
-        (*weight)[k] = m[k] != 0.f ? 1.f / count : 0.f;
+        (*weight)[k] = m(static_cast<int64_t>(k)) != 0.f ? 1.f / count : 0.f;
       }
     }
   Shape out_shape = sx;
   out_shape.erase(out_shape.begin() + dim);
   Array out = xt::zeros<float>(detail::to_xshape(out_shape));
-  const detail::Dense x_values(x);
-  const float* in = x_values->data();
+  // x read where it sits: its rows of D features, each straight from the storage when the
+  // features are adjacent there, else gathered one row at a time.
+  const detail::RowReader x_rows(x, static_cast<int64_t>(sx.size()) - 1);
+  std::vector<float> row_buffer;
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t l = 0; l < L; ++l)
       for (int64_t r = 0; r < R; ++r) {
         const float w = (*weight)[static_cast<size_t>((o * L + l) * R + r)];
         if (w == 0.f) continue;
-        const float* src = in + ((o * L + l) * R + r) * D;
+        const float* src = x_rows.row((o * L + l) * R + r, row_buffer);
         float* dst = out.data() + (o * R + r) * D;
         detail::kernels::axpy(w, src, dst, D);  // dst += w * src, vectorised for the CPU
       }
-  auto in_shape = x_values->shape();
+  auto in_shape = detail::to_xshape(sx);
   return make_output(std::move(out), "masked_mean", {x}, [=](const Array& g) {
     Array dx = Array::from_shape(in_shape);
     for (int64_t o = 0; o < outer; ++o)

@@ -18,22 +18,24 @@ template <class Forward, class Backward>
 Tensor row_reduction(const Tensor& a, const Shape& dims, bool keepdim, const char* op,
                      Forward forward_row, Backward backward_row) {
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
-  Array scratch;
-  const detail::Dense values(a);
-  const float* x = detail::to_rows(*values, r, scratch);
+  const detail::RowReader input(a, r);
+  std::vector<float> row_buffer;
   auto y = std::make_shared<Array>(Array::from_shape({static_cast<size_t>(r.rows)}));
-  for (int64_t row = 0; row < r.rows; ++row) y->data()[row] = forward_row(x + row * r.n, r.n);
+  for (int64_t row = 0; row < r.rows; ++row)
+    y->data()[row] = forward_row(input.row(row, row_buffer), r.n);
   Array out = *y;
   out.reshape(detail::to_xshape(r.out_shape));
   auto A = a.storage();
-  return make_output(std::move(out), op, {a}, [A, r, y, backward_row](const Array& g) {
-    Array scratch;
-    const float* x = detail::to_rows(*A, r, scratch);
-    Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
-    for (int64_t row = 0; row < r.rows; ++row)
-      backward_row(x + row * r.n, r.n, y->data()[row], g.data()[row], dx.data() + row * r.n);
-    return gradients(detail::from_rows(std::move(dx), r));
-  });
+  return make_output(std::move(out), op, {a},
+                     [A, layout = detail::layout_of(a), r, y, backward_row](const Array& g) {
+                       const detail::RowReader input(A.storage_data(), layout, r);
+                       std::vector<float> row_buffer;
+                       Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
+                       for (int64_t row = 0; row < r.rows; ++row)
+                         backward_row(input.row(row, row_buffer), r.n, y->data()[row],
+                                      g.data()[row], dx.data() + row * r.n);
+                       return gradients(detail::from_rows(std::move(dx), r));
+                     });
 }
 
 double row_mean(const float* x, int64_t n) {
@@ -140,24 +142,33 @@ Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim) {
 Tensor cumsum(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "cumsum");
   const detail::DimSplit s = detail::split_at(a.shape(), dim);
-  // Running sums along dim, in double; reversed = true gives the backward (suffix sums).
-  auto scan = [s](const float* in, float* out, bool reversed) {
+  // Running sums along dim, in double; line `line` of [outer, inner] reads its element k with
+  // at(line, k) and writes out[(o * n + k) * inner + i]. Reversed gives the backward's suffix
+  // sums.
+  auto scan = [s](auto at, float* out, bool reversed) {
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t i = 0; i < s.inner; ++i) {
         double total = 0;
         for (int64_t j = 0; j < s.n; ++j) {
-          int64_t k = reversed ? s.n - 1 - j : j;
-          int64_t at = (o * s.n + k) * s.inner + i;
-          total += in[at];
-          out[at] = static_cast<float>(total);
+          const int64_t k = reversed ? s.n - 1 - j : j;
+          total += at(o * s.inner + i, k);
+          out[(o * s.n + k) * s.inner + i] = static_cast<float>(total);
         }
       }
   };
   Array out = Array::from_shape(detail::to_xshape(a.shape()));
-  scan(detail::Dense(a)->data(), out.data(), false);
-  return make_output(std::move(out), "cumsum", {a}, [scan](const Array& g) {
+  if (a.dim() == 0) {
+    out.data()[0] = a.item();
+  } else {
+    const detail::RowReader x(a, detail::make_reduction(a.shape(), {dim}, false, "cumsum"));
+    scan([&x](int64_t line, int64_t k) { return x.at(line, k); }, out.data(), false);
+  }
+  return make_output(std::move(out), "cumsum", {a}, [scan, s](const Array& g) {
     Array dx = Array::from_shape(g.shape());
-    scan(g.data(), dx.data(), true);
+    const float* gv = g.data();
+    scan([&](int64_t line,
+             int64_t k) { return gv[(line / s.inner * s.n + k) * s.inner + line % s.inner]; },
+         dx.data(), true);
     return gradients(std::move(dx));
   });
 }
@@ -173,11 +184,11 @@ std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim, bo
   Array values = Array::from_shape(detail::to_xshape(out_shape));
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * k * s.inner));
   std::vector<int64_t> order(static_cast<size_t>(s.n));
-  const detail::Dense x_values(a);
-  const float* x = x_values->data();
+  // The input read where it sits, one line along dim at a time (a 0-d input is its one line).
+  const detail::RowReader x(a, detail::make_reduction(in, {dim}, false, "topk"));
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t i = 0; i < s.inner; ++i) {
-      auto at = [&](int64_t j) { return x[(o * s.n + j) * s.inner + i]; };
+      auto at = [&](int64_t j) { return x.at(o * s.inner + i, j); };
       // NaN ranks above everything when largest (below when not), as PyTorch; ties keep the
       // lower index first.
       auto before = [&](int64_t l, int64_t r) {
