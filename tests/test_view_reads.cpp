@@ -137,6 +137,25 @@ TEST_CASE("ops on views allocate their result and nothing else") {
     CHECK(allocations_of([&] { return where(mask.t().t(), other, narrowed_transposed(base)); }) ==
           1);
   }
+  SUBCASE("pow, softplus, maximum") {
+    CHECK(allocations_of([&] { return pow(narrowed_transposed(base), 3.f); }) == 1);
+    CHECK(allocations_of([&] { return softplus(narrowed_transposed(base)); }) == 1);
+    CHECK(allocations_of([&] { return maximum(narrowed_transposed(base), other); }) == 1);
+  }
+  SUBCASE("batched matmul, linear and attention read views where they sit") {
+    Tensor stack3 = randn({4, 130, 141});  // its transposed view: [4, 140, 130], 291 KiB
+    auto batched_view = [&] { return stack3.narrow(2, 1, 140).transpose(1, 2); };
+    Tensor right = randn({4, 130, 40}), weight = randn({40, 130});
+    CHECK(allocations_of([&] { return bmm(batched_view(), right); }) == 1);
+    CHECK(allocations_of([&] { return matmul(batched_view(), weight.t()); }) == 1);
+    Tensor wide = randn({4, 140, 131});  // its narrowed rows: [4, 140, 130]
+    CHECK(allocations_of([&] { return linear(wide.narrow(2, 1, 130), weight); }) == 1);
+    Tensor projected = randn({2, 64, 4, 32});  // [B, T, H, D], its heads [B, H, T, D]
+    CHECK(allocations_of([&] {
+            Tensor q = projected.transpose(1, 2);
+            return nn::functional::scaled_dot_product_attention(q, q, q, Tensor(), 0.0, true);
+          }) == 2);  // the result and the softmax it keeps for backward
+  }
   SUBCASE("with grad on, forward still copies nothing") {
     Tensor w = randn({140, 131}, true);
     CHECK(allocations_of([&] { return relu(narrowed_transposed(w)); }) == 1);
@@ -221,4 +240,42 @@ TEST_CASE("ops on views equal the same ops on contiguous copies, values and grad
   check([&](const Tensor& v) { return where(v > 0.f, other, v); });
   check([&](const Tensor& v) { return masked_fill(v, other.t().t() > 0.f, 2.f); });
   check([](const Tensor& v) { return stack({v, v * 2.f}, 1); });
+}
+
+TEST_CASE("3-D views: batched matmul, linear and attention equal them on contiguous copies") {
+  manual_seed(5);
+  Tensor x = randn({2, 5, 3, 4}, true);  // [B, T, H, D]
+  Tensor other = randn({2, 3, 4, 5}), weight = randn({6, 4}), bias = randn({6});
+  auto check = [&](auto op) {
+    auto heads = [&](const Tensor& t) { return t.transpose(1, 2); };  // [B, H, T, D] views
+    Tensor on_view = op(heads(x));
+    Tensor on_copy = op(heads(x).contiguous());
+    const std::vector<float> a = on_view.to_vector(), b = on_copy.to_vector();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));
+    sum(on_view * on_view).backward();
+    const std::vector<float> through_view = x.grad().to_vector();
+    x.clear_grad();
+    sum(on_copy * on_copy).backward();
+    const std::vector<float> through_copy = x.grad().to_vector();
+    x.clear_grad();
+    for (size_t i = 0; i < through_view.size(); ++i)
+      CHECK(through_view[i] == doctest::Approx(through_copy[i]).epsilon(1e-5));
+  };
+  check([&](const Tensor& v) { return matmul(v, other); });
+  check([&](const Tensor& v) { return matmul(other.transpose(2, 3), v.transpose(2, 3)); });
+  check([&](const Tensor& v) { return matmul(v, weight.t()); });
+  check([&](const Tensor& v) { return bmm(v.reshape({6, 5, 4}), other.reshape({6, 4, 5})); });
+  check([&](const Tensor& v) { return linear(v, weight, bias); });
+  check([&](const Tensor& v) { return linear(v.transpose(1, 2), weight); });
+  check([&](const Tensor& v) {
+    return nn::functional::scaled_dot_product_attention(v, v * 0.5f, v, Tensor(), 0.0, true);
+  });
+  check([&](const Tensor& v) {
+    return nn::functional::scaled_dot_product_attention(v, v, v.narrow(3, 1, 2));
+  });
+  check([&](const Tensor& v) {
+    return nn::functional::scaled_dot_product_attention(v.select(0, 1), v.select(0, 0),
+                                                        v.select(0, 1));
+  });
 }

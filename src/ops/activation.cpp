@@ -70,7 +70,9 @@ Tensor silu(const Tensor& a) {
 Tensor softplus(const Tensor& a, float beta, float threshold) {
   EMBER_CHECK_VALUE(beta != 0.f, "softplus: beta must be non-zero");
   auto A = a.storage();
-  Array out = xt::where(*A * beta > threshold, *A, xt::log1p(xt::exp(*A * beta)) / beta);
+  Array out = detail::elementwise(a, [beta, threshold](const auto& x) {
+    return xt::where(x * beta > threshold, x, xt::log1p(xt::exp(x * beta)) / beta);
+  });
   return make_output(std::move(out), "softplus", {a}, [A, beta, threshold](const Array& g) {
     // d/dx = sigmoid(beta x), and 1 on the linear part.
     return gradients(Array(xt::where(*A * beta > threshold, g, g / (1.f + xt::exp(-*A * beta)))));

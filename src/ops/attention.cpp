@@ -3,6 +3,7 @@
 // are normalised with the max subtracted, and a row with every key masked gives zeros.
 #include "ember/nn/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -56,11 +57,11 @@ void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, co
     for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
   }
   if (dq)
-    sgemm(false, false, L, s.dk, S, s.scale, dP, S, K, s.k.row_stride, 1.f,
-          dq->data() + s.q.at(n, h), s.q.row_stride);
+    sgemm(false, false, L, s.dk, S, s.scale, dP, S, K, s.k.read.row_stride, 1.f,
+          dq->data() + s.q.grad.at(n, h), s.q.grad.row_stride);
   if (dk)
-    sgemm(true, false, S, s.dk, L, s.scale, dP, S, Q, s.q.row_stride, 1.f,
-          dk->data() + s.k.at(n, h), s.k.row_stride);
+    sgemm(true, false, S, s.dk, L, s.scale, dP, S, Q, s.q.read.row_stride, 1.f,
+          dk->data() + s.k.grad.at(n, h), s.k.grad.row_stride);
 }
 
 }  // namespace
@@ -68,8 +69,13 @@ void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, co
 AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec) {
   const AttentionSpec s = spec;
   const int64_t BH = s.batch * s.heads, L = s.L, S = s.S;
+  // Each input read where it sits (HeadLayout::read), never packed.
   std::vector<decltype(inputs[0].storage())> data;
-  for (const Tensor& t : inputs) data.push_back(t.storage());
+  std::vector<Shape> shapes;
+  for (const Tensor& t : inputs) {
+    data.push_back(t.storage());
+    shapes.push_back(t.shape());
+  }
   auto probs = std::make_shared<Array>(
       Array::from_shape({static_cast<size_t>(BH), static_cast<size_t>(L), static_cast<size_t>(S)}));
   std::shared_ptr<Array> drop;
@@ -84,11 +90,12 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
     std::vector<float> dropped(drop ? static_cast<size_t>(L * S) : 0);
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t n = b / s.heads, h = b % s.heads;
-      const float* Q = data[s.q.input]->data() + s.q.at(n, h);
-      const float* K = data[s.k.input]->data() + s.k.at(n, h);
-      const float* V = data[s.v.input]->data() + s.v.at(n, h);
+      const float* Q = data[s.q.input].storage_data() + s.q.read.at(n, h);
+      const float* K = data[s.k.input].storage_data() + s.k.read.at(n, h);
+      const float* V = data[s.v.input].storage_data() + s.v.read.at(n, h);
       float* P = probs->data() + b * L * S;
-      sgemm(false, true, L, S, s.dk, s.scale, Q, s.q.row_stride, K, s.k.row_stride, 0.f, P, S);
+      sgemm(false, true, L, S, s.dk, s.scale, Q, s.q.read.row_stride, K, s.k.read.row_stride, 0.f,
+            P, S);
       for (int64_t i = 0; i < L; ++i) softmax_row(P + i * S, i, n, b, s);
       const float* weights = P;
       if (drop) {
@@ -96,7 +103,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
         for (int64_t j = 0; j < L * S; ++j) dropped[j] = P[j] * d[j];
         weights = dropped.data();
       }
-      sgemm(false, false, L, s.dv, S, 1.f, weights, S, V, s.v.row_stride, 0.f,
+      sgemm(false, false, L, s.dv, S, 1.f, weights, S, V, s.v.read.row_stride, 0.f,
             out.data() + s.out.at(n, h), s.out.row_stride);
     }
   });
@@ -108,15 +115,15 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
     // and v may share one packed tensor.
     std::vector<Array> grads(data.size());
     for (size_t i = 0; i < data.size(); ++i)
-      if (needs[i]) grads[i] = xt::zeros<float>(data[i]->shape());
+      if (needs[i]) grads[i] = xt::zeros<float>(to_xshape(shapes[i]));
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
       std::vector<float> dP(static_cast<size_t>(L * S)), dropped(drop ? L * S : 0);
       for (int64_t b = lo; b < hi; ++b) {
         const int64_t n = b / s.heads, h = b % s.heads;
-        const float* Q = data[s.q.input]->data() + s.q.at(n, h);
-        const float* K = data[s.k.input]->data() + s.k.at(n, h);
-        const float* V = data[s.v.input]->data() + s.v.at(n, h);
+        const float* Q = data[s.q.input].storage_data() + s.q.read.at(n, h);
+        const float* K = data[s.k.input].storage_data() + s.k.read.at(n, h);
+        const float* V = data[s.v.input].storage_data() + s.v.read.at(n, h);
         const float* G = g.data() + s.out.at(n, h);
         const float* P = probs->data() + b * L * S;
         const float* d = drop ? drop->data() + b * L * S : nullptr;
@@ -127,11 +134,11 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
         }
         if (dv)  // dV += weightsᵀ · G
           sgemm(true, false, S, s.dv, L, 1.f, weights, S, G, s.out.row_stride, 1.f,
-                grads[s.v.input].data() + s.v.at(n, h), s.v.row_stride);
+                grads[s.v.input].data() + s.v.grad.at(n, h), s.v.grad.row_stride);
         if (!dq && !dk) continue;
         // dP = G · Vᵀ, then through the dropout scale and the softmax into q and k.
-        sgemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.row_stride, 0.f, dP.data(),
-              S);
+        sgemm(false, true, L, S, s.dv, 1.f, G, s.out.row_stride, V, s.v.read.row_stride, 0.f,
+              dP.data(), S);
         scores_backward(s, n, h, dP.data(), P, d, Q, K, dq ? &grads[s.q.input] : nullptr,
                         dk ? &grads[s.k.input] : nullptr);
       }
@@ -153,9 +160,11 @@ Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpec&
   w.reshape({static_cast<size_t>(s.batch), static_cast<size_t>(s.heads), static_cast<size_t>(L),
              static_cast<size_t>(S)});
   std::vector<decltype(inputs[0].storage())> data;
+  std::vector<Shape> shapes;
   std::vector<bool> needs;
   for (const Tensor& t : inputs) {
     data.push_back(t.storage());
+    shapes.push_back(t.shape());
     needs.push_back(t.requires_grad());
   }
   return make_output(std::move(w), "attention_weights", inputs, [=](const Array& g) {
@@ -165,7 +174,7 @@ Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpec&
     const bool dq = needs[s.q.input], dk = needs[s.k.input];
     for (int i : {dq ? s.q.input : -1, dk ? s.k.input : -1})
       if (i >= 0 && !has[i]) {
-        grads[i] = xt::zeros<float>(data[i]->shape());
+        grads[i] = xt::zeros<float>(to_xshape(shapes[i]));
         has[i] = true;
       }
     parallel_rows(BH, BH * L * S * s.dk * 4, [&](int64_t lo, int64_t hi) {
@@ -175,9 +184,9 @@ Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpec&
         std::copy(g.data() + b * L * S, g.data() + (b + 1) * L * S, dP.begin());
         scores_backward(s, n, h, dP.data(), probs->data() + b * L * S,
                         drop ? drop->data() + b * L * S : nullptr,
-                        data[s.q.input]->data() + s.q.at(n, h),
-                        data[s.k.input]->data() + s.k.at(n, h), dq ? &grads[s.q.input] : nullptr,
-                        dk ? &grads[s.k.input] : nullptr);
+                        data[s.q.input].storage_data() + s.q.read.at(n, h),
+                        data[s.k.input].storage_data() + s.k.read.at(n, h),
+                        dq ? &grads[s.q.input] : nullptr, dk ? &grads[s.k.input] : nullptr);
       }
     });
     Gradients out_grads(data.size());
@@ -220,25 +229,47 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   s.dropout_p = dropout_p;
   s.out_shape = sq;
   s.out_shape.back() = s.dv;
-  std::vector<Tensor> inputs{q};
-  auto layout = [&](const Tensor& t, int64_t rows, int64_t cols) {
+  // The batch dims as [batch, heads]: heads the one before the matrix, batch the rest merged
+  // (q, k and v share them).
+  s.heads = r >= 3 ? sq[r - 3] : 1;
+  s.batch = 1;
+  for (size_t i = 0; i + 3 < r; ++i) s.batch *= sq[i];
+  // Where a tensor of shape `shape` and `strides` keeps its heads, if the layout allows
+  // (adjacent columns, batch dims that merge); a view's strides, a gradient's contiguous ones.
+  auto heads_in = [r](const Shape& shape, const Shape& strides, int64_t offset,
+                      detail::HeadStrides& h) {
+    for (size_t d = 0; d + 4 < r; ++d)
+      if (shape[d] != 1 && strides[d] != strides[d + 1] * shape[d + 1]) return false;
+    if (shape[r - 1] != 1 && strides[r - 1] != 1) return false;
+    h.offset = offset;
+    h.row_stride = shape[r - 2] == 1 ? std::max<int64_t>(shape[r - 1], 1) : strides[r - 2];
+    h.head_stride = r >= 3 ? strides[r - 3] : 0;
+    h.batch_stride = r >= 4 ? strides[r - 4] : 0;
+    return true;
+  };
+  // q, k and v read where they sit: a head-split view ([B, T, H, D] transposed to [B, H, T,
+  // D]) is a pointer and strides, not a copy. Another layout is packed once, here.
+  std::vector<Tensor> inputs, given;  // what the kernel reads; what the caller passed
+  auto layout = [&](const Tensor& t) {
     detail::HeadLayout l;
+    const Shape shape = t.shape();
+    heads_in(shape, detail::contiguous_strides(shape), 0, l.grad);
+    const bool in_place = heads_in(shape, t.strides(), t.storage_offset(), l.read);
+    if (!in_place) l.read = l.grad;
     l.input = -1;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      if (inputs[i].impl() == t.impl()) l.input = static_cast<int>(i);
+    for (size_t i = 0; i < given.size(); ++i)
+      if (given[i].impl() == t.impl()) l.input = static_cast<int>(i);
     if (l.input < 0) {
       l.input = static_cast<int>(inputs.size());
-      inputs.push_back(t);
+      inputs.push_back(in_place ? t : t.contiguous());
+      given.push_back(t);
     }
-    l.batch_stride = rows * cols;
-    l.row_stride = cols;
     return l;
   };
-  s.q = layout(q, s.L, s.dk);
-  s.k = layout(k, s.S, s.dk);
-  s.v = layout(v, s.S, s.dv);
-  s.out.batch_stride = s.L * s.dv;
-  s.out.row_stride = s.dv;
+  s.q = layout(q);
+  s.k = layout(k);
+  s.v = layout(v);
+  heads_in(s.out_shape, detail::contiguous_strides(s.out_shape), 0, s.out);
   Array mask;
   if (attn_mask.defined()) {
     // Broadcast to [..., L, S]; kept as [L, S] when it is one matrix for every batch entry.
@@ -261,8 +292,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       mask = xt::broadcast(matrix, {static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
     } else {
       mask = xt::broadcast(attn_mask.data(), detail::to_xshape(target));  // through its strides
-      mask.reshape(
-          {static_cast<size_t>(s.batch), static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
+      mask.reshape({static_cast<size_t>(s.batch * s.heads), static_cast<size_t>(s.L),
+                    static_cast<size_t>(s.S)});
     }
     s.attn_mask = &mask;
   }

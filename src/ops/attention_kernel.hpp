@@ -10,17 +10,26 @@
 
 namespace ember::detail {
 
-// Where head h of batch entry n starts in a contiguous buffer, and how far apart its rows are.
-struct HeadLayout {
-  int input = 0;  // which of the op's inputs (for q, k, v)
+// Where head h of batch entry n starts in a buffer, and how far apart its rows are (a head's
+// columns are adjacent).
+struct HeadStrides {
   int64_t offset = 0, batch_stride = 0, head_stride = 0, row_stride = 0;
   int64_t at(int64_t n, int64_t h) const { return offset + n * batch_stride + h * head_stride; }
+};
+
+// An input's heads: where they sit in its storage (a view is read through its strides) and in
+// its gradient (a contiguous tensor of its shape). The two agree for a tensor that is its
+// whole storage.
+struct HeadLayout {
+  int input = 0;  // which of the op's inputs (for q, k, v)
+  HeadStrides read, grad;
 };
 
 struct AttentionSpec {
   int64_t batch = 1, heads = 1, L = 0, S = 0, dk = 0, dv = 0;
   float scale = 1.f;
-  HeadLayout q, k, v, out;
+  HeadLayout q, k, v;
+  HeadStrides out;
   Shape out_shape;
   // Additive [L, S] (shared) or [batch * heads, L, S]; may be null.
   const Array* attn_mask = nullptr;

@@ -169,22 +169,24 @@ Tensor neg(const Tensor& a) {
 namespace {
 // x^e element by element with std::pow (C's rules, as PyTorch: 0^0 = 1, 0^-e = inf, a negative
 // base with an integral exponent is exact); xsimd's vectorised pow gets those wrong.
-Array power(const Array& x, float e) {
-  Array out = Array::from_shape(x.shape());
-  const float* in = x.data();
-  float* o = out.data();
-  const int64_t n = static_cast<int64_t>(x.size());
+void power(const float* in, float* o, int64_t n, float e) {
   if (e == 2.f)  // the common case, and the cheap one
     for (int64_t i = 0; i < n; ++i) o[i] = in[i] * in[i];
   else
     for (int64_t i = 0; i < n; ++i) o[i] = std::pow(in[i], e);
+}
+Array power(const Array& x, float e) {
+  Array out = Array::from_shape(x.shape());
+  power(x.data(), out.data(), static_cast<int64_t>(x.size()), e);
   return out;
 }
 }  // namespace
 
 Tensor pow(const Tensor& a, float exponent) {
   auto A = a.storage();
-  return make_output(power(*A, exponent), "pow", {a}, [A, exponent](const Array& g) {
+  Array out = detail::elementwise_loop(
+      a, [exponent](const float* in, float* o, int64_t n) { power(in, o, n, exponent); });
+  return make_output(std::move(out), "pow", {a}, [A, exponent](const Array& g) {
     // x^0 is constant: its gradient is 0 everywhere (0 * 0^-1 would be NaN at x = 0).
     if (exponent == 0.f) return gradients(Array(xt::zeros<float>(A->shape())));
     return gradients(Array(g * exponent * power(*A, exponent - 1.f)));
@@ -240,15 +242,22 @@ namespace {
 // share the gradient half and half, as PyTorch.
 Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
   Shape sa = a.shape(), sb = b.shape();
-  broadcast_shapes(sa, sb, op);
-  auto A = a.storage(), B = b.storage();
+  auto A = a.storage(), B = b.storage();  // for backward: forward reads a and b where they sit
   auto a_wins = [largest](const Array& x, const Array& y) {
     Array strictly =
         largest ? Array(xt::where(x > y, 1.f, 0.f)) : Array(xt::where(x < y, 1.f, 0.f));
     return Array(
         xt::where(xt::isnan(x) || strictly > 0.f, 1.f, xt::where(xt::equal(x, y), 0.5f, 0.f)));
   };
-  Array out = xt::where(a_wins(*A, *B) > 0.f, *A, *B);  // a tie picks either: they are equal
+  // a wins where it is better or NaN; a tie picks either, as they are equal.
+  const Shape out_shape = broadcast_shapes(sa, sb, op);
+  Array out = largest ? detail::elementwise(a, b, out_shape,
+                                            [](const auto& x, const auto& y) {
+                                              return xt::where(xt::isnan(x) || x > y, x, y);
+                                            })
+                      : detail::elementwise(a, b, out_shape, [](const auto& x, const auto& y) {
+                          return xt::where(xt::isnan(x) || x < y, x, y);
+                        });
   return make_output(std::move(out), op, {a, b}, [=](const Array& g) {
     Array w = a_wins(*A, *B);
     return gradients(sum_to(g * w, sa), sum_to(g * (1.f - w), sb));

@@ -12,36 +12,41 @@ namespace ember {
 
 namespace {
 
-// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, all row-major and contiguous.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
-          const float* B, float beta, float* C) {
-  detail::sgemm(trans_a, trans_b, m, n, k, 1.f, A, trans_a ? m : k, B, trans_b ? k : n, beta, C, n);
-}
-
 template <class S>
 Array uninitialized(const S& shape) {
   return Array::from_shape(shape);
 }
 
-// Where each batch entry of a broadcast batch product reads its operand: the batch dims of
-// `from` (shorter, or with 1s) broadcast to `to`.
-std::vector<int64_t> batch_offsets(const Shape& from, const Shape& to, int64_t matrix_size) {
+// Where each batch entry of a broadcast batch product finds its operand's matrix: the batch
+// dims of `from` (shorter, or with 1s) broadcast to `to`, dim d of `from` stepping by
+// strides[d] elements.
+std::vector<int64_t> batch_offsets(const Shape& from, const Shape& strides, const Shape& to) {
   int64_t total = 1;
   for (int64_t d : to) total *= d;
   std::vector<int64_t> offsets(static_cast<size_t>(total));
   const size_t lead = to.size() - from.size();
   for (int64_t i = 0; i < total; ++i) {
-    int64_t rest = i, offset = 0, stride = matrix_size;
+    int64_t rest = i, offset = 0;
     for (size_t d = to.size(); d-- > lead;) {
       const int64_t coord = rest % to[d];
       rest /= to[d];
-      const int64_t size = from[d - lead];
-      offset += (size == 1 ? 0 : coord) * stride;
-      stride *= size;
+      if (from[d - lead] != 1) offset += coord * strides[d - lead];
     }
     offsets[static_cast<size_t>(i)] = offset;
   }
   return offsets;
+}
+
+// The same for a contiguous operand of batch shape `from` whose matrices hold matrix_size
+// elements (a gradient's layout).
+std::vector<int64_t> batch_offsets(const Shape& from, const Shape& to, int64_t matrix_size) {
+  Shape strides(from.size());
+  int64_t stride = matrix_size;
+  for (size_t d = from.size(); d-- > 0;) {
+    strides[d] = stride;
+    stride *= from[d];
+  }
+  return batch_offsets(from, strides, to);
 }
 
 // A 2-D operand as GEMM reads it, straight from its storage: element (r, c) of the matrix is
@@ -51,40 +56,46 @@ struct MatrixOperand {
   int64_t offset = 0, ld = 1;
   bool trans = false, ok = false;
 };
-MatrixOperand matrix_operand(const Tensor& t) {
-  const Shape shape = t.shape(), strides = t.strides();
+// The last two dims of a tensor with shape `shape` and strides `strides` (rank >= 2).
+MatrixOperand matrix_operand(const Shape& shape, const Shape& strides, int64_t offset) {
   MatrixOperand m;
-  m.offset = t.storage_offset();
-  const int64_t rows = shape[0], cols = shape[1];
-  if ((strides[1] == 1 || cols == 1) && strides[0] >= std::max<int64_t>(cols, 1)) {
-    m.ld = strides[0];
+  m.offset = offset;
+  const size_t r = shape.size();
+  const int64_t rows = shape[r - 2], cols = shape[r - 1];
+  const int64_t row_stride = strides[r - 2], col_stride = strides[r - 1];
+  if (rows == 0 || cols == 0) {  // no element is read: any leading dimension BLAS accepts
+    m.ld = std::max<int64_t>(cols, 1);
     m.ok = true;
-  } else if ((strides[0] == 1 || rows == 1) && strides[1] >= std::max<int64_t>(rows, 1)) {
-    m.ld = strides[1];
+    return m;
+  }
+  if ((col_stride == 1 || cols == 1) && row_stride >= std::max<int64_t>(cols, 1)) {
+    m.ld = row_stride;
+    m.ok = true;
+  } else if ((row_stride == 1 || rows == 1) && col_stride >= std::max<int64_t>(rows, 1)) {
+    m.ld = col_stride;
     m.trans = m.ok = true;
   }
   return m;
 }
+MatrixOperand matrix_operand(const Tensor& t) {
+  return matrix_operand(t.shape(), t.strides(), t.storage_offset());
+}
 
-// [M, K] x [K, N] where an operand is a view: transposed strides become GEMM's transpose flag
-// and a row stride its leading dimension, so neither operand is copied, in forward or backward.
-Tensor matmul_2d_strided(const Tensor& a, const Tensor& b, MatrixOperand ma, MatrixOperand mb) {
-  auto A = a.storage(), B = b.storage();  // read through the layout, never packed
-  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  Array out = uninitialized(std::vector<size_t>{size_t(M), size_t(N)});
-  detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset, ma.ld,
-                B.storage_data() + mb.offset, mb.ld, 0.f, out.data(), N);
-  const std::vector<size_t> a_shape{size_t(M), size_t(K)}, b_shape{size_t(K), size_t(N)};
-  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g, GradSink* sinks) {
-    sinks[0].accumulate(a_shape, [&](float beta, float* da) {  // g · Bᵀ
-      detail::sgemm(false, !mb.trans, M, K, N, 1.f, g.data(), N, B.storage_data() + mb.offset,
-                    mb.ld, beta, da, K);
-    });
-    sinks[1].accumulate(b_shape, [&](float beta, float* db) {  // Aᵀ · g
-      detail::sgemm(!ma.trans, false, K, N, M, 1.f, A.storage_data() + ma.offset, ma.ld, g.data(),
-                    N, beta, db, N);
-    });
-  });
+// A tensor seen as the matrix [rows, last dim], its leading dims merged into the rows: ok
+// when they merge (each steps by the next one's whole extent), as for any contiguous tensor,
+// a narrow along dim 0 or the rows of a transposed [B, T, E] view that keep E adjacent.
+MatrixOperand rows_operand(const Tensor& t) {
+  const Shape shape = t.shape(), strides = t.strides();
+  const size_t r = shape.size();
+  if (r == 1) return {t.storage_offset(), std::max<int64_t>(shape[0], 1), false, strides[0] == 1};
+  for (size_t d = 0; d + 2 < r; ++d)
+    if (shape[d] != 1 && strides[d] != strides[d + 1] * shape[d + 1]) return {};
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < r; ++d) rows *= shape[d];
+  MatrixOperand m =
+      matrix_operand({rows, shape[r - 1]}, {strides[r - 2], strides[r - 1]}, t.storage_offset());
+  if (r > 2) m.ok = m.ok && !m.trans;  // rows merged from several dims are not one matrix's columns
+  return m;
 }
 
 bool repeats(const std::vector<int64_t>& offsets) {
@@ -93,32 +104,39 @@ bool repeats(const std::vector<int64_t>& offsets) {
   return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
 }
 
-// [.., M, K] x [K, N]: the batch folds into the rows of one gemm.
-Tensor matmul_folded(const Tensor& a, const Tensor& b) {
+// [.., M, K] x [K, N]: the batch folds into the rows of one gemm. `ma` reads a as [rows, K]
+// (rows_operand), `mb` reads b (matrix_operand): a transposed or narrowed view becomes GEMM's
+// transpose flag and leading dimension, so neither operand is copied, in forward or backward.
+Tensor matmul_folded(const Tensor& a, const Tensor& b, MatrixOperand ma, MatrixOperand mb) {
   Shape sa = a.shape();
-  auto A = a.storage(), B = b.storage();
+  auto A = a.storage(), B = b.storage();  // read through the layout, never packed
   const int64_t K = sa.back(), N = b.shape().back();
   std::vector<size_t> out_shape(sa.begin(), sa.end());
   out_shape.back() = static_cast<size_t>(N);
   Array out = uninitialized(out_shape);
   int64_t row_count = 1;
   for (size_t i = 0; i + 1 < sa.size(); ++i) row_count *= sa[i];
-  gemm(false, false, row_count, N, K, A->data(), B->data(), 0.f, out.data());
+  detail::sgemm(ma.trans, mb.trans, row_count, N, K, 1.f, A.storage_data() + ma.offset, ma.ld,
+                B.storage_data() + mb.offset, mb.ld, 0.f, out.data(), N);
   const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(b.shape());
   return make_output(std::move(out), "mm", {a, b}, [=](const Array& g, GradSink* sinks) {
     sinks[0].accumulate(a_shape, [&](float beta, float* da) {  // g · Bᵀ
-      gemm(false, true, row_count, K, N, g.data(), B->data(), beta, da);
+      detail::sgemm(false, !mb.trans, row_count, K, N, 1.f, g.data(), N,
+                    B.storage_data() + mb.offset, mb.ld, beta, da, K);
     });
     sinks[1].accumulate(b_shape, [&](float beta, float* db) {  // Aᵀ · g
-      gemm(true, false, K, N, row_count, A->data(), g.data(), beta, db);
+      detail::sgemm(!ma.trans, false, K, N, row_count, 1.f, A.storage_data() + ma.offset, ma.ld,
+                    g.data(), N, beta, db, N);
     });
   });
 }
 
 // [.., M, K] x [.., K, N] with NumPy-broadcast batch dims: one gemm per batch entry, at pointer
 // offsets; a broadcast operand's gradient sums over the entries that shared it (beta = 1).
-Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
-  Shape sa = a.shape(), sb = b.shape();
+// Each operand is read where it sits when its matrices are row-major or transposed (flags
+// and a leading dimension, batch entries at their strides); any other layout is packed once.
+Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const char* name) {
+  Shape sa = a_in.shape(), sb = b_in.shape();
   Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
   Shape batch(std::max(batch_a.size(), batch_b.size()));
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -132,7 +150,17 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
                       detail::shape_str(sb), ")");
     batch[i] = da == 1 ? db : da;
   }
+  auto readable = [](const Tensor& t) {
+    return matrix_operand(t).ok ? t : t.contiguous();  // packed once, inside the op
+  };
+  const Tensor a = readable(a_in), b = readable(b_in);
+  const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
   const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
+  const Shape a_strides = a.strides(), b_strides = b.strides();
+  const std::vector<int64_t> a_read =
+      batch_offsets(batch_a, Shape(a_strides.begin(), a_strides.end() - 2), batch);
+  const std::vector<int64_t> b_read =
+      batch_offsets(batch_b, Shape(b_strides.begin(), b_strides.end() - 2), batch);
   const std::vector<int64_t> a_at = batch_offsets(batch_a, batch, M * K);
   const std::vector<int64_t> b_at = batch_offsets(batch_b, batch, K * N);
   const int64_t count = static_cast<int64_t>(a_at.size());
@@ -140,28 +168,30 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b, const char* name) {
   // An empty batch reads it not at all: its gradient is zeros.
   const bool a_shared = count == 0 || repeats(a_at), b_shared = count == 0 || repeats(b_at);
   auto A = a.storage(), B = b.storage();
-  bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
   Array out = uninitialized(detail::to_xshape(out_shape));
   for (int64_t i = 0; i < count; ++i)
-    gemm(false, false, M, N, K, A->data() + a_at[i], B->data() + b_at[i], 0.f,
-         out.data() + i * M * N);
-  return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
+    detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset + a_read[i], ma.ld,
+                  B.storage_data() + mb.offset + b_read[i], mb.ld, 0.f, out.data() + i * M * N, N);
+  const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(sb);
+  return make_output(std::move(out), name, {a_in, b_in}, [=](const Array& g) {
     Gradients grads(2);
-    if (need_a) {
-      Array da = a_shared ? Array(xt::zeros<float>(A->shape())) : uninitialized(A->shape());
+    if (need_a) {  // dA = g · op(B)ᵀ
+      Array da = a_shared ? Array(xt::zeros<float>(a_shape)) : uninitialized(a_shape);
       for (int64_t i = 0; i < count; ++i)
-        gemm(false, true, M, K, N, g.data() + i * M * N, B->data() + b_at[i], a_shared ? 1.f : 0.f,
-             da.data() + a_at[i]);
+        detail::sgemm(false, !mb.trans, M, K, N, 1.f, g.data() + i * M * N, N,
+                      B.storage_data() + mb.offset + b_read[i], mb.ld, a_shared ? 1.f : 0.f,
+                      da.data() + a_at[i], K);
       grads[0] = std::move(da);
     }
-    if (need_b) {
-      Array db = b_shared ? Array(xt::zeros<float>(B->shape())) : uninitialized(B->shape());
+    if (need_b) {  // dB = op(A)ᵀ · g
+      Array db = b_shared ? Array(xt::zeros<float>(b_shape)) : uninitialized(b_shape);
       for (int64_t i = 0; i < count; ++i)
-        gemm(true, false, K, N, M, A->data() + a_at[i], g.data() + i * M * N, b_shared ? 1.f : 0.f,
-             db.data() + b_at[i]);
+        detail::sgemm(!ma.trans, false, K, N, M, 1.f, A.storage_data() + ma.offset + a_read[i],
+                      ma.ld, g.data() + i * M * N, N, b_shared ? 1.f : 0.f, db.data() + b_at[i], N);
       grads[1] = std::move(db);
     }
     return grads;
@@ -187,11 +217,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       sa.back() == sb[sb.size() - 2], "matmul: shapes ", detail::shape_str(sa), " and ",
       detail::shape_str(sb), " cannot be multiplied (", sa.back(), " != ", sb[sb.size() - 2],
       ": the last dim of the first must equal the second-to-last ", "dim of the second)");
-  if (sa.size() == 2 && sb.size() == 2 && (a.is_view() || b.is_view())) {
-    const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
-    if (ma.ok && mb.ok) return matmul_2d_strided(a, b, ma, mb);
+  if (sb.size() == 2) {
+    const MatrixOperand ma = rows_operand(a), mb = matrix_operand(b);
+    if (ma.ok && mb.ok) return matmul_folded(a, b, ma, mb);
   }
-  if (sb.size() == 2) return matmul_folded(a, b);
   return matmul_batched(a, b, "matmul");
 }
 
@@ -221,27 +250,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
-  auto X = x.storage(), W = weight.storage();
-  // A 2-D input that is a transposed or narrowed view is read as GEMM's flag and leading
-  // dimension, in forward and for dW; any other view is packed once (SavedValues).
-  MatrixOperand mx = sx.size() == 2 && x.is_view() ? matrix_operand(x) : MatrixOperand{};
-  const bool strided = mx.ok;
-  if (!strided) mx = MatrixOperand{0, in, false, true};
-  auto x_at = [X, strided, offset = mx.offset] {
-    return strided ? X.storage_data() + offset : X->data();
-  };
+  // x as the matrix [rows, in] and the weight as [out, in], read where they sit: a transposed
+  // or narrowed view becomes GEMM's transpose flag and leading dimension, in forward, for dx
+  // and for dW. A view whose rows do not merge that way is packed once, here.
+  const Tensor x_read = rows_operand(x).ok ? x : x.contiguous();
+  const Tensor w_read = matrix_operand(weight).ok ? weight : weight.contiguous();
+  const MatrixOperand mx = rows_operand(x_read), mw = matrix_operand(w_read);
+  auto X = x_read.storage(), W = w_read.storage();
   std::vector<size_t> out_shape(sx.begin(), sx.end());
   out_shape.back() = static_cast<size_t>(out_features);
   Array y = uninitialized(out_shape);
   float beta = 0.f;
   if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
-    detail::Dense bias_values(bias);
-    const float* b = bias_values->data();
-    for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out_features, y.data() + r * out_features);
+    const float* b = bias.data_ptr();
+    const int64_t step = bias.strides()[0];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j * step];
     beta = 1.f;
   }
-  detail::sgemm(mx.trans, true, rows, out_features, in, 1.f, x_at(), mx.ld, W->data(), in, beta,
-                y.data(), out_features);
+  detail::sgemm(mx.trans, !mw.trans, rows, out_features, in, 1.f, X.storage_data() + mx.offset,
+                mx.ld, W.storage_data() + mw.offset, mw.ld, beta, y.data(), out_features);
   const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
   const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
   const bool has_bias = bias.defined();
@@ -249,11 +277,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // sum) that already exists, so a training step's dW allocates nothing and adds in the GEMM.
   auto backward = [=](const Array& g, GradSink* sinks) {
     sinks[0].accumulate(x_shape, [&](float beta, float* dx) {  // dx = g · W
-      gemm(false, false, rows, in, out_features, g.data(), W->data(), beta, dx);
+      detail::sgemm(false, mw.trans, rows, in, out_features, 1.f, g.data(), out_features,
+                    W.storage_data() + mw.offset, mw.ld, beta, dx, in);
     });
     sinks[1].accumulate(w_shape, [&](float beta, float* dw) {  // dW = gᵀ · x
-      detail::sgemm(true, mx.trans, out_features, in, rows, 1.f, g.data(), out_features, x_at(),
-                    mx.ld, beta, dw, in);
+      detail::sgemm(true, mx.trans, out_features, in, rows, 1.f, g.data(), out_features,
+                    X.storage_data() + mx.offset, mx.ld, beta, dw, in);
     });
     if (has_bias)
       sinks[2].accumulate(b_shape, [&](float beta, float* db) {  // db = the column sums of g

@@ -128,12 +128,13 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
   s.dropout_p = o.training() ? o.dropout_p() : 0.0;
   s.out_shape = query.shape();
   auto layout = [&](int input, int64_t c0, int64_t width, int64_t length) {
-    detail::HeadLayout l;
+    detail::HeadLayout l;  // in a fresh projection: its storage and its gradient alike
     l.input = input;
-    l.offset = c0;
-    l.head_stride = hd;
-    l.batch_stride = batch_first ? length * width : width;
-    l.row_stride = batch_first ? width : N * width;
+    l.read.offset = c0;
+    l.read.head_stride = hd;
+    l.read.batch_stride = batch_first ? length * width : width;
+    l.read.row_stride = batch_first ? width : N * width;
+    l.grad = l.read;
     return l;
   };
   std::vector<Tensor> inputs;
@@ -154,7 +155,7 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     s.k = layout(1, 0, E, S);
     s.v = layout(2, 0, E, S);
   }
-  s.out = layout(0, 0, E, L);
+  s.out = layout(0, 0, E, L).read;
   Array padding, mask;
   const Tensor& key_padding_mask = o.key_padding_mask();
   if (key_padding_mask.defined()) {
