@@ -151,6 +151,16 @@ TEST_CASE("ops on views allocate their result and nothing else") {
     Tensor wide = randn({4, 140, 131});  // its narrowed rows: [4, 140, 130]
     CHECK(allocations_of([&] { return linear(wide.narrow(2, 1, 130), weight); }) == 1);
     Tensor projected = randn({2, 64, 4, 32});  // [B, T, H, D], its heads [B, H, T, D]
+    Tensor signals = randn({4, 141, 130}), filters = randn({40, 140, 3});
+    auto channels_view = [&] { return signals.narrow(1, 1, 140); };  // [4, 140, 130]: 291 KiB
+    CHECK(allocations_of([&] { return nn::functional::max_pool1d(channels_view(), 1); }) == 1);
+    CHECK(allocations_of([&] {
+            return nn::functional::avg_pool1d(channels_view(),
+                                              nn::functional::AvgPool1dFuncOptions(2));
+          }) == 1);
+    CHECK(allocations_of([&] {  // the result [4, 40, 128], and the columns kept for backward
+            return nn::functional::conv1d(channels_view(), filters);
+          }) == 2);
     CHECK(allocations_of([&] {
             Tensor q = projected.transpose(1, 2);
             return nn::functional::scaled_dot_product_attention(q, q, q, Tensor(), 0.0, true);
@@ -274,6 +284,21 @@ TEST_CASE("3-D views: batched matmul, linear and attention equal them on contigu
   check([&](const Tensor& v) {
     return nn::functional::scaled_dot_product_attention(v, v, v.narrow(3, 1, 2));
   });
+  Tensor filters = randn({3, 5, 2});  // conv1d and pooling over [N, C, L] = [2, 5, 4] views
+  check([&](const Tensor& v) {
+    return nn::functional::conv1d(
+        v.select(1, 0), filters,
+        nn::functional::Conv1dFuncOptions().padding(int64_t{1}).bias(bias.narrow(0, 1, 3)));
+  });
+  check([&](const Tensor& v) {
+    return nn::functional::max_pool1d(v.select(1, 2), nn::functional::MaxPool1dFuncOptions(2));
+  });
+  check([&](const Tensor& v) {
+    return nn::functional::avg_pool1d(v.select(1, 1),
+                                      nn::functional::AvgPool1dFuncOptions(3).stride(1));
+  });
+  check([&](const Tensor& v) { return nn::functional::adaptive_max_pool1d(v.select(1, 1), 3); });
+  check([&](const Tensor& v) { return nn::functional::adaptive_avg_pool1d(v.select(1, 0), 3); });
   check([&](const Tensor& v) {
     return nn::functional::scaled_dot_product_attention(v.select(0, 1), v.select(0, 0),
                                                         v.select(0, 1));

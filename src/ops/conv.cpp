@@ -68,32 +68,35 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
     EMBER_CHECK_SHAPE(bias.shape() == Shape{g.O}, op, ": bias shape ",
                       detail::shape_str(bias.shape()), " should be [", g.O, "]");
   const int64_t Cg = g.C / g.G, Og = g.O / g.G, rows = Cg * g.K, T = g.L_out;
-  auto X = x.storage(), W = weight.storage();
+  // x is read where it sits (through its strides) while its fields are laid out as columns.
+  const float* x_base = x.data_ptr();
+  const Shape x_strides = x.strides();
+  const auto x_shape = detail::to_xshape(x.shape());
+  auto W = weight.storage();
   // cols[n][group]: [Cg * K, L_out], zero where the field reaches into the padding.
   auto cols = std::make_shared<Array>(
       Array::from_shape({static_cast<size_t>(g.N), static_cast<size_t>(g.G),
                          static_cast<size_t>(rows), static_cast<size_t>(T)}));
   Array y = Array::from_shape(
       {static_cast<size_t>(g.N), static_cast<size_t>(g.O), static_cast<size_t>(T)});
-  std::optional<detail::Dense> bias_values;
-  if (bias.defined()) bias_values.emplace(bias);
-  const float* b = bias_values ? (*bias_values)->data() : nullptr;
+  const float* b = bias.defined() ? bias.data_ptr() : nullptr;  // read through its stride
+  const int64_t b_step = bias.defined() ? bias.strides()[0] : 0;
   detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
       float* col = cols->data() + n * g.G * rows * T;
       for (int64_t c = 0; c < g.C; ++c) {
-        const float* xr = X->data() + (n * g.C + c) * g.L;
+        const float* xr = x_base + n * x_strides[0] + c * x_strides[1];
         for (int64_t k = 0; k < g.K; ++k) {
           float* dst = col + (c * g.K + k) * T;  // groups are consecutive channel blocks
           for (int64_t t = 0; t < T; ++t) {
             const int64_t pos = t * g.stride + k * g.dilation - g.pad_left;
-            dst[t] = pos >= 0 && pos < g.L ? xr[pos] : 0.f;
+            dst[t] = pos >= 0 && pos < g.L ? xr[pos * x_strides[2]] : 0.f;
           }
         }
       }
       float* out = y.data() + n * g.O * T;
       for (int64_t o2 = 0; o2 < g.O; ++o2)
-        std::fill(out + o2 * T, out + (o2 + 1) * T, b ? b[o2] : 0.f);
+        std::fill(out + o2 * T, out + (o2 + 1) * T, b ? b[o2 * b_step] : 0.f);
       for (int64_t gi = 0; gi < g.G; ++gi)
         detail::sgemm(false, false, Og, T, rows, 1.f, W->data() + gi * Og * rows, rows,
                       col + gi * rows * T, T, 1.f, out + gi * Og * T, T);
@@ -126,7 +129,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
       grads[2] = std::move(db);
     }
     if (need_x) {
-      Array dx = xt::zeros<float>(X->shape());
+      Array dx = xt::zeros<float>(x_shape);
       detail::parallel_rows(g.N, g.N * g.O * rows * T * 2, [&](int64_t lo, int64_t hi) {
         std::vector<float> dcol(static_cast<size_t>(rows * T));
         for (int64_t n = lo; n < hi; ++n)

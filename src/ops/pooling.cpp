@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/conv.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
@@ -47,12 +47,11 @@ int64_t pooled_length(const char* op, int64_t L, int64_t k, int64_t s, int64_t p
 // out[r, t] = x[r, idx[r, t]]; backward adds g back at idx.
 Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<int64_t> idx) {
   Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const detail::Dense x_values(x);
-  const float* xd = x_values->data();
+  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T; ++t) {
       const int64_t j = idx[static_cast<size_t>(i * T + t)];
-      y.data()[i * T + t] = j < 0 ? -INFINITY : xd[i * r.L + j];
+      y.data()[i * T + t] = j < 0 ? -INFINITY : x_rows.at(i, j);
     }
   auto shape = detail::to_xshape(x.shape());
   auto saved = std::make_shared<std::vector<int64_t>>(std::move(idx));
@@ -71,15 +70,14 @@ Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vect
 template <class Window>
 std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T, Window window) {
   std::vector<int64_t> idx(static_cast<size_t>(r.rows * T), -1);
-  const detail::Dense x_values(x);
-  const float* xd = x_values->data();
+  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T; ++t) {
       auto [begin, end, step] = window(t);
       float best = -INFINITY;
       int64_t& at = idx[static_cast<size_t>(i * T + t)];
       for (int64_t j = begin; j < end; j += step) {
-        const float v = xd[i * r.L + j];
+        const float v = x_rows.at(i, j);
         if (at < 0 || v > best || std::isnan(v)) {
           best = v;
           at = j;
@@ -98,15 +96,17 @@ struct Span {
 // out[r, t] = sum(x[r, begin(t) : end(t)]) / divisor(t); backward spreads g / divisor.
 Tensor average_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<Span> spans) {
   Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const detail::Dense x_values(x);
-  const float* xd = x_values->data();
-  for (int64_t i = 0; i < r.rows; ++i)
+  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, one row at a time
+  std::vector<float> row_buffer;
+  for (int64_t i = 0; i < r.rows; ++i) {
+    const float* xd = x_rows.row(i, row_buffer);
     for (int64_t t = 0; t < T; ++t) {
       const Span& s = spans[static_cast<size_t>(t)];
       float total = 0.f;
-      for (int64_t j = s.begin; j < s.end; ++j) total += xd[i * r.L + j];
+      for (int64_t j = s.begin; j < s.end; ++j) total += xd[j];
       y.data()[i * T + t] = total / s.divisor;
     }
+  }
   auto shape = detail::to_xshape(x.shape());
   return make_output(std::move(y), op, {x}, [=](const Array& g) {
     Array dx = xt::zeros<float>(shape);
