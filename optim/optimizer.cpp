@@ -63,8 +63,8 @@ bool Optimizer::for_each_span(const Tensor& param,
     return true;
   }
   if (!param.has_grad()) return false;
-  const Array& g = param.impl()->grad->values();
-  update(0, g.data(), static_cast<int64_t>(g.size()));
+  const Tensor grad(param.impl()->grad);  // never a view: set_grad and backward keep it whole
+  update(0, grad.data_ptr(), grad.numel());
   return true;
 }
 

@@ -48,7 +48,8 @@ void add_into(Array& acc, const Array& g) {
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
   if (g.sparse) {
     if (leaf.grad) {
-      g.sparse->add_to(leaf.grad->values());
+      Array grad = detail::own_values(Tensor(leaf.grad));  // borrows the .grad's storage
+      g.sparse->add_to(grad);
     } else if (leaf.sparse_grad) {
       RowSparseGrad& s = *leaf.sparse_grad;
       s.rows.insert(s.rows.end(), g.sparse->rows.begin(), g.sparse->rows.end());
@@ -63,7 +64,8 @@ void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
     leaf.sparse_grad = nullptr;
   }
   if (leaf.grad) {
-    add_into(leaf.grad->values(), g.dense);
+    Array grad = detail::own_values(Tensor(leaf.grad));  // borrows the .grad's storage
+    add_into(grad, g.dense);
   } else {
     leaf.grad = Tensor(std::move(g.dense)).impl();
   }
@@ -92,8 +94,8 @@ Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, 
     const Shape expected = detail::to_shape(grad);
     Tensor given(std::move(grad));
     Tensor replaced = hooks[k](given.detach());
-    if (!replaced.defined()) {           // keeps the gradient, as a PyTorch hook returning None
-      grad = detail::own_values(given);  // a copy: the hook may have kept the tensor
+    if (!replaced.defined()) {     // keeps the gradient, as a PyTorch hook returning None
+      grad = detail::pack(given);  // a copy: the hook may have kept the tensor
       continue;
     }
     const std::string whose = made_by ? std::string("the output of ") + made_by : "a leaf tensor";
@@ -290,10 +292,7 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
         if (is_anomaly_enabled() && !g.sparse)
           detail::check_finite(g.dense, node->name, "backward gradient");
         if (edge.leaf) {
-          if (edge.leaf->view)
-            check_gradient_shape(*node, g, edge.leaf->view->shape);
-          else
-            check_gradient_shape(*node, g, edge.leaf->storage->values.shape());
+          check_gradient_shape(*node, g, edge.leaf->layout.shape);
           deliver_to_leaf(*edge.leaf, std::move(g), capture);
           continue;
         }

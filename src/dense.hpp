@@ -2,34 +2,37 @@
 // of them have one: see docs/guide.md, "Where an op goes").
 #pragma once
 
-#include <optional>
 #include <xtensor/xnoalias.hpp>
 
 #include "ember/tensor.hpp"
 
 namespace ember::detail {
 
+// An Array over the storage of a tensor that is its whole storage (no copy): it borrows the
+// elements, so it must not outlive the tensor's storage (do not move it into anything that
+// does). Throws for a view.
+Array borrow_values(const Tensor& t);
+
 // A tensor's values as a contiguous row-major Array, alive as long as this object: the
-// storage itself for a tensor that is its whole storage (every op result, every parameter), or
-// the view's elements packed into an array this object owns. Keep it in a named local while
-// the Array is read (`Dense X(x); ... *X`); `*Dense(x)` is safe only within one expression.
-// Nothing is cached on the tensor, so no reference outlives what it points into.
+// storage itself (borrowed) for a tensor that is its whole storage (every op result, every
+// parameter), or the view's elements packed into an array this object owns. Keep it in a
+// named local while the Array is read (`Dense X(x); ... *X`); `*Dense(x)` is safe only within
+// one expression, and the tensor must outlive it.
 class Dense {
  public:
   explicit Dense(const Tensor& t);
   Dense(const Dense&) = delete;
   Dense& operator=(const Dense&) = delete;
-  const Array& operator*() const { return *values_; }
-  const Array* operator->() const { return values_; }
+  const Array& operator*() const { return values_; }
+  const Array* operator->() const { return &values_; }
 
  private:
-  std::optional<Array> packed_;
-  const Array* values_ = nullptr;
+  Array values_;
 };
 
 // The Array of a tensor that is its whole storage (an op's fresh result, a new gradient),
-// for writing into it. Throws for a view, which has no Array of its own.
-Array& own_values(const Tensor& t);
+// for writing into it: it borrows the storage (see borrow_values). Throws for a view.
+Array own_values(const Tensor& t);
 
 // A view's elements packed into a fresh contiguous Array (what contiguous() copies).
 Array pack(const Tensor& t);
@@ -40,7 +43,7 @@ Array pack(const Tensor& t);
 // Both calls must return the same type.
 template <class F>
 auto with_values(const Tensor& t, F&& f) {
-  if (!t.is_view()) return f(static_cast<const Array&>(t.impl()->storage->values));
+  if (!t.is_view()) return f(static_cast<const Array&>(borrow_values(t)));
   return f(t.data());
 }
 
@@ -50,7 +53,7 @@ auto with_values(const Tensor& t, F&& f) {
 // f there in place. The input is never copied.
 template <class F>
 Array elementwise(const Tensor& x, F&& f) {
-  if (!x.is_view()) return Array(f(static_cast<const Array&>(x.impl()->storage->values)));
+  if (!x.is_view()) return Array(f(static_cast<const Array&>(borrow_values(x))));
   Array out = pack(x);
   xt::noalias(out) = f(static_cast<const Array&>(out));
   return out;
@@ -65,9 +68,9 @@ Array elementwise_loop(const Tensor& x, Loop loop) {
     loop(out.data(), out.data(), static_cast<int64_t>(out.size()));
     return out;
   }
-  const Array& in = x.impl()->storage->values;
-  Array out = Array::from_shape(in.shape());
-  loop(in.data(), out.data(), static_cast<int64_t>(in.size()));
+  Array out = Array::from_shape(
+      Array::shape_type(x.impl()->layout.shape.begin(), x.impl()->layout.shape.end()));
+  loop(x.data_ptr(), out.data(), static_cast<int64_t>(out.size()));
   return out;
 }
 
@@ -77,8 +80,8 @@ Array elementwise_loop(const Tensor& x, Loop loop) {
 template <class F>
 Array elementwise(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
   if (!a.is_view() && !b.is_view())
-    return Array(f(static_cast<const Array&>(a.impl()->storage->values),
-                   static_cast<const Array&>(b.impl()->storage->values)));
+    return Array(f(static_cast<const Array&>(borrow_values(a)),
+                   static_cast<const Array&>(borrow_values(b))));
   if (a.is_view() && a.shape() == out_shape) {
     Array out = pack(a);
     with_values(b, [&](const auto& y) {

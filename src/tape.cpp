@@ -49,14 +49,13 @@ bool needs_grad(TensorList inputs) {
 }
 
 Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward) {
-  return make_output(std::make_shared<Storage>(std::move(result)), name, inputs,
-                     std::move(backward));
+  if (anomaly_enabled) detail::check_finite(result, name, "forward output");
+  return attach_grad_fn(Tensor(std::move(result)), name, inputs, std::move(backward));
 }
 
-Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
-                   BackwardFn backward) {
-  if (anomaly_enabled) detail::check_finite(result->values, name, "forward output");
-  return attach_grad_fn(Tensor(std::move(result)), name, inputs, std::move(backward));
+Tensor make_output(Tensor result, const char* name, TensorList inputs, BackwardFn backward) {
+  if (anomaly_enabled) detail::check_finite(*detail::Dense(result), name, "forward output");
+  return attach_grad_fn(std::move(result), name, inputs, std::move(backward));
 }
 
 namespace {
@@ -66,11 +65,8 @@ std::shared_ptr<Node> new_node(const Tensor& out, const char* name, TensorList i
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = next_sequence++;
-  const TensorImpl& impl = *out.impl();
-  if (impl.view)
-    node->output_shape.assign(impl.view->shape.begin(), impl.view->shape.end());
-  else
-    node->output_shape = impl.storage->values.shape();
+  const Dims& shape = out.impl()->layout.shape;
+  node->output_shape.assign(shape.begin(), shape.end());
   node->inputs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& in = inputs[i];

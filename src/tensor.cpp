@@ -72,11 +72,34 @@ std::vector<size_t> to_xshape(const Shape& shape, const char* op) {
 
 }  // namespace detail
 
-Tensor::Tensor(Array data, bool requires_grad)
-    : Tensor(std::make_shared<Storage>(std::move(data)), requires_grad) {}
+namespace {
+// The row-major layout of `shape`, from offset 0.
+template <class S>
+Layout contiguous_layout(const S& shape) {
+  Layout l;
+  l.shape.assign(shape.begin(), shape.end());
+  l.strides.resize(l.shape.size());
+  int64_t stride = 1;
+  for (size_t i = l.shape.size(); i-- > 0;) {
+    l.strides[i] = stride;
+    stride *= l.shape[i];
+  }
+  return l;
+}
+}  // namespace
 
-Tensor::Tensor(std::shared_ptr<Storage> storage, bool requires_grad)
+Tensor::Tensor(Array data, bool requires_grad) : impl_(std::make_shared<TensorImpl>()) {
+  impl_->layout = contiguous_layout(data.shape());
+  impl_->storage = std::make_shared<Storage>(std::move(data));
+  impl_->requires_grad = requires_grad;
+}
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, const Shape& shape, bool requires_grad)
     : impl_(std::make_shared<TensorImpl>()) {
+  EMBER_CHECK_SHAPE(detail::checked_numel(shape, "tensor") == storage->numel(), "tensor: shape ",
+                    detail::shape_str(shape), " does not fit a storage of ", storage->numel(),
+                    " elements");
+  impl_->layout = contiguous_layout(shape);
   impl_->storage = std::move(storage);
   impl_->requires_grad = requires_grad;
 }
@@ -87,19 +110,13 @@ const TensorImpl& Tensor::checked() const {
 }
 
 Shape Tensor::shape() const {
-  const TensorImpl& impl = checked();
-  return impl.view ? impl.view->shape : detail::to_shape(impl.storage->values);
+  const Dims& shape = checked().layout.shape;
+  return Shape(shape.begin(), shape.end());
 }
-int64_t Tensor::dim() const {
-  const TensorImpl& impl = checked();
-  return impl.view ? static_cast<int64_t>(impl.view->shape.size())
-                   : static_cast<int64_t>(impl.storage->values.dimension());
-}
+int64_t Tensor::dim() const { return static_cast<int64_t>(checked().layout.shape.size()); }
 int64_t Tensor::numel() const {
-  const TensorImpl& impl = checked();
-  if (!impl.view) return static_cast<int64_t>(impl.storage->values.size());
-  return std::accumulate(impl.view->shape.begin(), impl.view->shape.end(), int64_t{1},
-                         std::multiplies<>());
+  const Dims& shape = checked().layout.shape;
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
 }
 int64_t Tensor::size(int64_t d) const {
   EMBER_CHECK_INDEX(dim() > 0, "size: dimension specified as ", d,
@@ -117,28 +134,23 @@ float Tensor::item() const {
 
 std::vector<float> Tensor::to_vector() const {
   const TensorImpl& impl = checked();
-  const Array& values = impl.storage->values;
-  if (!impl.view) return std::vector<float>(values.begin(), values.end());
+  const float* base = impl.storage->data();
+  if (!impl.view) return std::vector<float>(base, base + numel());
   std::vector<float> out(static_cast<size_t>(numel()));  // a view gathered straight in
-  detail::gather_strided(values.data(), impl.view->shape, impl.view->strides, impl.view->offset,
-                         out.data());
+  const ViewLayout layout = detail::layout_of(*this);
+  detail::gather_strided(base, layout.shape, layout.strides, layout.offset, out.data());
   return out;
 }
 
 namespace {
 ArrayViewShape adaptor_shape(const TensorImpl& impl) {
-  if (!impl.view)
-    return ArrayViewShape(impl.storage->values.shape().begin(), impl.storage->values.shape().end());
-  return ArrayViewShape(impl.view->shape.begin(), impl.view->shape.end());
+  return ArrayViewShape(impl.layout.shape.begin(), impl.layout.shape.end());
 }
 xt::svector<std::ptrdiff_t, 4> adaptor_strides(const TensorImpl& impl) {
-  if (!impl.view)
-    return xt::svector<std::ptrdiff_t, 4>(impl.storage->values.strides().begin(),
-                                          impl.storage->values.strides().end());
-  xt::svector<std::ptrdiff_t, 4> strides(impl.view->strides.begin(), impl.view->strides.end());
+  xt::svector<std::ptrdiff_t, 4> strides(impl.layout.strides.begin(), impl.layout.strides.end());
   // xtensor reads a stride of a size-1 dim as 0 (its broadcasting convention).
   for (size_t d = 0; d < strides.size(); ++d)
-    if (impl.view->shape[d] == 1) strides[d] = 0;
+    if (impl.layout.shape[d] == 1) strides[d] = 0;
   return strides;
 }
 }  // namespace
@@ -159,34 +171,36 @@ ArrayView Tensor::data() & {
 }
 
 Array Tensor::data() && {
-  if (!checked().view) return impl_->storage->values;
+  checked();
   return detail::pack(*this);
 }
 
 namespace detail {
 
-Dense::Dense(const Tensor& t) {
+Array borrow_values(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
-  if (!impl.view) {
-    values_ = &impl.storage->values;
-    return;
-  }
-  packed_.emplace(pack(t));
-  values_ = &*packed_;
+  EMBER_CHECK(!impl.view, "internal: borrow_values of a view (shape ", shape_str(t.shape()),
+              "): a view has no array of its own");
+  Array::shape_type shape(impl.layout.shape.begin(), impl.layout.shape.end());
+  Array::strides_type strides(shape.size());
+  const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
+  return Array(Buffer<float>::borrow(impl.storage->data(), size), std::move(shape),
+               std::move(strides));
 }
 
-Array& own_values(const Tensor& t) {
-  EMBER_CHECK(t.defined() && !t.is_view(), "internal: own_values of a view (shape ",
-              shape_str(t.shape()), "): a view has no array of its own");
-  return t.impl()->values();
-}
+Dense::Dense(const Tensor& t) : values_(t.is_view() ? pack(t) : borrow_values(t)) {}
+
+Array own_values(const Tensor& t) { return borrow_values(t); }
 
 Array pack(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
-  if (!impl.view) return impl.storage->values;
-  Array out = Array::from_shape(to_xshape(impl.view->shape));
-  gather_strided(impl.storage->values.data(), impl.view->shape, impl.view->strides,
-                 impl.view->offset, out.data());
+  if (!impl.view) {
+    const Array borrowed = borrow_values(t);
+    return borrowed;  // copied: an Array of its own
+  }
+  const ViewLayout layout = layout_of(t);
+  Array out = Array::from_shape(to_xshape(layout.shape));
+  gather_strided(impl.storage->data(), layout.shape, layout.strides, layout.offset, out.data());
   return out;
 }
 
@@ -204,14 +218,13 @@ ValuesForWrite::ValuesForWrite(const Tensor& t) : tensor_(t), size_(t.numel()) {
               "refers to a single memory location (an expanded view, shape ",
               detail::shape_str(t.shape()), ", strides ", detail::shape_str(t.strides()),
               "); clone it first");
-  const TensorImpl& impl = *t.impl();
-  float* base = impl.storage->values.data();
+  float* base = t.impl()->storage->data();
   if (t.is_contiguous()) {
     values_ = base + t.storage_offset();
   } else {
     scratch_.resize(static_cast<size_t>(size_));
-    detail::gather_strided(base, impl.view->shape, impl.view->strides, impl.view->offset,
-                           scratch_.data());
+    const ViewLayout layout = detail::layout_of(t);
+    detail::gather_strided(base, layout.shape, layout.strides, layout.offset, scratch_.data());
     values_ = scratch_.data();
   }
   t.bump_version();  // a saved copy of these values is stale from now on
@@ -219,41 +232,39 @@ ValuesForWrite::ValuesForWrite(const Tensor& t) : tensor_(t), size_(t.numel()) {
 
 ValuesForWrite::~ValuesForWrite() {
   if (scratch_.empty()) return;
-  const TensorImpl& impl = *tensor_.impl();
-  detail::write_strided(scratch_.data(), impl.view->shape, impl.view->strides, impl.view->offset,
-                        impl.storage->values.data());
+  const ViewLayout layout = detail::layout_of(tensor_);
+  detail::write_strided(scratch_.data(), layout.shape, layout.strides, layout.offset,
+                        tensor_.impl()->storage->data());
 }
 
 SavedValues Tensor::storage() const {
   const TensorImpl& impl = checked();
-  if (!impl.view) return SavedValues(impl.storage);
-  return SavedValues(impl.storage, *impl.view);
+  if (!impl.view) return SavedValues(impl.storage, impl.layout.shape);
+  return SavedValues(impl.storage, detail::layout_of(*this));
 }
 
 Shape Tensor::strides() const {
-  const TensorImpl& impl = checked();
-  return impl.view ? impl.view->strides : detail::contiguous_strides(shape());
+  const Dims& strides = checked().layout.strides;
+  return Shape(strides.begin(), strides.end());
 }
-int64_t Tensor::storage_offset() const {
-  const TensorImpl& impl = checked();
-  return impl.view ? impl.view->offset : 0;
-}
+int64_t Tensor::storage_offset() const { return checked().layout.offset; }
 bool Tensor::is_contiguous() const {
   const TensorImpl& impl = checked();
   if (!impl.view) return true;
-  const Shape& shape = impl.view->shape;
+  const Dims& shape = impl.layout.shape;
   int64_t expected = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     if (shape[i] == 1) continue;  // a size-1 dim's stride never matters, as in PyTorch
-    if (impl.view->strides[i] != expected) return false;
+    if (impl.layout.strides[i] != expected) return false;
     expected *= shape[i];
   }
   return true;
 }
-bool Tensor::is_view() const { return checked().view != nullptr; }
+bool Tensor::is_view() const { return checked().view; }
 const float* Tensor::data_ptr() const {
-  const float* base = checked().storage->values.data();
-  return base ? base + storage_offset() : base;  // an empty storage may have no buffer at all
+  const TensorImpl& impl = checked();
+  const float* base = impl.storage->data();
+  return base ? base + impl.layout.offset : base;  // an empty storage may have no buffer at all
 }
 uint64_t Tensor::version() const {
   return checked().storage->version.load(std::memory_order_relaxed);
@@ -300,7 +311,10 @@ void Tensor::set_grad(const Tensor& grad) {
                       detail::shape_str(grad.shape()), " does not match tensor shape ",
                       detail::shape_str(shape()));
   }
-  impl_->grad = grad.defined() ? grad.contiguous().detach().impl() : nullptr;
+  // Kept whole (never a view): optimizers and backward read and add into its storage.
+  impl_->grad = !grad.defined()  ? nullptr
+                : grad.is_view() ? Tensor(detail::pack(grad)).impl()
+                                 : grad.detach().impl();
   impl_->sparse_grad = nullptr;
 }
 void Tensor::clear_grad() {
@@ -311,13 +325,10 @@ void Tensor::clear_grad() {
 
 Tensor Tensor::detach() const {
   const TensorImpl& impl = checked();
-  Tensor out(impl.storage, false);
-  if (impl.view) {
-    out.impl_->view = std::make_unique<ViewLayout>();
-    out.impl_->view->shape = impl.view->shape;
-    out.impl_->view->strides = impl.view->strides;
-    out.impl_->view->offset = impl.view->offset;
-  }
+  Tensor out(std::make_shared<TensorImpl>());
+  out.impl_->storage = impl.storage;
+  out.impl_->layout = impl.layout;
+  out.impl_->view = impl.view;
   return out;
 }
 
@@ -337,15 +348,15 @@ struct SavedValues::SavedView {
 void SavedValues::throw_modified() const {
   const char* op = detail::current_backward_op();
   throw Error(detail::cat(op ? op : "backward", ": a tensor saved for backward (shape ",
-                          detail::shape_str(view_ ? view_->shape : detail::to_shape(*values_)),
+                          detail::shape_str(view_ ? view_->shape : detail::to_shape(values_)),
                           ") was modified by an inplace operation: it is at version ",
                           storage_->version.load(std::memory_order_relaxed), "; expected version ",
                           version_, " instead"));
 }
 
-SavedValues::SavedValues(std::shared_ptr<Storage> storage)
-    : values_(&storage->values), version_(storage->version.load(std::memory_order_relaxed)) {
-  storage_ = std::move(storage);
+SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape)
+    : storage_(std::move(storage)), version_(storage_->version.load(std::memory_order_relaxed)) {
+  borrow(Array::shape_type(shape.begin(), shape.end()));
 }
 
 SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout)
@@ -357,11 +368,33 @@ SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayou
   view_->offset = layout.offset;
 }
 
+// A copy borrows the storage afresh: copying the borrowing Array would copy the elements.
+SavedValues::SavedValues(const SavedValues& other)
+    : storage_(other.storage_), view_(other.view_), version_(other.version_) {
+  if (storage_ && !view_) borrow(other.values_.shape());
+}
+SavedValues& SavedValues::operator=(const SavedValues& other) {
+  if (this != &other) {
+    SavedValues copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void SavedValues::borrow(const Array::shape_type& shape) {
+  Array::shape_type s = shape;
+  Array::strides_type strides(s.size());
+  const size_t size = xt::compute_strides(s, xt::layout_type::row_major, strides);
+  // Read-only through operator*, which returns a const Array.
+  float* data = const_cast<float*>(storage_->data());
+  values_ = Array(Buffer<float>::borrow(data, size), std::move(s), std::move(strides));
+}
+
 const Array& SavedValues::packed() const {
   SavedView& v = *view_;
   std::call_once(v.packing, [&] {
     v.packed.emplace(Array::from_shape(detail::to_xshape(v.shape)));
-    detail::gather_strided(storage_->values.data(), v.shape, v.strides, v.offset, v.packed->data());
+    detail::gather_strided(storage_->data(), v.shape, v.strides, v.offset, v.packed->data());
   });
   return *v.packed;
 }

@@ -42,18 +42,17 @@ namespace {
 
 using detail::layout_of;
 using detail::shape_str;
-using Layout = ViewLayout;
 
 int64_t count(const Shape& shape) {
   return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
 }
 
-Layout contiguous_layout(const Shape& shape) {
+ViewLayout contiguous_layout(const Shape& shape) {
   return {shape, detail::contiguous_strides(shape), 0};
 }
 
 // The gradient of a view's input: the output gradient put back where each element came from.
-Array scatter_back(const Array& grad, const Layout& from, const Shape& input_shape) {
+Array scatter_back(const Array& grad, const ViewLayout& from, const Shape& input_shape) {
   if (from.offset == 0 && count(from.shape) == count(input_shape) &&
       from.strides == detail::contiguous_strides(from.shape)) {
     Array same = grad;  // a pure reshape: same order, new shape
@@ -66,7 +65,7 @@ Array scatter_back(const Array& grad, const Layout& from, const Shape& input_sha
 }
 
 // The gradient through a view of a base of `base_shape` made at `region` (a storage layout).
-BackwardFn view_backward(const Layout& region, const Shape& base_shape) {
+BackwardFn view_backward(const ViewLayout& region, const Shape& base_shape) {
   return [region, base_shape](const Array& g) {
     return gradients(scatter_back(g, region, base_shape));
   };
@@ -75,22 +74,20 @@ BackwardFn view_backward(const Layout& region, const Shape& base_shape) {
 // A view of `t` through `transform`, recorded as op `name` when t needs grad.
 template <class Transform>
 Tensor make_view(const Tensor& t, const char* name, Transform transform) {
-  Layout actual = transform(layout_of(t));
+  ViewLayout actual = transform(layout_of(t));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = t.impl()->storage;
   const auto& source = t.impl();
   impl->base = source->base ? source->base : source->view ? nullptr : source;
-  const Array& whole = impl->storage->values;
-  const bool is_whole_storage =
-      actual.offset == 0 && actual.shape.size() == whole.dimension() &&
-      std::equal(actual.shape.begin(), actual.shape.end(), whole.shape().begin()) &&
-      actual.strides == detail::contiguous_strides(actual.shape);
-  if (!is_whole_storage) {  // a tensor that is its whole storage needs no layout: data() is free
-    impl->view = std::make_unique<ViewLayout>();
-    impl->view->shape = std::move(actual.shape);
-    impl->view->strides = std::move(actual.strides);
-    impl->view->offset = actual.offset;
-  }
+  // A layout that covers the whole storage contiguously from its start (a reshape of a tensor
+  // that is its storage) is not a view: kernels take their contiguous fast path on it.
+  const bool is_whole_storage = actual.offset == 0 &&
+                                actual.strides == detail::contiguous_strides(actual.shape) &&
+                                detail::checked_numel(actual.shape, name) == impl->storage->numel();
+  impl->layout.shape.assign(actual.shape.begin(), actual.shape.end());
+  impl->layout.strides.assign(actual.strides.begin(), actual.strides.end());
+  impl->layout.offset = actual.offset;
+  impl->view = !is_whole_storage;
   impl->history_version = impl->storage->version.load(std::memory_order_relaxed);
   impl->made_in_no_grad = impl->base && (source->made_in_no_grad || !is_grad_enabled());
   Tensor out(std::move(impl));
@@ -102,7 +99,7 @@ Tensor make_view(const Tensor& t, const char* name, Transform transform) {
 
 // Strides that let `layout` be read in `target` shape without a copy, or false (PyTorch's
 // computeStride: each run of dims that is contiguous in memory may be regrouped freely).
-bool view_strides(const Layout& layout, const Shape& target, Shape& strides) {
+bool view_strides(const ViewLayout& layout, const Shape& target, Shape& strides) {
   const Shape& shape = layout.shape;
   strides.assign(target.size(), 1);
   if (count(shape) == 0 || shape.empty()) {
@@ -132,7 +129,7 @@ bool view_strides(const Layout& layout, const Shape& target, Shape& strides) {
   return view_d == -1;
 }
 
-Layout narrowed(Layout l, int64_t dim, int64_t start, int64_t length) {
+ViewLayout narrowed(ViewLayout l, int64_t dim, int64_t start, int64_t length) {
   l.offset += start * l.strides[dim];
   l.shape[dim] = length;
   return l;
@@ -144,7 +141,8 @@ void detail::rebase_view_history(const Tensor& view, const Tensor& result) {
   TensorImpl& v = *view.impl();
   Tensor base(v.base);
   const Shape base_shape = base.shape();
-  const Layout region = layout_of(view);  // the base is its whole storage: storage = base layout
+  const ViewLayout region =
+      layout_of(view);  // the base is its whole storage: storage = base layout
   // base_new = base_old with the region replaced by result: the region's gradient goes to
   // result (whose history reaches base_old through the view's old node), the rest to base_old.
   attach_grad_fn(base, "copy_slices", {base, result}, [region](const Array& g) {
@@ -184,10 +182,10 @@ Tensor Tensor::view(const Shape& requested) const {
                     shape_str(target), " is not compatible with input of shape ",
                     shape_str(shape()), " and strides ", shape_str(this->strides()),
                     " (at least one dimension spans two contiguous subspaces); use reshape()");
-  return make_view(*this, "view", [target](const Layout& l) {
+  return make_view(*this, "view", [target](const ViewLayout& l) {
     Shape s;
     view_strides(l, target, s);
-    return Layout{target, s, l.offset};
+    return ViewLayout{target, s, l.offset};
   });
 }
 
@@ -226,8 +224,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     seen[d] = true;
     perm[i] = d;
   }
-  return make_view(*this, "permute", [perm](const Layout& l) {
-    Layout out{Shape(perm.size()), Shape(perm.size()), l.offset};
+  return make_view(*this, "permute", [perm](const ViewLayout& l) {
+    ViewLayout out{Shape(perm.size()), Shape(perm.size()), l.offset};
     for (size_t i = 0; i < perm.size(); ++i) {
       out.shape[i] = l.shape[perm[i]];
       out.strides[i] = l.strides[perm[i]];
@@ -280,8 +278,8 @@ Tensor Tensor::expand(const Shape& sizes) const {
                       " (shape ", shape_str(from), " to ", shape_str(sizes), ")");
   }
   detail::checked_numel(target, "expand");  // a view allocates nothing, but numel must fit
-  return make_view(*this, "expand", [target, lead](const Layout& l) {
-    Layout out{target, Shape(target.size(), 0), l.offset};
+  return make_view(*this, "expand", [target, lead](const ViewLayout& l) {
+    ViewLayout out{target, Shape(target.size(), 0), l.offset};
     for (size_t i = lead; i < target.size(); ++i)
       out.strides[i] = l.shape[i - lead] == target[i] ? l.strides[i - lead] : 0;
     return out;
@@ -297,7 +295,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                     " out of range for dimension ", d, " of size ", size);
   EMBER_CHECK_INDEX(length >= 0 && length <= size - start, "narrow: start (", start, ") + length (",
                     length, ") exceeds dimension size (", size, ") of dim ", d);
-  return make_view(*this, "narrow", [=](const Layout& l) { return narrowed(l, d, start, length); });
+  return make_view(*this, "narrow",
+                   [=](const ViewLayout& l) { return narrowed(l, d, start, length); });
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -307,8 +306,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   EMBER_CHECK_INDEX(index >= -size && index < size, "select: index ", index,
                     " out of range for dimension ", d, " of size ", size);
   if (index < 0) index += size;
-  return make_view(*this, "select", [=](const Layout& l) {
-    Layout out = narrowed(l, d, index, 1);
+  return make_view(*this, "select", [=](const ViewLayout& l) {
+    ViewLayout out = narrowed(l, d, index, 1);
     out.shape.erase(out.shape.begin() + d);
     out.strides.erase(out.strides.begin() + d);
     return out;
@@ -327,8 +326,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   start = clip(start);
   end = std::max(clip(end), start);
   const int64_t length = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow
-  return make_view(*this, "slice", [=](const Layout& l) {
-    Layout out = narrowed(l, d, start, length);
+  return make_view(*this, "slice", [=](const ViewLayout& l) {
+    ViewLayout out = narrowed(l, d, start, length);
     // With one element the stride is never used, and stride * step may not fit (step is huge).
     if (length > 1) out.strides[d] *= step;
     return out;
@@ -384,7 +383,7 @@ std::vector<Tensor> Tensor::unbind(int64_t d) const {
 
 Tensor Tensor::unsqueeze(int64_t d) const {
   d = detail::wrap_dim(d, dim() + 1, "unsqueeze");
-  return make_view(*this, "unsqueeze", [d](Layout l) {
+  return make_view(*this, "unsqueeze", [d](ViewLayout l) {
     int64_t stride = d < static_cast<int64_t>(l.shape.size()) ? l.shape[d] * l.strides[d] : 1;
     l.shape.insert(l.shape.begin() + d, 1);
     l.strides.insert(l.strides.begin() + d, stride);
@@ -393,8 +392,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 }
 
 Tensor Tensor::squeeze() const {
-  return make_view(*this, "squeeze", [](const Layout& l) {
-    Layout out{{}, {}, l.offset};
+  return make_view(*this, "squeeze", [](const ViewLayout& l) {
+    ViewLayout out{{}, {}, l.offset};
     for (size_t i = 0; i < l.shape.size(); ++i) {
       if (l.shape[i] == 1) continue;
       out.shape.push_back(l.shape[i]);
@@ -406,7 +405,7 @@ Tensor Tensor::squeeze() const {
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = detail::wrap_dim(d, dim(), "squeeze");
-  return make_view(*this, "squeeze", [d](Layout l) {
+  return make_view(*this, "squeeze", [d](ViewLayout l) {
     if (!l.shape.empty() && l.shape[d] == 1) {
       l.shape.erase(l.shape.begin() + d);
       l.strides.erase(l.strides.begin() + d);

@@ -177,10 +177,9 @@ class TensorList {
 // Wraps `result` as the output of op `name`. When recording, the node keeps `backward`, which
 // must return one Gradient per input (Gradient{} for inputs it has nothing for).
 Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn backward);
-// For an op whose backward needs its own output: make the Storage first, keep
-// SavedValues(storage) in the closure, then pass the storage here.
-Tensor make_output(std::shared_ptr<Storage> result, const char* name, TensorList inputs,
-                   BackwardFn backward);
+// For an op whose backward needs its own output: make the Tensor first
+// (`Tensor out(std::move(values))`), keep `out.storage()` in the closure, then pass it here.
+Tensor make_output(Tensor result, const char* name, TensorList inputs, BackwardFn backward);
 // The same with a backward that writes into sinks (GradSink above).
 Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward);
 // Records `backward` as the grad_fn of an already made tensor (a view of an input).

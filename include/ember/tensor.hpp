@@ -1,6 +1,7 @@
 // Tensor: a cheap handle to float32 values plus what autograd needs (requires_grad, grad, the
-// node that made it). A tensor is a view: a shared Storage, and for views a layout (shape,
-// strides in elements, offset) saying where its elements sit in that storage.
+// node that made it). A tensor is a view: a shared Storage (a byte buffer, its dtype and its
+// version) and one Layout (shape, strides in elements, offset; inline) saying where its
+// elements sit in that storage.
 #pragma once
 
 #include <atomic>
@@ -15,12 +16,18 @@
 #include <xtensor/xarray.hpp>
 
 #include "ember/allocator.hpp"
+#include "ember/buffer.hpp"
+#include "ember/dtype.hpp"
 #include "ember/error.hpp"
 
 namespace ember {
 
-// Storage goes through Ember's buffer cache (ember/allocator.hpp).
-using Array = xt::xarray<float, xt::layout_type::row_major, CachingAllocator<float>>;
+// A contiguous row-major float array: what kernels compute and backward closures exchange. Its
+// elements live in a Buffer (ember/buffer.hpp) from Ember's buffer cache, or borrowed from a
+// tensor's storage (SavedValues, detail::Dense): a tensor's storage is read as an Array
+// without a copy, and a new Array becomes a tensor's storage without one.
+using Array = xt::xarray_container<Buffer<float>, xt::layout_type::row_major,
+                                   xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>>;
 using Shape = std::vector<int64_t>;
 
 // What Tensor::data() returns: the tensor's elements where they sit in its storage, as an
@@ -47,19 +54,47 @@ int64_t checked_numel(const Shape& shape, const char* op, int64_t element_size =
 const Array::shape_type& checked_alloc(const Array::shape_type& shape, const char* op);
 }  // namespace detail
 
-// The buffer a tensor and all its views share. `version` counts in-place writes, so a backward
-// that saved these values can tell they changed (see SavedValues in autograd.hpp).
-struct Storage {
-  explicit Storage(Array&& v) : values(std::move(v)) {}  // moved once: an Array move is not free
-  // Uninitialised values of `shape`, made in place: an op writes its result straight in.
-  explicit Storage(const Array::shape_type& shape)
-      : values(Array::from_shape(detail::checked_alloc(shape, "Storage"))) {}
-  Array values;
+// The buffer a tensor and all its views share: an aligned block of bytes from the buffer cache
+// (ember/allocator.hpp), its size, the dtype of its elements, and `version`, which counts
+// in-place writes so that a backward that saved these values can tell they changed
+// (SavedValues below). It knows nothing of shapes: each tensor's Layout does.
+class Storage {
+ public:
+  // Uninitialised room for `numel` elements of `dtype` (throws for a negative or too large count).
+  Storage(int64_t numel, Dtype dtype);
+  // Takes over an Array's block: no copy (an Array that borrows is copied).
+  explicit Storage(Array&& values);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* bytes() const { return bytes_; }
+  int64_t nbytes() const { return nbytes_; }
+  Dtype dtype() const { return dtype_; }
+  int64_t numel() const { return nbytes_ / static_cast<int64_t>(element_size(dtype_)); }
+  // The elements as floats (the only dtype so far).
+  float* data() { return static_cast<float*>(bytes_); }
+  const float* data() const { return static_cast<const float*>(bytes_); }
+
   std::atomic<uint64_t> version{0};
+
+ private:
+  void* bytes_ = nullptr;
+  int64_t nbytes_ = 0;
+  Dtype dtype_ = kFloat32;
 };
 
-// Where a view's elements sit in its storage. A tensor without one is its whole storage, in
-// the storage's own shape: the common case, which every kernel reads in place.
+// Dims of a layout: inline up to 6, so a tensor's layout costs no heap allocation.
+using Dims = xt::svector<int64_t, 6>;
+
+// Where a tensor's elements sit in its storage: element (i0, i1, ...) is at
+// offset + i0 * strides[0] + i1 * strides[1] + ..., in elements.
+struct Layout {
+  Dims shape, strides;
+  int64_t offset = 0;
+};
+
+// The same as Shape vectors, for the strided helpers (src/strided.cpp) and saved views.
 struct ViewLayout {
   Shape shape, strides;
   int64_t offset = 0;
@@ -69,7 +104,10 @@ struct ViewLayout {
 // holds the node: that would be a cycle).
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
-  std::unique_ptr<ViewLayout> view;  // null: the tensor is its storage
+  Layout layout;
+  // Made by a view op: it shares its storage and may be strided or offset. A tensor that is not
+  // a view is contiguous and is its whole storage, the common case every kernel reads directly.
+  bool view = false;
   bool requires_grad = false;
   bool retains_grad = false;                   // a non-leaf that keeps its grad (retain_grad())
   std::shared_ptr<TensorImpl> grad;            // dense gradient, created lazily
@@ -97,7 +135,6 @@ struct TensorImpl {
   TensorImpl() {}  // NOLINT(modernize-use-equals-default)
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
-  Array& values() { return storage->values; }  // only for a tensor without a view layout
 };
 
 // An op's input (or output) values kept for its backward: `auto X = x.storage(); ... *X`.
@@ -106,22 +143,26 @@ struct TensorImpl {
 class SavedValues {
  public:
   SavedValues() = default;
-  // An op's own output, saved before make_output wraps it (tanh, sigmoid, softmax).
-  explicit SavedValues(std::shared_ptr<Storage> storage);
+  // A tensor that is its whole storage: *X is an Array borrowing the storage (no copy).
+  SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape);
   // A view's values: its storage and layout. Forward copies nothing; the first read (in
   // backward) packs the elements into a contiguous array that this object and its copies share.
   SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout);
+  SavedValues(const SavedValues& other);
+  SavedValues& operator=(const SavedValues& other);
+  SavedValues(SavedValues&&) noexcept = default;
+  SavedValues& operator=(SavedValues&&) noexcept = default;
   const Array& operator*() const {
     check();
-    return values_ ? *values_ : packed();
+    return view_ ? packed() : values_;
   }
   const Array* operator->() const { return &**this; }
-  explicit operator bool() const { return values_ != nullptr || view_ != nullptr; }
+  explicit operator bool() const { return storage_ != nullptr; }
   // The storage's first element, version-checked and never packed: for kernels that read a
   // saved view through its layout (matmul's transposed operands).
   const float* storage_data() const {
     check();
-    return storage_->values.data();
+    return storage_->data();
   }
 
  private:
@@ -131,9 +172,10 @@ class SavedValues {
   }
   [[noreturn]] void throw_modified() const;
   const Array& packed() const;
+  void borrow(const Array::shape_type& shape);
   std::shared_ptr<const Storage> storage_;
   std::shared_ptr<SavedView> view_;  // null unless the saved tensor is a view
-  const Array* values_ = nullptr;    // the storage's array when it is not
+  Array values_;                     // borrows the storage when it is not
   uint64_t version_ = 0;
 };
 
@@ -141,7 +183,8 @@ class Tensor {
  public:
   Tensor() = default;  // undefined: defined() is false
   explicit Tensor(Array data, bool requires_grad = false);
-  explicit Tensor(std::shared_ptr<Storage> storage, bool requires_grad = false);
+  // A tensor that is all of `storage`, contiguous, with `shape` (its element count must match).
+  Tensor(std::shared_ptr<Storage> storage, const Shape& shape, bool requires_grad = false);
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return impl_ != nullptr; }
@@ -171,6 +214,8 @@ class Tensor {
   Shape strides() const;
   int64_t storage_offset() const;
   bool is_contiguous() const;
+  // A strided or offset view, or one over part of its storage (a reshape of a contiguous
+  // tensor is not: its layout is its whole storage, read contiguously).
   bool is_view() const;
   const float* data_ptr() const;  // address of the first element in the shared storage
   uint64_t version() const;       // in-place writes to the storage so far

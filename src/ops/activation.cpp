@@ -30,17 +30,15 @@ Tensor leaky_relu(const Tensor& a, float slope) {
 }
 
 Tensor sigmoid(const Tensor& a) {
-  auto out = std::make_shared<Storage>(
-      detail::elementwise(a, [](const auto& x) { return 1.f / (1.f + xt::exp(-x)); }));
-  SavedValues y(out);
+  Tensor out(detail::elementwise(a, [](const auto& x) { return 1.f / (1.f + xt::exp(-x)); }));
+  SavedValues y = out.storage();
   return make_output(out, "sigmoid", {a},
                      [y](const Array& g) { return gradients(Array(g * *y * (1.f - *y))); });
 }
 
 Tensor tanh(const Tensor& a) {
-  auto out =
-      std::make_shared<Storage>(detail::elementwise(a, [](const auto& x) { return xt::tanh(x); }));
-  SavedValues y(out);
+  Tensor out(detail::elementwise(a, [](const auto& x) { return xt::tanh(x); }));
+  SavedValues y = out.storage();
   return make_output(out, "tanh", {a},
                      [y](const Array& g) { return gradients(Array(g * (1.f - *y * *y))); });
 }
@@ -94,8 +92,8 @@ void for_each_row(detail::DimSplit s, const std::function<void(int64_t outer, in
 // into the result's own buffer and normalised there in place (the one allocation).
 Array softmax_forward(const Tensor& a, detail::DimSplit s, bool log_space) {
   const bool in_place = a.is_view();
-  Array y = in_place ? detail::pack(a) : Array::from_shape(a.impl()->storage->values.shape());
-  const float* x = in_place ? y.data() : a.impl()->storage->values.data();
+  Array y = in_place ? detail::pack(a) : Array::from_shape(detail::to_xshape(a.shape()));
+  const float* x = in_place ? y.data() : a.data_ptr();
   for_each_row(s, [&](int64_t o, int64_t i) {
     const float* row = x + o * s.n * s.inner + i;
     float* dst = y.data() + o * s.n * s.inner + i;
@@ -131,8 +129,8 @@ Array softmax_forward(const Tensor& a, detail::DimSplit s, bool log_space) {
 Tensor softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(softmax_forward(a, s, false));
-  SavedValues y(out);
+  Tensor out(softmax_forward(a, s, false));
+  SavedValues y = out.storage();
   return make_output(out, "softmax", {a}, [y, s](const Array& g) {
     // dx = y * (g - sum_k g_k y_k)
     Array dx = Array::from_shape(g.shape());
@@ -151,8 +149,8 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   dim = detail::wrap_dim(dim, a.dim(), "log_softmax");
   detail::DimSplit s = detail::split_at(a.shape(), dim);
-  auto out = std::make_shared<Storage>(softmax_forward(a, s, true));
-  SavedValues y(out);
+  Tensor out(softmax_forward(a, s, true));
+  SavedValues y = out.storage();
   return make_output(out, "log_softmax", {a}, [y, s](const Array& g) {
     // dx = g - softmax * sum_k g_k
     Array dx = Array::from_shape(g.shape());

@@ -80,7 +80,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
       Array::from_shape({static_cast<size_t>(BH), static_cast<size_t>(L), static_cast<size_t>(S)}));
   std::shared_ptr<Array> drop;
   if (s.dropout_p > 0.0) {  // drawn up front from the seeded generator: thread count free
-    drop = std::make_shared<Array>(detail::own_values(rand({BH, L, S})));
+    drop = std::make_shared<Array>(detail::pack(rand({BH, L, S})));  // a copy of its own
     const float keep = static_cast<float>(1.0 / (1.0 - s.dropout_p)), p = float(s.dropout_p);
     for (float& u : *drop) u = s.dropout_p >= 1.0 ? 0.f : (u >= p ? keep : 0.f);
   }
@@ -307,7 +307,7 @@ namespace ember::nn {
 Tensor generate_square_subsequent_mask(int64_t size) {
   EMBER_CHECK_VALUE(size >= 0, "generate_square_subsequent_mask: size must be >= 0, got ", size);
   Tensor m = zeros({size, size});
-  Array& values = detail::own_values(m);
+  Array values = detail::own_values(m);  // borrows m's storage: written in place
   for (int64_t i = 0; i < size; ++i)
     for (int64_t j = i + 1; j < size; ++j) values(i, j) = -INFINITY;
   return m;

@@ -50,12 +50,6 @@ Array same_shape_op(Loop loop, const Array& a, const Array& b) {
   loop(a.data(), b.data(), out.data(), static_cast<int64_t>(a.size()));
   return out;
 }
-// The same, computed straight into an op's output Storage (moving an Array in is not free).
-std::shared_ptr<Storage> same_shape_output(Loop loop, const Array& a, const Array& b) {
-  auto out = std::make_shared<Storage>(a.shape());
-  loop(a.data(), b.data(), out->values.data(), static_cast<int64_t>(a.size()));
-  return out;
-}
 
 // A binary op's two gradients, each computed only when its input needs it, and built in place
 // in the returned list (a Gradient moved into it would move its Array once more).
@@ -73,8 +67,7 @@ Gradients gradients_if(bool need_a, ComputeA grad_a, bool need_b, ComputeB grad_
 // run on the vectorised loops: the common case, and the cheap one. (Compared without building
 // a Shape: this runs on every op.)
 bool same_whole(const Tensor& a, const Tensor& b) {
-  return !a.is_view() && !b.is_view() &&
-         a.impl()->storage->values.shape() == b.impl()->storage->values.shape();
+  return !a.is_view() && !b.is_view() && a.impl()->layout.shape == b.impl()->layout.shape;
 }
 
 // The broadcast shape of a binary op's operands; throws naming `op`.
@@ -84,9 +77,8 @@ Shape result_shape(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   if (same_whole(a, b))
-    return make_output(
-        same_shape_output(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)), "add",
-        {a, b}, [](const Array& g) { return gradients(g, g); });
+    return make_output(same_shape_op(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)),
+                       "add", {a, b}, [](const Array& g) { return gradients(g, g); });
   Shape sa = a.shape(), sb = b.shape();
   Array out = detail::elementwise(a, b, result_shape(a, b, "add"),
                                   [](const auto& x, const auto& y) { return x + y; });
@@ -96,9 +88,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   if (same_whole(a, b))
-    return make_output(
-        same_shape_output(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)), "sub",
-        {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
+    return make_output(same_shape_op(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)),
+                       "sub", {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
   Shape sa = a.shape(), sb = b.shape();
   Array out = detail::elementwise(a, b, result_shape(a, b, "sub"),
                                   [](const auto& x, const auto& y) { return x - y; });
@@ -110,7 +101,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   auto A = a.storage(), B = b.storage();  // a view's values are packed only if backward reads them
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   if (same_whole(a, b))
-    return make_output(same_shape_output(detail::kernels::mul, *A, *B), "mul", {a, b},
+    return make_output(same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b},
                        [=](const Array& g) {
                          return gradients_if(
                              need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },  //
@@ -194,8 +185,8 @@ Tensor pow(const Tensor& a, float exponent) {
 }
 
 Tensor exp(const Tensor& a) {
-  auto out = std::make_shared<Storage>(detail::elementwise_loop(a, detail::kernels::exp));
-  SavedValues y(out);
+  Tensor out(detail::elementwise_loop(a, detail::kernels::exp));
+  SavedValues y = out.storage();
   return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
 }
 
@@ -206,9 +197,8 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  auto out =
-      std::make_shared<Storage>(detail::elementwise(a, [](const auto& x) { return xt::sqrt(x); }));
-  SavedValues y(out);
+  Tensor out(detail::elementwise(a, [](const auto& x) { return xt::sqrt(x); }));
+  SavedValues y = out.storage();
   return make_output(out, "sqrt", {a},
                      [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
 }

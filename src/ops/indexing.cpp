@@ -47,10 +47,10 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (size_t t = 0; t < tensors.size() && out.size() > 0; ++t) {  // no walk over empty rows
     const Tensor& in = tensors[t];
     if (in.is_view()) {  // read through its strides into its place in the result
-      detail::copy_strided(in.impl()->storage->values.data(), shapes[t], in.strides(),
-                           in.storage_offset(), out.data(), out_strides, offset * inner);
+      detail::copy_strided(in.impl()->storage->data(), shapes[t], in.strides(), in.storage_offset(),
+                           out.data(), out_strides, offset * inner);
     } else {
-      const float* src = in.impl()->storage->values.data();
+      const float* src = in.impl()->storage->data();
       int64_t chunk = sizes[t] * inner;
       for (int64_t o = 0; o < outer; ++o)
         std::copy(src + o * chunk, src + (o + 1) * chunk,
@@ -103,11 +103,11 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
     slice[dim] = 1;
     const Shape out_strides = detail::contiguous_strides(out_shape);
     for (int64_t k = 0; k < m; ++k)
-      detail::copy_strided(a.impl()->storage->values.data(), slice, a_strides,
+      detail::copy_strided(a.impl()->storage->data(), slice, a_strides,
                            a.storage_offset() + idx[k] * a_strides[dim], out.data(), out_strides,
                            k * out_strides[dim]);
   } else {
-    const float* src = a.impl()->storage->values.data();
+    const float* src = a.impl()->storage->data();
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < m; ++k)
         std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,

@@ -24,8 +24,8 @@ void check_view_target(const Tensor& self, const char* op) {
               detail::shape_str(base.shape()), ", view shape ", detail::shape_str(self.shape()),
               "); do it under NoGradGuard, or on a non-leaf tensor");
   if (!impl.view) return;
-  for (size_t d = 0; d < impl.view->shape.size(); ++d)
-    EMBER_CHECK(impl.view->strides[d] != 0 || impl.view->shape[d] <= 1, op,
+  for (size_t d = 0; d < impl.layout.shape.size(); ++d)
+    EMBER_CHECK(impl.layout.strides[d] != 0 || impl.layout.shape[d] <= 1, op,
                 ": more than one element of the written-to tensor refers to a single memory ",
                 "location (an expanded view, shape ", detail::shape_str(self.shape()),
                 "); clone it first");
@@ -100,10 +100,11 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
   const detail::Dense packed(result);
   const Array& values = *packed;
   if (impl.view) {
-    detail::write_strided(values.data(), impl.view->shape, impl.view->strides, impl.view->offset,
-                          impl.storage->values.data());
+    const ViewLayout layout = detail::layout_of(self);
+    detail::write_strided(values.data(), layout.shape, layout.strides, layout.offset,
+                          impl.storage->data());
   } else {
-    std::copy(values.begin(), values.end(), impl.storage->values.begin());
+    std::copy(values.begin(), values.end(), impl.storage->data());
   }
   self.bump_version();
   if (recording && impl.base) {

@@ -17,7 +17,7 @@ Tensor dropout(const Tensor& input, double p, bool training) {
   // Uniforms from the seeded generator; keep where u >= p, scaled so the expectation is kept.
   Tensor mask = rand(input.shape());
   float scale = static_cast<float>(1.0 / (1.0 - p));
-  Array& m = detail::own_values(mask);
+  Array m = detail::own_values(mask);  // borrows the mask's storage: written in place
   for (float& v : m) v = v >= static_cast<float>(p) ? scale : 0.f;
   return input * mask;
 }

@@ -94,8 +94,8 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
     }
     std::vector<double> total(static_cast<size_t>(r.rows), 0.0);
     const TensorImpl& impl = *a.impl();
-    detail::sum_strided(impl.storage->values.data(), r.in, a.strides(), a.storage_offset(),
-                        out_strides, total.data());
+    detail::sum_strided(impl.storage->data(), r.in, a.strides(), a.storage_offset(), out_strides,
+                        total.data());
     out = Array::from_shape({total.size()});
     for (size_t i = 0; i < total.size(); ++i)
       out.data()[i] = mean ? static_cast<float>(total[i]) / divisor : static_cast<float>(total[i]);
@@ -116,14 +116,14 @@ Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   if (a.is_contiguous())
     total = detail::kernels::sum(a.data_ptr(), n);
   else
-    detail::sum_strided(a.impl()->storage->values.data(), a.shape(), a.strides(),
-                        a.storage_offset(), Shape(static_cast<size_t>(a.dim()), 0), &total);
+    detail::sum_strided(a.impl()->storage->data(), a.shape(), a.strides(), a.storage_offset(),
+                        Shape(static_cast<size_t>(a.dim()), 0), &total);
   const float divisor = mean ? static_cast<float>(n) : 1.f;
   auto shape = detail::to_xshape(a.shape());
   float result = static_cast<float>(total);
   if (mean) result /= divisor;
-  auto out = std::make_shared<Storage>(Array::shape_type{});  // 0-d, made in place
-  *out->values.data() = result;
+  Array out = Array::from_shape(Array::shape_type{});  // 0-d
+  *out.data() = result;
   return make_output(std::move(out), op, {a}, [shape, divisor](const Array& g) {
     return gradients(Array(shape, g.data()[0] / divisor));
   });

@@ -40,7 +40,7 @@ std::vector<size_t> dims_in(int64_t from, int64_t to) {
 ViewLayout layout_of(const Tensor& t) { return {t.shape(), t.strides(), t.storage_offset()}; }
 
 RowReader::RowReader(const Tensor& t, const Reduction& r)
-    : RowReader(t.impl()->storage->values.data(), layout_of(t), r) {}
+    : RowReader(t.impl()->storage->data(), layout_of(t), r) {}
 
 RowReader::RowReader(const float* base, const ViewLayout& layout, const Reduction& r)
     : RowReader(
@@ -49,7 +49,7 @@ RowReader::RowReader(const float* base, const ViewLayout& layout, const Reductio
           r.axes) {}
 
 RowReader::RowReader(const Tensor& t, int64_t first_element_dim)
-    : RowReader(t.impl()->storage->values.data(), layout_of(t), dims_in(0, first_element_dim),
+    : RowReader(t.impl()->storage->data(), layout_of(t), dims_in(0, first_element_dim),
                 dims_in(first_element_dim, t.dim())) {}
 
 RowReader::RowReader(const float* base, const ViewLayout& layout,

@@ -71,7 +71,7 @@ void check_view(const ember::Tensor& t) {
     if (strides[d] < 0) __builtin_trap();
     last += (shape[d] - 1) * strides[d];
   }
-  if (last >= static_cast<int64_t>(t.impl()->storage->values.size())) __builtin_trap();
+  if (last >= static_cast<int64_t>(t.impl()->storage->numel())) __builtin_trap();
   if (t.numel() <= kMaxElements) {
     volatile float sink = 0;
     for (float v : t.to_vector()) sink = sink + v;
