@@ -1,6 +1,8 @@
 // Tensor storage cache (ember/allocator.hpp says what it promises).
 //
 // Requests under kMinCached go to malloc: glibc serves them from its heap without page faults.
+// The tiniest (a 4x4 tensor, a scalar loss: what per-op overhead is made of) are kept freed in
+// a per-thread list per size, so a training step reuses them without a call to malloc.
 // Larger ones are rounded up to whole pages and carved from segments taken from the system:
 // requests under kSmallRequest share kSmallSegment-byte segments, so that their blocks lie side
 // by side and merge back into larger ones; a larger request gets a segment of its own size. A
@@ -327,6 +329,30 @@ CacheStats cache_stats() {
   return s;
 }
 
+namespace {
+
+// Freed blocks of up to kTinyBytes, per thread, in classes of kTinyStep bytes: at most
+// kTinyKept per class (a few KiB a thread), returned to malloc when the thread ends. After
+// that (a tensor in static storage freed at exit) blocks go straight back to malloc.
+constexpr std::size_t kTinyStep = 64, kTinyBytes = 256, kTinyKept = 64;
+struct TinyBlocks {
+  void* blocks[kTinyBytes / kTinyStep][kTinyKept];
+  std::size_t count[kTinyBytes / kTinyStep] = {};
+  bool ended = false;
+  ~TinyBlocks() {
+    for (std::size_t c = 0; c < kTinyBytes / kTinyStep; ++c)
+      for (std::size_t i = 0; i < count[c]; ++i) {
+        EMBER_UNPOISON(blocks[c][i], (c + 1) * kTinyStep);
+        std::free(blocks[c][i]);
+      }
+    ended = true;
+  }
+};
+thread_local TinyBlocks tiny;
+std::size_t tiny_class(std::size_t bytes) { return bytes == 0 ? 0 : (bytes - 1) / kTinyStep; }
+
+}  // namespace
+
 namespace detail {
 
 void throw_too_large(std::size_t count, std::size_t element_bytes) {
@@ -335,6 +361,17 @@ void throw_too_large(std::size_t count, std::size_t element_bytes) {
 }
 
 void* cached_alloc(std::size_t bytes) {
+  if (bytes <= kTinyBytes) {
+    const std::size_t c = tiny_class(bytes);
+    if (tiny.count[c] > 0 && !tiny.ended) {
+      void* p = tiny.blocks[c][--tiny.count[c]];
+      EMBER_UNPOISON(p, (c + 1) * kTinyStep);
+      return p;
+    }
+    void* p = std::malloc((c + 1) * kTinyStep);
+    if (!p) throw_out_of_memory(bytes);
+    return p;
+  }
   if (bytes < kMinCached) {
     void* p = std::malloc(bytes == 0 ? 1 : bytes);
     if (!p) throw_out_of_memory(bytes);
@@ -392,6 +429,16 @@ void* cached_alloc(std::size_t bytes) {
 
 void cached_free(void* p, std::size_t bytes) noexcept {
   if (!p) return;
+  if (bytes <= kTinyBytes) {
+    const std::size_t c = tiny_class(bytes);
+    if (tiny.count[c] == kTinyKept || tiny.ended) {
+      std::free(p);
+      return;
+    }
+    EMBER_POISON(p, (c + 1) * kTinyStep);
+    tiny.blocks[c][tiny.count[c]++] = p;
+    return;
+  }
   if (bytes < kMinCached) {
     std::free(p);
     return;

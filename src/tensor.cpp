@@ -354,14 +354,31 @@ void SavedValues::throw_modified() const {
                           version_, " instead"));
 }
 
-SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape)
-    : storage_(std::move(storage)), version_(storage_->version.load(std::memory_order_relaxed)) {
-  borrow(Array::shape_type(shape.begin(), shape.end()));
+namespace {
+// An Array over `storage` with `shape` (no copy; read-only through SavedValues' operator*), or
+// with no elements for a null storage. Never default-constructed: xtensor's default Array is a
+// 0-d scalar, one allocation per saved tensor.
+Array borrowed(const Storage* storage, Array::shape_type shape) {
+  if (!storage) shape.clear();
+  Array::strides_type strides(shape.size());
+  const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
+  float* data = storage ? const_cast<float*>(storage->data()) : nullptr;
+  return Array(Buffer<float>::borrow(data, storage ? size : 0), std::move(shape),
+               std::move(strides));
 }
+}  // namespace
+
+SavedValues::SavedValues() : values_(borrowed(nullptr, {})) {}
+
+SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape)
+    : storage_(std::move(storage)),
+      values_(borrowed(storage_.get(), Array::shape_type(shape.begin(), shape.end()))),
+      version_(storage_->version.load(std::memory_order_relaxed)) {}
 
 SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout)
     : storage_(std::move(storage)),
       view_(std::make_shared<SavedView>()),
+      values_(borrowed(nullptr, {})),
       version_(storage_->version.load(std::memory_order_relaxed)) {
   view_->shape = layout.shape;
   view_->strides = layout.strides;
@@ -370,24 +387,16 @@ SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayou
 
 // A copy borrows the storage afresh: copying the borrowing Array would copy the elements.
 SavedValues::SavedValues(const SavedValues& other)
-    : storage_(other.storage_), view_(other.view_), version_(other.version_) {
-  if (storage_ && !view_) borrow(other.values_.shape());
-}
+    : storage_(other.storage_),
+      view_(other.view_),
+      values_(borrowed(view_ ? nullptr : storage_.get(), other.values_.shape())),
+      version_(other.version_) {}
 SavedValues& SavedValues::operator=(const SavedValues& other) {
   if (this != &other) {
     SavedValues copy(other);
     *this = std::move(copy);
   }
   return *this;
-}
-
-void SavedValues::borrow(const Array::shape_type& shape) {
-  Array::shape_type s = shape;
-  Array::strides_type strides(s.size());
-  const size_t size = xt::compute_strides(s, xt::layout_type::row_major, strides);
-  // Read-only through operator*, which returns a const Array.
-  float* data = const_cast<float*>(storage_->data());
-  values_ = Array(Buffer<float>::borrow(data, size), std::move(s), std::move(strides));
 }
 
 const Array& SavedValues::packed() const {

@@ -142,7 +142,7 @@ struct TensorImpl {
 // an in-place op throws (naming the op and both versions) instead of computing a wrong gradient.
 class SavedValues {
  public:
-  SavedValues() = default;
+  SavedValues();
   // A tensor that is its whole storage: *X is an Array borrowing the storage (no copy).
   SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape);
   // A view's values: its storage and layout. Forward copies nothing; the first read (in
@@ -172,7 +172,6 @@ class SavedValues {
   }
   [[noreturn]] void throw_modified() const;
   const Array& packed() const;
-  void borrow(const Array::shape_type& shape);
   std::shared_ptr<const Storage> storage_;
   std::shared_ptr<SavedView> view_;  // null unless the saved tensor is a view
   Array values_;                     // borrows the storage when it is not

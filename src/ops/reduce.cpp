@@ -119,7 +119,8 @@ Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
     detail::sum_strided(a.impl()->storage->data(), a.shape(), a.strides(), a.storage_offset(),
                         Shape(static_cast<size_t>(a.dim()), 0), &total);
   const float divisor = mean ? static_cast<float>(n) : 1.f;
-  auto shape = detail::to_xshape(a.shape());
+  const Dims& dims = a.impl()->layout.shape;  // inline: no allocation on this hot path
+  const Array::shape_type shape(dims.begin(), dims.end());
   float result = static_cast<float>(total);
   if (mean) result /= divisor;
   Array out = Array::from_shape(Array::shape_type{});  // 0-d
