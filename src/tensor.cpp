@@ -109,6 +109,8 @@ const TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
+Dtype Tensor::dtype() const { return checked().storage->dtype(); }
+
 Shape Tensor::shape() const {
   const Dims& shape = checked().layout.shape;
   return Shape(shape.begin(), shape.end());

@@ -187,6 +187,7 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return impl_ != nullptr; }
+  Dtype dtype() const;  // its storage's element type: kFloat32 (the only one so far)
   Shape shape() const;
   int64_t dim() const;
   int64_t numel() const;
