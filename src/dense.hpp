@@ -2,6 +2,7 @@
 // of them have one: see docs/guide.md, "Where an op goes").
 #pragma once
 
+#include <functional>
 #include <xtensor/xnoalias.hpp>
 
 #include "ember/tensor.hpp"
@@ -37,6 +38,12 @@ Array own_values(const Tensor& t);
 // A view's elements packed into a fresh contiguous Array (what contiguous() copies).
 Array pack(const Tensor& t);
 
+// The same, calling done(first, count) on each band of the result as soon as it is written
+// (a strip of a transposed view's rows, still in cache), so that an elementwise op runs there
+// in place without a second pass over memory.
+using BandDone = std::function<void(float* first, int64_t count)>;
+Array pack_then(const Tensor& t, const BandDone& done);
+
 // Calls f with t's values as an xtensor expression, for ops written as xtensor expressions:
 // the storage's own Array for a tensor that is its whole storage (xtensor's contiguous SIMD
 // path), else the adaptor over the view's elements (read through the strides, not copied).
@@ -60,14 +67,11 @@ Array elementwise(const Tensor& x, F&& f) {
 }
 
 // The same for a loop over contiguous floats, loop(in, out, n) (out may alias in): the storage
-// read directly, or a view gathered into the result's buffer and the loop run there in place.
+// read directly, or a view gathered into the result's buffer and the loop run there in place,
+// band by band while each band is in cache.
 template <class Loop>
 Array elementwise_loop(const Tensor& x, Loop loop) {
-  if (x.is_view()) {
-    Array out = pack(x);
-    loop(out.data(), out.data(), static_cast<int64_t>(out.size()));
-    return out;
-  }
+  if (x.is_view()) return pack_then(x, [&](float* band, int64_t n) { loop(band, band, n); });
   Array out = Array::from_shape(
       Array::shape_type(x.impl()->layout.shape.begin(), x.impl()->layout.shape.end()));
   loop(x.data_ptr(), out.data(), static_cast<int64_t>(out.size()));

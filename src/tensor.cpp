@@ -206,6 +206,14 @@ Array pack(const Tensor& t) {
   return out;
 }
 
+Array pack_then(const Tensor& t, const BandDone& done) {
+  const ViewLayout layout = layout_of(t);
+  Array out = Array::from_shape(to_xshape(layout.shape));
+  gather_strided_then(t.impl()->storage->data(), layout.shape, layout.strides, layout.offset,
+                      out.data(), done);
+  return out;
+}
+
 }  // namespace detail
 
 bool ValuesForWrite::writable(const Tensor& t) {

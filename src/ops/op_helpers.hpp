@@ -1,6 +1,7 @@
 // Private helpers shared by the op families.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "../dense.hpp"
@@ -81,6 +82,11 @@ namespace ember::detail {
 // base[offset + sum(index[d] * strides[d])].
 void gather_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
                     float* out);  // out[i] = view[i]
+// The same, calling done(first, count) on each band of `out` as soon as it is written (a strip
+// of a transposed view's rows, still in cache; else all of out at the end): an elementwise op
+// runs there in place without a second pass over memory.
+void gather_strided_then(const float* base, const Shape& shape, const Shape& strides,
+                         int64_t offset, float* out, const BandDone& done);
 void write_strided(const float* values, const Shape& shape, const Shape& strides, int64_t offset,
                    float* base);  // view[i] = values[i]
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
