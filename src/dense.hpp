@@ -38,6 +38,19 @@ Array own_values(const Tensor& t);
 // A view's elements packed into a fresh contiguous Array (what contiguous() copies).
 Array pack(const Tensor& t);
 
+// t's elements in row-major order written to out (numel floats), read where they sit.
+void read_into(const Tensor& t, float* out);
+
+// A 1-D tensor's elements where they sit (a bias): v[i] is element i, through its stride.
+// Null for an undefined tensor.
+struct Strided1D {
+  const float* first = nullptr;
+  int64_t step = 0;
+  float operator[](int64_t i) const { return first[i * step]; }
+  explicit operator bool() const { return first != nullptr; }
+};
+Strided1D strided_1d(const Tensor& t);
+
 // The same, calling done(first, count) on each band of the result as soon as it is written
 // (a strip of a transposed view's rows, still in cache), so that an elementwise op runs there
 // in place without a second pass over memory.

@@ -206,6 +206,21 @@ Array pack(const Tensor& t) {
   return out;
 }
 
+void read_into(const Tensor& t, float* out) {
+  const TensorImpl& impl = *t.impl();
+  if (!impl.view) {
+    std::copy_n(impl.storage->data(), t.numel(), out);
+    return;
+  }
+  const ViewLayout layout = layout_of(t);
+  gather_strided(impl.storage->data(), layout.shape, layout.strides, layout.offset, out);
+}
+
+Strided1D strided_1d(const Tensor& t) {
+  if (!t.defined()) return {};
+  return {t.data_ptr(), t.dim() == 0 ? 0 : t.impl()->layout.strides[0]};
+}
+
 Array pack_then(const Tensor& t, const BandDone& done) {
   const ViewLayout layout = layout_of(t);
   Array out = Array::from_shape(to_xshape(layout.shape));

@@ -304,3 +304,34 @@ TEST_CASE("3-D views: batched matmul, linear and attention equal them on contigu
                                                         v.select(0, 1));
   });
 }
+
+TEST_CASE("views as layer_norm's weight and bias, and as an LSTM's h0 and c0") {
+  manual_seed(6);
+  Tensor x = randn({3, 5}, true);
+  Tensor table = randn({2, 12}, true);  // weight and bias strided views of one parameter
+  auto weight = [&] { return table.select(0, 0).slice(0, 0, 10, 2); };  // stride 2
+  auto bias = [&] { return table.select(0, 1).narrow(0, 3, 5); };
+  Tensor on_views = nn::functional::layer_norm(x, {5}, weight(), bias());
+  Tensor on_copies = nn::functional::layer_norm(x, {5}, weight().contiguous(), bias().contiguous());
+  CHECK(on_views.to_vector() == on_copies.to_vector());
+  sum(on_views * on_views).backward();
+  const std::vector<float> through_views = table.grad().to_vector();
+  table.clear_grad();
+  sum(on_copies * on_copies).backward();
+  CHECK(table.grad().to_vector() == through_views);
+
+  nn::LSTM lstm(nn::LSTMOptions(4, 3));
+  Tensor input = randn({2, 1, 4});
+  Tensor states = randn({3, 2}, true);  // h0 and c0 as transposed views: [1, 1, 3] each
+  auto h0 = [&] { return states.select(1, 0).reshape({1, 1, 3}); };
+  auto c0 = [&] { return states.select(1, 1).reshape({1, 1, 3}); };
+  auto [out_views, hc_views] = lstm.forward(input, std::make_tuple(h0(), c0()));
+  auto [out_copies, hc_copies] =
+      lstm.forward(input, std::make_tuple(h0().contiguous(), c0().contiguous()));
+  CHECK(out_views.to_vector() == out_copies.to_vector());
+  sum(out_views).backward();
+  const std::vector<float> state_grads = states.grad().to_vector();
+  states.clear_grad();
+  sum(out_copies).backward();
+  CHECK(states.grad().to_vector() == state_grads);
+}

@@ -24,9 +24,9 @@ Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, cons
   Array y = Array::from_shape(detail::to_xshape(shape));
   float beta = 0.f;
   if (b.defined()) {
-    detail::Dense bias_values(b);
-    const float* bias = bias_values->data() + b0;
-    for (int64_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y.data() + r * out);
+    const detail::Strided1D bias = detail::strided_1d(b);  // read through its stride
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < out; ++j) y.data()[r * out + j] = bias[b0 + j];
     beta = 1.f;
   }
   detail::sgemm(false, true, rows, out, in, 1.f, X->data(), in, W->data() + row0 * in, in, beta,

@@ -49,11 +49,14 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   std::iota(trailing.begin(), trailing.end(), static_cast<int64_t>(s.size() - k));
   const detail::Reduction by_row = detail::make_reduction(s, trailing, false, "layer_norm");
   const bool has_w = weight.defined(), has_b = bias.defined();
+  // The weight and bias read where they sit too: all of a parameter is one "row" (straight
+  // from its storage when contiguous, else gathered into a buffer of normalized_shape).
+  const detail::Reduction whole = detail::make_reduction(normalized_shape, {}, false, "layer_norm");
   auto W = has_w ? weight.storage() : decltype(weight.storage()){};
-  const float* w = has_w ? W->data() : nullptr;
-  std::optional<detail::Dense> bias_values;
-  if (has_b) bias_values.emplace(bias);
-  const float* b = has_b ? (*bias_values)->data() : nullptr;
+  const ViewLayout w_layout = has_w ? detail::layout_of(weight) : ViewLayout{};
+  std::vector<float> w_buffer, b_buffer;
+  const float* w = has_w ? detail::RowReader(weight, whole).row(0, w_buffer) : nullptr;
+  const float* b = has_b ? detail::RowReader(bias, whole).row(0, b_buffer) : nullptr;
   auto stats = std::make_shared<std::vector<float>>(static_cast<size_t>(2 * rows));
   Array y = Array::from_shape(detail::to_xshape(s));
   const detail::RowReader x_rows(X.storage_data(), layout, by_row);
@@ -87,7 +90,9 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   const size_t n_inputs = inputs.size();
   return make_output(std::move(y), "native_layer_norm", inputs, [=](const Array& g) {
     Gradients grads(n_inputs);
-    const float* wv = has_w ? W->data() : nullptr;
+    std::vector<float> w_buffer;
+    const float* wv =
+        has_w ? detail::RowReader(W.storage_data(), w_layout, whole).row(0, w_buffer) : nullptr;
     const detail::RowReader x_rows(X.storage_data(), layout, by_row);
     // xhat of row r's element j, where x is that row as x_rows.row gave it.
     auto xhat = [&](const float* x, int64_t r, int64_t j) {

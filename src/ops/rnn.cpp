@@ -92,11 +92,9 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
     offsets[static_cast<size_t>(t)] = batch_major ? t : r;
   auto X = x.storage(), Wih = w_ih.storage(), Whh = w_hh.storage();
-  std::optional<ember::detail::Dense> bias_ih, bias_hh;
-  if (b_ih.defined()) bias_ih.emplace(b_ih);
-  if (b_hh.defined()) bias_hh.emplace(b_hh);
-  const float* bih = bias_ih ? (*bias_ih)->data() : nullptr;
-  const float* bhh = bias_hh ? (*bias_hh)->data() : nullptr;
+  // The biases, h0 and c0 are read where they sit (a view through its strides).
+  const ember::detail::Strided1D bih = ember::detail::strided_1d(b_ih),
+                                 bhh = ember::detail::strided_1d(b_hh);
 
   // Input projection of every step at once; LSTM and RNN fold both biases in here.
   auto gates = std::make_shared<Array>(uninitialized(N, GH));
@@ -111,9 +109,8 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   float* yp = out.data();
   float* hs = yp + N * H;
   float* cs = hs + B * H;
-  std::memcpy(hs, ember::detail::Dense(h0)->data(), sizeof(float) * static_cast<size_t>(B * H));
-  if (lstm)
-    std::memcpy(cs, ember::detail::Dense(c0)->data(), sizeof(float) * static_cast<size_t>(B * H));
+  ember::detail::read_into(h0, hs);
+  if (lstm) ember::detail::read_into(c0, cs);
   auto h_prev = std::make_shared<Array>(uninitialized(N, H));
   // LSTM: c_prev and tanh(c) per row; GRU: W_hn h + b_hn per row.
   auto saved_a = std::make_shared<Array>(uninitialized(lstm || gru ? N : 0, H));
@@ -184,7 +181,7 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   const bool need_w = w_ih.requires_grad() || w_hh.requires_grad() ||
                       (b_ih.defined() && b_ih.requires_grad()) ||
                       (b_hh.defined() && b_hh.requires_grad());
-  const bool has_bih = bih != nullptr, has_bhh = bhh != nullptr;
+  const bool has_bih = static_cast<bool>(bih), has_bhh = static_cast<bool>(bhh);
   std::vector<int64_t> sizes = batch_sizes;
   return make_output(
       std::move(out),
