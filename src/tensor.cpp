@@ -177,17 +177,28 @@ Array Tensor::data() && {
   return detail::pack(*this);
 }
 
+namespace {
+// An Array over `storage` with `shape` (no copy: it borrows the storage's elements; own_values
+// writes through it, SavedValues only reads), or with no elements for a null storage. Never
+// default-constructed: xtensor's default Array is a 0-d scalar, one allocation per saved tensor.
+Array borrowed(const Storage* storage, Array::shape_type shape) {
+  if (!storage) shape.clear();
+  Array::strides_type strides(shape.size());
+  const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
+  float* data = storage ? const_cast<float*>(storage->data()) : nullptr;
+  return Array(Buffer<float>::borrow(data, storage ? size : 0), std::move(shape),
+               std::move(strides));
+}
+}  // namespace
+
 namespace detail {
 
 Array borrow_values(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
   EMBER_CHECK(!impl.view, "internal: borrow_values of a view (shape ", shape_str(t.shape()),
               "): a view has no array of its own");
-  Array::shape_type shape(impl.layout.shape.begin(), impl.layout.shape.end());
-  Array::strides_type strides(shape.size());
-  const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
-  return Array(Buffer<float>::borrow(impl.storage->data(), size), std::move(shape),
-               std::move(strides));
+  return borrowed(impl.storage.get(),
+                  Array::shape_type(impl.layout.shape.begin(), impl.layout.shape.end()));
 }
 
 Dense::Dense(const Tensor& t) : values_(t.is_view() ? pack(t) : borrow_values(t)) {}
@@ -378,20 +389,6 @@ void SavedValues::throw_modified() const {
                           storage_->version.load(std::memory_order_relaxed), "; expected version ",
                           version_, " instead"));
 }
-
-namespace {
-// An Array over `storage` with `shape` (no copy; read-only through SavedValues' operator*), or
-// with no elements for a null storage. Never default-constructed: xtensor's default Array is a
-// 0-d scalar, one allocation per saved tensor.
-Array borrowed(const Storage* storage, Array::shape_type shape) {
-  if (!storage) shape.clear();
-  Array::strides_type strides(shape.size());
-  const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
-  float* data = storage ? const_cast<float*>(storage->data()) : nullptr;
-  return Array(Buffer<float>::borrow(data, storage ? size : 0), std::move(shape),
-               std::move(strides));
-}
-}  // namespace
 
 SavedValues::SavedValues() : values_(borrowed(nullptr, {})) {}
 
