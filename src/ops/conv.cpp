@@ -5,7 +5,6 @@
 
 #include <cmath>
 
-#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/parallel.hpp"

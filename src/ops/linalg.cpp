@@ -3,7 +3,6 @@
 // with beta = 1 — no transposed or sliced copies.
 #include <algorithm>
 
-#include "../dense.hpp"
 #include "../gemm.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
