@@ -146,10 +146,12 @@ Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool lar
                     ": the reduced dims hold no elements, and the extremum of none is undefined");
   const detail::RowReader input(a, r);
   Array out = Array::from_shape({static_cast<size_t>(r.rows)});
+  std::vector<float> row_buffer;
   for (int64_t row = 0; row < r.rows; ++row) {
-    float best = input.at(row, 0);
+    const float* x = input.row(row, row_buffer);  // in the storage when its elements adjoin
+    float best = x[0];
     for (int64_t k = 1; k < r.n; ++k)
-      if (better(input.at(row, k), best, largest)) best = input.at(row, k);
+      if (better(x[k], best, largest)) best = x[k];
     out.data()[row] = best;
   }
   auto values = std::make_shared<Array>(std::move(out));
@@ -180,11 +182,13 @@ Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool lar
 std::pair<Array, std::vector<int64_t>> extreme_along(const detail::RowReader& x, bool largest) {
   Array values = Array::from_shape({static_cast<size_t>(x.rows())});
   std::vector<int64_t> idx(static_cast<size_t>(x.rows()));
+  std::vector<float> row_buffer;
   for (int64_t row = 0; row < x.rows(); ++row) {
+    const float* v = x.row(row, row_buffer);  // in the storage when its elements adjoin
     int64_t best = 0;
     for (int64_t k = 1; k < x.n(); ++k)
-      if (better(x.at(row, k), x.at(row, best), largest)) best = k;
-    values.data()[row] = x.at(row, best);
+      if (better(v[k], v[best], largest)) best = k;
+    values.data()[row] = v[best];
     idx[static_cast<size_t>(row)] = best;
   }
   return {std::move(values), std::move(idx)};
