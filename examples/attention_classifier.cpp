@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     (step == 0 ? first : last) = loss.item();
   }
   model.eval();
-  float accuracy = (argmax(model.forward(ids), 1) == labels).mean().item();
+  float accuracy = (argmax(model.forward(ids), 1) == labels).to(kFloat32).mean().item();
   std::cout << model << "\nloss " << first << " -> " << last << ", accuracy " << accuracy << "\n";
   return last < first && accuracy > 0.9f ? 0 : 1;
 }

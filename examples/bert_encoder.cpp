@@ -27,12 +27,9 @@ struct BertEncoder : nn::Module {
     register_module("encoder", encoder);
   }
 
-  // Padded positions (pad_token_id) are keys no token attends to.
+  // Padded positions (pad_token_id) are keys no token attends to: True in the bool mask.
   Tensor forward(const IndexTensor& input_ids, const IndexTensor& token_type_ids) {
-    std::vector<float> padding;
-    for (int64_t id : input_ids.to_vector()) padding.push_back(id == 0 ? 1.f : 0.f);
-    return encoder(embeddings.forward(input_ids, token_type_ids), Tensor(),
-                   tensor(padding, input_ids.shape()));
+    return encoder(embeddings.forward(input_ids, token_type_ids), Tensor(), input_ids == 0);
   }
 };
 

@@ -39,8 +39,8 @@ Tensor ones(const Shape& shape, bool requires_grad) {
 Tensor full(const Shape& shape, float value, bool requires_grad) {
   return Tensor(filled(shape, value, "full"), requires_grad);
 }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
 Tensor arange(float end) { return arange(0.f, end, 1.f); }
 

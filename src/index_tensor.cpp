@@ -7,6 +7,7 @@
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "bool_values.hpp"
 #include "ember/ops.hpp"
 #include "ops/op_helpers.hpp"
 
@@ -64,18 +65,18 @@ IndexTensor IndexTensor::sum() const {
 namespace {
 template <class Cmp>
 Tensor compare(const IndexTensor& a, const IndexTensor& b, const char* op, Cmp cmp) {
-  detail::broadcast_shapes(a.shape(), b.shape(), op);
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), op);
   auto x = xt::adapt(a.data(), static_cast<size_t>(a.numel()), xt::no_ownership(),
                      detail::to_xshape(a.shape()));
   auto y = xt::adapt(b.data(), static_cast<size_t>(b.numel()), xt::no_ownership(),
                      detail::to_xshape(b.shape()));
-  return Tensor(Array(xt::where(cmp(x, y), 1.f, 0.f)));
+  return detail::bool_tensor(shape, cmp(x, y));
 }
 template <class Cmp>
 Tensor compare(const IndexTensor& a, int64_t b, Cmp cmp) {
-  Array mask = Array::from_shape(detail::to_xshape(a.shape()));
-  for (int64_t i = 0; i < a.numel(); ++i) mask.data()[i] = cmp(a.data()[i], b) ? 1.f : 0.f;
-  return Tensor(std::move(mask));
+  auto x = xt::adapt(a.data(), static_cast<size_t>(a.numel()), xt::no_ownership(),
+                     detail::to_xshape(a.shape()));
+  return detail::bool_tensor(a.shape(), cmp(x, b));
 }
 }  // namespace
 
@@ -84,7 +85,7 @@ Tensor compare(const IndexTensor& a, int64_t b, Cmp cmp) {
     return compare(a, b, "operator" #sym, [](const auto& x, const auto& y) { return xt_expr; }); \
   }                                                                                              \
   Tensor operator sym(const IndexTensor& a, int64_t b) {                                         \
-    return compare(a, b, [](int64_t x, int64_t y) { return x sym y; });                          \
+    return compare(a, b, [](const auto& x, const auto& y) { return xt_expr; });                  \
   }
 
 EMBER_INDEX_COMPARISON(==, xt::equal(x, y))

@@ -63,19 +63,24 @@ std::string format_float(float v, bool integral) {
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (!t.defined()) return out << "[ Tensor (undefined) ]";
-  detail::Dense values(t);
-  const Array& a = *values;
+  const std::vector<float> a = t.to_vector();  // row-major, of any dtype
+  const bool is_bool = t.dtype() == kBool;
   bool integral = true;
   for (float v : a)
     integral = integral && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e8f;
+  auto format = [&](float v) {
+    return is_bool ? std::string(v != 0.f ? "True" : "False") : format_float(v, integral);
+  };
   size_t width = 0;
-  for (float v : a) width = std::max(width, format_float(v, integral).size());
+  for (float v : a) width = std::max(width, format(v).size());
   auto cell = [&](int64_t i) {
-    std::string s = format_float(a.data()[i], integral);
+    std::string s = format(a[static_cast<size_t>(i)]);
     return std::string(width - s.size(), ' ') + s;
   };
   out << "tensor(";
   write_nested(out, t.shape(), cell, t.numel() > kSummarizeAbove, 7);
+  if (t.dtype() == kFloat64 || t.dtype() == kBFloat16)  // PyTorch names all but float32 and bool
+    out << ", dtype=torch." << dtype_name(t.dtype());
   if (t.grad_fn())
     out << ", grad_fn=<" << backward_name(t.grad_fn()->name) << ">";
   else if (t.requires_grad())

@@ -5,14 +5,6 @@
 
 namespace ember {
 
-const char* dtype_name(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::Float32:
-      return "float32";
-  }
-  return "unknown";
-}
-
 Storage::Storage(int64_t numel, Dtype dtype) : dtype_(dtype) {
   const int64_t element = static_cast<int64_t>(element_size(dtype));
   detail::checked_numel({numel}, "Storage", element);

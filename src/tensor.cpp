@@ -127,15 +127,11 @@ int64_t Tensor::size(int64_t d) const {
   return shape()[static_cast<size_t>(d)];
 }
 
-float Tensor::item() const {
-  EMBER_CHECK_SHAPE(numel() == 1, "item: a Tensor with ", numel(),
-                    " elements cannot be converted to a scalar (shape ", detail::shape_str(shape()),
-                    "): only a one-element tensor can");
-  return *data_ptr();
-}
+float Tensor::item() const { return static_cast<float>(item_double()); }
 
 std::vector<float> Tensor::to_vector() const {
   const TensorImpl& impl = checked();
+  if (impl.storage->dtype() != kFloat32) return to(kFloat32).to_vector();
   const float* base = impl.storage->data();
   if (!impl.view) return std::vector<float>(base, base + numel());
   std::vector<float> out(static_cast<size_t>(numel()));  // a view gathered straight in
@@ -316,6 +312,8 @@ bool Tensor::requires_grad() const {
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   EMBER_CHECK(is_leaf() || requires_grad, "requires_grad_: cannot turn off requires_grad on a ",
               "non-leaf tensor; use detach()");
+  EMBER_CHECK_DTYPE(!requires_grad || is_floating_point(), "requires_grad_: only tensors of a ",
+                    "floating dtype can require gradients, and this one is ", dtype_name(dtype()));
   impl_->requires_grad = requires_grad;
   return *this;
 }
@@ -369,6 +367,7 @@ Tensor Tensor::detach() const {
 }
 
 Tensor Tensor::clone() const {
+  if (dtype() != kFloat32) return detail::copy_as(*this, dtype(), "clone");
   return make_output(detail::pack(*this), "clone", {*this},
                      [](const Array& g) { return gradients(g); });
 }

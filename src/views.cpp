@@ -416,6 +416,7 @@ Tensor Tensor::squeeze(int64_t d) const {
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
+  if (dtype() != kFloat32) return detail::copy_as(*this, dtype(), "contiguous");
   return make_output(detail::pack(*this), "contiguous", {*this},
                      [](const Array& g) { return gradients(g); });
 }

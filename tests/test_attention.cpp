@@ -19,8 +19,11 @@ void check_param_grads(nn::Module& m, const golden::Case& c) {
 }
 
 // PyTorch's bool key padding mask, written as 0/1: Ember's float form of it.
+// The golden files hold masks as numbers: a key padding mask's 0/1 is PyTorch's bool one.
 Tensor mask_or_none(const golden::Case& c, const char* key) {
-  return c.count(key) ? c.at(key).tensor() : Tensor();
+  if (!c.count(key)) return Tensor();
+  Tensor m = c.at(key).tensor();
+  return std::string(key) == "kpm" ? m.to(kBool) : m;
 }
 }  // namespace
 
@@ -115,7 +118,7 @@ TEST_CASE("golden: TransformerEncoderLayer, relu/gelu, norm_first both ways, mas
               .batch_first(n.find("_bf") != std::string::npos));
       golden::load_params(layer, c, "param.");
       Tensor x = c.at("x").tensor(true);
-      Tensor out = layer(x, c.at("mask").tensor(), c.at("kpm").tensor());
+      Tensor out = layer(x, c.at("mask").tensor(), c.at("kpm").tensor().to(kBool));
       golden::check_close(out, c.at("out"), "out");
       out.backward(c.at("gout").tensor());
       golden::check_close_scaled(x.grad(), c.at("grad_x"), "grad_x");
@@ -139,7 +142,7 @@ TEST_CASE("golden: TransformerEncoder, two layers and a final norm") {
     CHECK(enc.state_dict().count("layers.0.self_attn.in_proj_weight") == 1);
     golden::load_params(enc, c, "param.");
     Tensor x = c.at("x").tensor(true);
-    Tensor out = enc(x, c.at("mask").tensor(), c.at("kpm").tensor());
+    Tensor out = enc(x, c.at("mask").tensor(), c.at("kpm").tensor().to(kBool));
     golden::check_close(out, c.at("out"), "out");
     out.backward(c.at("gout").tensor());
     golden::check_close_scaled(x.grad(), c.at("grad_x"), "grad_x");
@@ -215,7 +218,7 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
   CHECK_GRADCHECK([](const std::vector<Tensor>& x) { return F::layer_norm(x[0], {3}, x[1], x[2]); },
                   {randn({2, 3}, true), randn({3}, true), randn({3}, true)});
   nn::MultiheadAttention mha(4, 2);
-  Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3});
+  Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3}, kBool);
   auto params = mha.parameters();
   std::vector<Tensor> inputs{randn({3, 2, 4}, true)};
   CHECK_GRADCHECK(
@@ -223,7 +226,7 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
       inputs);
   // Parameters too: the lambda points the module at the perturbed copies.
   nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
-  Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2});
+  Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2}, kBool);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) {
         cross.q_proj_weight = x[3];
@@ -251,7 +254,7 @@ TEST_CASE("attention: a query with every key masked gives zeros, not NaN") {
   CHECK(q.grad().data()(0, 0, 0) == 0.f);
 
   nn::MultiheadAttention mha(4, 2);
-  auto [y, w] = mha(randn({2, 1, 4}), randn({2, 1, 4}), randn({2, 1, 4}), ones({1, 2}));
+  auto [y, w] = mha(randn({2, 1, 4}), randn({2, 1, 4}), randn({2, 1, 4}), ones({1, 2}, kBool));
   for (float x : y.to_vector()) CHECK(std::isfinite(x));
   for (float x : w.to_vector()) CHECK(x == 0.f);
 }

@@ -112,7 +112,7 @@ TEST_CASE("gradcheck: joining and indexing") {
         return gather(x[0], 0, idx.reshape({3, 2}).reshape({2, 3}));
       },
       {rn({3, 3})});
-  Tensor mask = tensor({1, 0, 1, 0, 0, 1}, {2, 3});
+  Tensor mask = tensor({1, 0, 1, 0, 0, 1}, {2, 3}, kBool);
   CHECK_GRADCHECK([&](const Inputs& x) { return where(mask, x[0], x[1]); }, {rn({2, 3}), rn({3})});
   CHECK_GRADCHECK([&](const Inputs& x) { return masked_fill(x[0], mask, -2.f); }, {rn({2, 3})});
 }
@@ -145,6 +145,6 @@ TEST_CASE("gradcheck: losses") {
                   {rn({3, 2}), rn({3, 2})});
   CHECK_GRADCHECK([](const Inputs& x) { return F::binary_cross_entropy_with_logits(x[0], x[1]); },
                   {rn({3, 2}), rand({3, 2}, true)});
-  Tensor mask = tensor({1, 1, 0, 1, 0, 0}, {2, 3});
+  Tensor mask = tensor({1, 1, 0, 1, 0, 0}, {2, 3}, kBool);
   CHECK_GRADCHECK([&](const Inputs& x) { return F::masked_mean(x[0], mask, 1); }, {rn({2, 3, 4})});
 }

@@ -105,7 +105,7 @@ TEST_CASE("defect: sum over dims accumulates in double, as the full sum") {
 
 TEST_CASE("member forms forward to the free functions") {
   manual_seed(13);
-  Tensor x = randn({3, 4}), y = randn({4, 2}), m = tensor({1, 0, 0, 1}, {1, 4});
+  Tensor x = randn({3, 4}), y = randn({4, 2}), m = tensor({1, 0, 0, 1}, {1, 4}, kBool);
   CHECK(x.exp().equal(exp(x)));
   CHECK(x.pow(2.f).equal(pow(x, 2.f)));
   CHECK(x.clamp(-0.5f, 0.5f).equal(clamp(x, -0.5f, 0.5f)));

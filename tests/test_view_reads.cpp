@@ -110,7 +110,7 @@ TEST_CASE("ops on views allocate their result and nothing else") {
     CHECK(allocations_of(
               [&] { return nn::functional::layer_norm(narrowed_transposed(base), {140}); }) == 1);
     CHECK(allocations_of([&] {
-            return nn::functional::masked_mean(narrowed_transposed(base), ones({130}), 0);
+            return nn::functional::masked_mean(narrowed_transposed(base), ones({130}, kBool), 0);
           }) == 0);
     std::vector<int64_t> ids(120);
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i * 7 % 130);
@@ -233,7 +233,7 @@ TEST_CASE("ops on views equal the same ops on contiguous copies, values and grad
   check([](const Tensor& v) { return nn::functional::layer_norm(v, {5}); });
   check([](const Tensor& v) { return nn::functional::layer_norm(v, {6, 5}); });
   check([](const Tensor& v) {
-    return nn::functional::masked_mean(v, tensor({1, 0, 1, 1, 0, 1}), 0);
+    return nn::functional::masked_mean(v, tensor({1, 0, 1, 1, 0, 1}, {6}, kBool), 0);
   });
   check([](const Tensor& v) { return nn::functional::embedding(IndexTensor({5, 0, 2, 2}), v); });
   check([](const Tensor& v) {

@@ -37,7 +37,7 @@ Tensor fresh_filled(const X& x) {
 }
 
 const Tensor& mask() {
-  static const Tensor m = tensor({1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0}, {3, 4});
+  static const Tensor m = tensor({1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0}, {3, 4}, kBool);
   return m;
 }
 

@@ -96,14 +96,14 @@ Batch make_batch(const std::vector<const std::vector<int64_t>*>& sentences) {
   }
   const int64_t B = static_cast<int64_t>(sentences.size()), L = static_cast<int64_t>(longest);
   std::vector<int64_t> padded(static_cast<size_t>(B * L), kPadId);
-  std::vector<float> padding(static_cast<size_t>(B * L), 1.f);
+  std::vector<double> padding(static_cast<size_t>(B * L), 1.0);
   for (size_t b = 0; b < sentences.size(); ++b)
     for (size_t i = 0; i < sentences[b]->size(); ++i) {
       padded[b * longest + i] = (*sentences[b])[i];
-      padding[b * longest + i] = 0.f;
+      padding[b * longest + i] = 0.0;
     }
   return {IndexTensor(std::move(ids)), IndexTensor(std::move(offsets)),
-          IndexTensor(std::move(padded), {B, L}), tensor(std::move(padding), {B, L})};
+          IndexTensor(std::move(padded), {B, L}), tensor(padding, {B, L}, kBool)};
 }
 
 Tensor Model::probabilities(const std::vector<std::string>& sentences) const {

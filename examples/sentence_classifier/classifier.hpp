@@ -42,8 +42,8 @@ struct Config {
 };
 
 // A batch: every sentence's feature ids back to back and where each sentence starts (what the
-// bag model reads), and the same ids padded to [B, L] with kPadId plus a 0/1 float mask with
-// 1 at padded positions (what the sequence models read).
+// bag model reads), and the same ids padded to [B, L] with kPadId plus a bool mask, True at
+// padded positions (`padded == kPadId`, what the sequence models read).
 constexpr int64_t kPadId = 1;  // "<pad>" in every vocabulary ember-classify builds
 struct Batch {
   IndexTensor ids, offsets;

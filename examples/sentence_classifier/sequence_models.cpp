@@ -53,7 +53,7 @@ struct LstmClassifier : Network {
   }
   Tensor forward(const Batch& b) override {
     Tensor out = std::get<0>(lstm(emb(b.padded)));  // [B, L, hidden]
-    return fc2(F::masked_mean(out, 1.f - b.padding, 1));
+    return fc2(F::masked_mean(out, ~b.padding, 1));
   }
   std::string kind() const override { return "lstm"; }
 };
@@ -82,7 +82,7 @@ struct TransformerClassifier : Network {
   static int64_t heads(int64_t dim) { return dim % 4 == 0 ? 4 : dim % 2 == 0 ? 2 : 1; }
   Tensor forward(const Batch& b) override {
     Tensor h = encoder(pos(emb(b.padded)), Tensor(), b.padding);  // [B, L, dim]
-    return fc2(F::masked_mean(h, 1.f - b.padding, 1));
+    return fc2(F::masked_mean(h, ~b.padding, 1));
   }
   std::string kind() const override { return "transformer"; }
 };

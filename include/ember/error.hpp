@@ -30,6 +30,12 @@ class ValueError : public Error {
  public:
   using Error::Error;
 };
+// A tensor of the wrong dtype for an op (a float mask where a bool one belongs, a float64 tensor
+// given to an op that computes in float32): PyTorch's "expected ... but got ..." errors.
+class DtypeError : public Error {
+ public:
+  using Error::Error;
+};
 // The system refused memory for tensor storage (after the buffer cache was emptied and the
 // request retried): a caller that knows where the sizes came from can say so.
 class OutOfMemoryError : public Error {
@@ -66,3 +72,4 @@ std::string shape_str(const std::vector<int64_t>& shape);
 #define EMBER_CHECK_INDEX(cond, ...) EMBER_CHECK_T(::ember::IndexError, cond, __VA_ARGS__)
 #define EMBER_CHECK_VALUE(cond, ...) EMBER_CHECK_T(::ember::ValueError, cond, __VA_ARGS__)
 #define EMBER_CHECK_IO(cond, ...) EMBER_CHECK_T(::ember::IoError, cond, __VA_ARGS__)
+#define EMBER_CHECK_DTYPE(cond, ...) EMBER_CHECK_T(::ember::DtypeError, cond, __VA_ARGS__)

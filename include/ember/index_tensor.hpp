@@ -57,8 +57,9 @@ class IndexTensor {
 
 std::ostream& operator<<(std::ostream& out, const IndexTensor& t);
 
-// Elementwise comparisons with another IndexTensor (broadcasting) or a scalar give a float 0/1
-// mask, as PyTorch's (e.g. `ids != pad` for masked_mean, `argmax(logits, 1) == labels`).
+// Elementwise comparisons with another IndexTensor (broadcasting) or a scalar give a bool
+// mask, as PyTorch's (e.g. `ids == pad` for key_padding_mask, `ids != pad` for masked_mean,
+// `argmax(logits, 1) == labels`).
 // Whole-tensor equality is equal(a, b).
 Tensor operator==(const IndexTensor& a, const IndexTensor& b);
 Tensor operator!=(const IndexTensor& a, const IndexTensor& b);

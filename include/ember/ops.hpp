@@ -102,7 +102,8 @@ Tensor cumsum(const Tensor& a, int64_t dim);
 std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim = -1,
                                      bool largest = true);
 
-// Comparisons (src/ops/compare.cpp): broadcasting, a 0/1 float mask, never differentiated.
+// Comparisons (src/ops/compare.cpp): broadcasting, a bool result (as PyTorch's), never
+// differentiated. A bool operand compares as 0/1. `(a == b).to(kFloat32).mean()` is an accuracy.
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
@@ -127,7 +128,17 @@ Tensor operator<(const Tensor& a, float b);
 Tensor operator<=(const Tensor& a, float b);
 Tensor operator>(const Tensor& a, float b);
 Tensor operator>=(const Tensor& a, float b);
-// Whole-tensor equality: same shape and the same values (NaN equals nothing, as PyTorch).
+// Logical ops: any nonzero value (NaN too) is true; bool results, broadcasting.
+Tensor logical_not(const Tensor& a);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+// PyTorch's bitwise operators on bool masks (`~mask`, `a & b`); DtypeError for other dtypes.
+Tensor operator~(const Tensor& a);
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
+// Whole-tensor equality: same shape, dtype and values (NaN equals nothing, as PyTorch).
 bool equal(const Tensor& a, const Tensor& b);
 
 // Indexing and joining (src/ops/indexing.cpp).
@@ -135,8 +146,10 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index);
 Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
-// mask is a 0/1 float tensor broadcastable to a and b; not differentiated.
+// Masks are bool, as PyTorch's (a float mask throws DtypeError: `mask != 0` makes a bool one).
+// where: a where mask is true, else b (all three broadcast); gradients flow to a and b.
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+// a with `value` where mask (broadcastable to a) is true: masked_fill(x, pad, -INFINITY).
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value);
 
 // Scatter and masks (src/ops/scatter.cpp).

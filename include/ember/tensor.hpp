@@ -72,13 +72,25 @@ class Storage {
   int64_t nbytes() const { return nbytes_; }
   Dtype dtype() const { return dtype_; }
   int64_t numel() const { return nbytes_ / static_cast<int64_t>(element_size(dtype_)); }
-  // The elements as floats (the only dtype so far).
-  float* data() { return static_cast<float*>(bytes_); }
-  const float* data() const { return static_cast<const float*>(bytes_); }
+  // The elements as floats, what every float32 kernel reads: throws DtypeError for a storage of
+  // another dtype (an op that computes in float32 given a float64, bfloat16 or bool tensor).
+  float* data() {
+    if (dtype_ != kFloat32) throw_not_float32();
+    return static_cast<float*>(bytes_);
+  }
+  const float* data() const { return const_cast<Storage*>(this)->data(); }
+  // The elements as T, which must be this storage's dtype (throws DtypeError otherwise).
+  template <class T>
+  T* data_as() const {
+    if (dtype_ != dtype_of<T>::value) throw_wrong_dtype(dtype_of<T>::value);
+    return static_cast<T*>(bytes_);
+  }
 
   std::atomic<uint64_t> version{0};
 
  private:
+  [[noreturn]] void throw_not_float32() const;
+  [[noreturn]] void throw_wrong_dtype(Dtype wanted) const;
   void* bytes_ = nullptr;
   int64_t nbytes_ = 0;
   Dtype dtype_ = kFloat32;
@@ -187,12 +199,17 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return impl_ != nullptr; }
-  Dtype dtype() const;  // its storage's element type: kFloat32 (the only one so far)
+  Dtype dtype() const;  // its storage's element type (kFloat32 unless made otherwise)
+  bool is_floating_point() const;
+  // A copy in `dtype`, contiguous (the tensor itself when it already has that dtype, as
+  // PyTorch's). Differentiable between floating dtypes; to(kBool) is not (nonzero is true).
+  Tensor to(Dtype dtype) const;
   Shape shape() const;
   int64_t dim() const;
   int64_t numel() const;
   int64_t size(int64_t dim) const;
-  float item() const;
+  float item() const;  // of any dtype, as float (item<double>() keeps a float64 exact)
+  // The values in row-major order, as floats, of any dtype (bool as 0/1).
   std::vector<float> to_vector() const;
   // The values where they sit: an xtensor adaptor over the storage with this tensor's shape,
   // strides and offset, never a copy (a view's elements are read through its strides). It is
@@ -218,8 +235,13 @@ class Tensor {
   // tensor is not: its layout is its whole storage, read contiguously).
   bool is_view() const;
   const float* data_ptr() const;  // address of the first element in the shared storage
-  uint64_t version() const;       // in-place writes to the storage so far
-  void bump_version() const;      // after writing through data() yourself
+  // The same for a tensor of dtype T (data_ptr<bool>() of a mask): throws DtypeError otherwise.
+  template <class T>
+  const T* data_ptr() const {
+    return checked().storage->template data_as<T>() + checked().layout.offset;
+  }
+  uint64_t version() const;   // in-place writes to the storage so far
+  void bump_version() const;  // after writing through data() yourself
 
   // Autograd.
   bool requires_grad() const;
@@ -288,7 +310,7 @@ class Tensor {
   // the free function of the same name in ops.hpp, the only implementation. ----
   template <class T>
   T item() const {
-    return static_cast<T>(item());
+    return static_cast<T>(item_double());
   }
   Tensor neg() const;
   Tensor exp() const;
@@ -345,6 +367,7 @@ class Tensor {
 
  private:
   const TensorImpl& checked() const;
+  double item_double() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -387,8 +410,16 @@ Tensor rand(const Shape& shape, bool requires_grad = false);
 Tensor arange(float end);
 Tensor arange(float start, float end, float step = 1.0f);
 Tensor eye(int64_t n);
-Tensor zeros_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);  // of t's shape and dtype
 Tensor ones_like(const Tensor& t);
+// The same with a dtype (src/dtype.cpp): zeros({2, 3}, kFloat64), ones({T, T}, kBool).
+Tensor zeros(const Shape& shape, Dtype dtype, bool requires_grad = false);
+Tensor ones(const Shape& shape, Dtype dtype, bool requires_grad = false);
+Tensor full(const Shape& shape, double value, Dtype dtype, bool requires_grad = false);
+// Values given as doubles, stored in `dtype` (a float64 tensor keeps them exact):
+// tensor({0.1, 0.2}, {2}, kFloat64), tensor({1, 0}, {2}, kBool).
+Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype,
+              bool requires_grad = false);
 void manual_seed(uint64_t seed);
 // The generator behind randn/rand/Dropout/shuffles, for code that draws its own numbers.
 uint64_t random_u64();
@@ -402,6 +433,10 @@ Shape to_shape(const Array& a);
 Shape contiguous_strides(const Shape& shape);  // row-major strides, in elements
 // `shape` for an allocation of floats, checked by checked_numel (errors name `op`).
 std::vector<size_t> to_xshape(const Shape& shape, const char* op = "tensor");
+// t's elements converted to `to`, in a fresh contiguous storage in row-major order.
+std::shared_ptr<Storage> convert_storage(const Tensor& t, Dtype to);
+// The same as a tensor; differentiable between floating dtypes (recorded as `op`).
+Tensor copy_as(const Tensor& t, Dtype to, const char* op);
 }  // namespace detail
 
 }  // namespace ember

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../bool_values.hpp"
 #include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
@@ -25,10 +26,9 @@ void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpe
     const float* m = s.attn_mask->data() + (shared ? 0 : b * s.L * S) + i * S;
     for (int64_t j = 0; j < S; ++j) row[j] += m[j];
   }
-  if (s.key_padding_mask) {
+  if (s.key_padding_mask) {  // additive too: -inf on a padded key
     const float* pad = s.key_padding_mask->data() + n * S;
-    for (int64_t j = 0; j < S; ++j)
-      if (pad[j] != 0.f) row[j] = -INFINITY;
+    for (int64_t j = 0; j < S; ++j) row[j] += pad[j];
   }
   if (s.is_causal)
     for (int64_t j = i + 1; j < S; ++j) row[j] = -INFINITY;
@@ -272,6 +272,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   heads_in(s.out_shape, detail::contiguous_strides(s.out_shape), 0, s.out);
   Array mask;
   if (attn_mask.defined()) {
+    // A bool mask says which keys take part (True), as PyTorch's scaled_dot_product_attention.
+    const Tensor additive = detail::additive_mask(attn_mask, false, op, "attn_mask");
     // Broadcast to [..., L, S]; kept as [L, S] when it is one matrix for every batch entry.
     Shape target = s.out_shape;
     target[r - 1] = s.S;
@@ -286,12 +288,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     int64_t lead = 1;
     for (size_t i = 0; i + 2 < sm.size(); ++i) lead *= sm[i];
     if (lead == 1) {
-      Array matrix = detail::pack(attn_mask);
+      Array matrix = detail::pack(additive);
       matrix.reshape({static_cast<size_t>(sm.size() >= 2 ? sm[sm.size() - 2] : 1),
                       static_cast<size_t>(sm.empty() ? 1 : sm.back())});
       mask = xt::broadcast(matrix, {static_cast<size_t>(s.L), static_cast<size_t>(s.S)});
     } else {
-      mask = xt::broadcast(attn_mask.data(), detail::to_xshape(target));  // through its strides
+      mask = xt::broadcast(additive.data(), detail::to_xshape(target));  // through its strides
       mask.reshape({static_cast<size_t>(s.batch * s.heads), static_cast<size_t>(s.L),
                     static_cast<size_t>(s.S)});
     }

@@ -33,7 +33,7 @@ struct AttentionSpec {
   Shape out_shape;
   // Additive [L, S] (shared) or [batch * heads, L, S]; may be null.
   const Array* attn_mask = nullptr;
-  // 0/1 [batch, S], 1 = padded key; may be null.
+  // Additive [batch, S] (-inf on a padded key); may be null.
   const Array* key_padding_mask = nullptr;
   bool is_causal = false;
   double dropout_p = 0.0;  // applied when > 0

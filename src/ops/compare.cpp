@@ -1,22 +1,78 @@
-// Comparisons: broadcasting 0/1 float masks (as PyTorch's bool results, in the float a mask
-// multiplies by), never differentiated; equal() for whole-tensor equality.
+// Comparisons and logical ops: broadcasting, bool results (as PyTorch's), never differentiated;
+// equal() for whole-tensor equality. Also how a bool mask is read (src/bool_values.hpp).
+#include <cmath>
 #include <xtensor/xoperation.hpp>
 
+#include "../bool_values.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
 
 namespace ember {
 
+namespace detail {
+
 namespace {
+ArrayViewShape view_shape(const TensorImpl& impl) {
+  return ArrayViewShape(impl.layout.shape.begin(), impl.layout.shape.end());
+}
+xt::svector<std::ptrdiff_t, 4> view_strides(const TensorImpl& impl) {
+  xt::svector<std::ptrdiff_t, 4> strides(impl.layout.strides.begin(), impl.layout.strides.end());
+  for (size_t d = 0; d < strides.size(); ++d)  // xtensor's broadcasting reads size-1 dims as 0
+    if (impl.layout.shape[d] == 1) strides[d] = 0;
+  return strides;
+}
+}  // namespace
+
+MaskBytes mask_bytes(const Tensor& mask, const char* op, const char* what) {
+  EMBER_CHECK_DTYPE(mask.dtype() == kBool, op, ": expected a bool ", what, " but got a ",
+                    dtype_name(mask.dtype()), " one of shape ", shape_str(mask.shape()),
+                    " (a comparison such as `x == 0` makes one; or use .to(kBool))");
+  const TensorImpl& impl = *mask.impl();
+  const uint8_t* first = reinterpret_cast<const uint8_t*>(impl.storage->data_as<bool>());
+  if (first) first += impl.layout.offset;
+  return MaskBytes(MaskBytes::storage_type(first, static_cast<size_t>(mask.numel())),
+                   view_shape(impl), view_strides(impl));
+}
+
+Tensor additive_mask(const Tensor& mask, bool hidden, const char* op, const char* what) {
+  if (mask.dtype() == kFloat32) return mask;
+  const BoolView m = bool_values(mask, op, what);  // throws for another dtype
+  const float value_if_true = hidden ? -INFINITY : 0.f, value_if_false = hidden ? 0.f : -INFINITY;
+  return Tensor(Array(xt::where(m, value_if_true, value_if_false)));
+}
+
+BoolView SavedMask::operator*() const {
+  EMBER_CHECK(mask_.version() == version_, op_, " backward: its mask was modified by an in-place ",
+              "operation after the forward (version ", version_, ", now ", mask_.version(), ")");
+  return bool_values(mask_, op_, "mask");
+}
+
+}  // namespace detail
+
+namespace {
+
+// The values a comparison or logical op reads: a float32 tensor through its strides, a bool one
+// as 0/1 floats (PyTorch compares a bool with a number the same way).
+Tensor comparable(const Tensor& t) { return t.dtype() == kBool ? t.to(kFloat32) : t; }
+
 template <class Cmp>
 Tensor compare(const Tensor& a, const Tensor& b, const char* op, Cmp cmp) {
-  detail::broadcast_shapes(a.shape(), b.shape(), op);
-  return Tensor(Array(xt::where(cmp(a.data(), b.data()), 1.f, 0.f)));
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), op);
+  const Tensor x = comparable(a), y = comparable(b);
+  return detail::bool_tensor(shape, cmp(x.data(), y.data()));
 }
 template <class Cmp>
 Tensor compare(const Tensor& a, float b, Cmp cmp) {
-  return Tensor(Array(xt::where(cmp(a.data(), b), 1.f, 0.f)));
+  const Tensor x = comparable(a);
+  return detail::bool_tensor(a.shape(), cmp(x.data(), b));
 }
+
+// Bitwise ops exist for bool tensors only (on floats PyTorch refuses them too).
+void check_bool(const Tensor& t, const char* op) {
+  EMBER_CHECK_DTYPE(t.dtype() == kBool, op, ": needs bool tensors (PyTorch's bitwise ops on ",
+                    "masks), got ", dtype_name(t.dtype()), "; use logical_not/and/or/xor");
+}
+
 }  // namespace
 
 // One line per comparison; xtensor's operators give the elementwise bool expression.
@@ -38,8 +94,51 @@ EMBER_COMPARISON(gt, >, x > y)
 EMBER_COMPARISON(ge, >=, x >= y)
 #undef EMBER_COMPARISON
 
+// Logical ops read any value as true when nonzero (NaN included), as PyTorch's.
+Tensor logical_not(const Tensor& a) { return eq(a, 0.f); }
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "logical_and", [](const auto& x, const auto& y) {
+    return xt::not_equal(x, 0.f) && xt::not_equal(y, 0.f);
+  });
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "logical_or", [](const auto& x, const auto& y) {
+    return xt::not_equal(x, 0.f) || xt::not_equal(y, 0.f);
+  });
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "logical_xor", [](const auto& x, const auto& y) {
+    return xt::not_equal(xt::not_equal(x, 0.f), xt::not_equal(y, 0.f));
+  });
+}
+
+Tensor operator~(const Tensor& a) {
+  check_bool(a, "operator~");
+  return logical_not(a);
+}
+Tensor operator&(const Tensor& a, const Tensor& b) {
+  check_bool(a, "operator&");
+  check_bool(b, "operator&");
+  return logical_and(a, b);
+}
+Tensor operator|(const Tensor& a, const Tensor& b) {
+  check_bool(a, "operator|");
+  check_bool(b, "operator|");
+  return logical_or(a, b);
+}
+Tensor operator^(const Tensor& a, const Tensor& b) {
+  check_bool(a, "operator^");
+  check_bool(b, "operator^");
+  return logical_xor(a, b);
+}
+
 bool equal(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  if (a.dtype() != kFloat32) {  // compared as doubles, which hold every dtype exactly
+    const auto x = detail::convert_storage(a, kFloat64), y = detail::convert_storage(b, kFloat64);
+    const double* first = x->data_as<double>();
+    return std::equal(first, first + a.numel(), y->data_as<double>());
+  }
   const auto x = a.data(), y = b.data();             // read through their strides
   return std::equal(x.begin(), x.end(), y.begin());  // NaN != NaN, as torch.equal
 }

@@ -70,12 +70,21 @@ bool same_whole(const Tensor& a, const Tensor& b) {
   return !a.is_view() && !b.is_view() && a.impl()->layout.shape == b.impl()->layout.shape;
 }
 
+namespace {
+// PyTorch's promotion for a bool operand (with_bools, after the four ops).
+enum class Arith { Add, Sub, Mul, Div };
+bool any_bool(const Tensor& a, const Tensor& b) { return a.dtype() == kBool || b.dtype() == kBool; }
+Tensor with_bools(const Tensor& a, const Tensor& b, Arith op);
+Tensor as_float(const Tensor& t) { return t.dtype() == kBool ? t.to(kFloat32) : t; }
+}  // namespace
+
 // The broadcast shape of a binary op's operands; throws naming `op`.
 Shape result_shape(const Tensor& a, const Tensor& b, const char* op) {
   return broadcast_shapes(a.shape(), b.shape(), op);
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (any_bool(a, b)) return with_bools(a, b, Arith::Add);
   if (same_whole(a, b))
     return make_output(same_shape_op(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)),
                        "add", {a, b}, [](const Array& g) { return gradients(g, g); });
@@ -87,6 +96,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (any_bool(a, b)) return with_bools(a, b, Arith::Sub);
   if (same_whole(a, b))
     return make_output(same_shape_op(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)),
                        "sub", {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
@@ -98,6 +108,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (any_bool(a, b)) return with_bools(a, b, Arith::Mul);
   auto A = a.storage(), B = b.storage();  // a view's values are packed only if backward reads them
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   if (same_whole(a, b))
@@ -117,6 +128,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (any_bool(a, b)) return with_bools(a, b, Arith::Div);
   Shape sa = a.shape(), sb = b.shape();
   auto A = a.storage(), B = b.storage();
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
@@ -131,22 +143,51 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
+namespace {
+// With a float operand a bool one counts as 0/1 floats (`x * mask`). Two bool operands: + is
+// logical or, * logical and, / divides as floats, and - throws, as in PyTorch.
+Tensor with_bools(const Tensor& a, const Tensor& b, Arith op) {
+  if (a.dtype() == kBool && b.dtype() == kBool) {
+    EMBER_CHECK_DTYPE(op != Arith::Sub, "sub: subtracting two bool tensors is not supported (as ",
+                      "in PyTorch); use logical_xor, or convert with .to(kFloat32)");
+    if (op == Arith::Add) return logical_or(a, b);
+    if (op == Arith::Mul) return logical_and(a, b);
+  }
+  const Tensor x = as_float(a), y = as_float(b);
+  switch (op) {
+    case Arith::Add:
+      return add(x, y);
+    case Arith::Sub:
+      return sub(x, y);
+    case Arith::Mul:
+      return mul(x, y);
+    case Arith::Div:
+      return div(x, y);
+  }
+  return Tensor();
+}
+}  // namespace
+
 Tensor add(const Tensor& a, float b) {
+  if (a.dtype() == kBool) return add(as_float(a), b);
   return make_output(detail::elementwise(a, [b](const auto& x) { return x + b; }), "add", {a},
                      [](const Array& g) { return gradients(g); });
 }
 
 Tensor mul(const Tensor& a, float b) {
+  if (a.dtype() == kBool) return mul(as_float(a), b);
   return make_output(detail::elementwise(a, [b](const auto& x) { return x * b; }), "mul", {a},
                      [b](const Array& g) { return gradients(Array(g * b)); });
 }
 
 Tensor rsub(float a, const Tensor& b) {
+  if (b.dtype() == kBool) return rsub(a, as_float(b));
   return make_output(detail::elementwise(b, [a](const auto& x) { return a - x; }), "rsub", {b},
                      [](const Array& g) { return gradients(Array(-g)); });
 }
 
 Tensor rdiv(float a, const Tensor& b) {
+  if (b.dtype() == kBool) return rdiv(a, as_float(b));
   auto B = b.storage();
   return make_output(detail::elementwise(b, [a](const auto& x) { return a / x; }), "div", {b},
                      [a, B](const Array& g) { return gradients(Array(-g * a / (*B * *B))); });

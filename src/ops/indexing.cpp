@@ -2,6 +2,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "../bool_values.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
@@ -181,14 +182,14 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
-  auto M = mask.storage();
-  Array out = detail::with_values(mask, [&](const auto& m) {  // every operand read where it sits
-    return Array(xt::where(xt::not_equal(m, 0.f), a.data(), b.data()));
-  });
-  return make_output(std::move(out), "where", {a, b}, [M, sa, sb](const Array& g) {
-    Array keep = xt::not_equal(*M, 0.f);
-    return gradients(sum_to(Array(g * keep), sa), sum_to(Array(g * (1.f - keep)), sb));
-  });
+  // Every operand read where it sits.
+  Array out = xt::where(detail::bool_values(mask, "where", "condition"), a.data(), b.data());
+  return make_output(std::move(out), "where", {a, b},
+                     [M = detail::SavedMask(mask, "where"), sa, sb](const Array& g) {
+                       const auto keep = *M;
+                       return gradients(sum_to(Array(xt::where(keep, g, 0.f)), sa),
+                                        sum_to(Array(xt::where(keep, 0.f, g)), sb));
+                     });
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -196,13 +197,12 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
-  auto M = mask.storage();
-  Array out = detail::with_values(mask, [&](const auto& m) {  // both read where they sit
-    return Array(xt::where(xt::not_equal(m, 0.f), value, a.data()));
-  });
-  return make_output(std::move(out), "masked_fill", {a}, [M](const Array& g) {
-    return gradients(Array(xt::where(xt::not_equal(*M, 0.f), 0.f, g)));
-  });
+  // Both read where they sit.
+  Array out = xt::where(detail::bool_values(mask, "masked_fill", "mask"), value, a.data());
+  return make_output(std::move(out), "masked_fill", {a},
+                     [M = detail::SavedMask(mask, "masked_fill")](const Array& g) {
+                       return gradients(Array(xt::where(*M, 0.f, g)));
+                     });
 }
 
 }  // namespace ember

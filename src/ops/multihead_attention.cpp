@@ -3,6 +3,7 @@
 // and value the same tensor) projects with one gemm into a packed [.., 3E] tensor.
 #include <cmath>
 
+#include "../bool_values.hpp"
 #include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
@@ -163,7 +164,8 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     EMBER_CHECK_SHAPE(key_padding_mask.shape() == want, op, ": key_padding_mask shape ",
                       detail::shape_str(key_padding_mask.shape()), " should be ",
                       detail::shape_str(want));
-    padding = detail::pack(key_padding_mask);
+    // True = a padded key (-inf); a float mask is added to the scores, as PyTorch 1.13's.
+    padding = detail::pack(detail::additive_mask(key_padding_mask, true, op, "key_padding_mask"));
     s.key_padding_mask = &padding;
   }
   if (o.attn_mask().defined()) {
@@ -171,7 +173,8 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     EMBER_CHECK_SHAPE(sm == (Shape{L, S}) || sm == (Shape{N * H, L, S}), op, ": attn_mask shape ",
                       detail::shape_str(sm), " should be ", detail::shape_str({L, S}), " or ",
                       detail::shape_str({N * H, L, S}));
-    mask = detail::pack(o.attn_mask());
+    // True = not allowed (-inf); a float mask is added to the scores.
+    mask = detail::pack(detail::additive_mask(o.attn_mask(), true, op, "attn_mask"));
     s.attn_mask = &mask;
   }
   detail::AttentionResult r = detail::attention(inputs, s);

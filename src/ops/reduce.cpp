@@ -252,12 +252,27 @@ IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
 
 }  // namespace
 
-Tensor sum(const Tensor& a) { return reduce_all(a, false, "sum"); }
+// A bool tensor sums as 0/1, counting its trues (PyTorch's count is int64; this one float32).
+Tensor sum(const Tensor& a) {
+  if (a.dtype() == kBool) return sum(a.to(kFloat32));
+  return reduce_all(a, false, "sum");
+}
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim) {
+  if (a.dtype() == kBool) return sum(a.to(kFloat32), dims, keepdim);
   return sum_impl(a, dims, keepdim, false, "sum");
 }
-Tensor mean(const Tensor& a) { return reduce_all(a, true, "mean"); }
+namespace {
+void check_not_bool(const Tensor& a, const char* op) {
+  EMBER_CHECK_DTYPE(a.dtype() != kBool, op, ": a bool tensor has no ", op, " (as in PyTorch); ",
+                    "`.to(kFloat32).", op, "()` gives the fraction of trues");
+}
+}  // namespace
+Tensor mean(const Tensor& a) {
+  check_not_bool(a, "mean");
+  return reduce_all(a, true, "mean");
+}
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim) {
+  check_not_bool(a, "mean");
   return sum_impl(a, dims, keepdim, true, "mean");
 }
 

@@ -109,13 +109,15 @@ Tensor triangle(const Tensor& a, const char* op, Keep keep) {
   Shape s = a.shape();
   EMBER_CHECK_SHAPE(s.size() >= 2, op, ": input must have at least 2 dims (a matrix), got shape ",
                     detail::shape_str(s));
+  if (a.dtype() == kBool) return triangle(a.to(kFloat32), op, keep).to(kBool);  // exact
   const int64_t rows = s[s.size() - 2], cols = s.back();
   Array mask = Array::from_shape(detail::to_xshape(s));
   for (size_t k = 0; k < mask.size(); ++k) {
     const int64_t j = static_cast<int64_t>(k) % cols, i = (static_cast<int64_t>(k) / cols) % rows;
     mask.data()[k] = keep(j - i) ? 1.f : 0.f;
   }
-  Array out = a.data() * mask;  // a view is read through its strides
+  // A view is read through its strides; where(), not a product: -inf * 0 would be NaN.
+  Array out = xt::where(xt::not_equal(mask, 0.f), a.data(), 0.f);
   return make_output(std::move(out), op, {a}, [mask = std::move(mask)](const Array& g) {
     return gradients(Array(g * mask));
   });

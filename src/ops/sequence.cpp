@@ -1,5 +1,6 @@
 // Ops over padded sequences. masked_mean is one fused op: the classifier's pooling runs on
 // every step, and as mul + sum + div it made three passes and two broadcast temporaries.
+#include "../bool_values.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "kernels.hpp"
@@ -21,8 +22,10 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   // x seen as [outer, L, R, D]: L the reduced dim, R the dims between it and the features.
   const detail::DimSplit s = detail::split_at(sx, dim);
   const int64_t D = sx.back(), L = s.n, R = s.inner / D, outer = s.outer;
-  const detail::RowReader mask_values(mask, 0);  // one row: every element, read where it sits
-  auto m = [&mask_values](int64_t k) { return mask_values.at(0, k); };
+  detail::bool_values(mask, "masked_mean", "mask");               // checks the dtype
+  const auto mask_values = detail::convert_storage(mask, kBool);  // row-major (a few bytes)
+  const bool* kept = mask_values->data_as<bool>();
+  auto m = [kept](int64_t k) { return kept[k] ? 1.f : 0.f; };
   // weight[o, l, r] = mask / (number of unmasked positions in that row); fully padded rows
   // keep weight 0 and so give zeros, not NaN.
   auto weight = std::make_shared<std::vector<float>>(static_cast<size_t>(outer * L * R), 0.f);

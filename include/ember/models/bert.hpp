@@ -82,8 +82,9 @@ class BertLayer : public nn::Module {
 class BertModel : public nn::Module {
  public:
   explicit BertModel(const BertConfig& config, bool add_pooling_layer = true);
-  // Sequence output [B, T, H]. attention_mask [B, T]: 1 = attend, 0 = padding (undefined: all
-  // 1); as the hub, padding keys get the float32 minimum added to their scores.
+  // Sequence output [B, T, H]. attention_mask [B, T], float or bool as the hub's: 1 or True =
+  // attend, 0 or False = padding (undefined: all attend); as the hub, padding keys get the
+  // float32 minimum added to their scores.
   Tensor forward(const IndexTensor& input_ids, const IndexTensor& token_type_ids = IndexTensor(),
                  const Tensor& attention_mask = Tensor());
   // tanh(dense(first token)): the pooler's output [B, H].

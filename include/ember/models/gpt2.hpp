@@ -67,9 +67,10 @@ class GPT2Block : public nn::Module {
 class GPT2Model : public nn::Module {
  public:
   explicit GPT2Model(const GPT2Config& config);
-  // input_ids [B, T] -> hidden states [B, T, n_embd]. attention_mask [B, past + T] (1 = attend,
-  // 0 = padding) may be undefined. position_ids [B, T] default to past .. past + T - 1. With a
-  // cache, the new keys and values are appended to it.
+  // input_ids [B, T] -> hidden states [B, T, n_embd]. attention_mask [B, past + T], float or
+  // bool, as the hub's (1 or True = attend, 0 or False = padding), may be undefined.
+  // position_ids [B, T] default to past .. past + T - 1. With a cache, the new keys and values
+  // are appended to it.
   Tensor forward(const IndexTensor& input_ids, KVCache* cache = nullptr,
                  const Tensor& attention_mask = Tensor(),
                  const IndexTensor& position_ids = IndexTensor());

@@ -1,11 +1,15 @@
 // Attention: the fused scaled_dot_product_attention op and nn::MultiheadAttention, with
 // PyTorch's parameter names ("in_proj_weight", "out_proj.weight", ...) and default init.
 //
-// Masks are float tensors, as Ember has no bool dtype:
-// - attn_mask is added to the scores (0 where allowed, -inf where not: PyTorch's float form;
-//   generate_square_subsequent_mask makes the causal one);
-// - key_padding_mask is 0/1 with 1 = a padded key that no query attends to (PyTorch's bool
-//   True).
+// Masks, with PyTorch's meaning in each argument (docs/pytorch.md, "Masks"):
+// - MultiheadAttention (and the Transformer layers): a bool attn_mask or key_padding_mask has
+//   True where attention is NOT allowed (a padded key, a future position: `ids == pad`,
+//   `triu(ones({T, T}, kBool), 1)`); a float one is added to the scores (0 where allowed, -inf
+//   where not: generate_square_subsequent_mask makes the causal one). A float key_padding_mask
+//   is additive too, as in PyTorch 1.13 (not 0/1).
+// - scaled_dot_product_attention: a bool attn_mask has True where a key TAKES PART (PyTorch 2's
+//   F.scaled_dot_product_attention: `tril(ones({T, T}, kBool))` is causal); a float one is
+//   added to the scores.
 // A query row with no key left gives zeros (output and weights), not NaN.
 #pragma once
 
@@ -20,8 +24,8 @@ namespace ember::nn::functional {
 
 // q [..., L, E], k [..., S, E], v [..., S, Ev] (same leading dims) -> [..., L, Ev]:
 // softmax(q kᵀ / sqrt(E) + attn_mask) v, one op on the tape. attn_mask broadcasts to
-// [..., L, S]; is_causal hides key j > i from query i; dropout_p drops attention weights
-// (training-time only: pass 0 in eval).
+// [..., L, S]: float (added) or bool (True = take part, False = -inf); is_causal hides key j > i
+// from query i; dropout_p drops attention weights (training-time only: pass 0 in eval).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                     bool is_causal = false);
@@ -93,7 +97,8 @@ class MultiheadAttention : public Module {
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
 
   // query [L, N, E] ([N, L, E] with batch_first, or unbatched [L, E]); key/value [S, N, kdim /
-  // vdim]. key_padding_mask [N, S]; attn_mask [L, S] or [N * num_heads, L, S]. Returns the
+  // vdim]. key_padding_mask [N, S]; attn_mask [L, S] or [N * num_heads, L, S]; each bool
+  // (True = not allowed: `ids == pad`) or float (added to the scores). Returns the
   // output (query's shape) and, with need_weights, the attention weights [N, L, S] (averaged
   // over heads) or [N, num_heads, L, S], differentiable as PyTorch's. A shell over
   // functional::multi_head_attention_forward.

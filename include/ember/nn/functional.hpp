@@ -31,8 +31,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
                                         Reduction reduction = Reduction::Mean);
 
-// Mean of x [.., L, .., D] over `dim`, counting only positions where mask (0/1, the shape of x
-// without its last dim) is 1. Rows with no unmasked position give zeros.
+// Mean of x [.., L, .., D] over `dim`, counting only positions where mask (bool, the shape of x
+// without its last dim: `ids != pad`) is true. Rows with no true position give zeros.
 Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim);
 
 struct EmbeddingFuncOptions {
