@@ -65,16 +65,20 @@ int main(int argc, char** argv) {
     }
     const auto t0 = Clock::now();
     opt.zero_grad();
-    Tensor loss = GPT2LMHeadModel::loss(model.forward(ids), ids);
+    Tensor loss;
+    {  // EMBER_AUTOCAST=1: the forward under bfloat16 autocast, as PyTorch's torch.autocast
+      autocast::Guard guard(kBFloat16, std::getenv("EMBER_AUTOCAST") != nullptr);
+      loss = GPT2LMHeadModel::loss(model.forward(ids), ids);
+    }
     loss.backward();
     opt.step();
     if (s > 0 && s <= steps) times.push_back(seconds_since(t0));
     std::printf("step %lld loss %.6f\n", static_cast<long long>(s), loss.item());
   }
   std::sort(times.begin(), times.end());
-  std::printf("ember train_step_s %.4f (median of %zu) threads %d checkpointing %d\n",
+  std::printf("ember train_step_s %.4f (median of %zu) threads %d checkpointing %d autocast %d\n",
               times[times.size() / 2], times.size(), get_num_threads(),
-              c.gradient_checkpointing ? 1 : 0);
+              c.gradient_checkpointing ? 1 : 0, std::getenv("EMBER_AUTOCAST") != nullptr ? 1 : 0);
   std::printf("ember peak_rss_mb %.0f\n", peak_rss_mb());
   // What the step holds beyond parameters, gradients and optimizer state: its activations
   // (and their gradients), the peak of every step minus the last step's starting point.

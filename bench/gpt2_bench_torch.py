@@ -56,14 +56,17 @@ def main():
     for s in range(steps + 1):
         t0 = time.perf_counter()
         opt.zero_grad()
-        loss = GPT2LMHeadModel.loss(model(ids), ids)
+        # EMBER_AUTOCAST=1: the forward under CPU bfloat16 autocast, as the Ember bench's.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled="EMBER_AUTOCAST" in os.environ):
+            loss = GPT2LMHeadModel.loss(model(ids), ids)
         loss.backward()
         opt.step()
         if s > 0:
             times.append(time.perf_counter() - t0)
         print(f"step {s} loss {loss.item():.6f}")
     times.sort()
-    print(f"torch train_step_s {times[len(times) // 2]:.4f} (median of {len(times)}) threads {threads}")
+    autocast = 1 if "EMBER_AUTOCAST" in os.environ else 0
+    print(f"torch train_step_s {times[len(times) // 2]:.4f} (median of {len(times)}) threads {threads} autocast {autocast}")
     print(f"torch peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
     with torch.no_grad():
         seq = ids[:1, :8]

@@ -6,6 +6,7 @@
 
 #include "ember/autograd.hpp"
 #include "ember/tensor.hpp"
+#include "ops/kernels.hpp"
 
 namespace ember {
 
@@ -56,18 +57,11 @@ double load(const void* base, Dtype dtype, int64_t i) {
 // A contiguous run of n elements converted; the common pairs get their own loop (float32 to and
 // from bfloat16 is what checkpoints and autocast do in bulk).
 void convert_run(const void* src, Dtype from, int64_t src_step, void* dst, Dtype to, int64_t n) {
-  if (from == kFloat32 && to == kBFloat16 && src_step == 1) {
-    const float* in = static_cast<const float*>(src);
-    uint16_t* out = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) out[i] = BFloat16::round(in[i]);
-    return;
-  }
-  if (from == kBFloat16 && to == kFloat32 && src_step == 1) {
-    const BFloat16* in = static_cast<const BFloat16*>(src);
-    float* out = static_cast<float*>(dst);
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
-    return;
-  }
+  if (from == kFloat32 && to == kBFloat16 && src_step == 1)
+    return detail::kernels::to_bf16(static_cast<const float*>(src), static_cast<uint16_t*>(dst), n);
+  if (from == kBFloat16 && to == kFloat32 && src_step == 1)
+    return detail::kernels::from_bf16(static_cast<const uint16_t*>(src), static_cast<float*>(dst),
+                                      n);
   for (int64_t i = 0; i < n; ++i) {
     const double v = load(src, from, i * src_step);
     switch (to) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ember/allocator.hpp"
+#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/distributed.hpp"
 #include "ember/error.hpp"

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ember/dtype.hpp"
+
 namespace ember {
 
 enum class GemmEngine { openblas, onednn };
@@ -26,5 +28,11 @@ std::string gemm_engine_name(GemmEngine engine);
 // when asked), on get_gemm_engine(). k = 0 gives beta * C, as the product is zero.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The same on bfloat16 operands with float32 accumulation and a float32 C (alpha = 1): what
+// autocast runs (ember/autocast.hpp says where: oneDNN's bfloat16 matmul, or the operands
+// widened to float32 for sgemm).
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const BFloat16* a,
+               int64_t lda, const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace ember

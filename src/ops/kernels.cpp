@@ -31,6 +31,23 @@ void split(int64_t n, Loop loop) {
   parallel_for(pieces, [&](int64_t p) { loop(p * kPiece, std::min(n, (p + 1) * kPiece)); });
 }
 
+// float32 to bfloat16 bits, round to nearest even, a NaN to the quiet NaN (as BFloat16::round),
+// branch-free so that each clone vectorizes it.
+EMBER_CLONES void to_bf16_loop(const float* in, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, in + i, sizeof u);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+  }
+}
+EMBER_CLONES void from_bf16_loop(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = static_cast<uint32_t>(in[i]) << 16;
+    std::memcpy(out + i, &u, sizeof u);
+  }
+}
+
 EMBER_CLONES void add_loop(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
@@ -163,6 +180,12 @@ EMBER_CLONES void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+void to_bf16(const float* in, uint16_t* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) { to_bf16_loop(in + lo, out + lo, hi - lo); });
+}
+void from_bf16(const uint16_t* in, float* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) { from_bf16_loop(in + lo, out + lo, hi - lo); });
+}
 void add(const float* a, const float* b, float* out, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { add_loop(a + lo, b + lo, out + lo, hi - lo); });
 }

@@ -15,6 +15,10 @@ void mul(const float* a, const float* b, float* out, int64_t n);
 void div(const float* a, const float* b, float* out, int64_t n);
 void axpy(float alpha, const float* x, float* y, int64_t n);  // y += alpha * x
 double sum(const float* x, int64_t n);
+// float32 to bfloat16 bits (round to nearest even, NaN to the quiet NaN) and back, exactly as
+// BFloat16's conversions: what autocast and to(kBFloat16) convert in bulk.
+void to_bf16(const float* in, uint16_t* out, int64_t n);
+void from_bf16(const uint16_t* in, float* out, int64_t n);
 
 // out[k] = exp(in[k] - shift) for k < n, returns their sum (16 lanes in a fixed order); out may
 // alias in. exp is Cephes' expf polynomial (within 1e-7 relative of exp), on 16-lane vectors

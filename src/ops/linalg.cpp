@@ -4,8 +4,10 @@
 #include <algorithm>
 
 #include "../gemm.hpp"
+#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "op_helpers.hpp"
 
 namespace ember {
 
@@ -217,6 +219,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       detail::shape_str(sb), " cannot be multiplied (", sa.back(), " != ", sb[sb.size() - 2],
       ": the last dim of the first must equal the second-to-last ", "dim of the second)");
   if (sb.size() == 2) {
+    // Under autocast, a product with a matrix is linear's, with the weight given as [in, out].
+    if (autocast::is_enabled()) return detail::linear_autocast(a, b, Tensor(), true);
     const MatrixOperand ma = rows_operand(a), mb = matrix_operand(b);
     if (ma.ok && mb.ok) return matmul_folded(a, b, ma, mb);
   }
@@ -247,6 +251,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                       detail::shape_str(bias.shape()), " does not match out_features ",
                       out_features);
   }
+  if (autocast::is_enabled()) return detail::linear_autocast(x, weight, bias);
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
   // x as the matrix [rows, in] and the weight as [out, in], read where they sit: a transposed

@@ -122,6 +122,22 @@ def sdpa_bool(w):
         w.tensor("sdpa_bool", name, t)
 
 
+def autocast_linear(w):
+    """F.linear under CPU bfloat16 autocast: a bfloat16 output (Ember's is float32, the same
+    products before that rounding), and float32 gradients."""
+    x = torch.randn(6, 40, requires_grad=True)
+    weight = torch.randn(24, 40, requires_grad=True)
+    bias = torch.randn(24, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = torch.nn.functional.linear(x, weight, bias)
+    assert y.dtype == torch.bfloat16
+    g = torch.randn(y.shape)
+    y.float().backward(g)
+    for name, t in [("x", x), ("weight", weight), ("bias", bias), ("gout", g), ("y", y.float()),
+                    ("gx", x.grad), ("gweight", weight.grad), ("gbias", bias.grad)]:
+        w.tensor("autocast_linear", name, t)
+
+
 def main():
     torch.manual_seed(22)
     with Writer(os.path.join(HERE, "dtypes.txt")) as w:
@@ -131,6 +147,7 @@ def main():
         masked_fill_softmax(w)
         where_case(w)
         sdpa_bool(w)
+        autocast_linear(w)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+// Autocast, as PyTorch's CPU autocast (torch.autocast("cpu", dtype=torch.bfloat16)): while a
+// Guard lives on a thread, the GEMM-bound ops it lists run their products on bfloat16 operands
+// with float32 accumulation, and save those bfloat16 operands for backward (half the bytes of
+// float32 activations). Weights, optimizer state, gradients and every other op (softmax,
+// layer_norm, the losses) stay float32, and results stay float32 tensors.
+//
+// The ops: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's lm_head) and
+// matmul by a matrix (GPT-2's Conv1D). Under a Guard, linear(x, W, b) computes
+// round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from float32's by
+// bfloat16's rounding of the operands (8 significant bits). Batched matmul, bmm, conv1d,
+// attention's inner products and the RNNs stay float32 for now.
+//
+// Where the product runs (native_bf16_gemm()): oneDNN's bfloat16 matmul where the CPU makes it
+// faster than float32 (measured on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x;
+// on the Intel Xeon kind without AMX the issue measured it at half of float32's speed), else
+// the same bfloat16 operands widened to float32 and multiplied by sgemm: the same products,
+// slower, and correct on any CPU. The rule is fixed per machine, never timed (the two paths sum
+// in different orders): AMX-BF16, or an AMD CPU with AVX512_BF16, and oneDNN as the GEMM engine.
+// EMBER_BF16_GEMM=native|widened overrides it (native needs oneDNN).
+#pragma once
+
+#include "ember/dtype.hpp"
+
+namespace ember::autocast {
+
+class Guard {
+ public:
+  // Only kBFloat16 is a lower precision Ember has; `enabled = false` turns autocast off inside
+  // an enabled region, as torch.autocast(enabled=False).
+  explicit Guard(Dtype dtype = kBFloat16, bool enabled = true);
+  ~Guard();
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Whether a Guard is on for this thread.
+bool is_enabled();
+// Whether bfloat16 products run natively (oneDNN) on this machine, by the rule above.
+bool native_bf16_gemm();
+
+}  // namespace ember::autocast

@@ -1,0 +1,133 @@
+// bfloat16 GEMM with float32 accumulation and a float32 result, for autocast: oneDNN's matmul
+// primitive where the CPU multiplies bfloat16 natively and faster than float32 (the rule in
+// autocast.cpp), else the same bfloat16 operands widened to float32 and multiplied by sgemm:
+// one set of numerics (products of bf16 values, summed in float32), two speeds.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "ember/autocast.hpp"
+#include "ember/parallel.hpp"
+#include "gemm.hpp"
+
+#ifdef EMBER_HAVE_DNNL
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace ember {
+
+namespace {
+
+// op(X)[rows, cols] of a row-major X with leading dimension ld, widened to float32.
+std::vector<float> widen(const BFloat16* x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      out[static_cast<size_t>(i * cols + j)] = trans ? x[j * ld + i] : x[i * ld + j];
+  return out;
+}
+
+void widened_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
+                  const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const std::vector<float> wa = widen(a, ta, m, k, lda), wb = widen(b, tb, k, n, ldb);
+  sgemm(false, false, m, n, k, 1.f, wa.data(), k, wb.data(), n, beta, c, ldc);
+}
+
+#ifdef EMBER_HAVE_DNNL
+// One matmul primitive per shape, layout and beta, made once (making one costs more than a
+// small product) and shared by every thread: a primitive's execute is thread-safe.
+using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float>;
+struct Matmul {
+  dnnl::matmul primitive;
+  dnnl::memory::desc a, b, c;
+};
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+const Matmul& matmul_for(const Key& key) {
+  static std::mutex mutex;
+  static std::map<Key, Matmul> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = made.find(key);
+  if (found != made.end()) return found->second;
+  const auto [ta, tb, m, n, k, lda, ldb, ldc, beta] = key;
+  using dt = dnnl::memory::data_type;
+  // op(A)[m, k] and op(B)[k, n] as strided views of the row-major buffers.
+  dnnl::memory::desc a({m, k}, dt::bf16,
+                       ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
+  dnnl::memory::desc b({k, n}, dt::bf16,
+                       tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
+  dnnl::memory::desc c({m, n}, dt::f32, dnnl::memory::dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  if (beta != 0.f) {
+    dnnl::post_ops sum;
+    sum.append_sum(beta);
+    attr.set_post_ops(sum);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  return made.emplace(key, Matmul{dnnl::matmul(pd), a, b, c}).first->second;
+}
+
+void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a,
+                   int64_t lda, const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const Matmul& mm = matmul_for(Key{ta, tb, m, n, k, lda, ldb, ldc, beta});
+  // One OpenMP thread per call, as sgemm's (gemm.cpp): Ember's pool splits the product.
+  const int saved = omp_get_max_threads();
+  if (saved != 1) omp_set_num_threads(1);
+  thread_local dnnl::stream stream(cpu_engine());
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::memory A(mm.a, engine, const_cast<BFloat16*>(a)), B(mm.b, engine, const_cast<BFloat16*>(b)),
+      C(mm.c, engine, c);
+  mm.primitive.execute(stream, {{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}});
+  stream.wait();
+  if (saved != 1) omp_set_num_threads(saved);
+}
+
+// Pieces of C fixed by the shape and the machine, never by the thread count (as sgemm's), so
+// the bits do not depend on how many threads run.
+void onednn_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
+                 const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t pieces = std::min<int64_t>(cores, m * n * k / (int64_t{1} << 21));
+  if (pieces <= 1) return onednn_serial(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  if (m >= n) {
+    const int64_t step = (m / pieces + 15) / 16 * 16;
+    detail::parallel_for(pieces, [&](int64_t p) {
+      const int64_t lo = std::min(m, p * step), hi = p + 1 == pieces ? m : std::min(m, lo + step);
+      if (lo < hi)
+        onednn_serial(ta, tb, hi - lo, n, k, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                      c + lo * ldc, ldc);
+    });
+  } else {
+    const int64_t step = (n / pieces + 15) / 16 * 16;
+    detail::parallel_for(pieces, [&](int64_t p) {
+      const int64_t lo = std::min(n, p * step), hi = p + 1 == pieces ? n : std::min(n, lo + step);
+      if (lo < hi)
+        onednn_serial(ta, tb, m, hi - lo, k, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo,
+                      ldc);
+    });
+  }
+}
+#endif
+
+}  // namespace
+
+void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
+               const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+#ifdef EMBER_HAVE_DNNL
+  if (k > 0 && autocast::native_bf16_gemm())
+    return onednn_gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#endif
+  widened_gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace ember

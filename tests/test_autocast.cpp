@@ -1,0 +1,108 @@
+// Autocast: bfloat16 products with float32 accumulation in linear and matmul by a matrix, the
+// bfloat16 GEMM on both of its paths, and PyTorch 1.13's CPU autocast as the reference.
+#include <doctest/doctest.h>
+
+#include <ember/ember.hpp>
+
+#include "golden.hpp"
+
+using namespace ember;
+
+namespace {
+Tensor bf16_rounded(const Tensor& t) { return t.detach().to(kBFloat16).to(kFloat32); }
+
+// The largest |a - b| over the largest |b|: bfloat16 results are compared relative to the scale.
+float relative_gap(const Tensor& a, const Tensor& b) {
+  return amax(abs(a - b), {}).item() / amax(abs(b), {}).item();
+}
+}  // namespace
+
+TEST_CASE("autocast: linear multiplies the bfloat16-rounded operands, summed in float32") {
+  manual_seed(5);
+  Tensor x = randn({37, 300}, true), w = randn({129, 300}, true), b = randn({129}, true);
+  Tensor y;
+  {
+    autocast::Guard guard;
+    CHECK(autocast::is_enabled());
+    y = linear(x, w, b);
+  }
+  CHECK_FALSE(autocast::is_enabled());
+  CHECK(y.dtype() == kFloat32);
+  Tensor g = randn({37, 129});
+  y.backward(g);
+  // The same products in float32 on rounded operands: only the order of the sums differs.
+  Tensor xr = bf16_rounded(x).requires_grad_(), wr = bf16_rounded(w).requires_grad_();
+  Tensor yr = linear(xr, wr, b.detach());
+  yr.backward(bf16_rounded(g));  // backward rounds the incoming gradient too
+  CHECK(relative_gap(y, yr) < 1e-5f);
+  CHECK(relative_gap(x.grad(), xr.grad()) < 1e-5f);
+  CHECK(relative_gap(w.grad(), wr.grad()) < 1e-5f);
+  CHECK(relative_gap(b.grad(), sum(g, {0})) < 1e-6f);  // the bias gradient stays float32
+  // And bfloat16's rounding away from float32's own result.
+  const float gap = relative_gap(y, linear(x.detach(), w.detach(), b.detach()));
+  CHECK(gap > 1e-5f);
+  CHECK(gap < 2e-2f);
+}
+
+TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat16") {
+  manual_seed(6);
+  Tensor a = randn({2, 5, 16}, true), m = randn({16, 7}, true);
+  Tensor y;
+  {
+    autocast::Guard guard;
+    y = matmul(a, m);
+    {
+      autocast::Guard off(kBFloat16, false);
+      CHECK_FALSE(autocast::is_enabled());
+      CHECK(equal(matmul(a, m), matmul(a.detach(), m.detach())));  // float32 again
+    }
+    CHECK(autocast::is_enabled());
+  }
+  CHECK(y.shape() == Shape({2, 5, 7}));
+  CHECK(relative_gap(y, matmul(bf16_rounded(a), bf16_rounded(m))) < 1e-5f);
+  y.sum().backward();
+  CHECK(a.grad().shape() == a.shape());
+  CHECK(m.grad().shape() == m.shape());
+  CHECK_THROWS_AS([] { autocast::Guard guard(kFloat64); }(), DtypeError);
+}
+
+TEST_CASE("gemm_bf16 equals sgemm on the widened operands, every transpose and leading dim") {
+  manual_seed(7);
+  const int64_t m = 67, n = 45, k = 130, pad = 3;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+      Tensor a = randn({ta ? k : m, lda}).to(kBFloat16), b = randn({tb ? n : k, ldb}).to(kBFloat16);
+      std::vector<float> c(static_cast<size_t>(m * ldc), 0.5f), want = c;
+      gemm_bf16(ta, tb, m, n, k, a.data_ptr<BFloat16>(), lda, b.data_ptr<BFloat16>(), ldb, 1.f,
+                c.data(), ldc);
+      const Tensor wa = a.to(kFloat32), wb = b.to(kFloat32);
+      sgemm(ta, tb, m, n, k, 1.f, wa.data_ptr(), lda, wb.data_ptr(), ldb, 1.f, want.data(), ldc);
+      float worst = 0.f;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          worst = std::max(worst, std::fabs(c[size_t(i * ldc + j)] - want[size_t(i * ldc + j)]));
+      CHECK(worst < 1e-3f);  // sums of 130 products of size ~1 in another order
+      CHECK(c[size_t(n)] == 0.5f);  // the padding past n is left alone
+    }
+}
+
+TEST_CASE("golden: linear under autocast against PyTorch 1.13's CPU bfloat16 autocast") {
+  static const golden::File file = golden::load("dtypes.txt");
+  const golden::Case& c = file.at("autocast_linear");
+  Tensor x = c.at("x").tensor(true), w = c.at("weight").tensor(true), b = c.at("bias").tensor(true);
+  Tensor y;
+  {
+    autocast::Guard guard;
+    y = linear(x, w, b);
+  }
+  // PyTorch's result is rounded to bfloat16 (8 significant bits), Ember's kept in float32.
+  golden::check_close(y, c.at("y"), "y", 1e-2, 1e-2);
+  y.backward(c.at("gout").tensor());
+  golden::check_close(x.grad(), c.at("gx"), "gx", 1e-2, 3e-2);
+  golden::check_close(w.grad(), c.at("gweight"), "gweight", 1e-2, 3e-2);
+  // PyTorch sums the bias gradient in bfloat16; Ember keeps g's float32 column sums.
+  golden::check_close(b.grad(), c.at("gbias"), "gbias", 1e-2, 1e-2);
+}
