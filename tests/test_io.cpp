@@ -118,8 +118,16 @@ TEST_CASE("malformed safetensors files throw IoError naming the problem") {
   fails_with("abc", "truncated: 3 bytes");
   fails_with(with_header(good, 8).substr(0, 20), "runs past the end of the file");
   fails_with(with_header("{not json", 0), "not valid JSON");
-  fails_with(with_header(R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4),
-             "has dtype BF16, which Ember does not read");
+  fails_with(with_header(R"({"a":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", 8),
+             "tensor 'a' has dtype I32, which Ember does not read");
+  fails_with(with_header(R"({"w":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2),
+             "tensor 'w' has dtype F8_E4M3, which Ember does not read");
+  fails_with(with_header(R"({"b":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", 8),
+             "tensor 'b' of shape [3] and dtype BF16 needs 3 elements of 2 bytes but its "
+             "offsets hold 8");
+  std::string two = with_header(R"({"m":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})", 3);
+  two[two.size() - 2] = 2;
+  fails_with(two, "tensor 'm' of dtype BOOL has byte 2 at element 1; a bool is 0 or 1");
   fails_with(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                          R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
                          8),
@@ -130,7 +138,7 @@ TEST_CASE("malformed safetensors files throw IoError naming the problem") {
              "tensors 'a' and 'b' overlap");
   fails_with(with_header(good, 4), "offsets [0, 8] are out of range for 4 bytes of data");
   fails_with(with_header(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
-             "needs 3 elements but its offsets hold 8 bytes");
+             "needs 3 elements of 4 bytes but its offsets hold 8");
   fails_with(with_header(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
              "must be a non-negative integer");
   fails_with(with_header(R"([1,2])", 0), "not a JSON object");
@@ -178,3 +186,4 @@ TEST_CASE("saving leaves no temporary file behind and replaces the old file") {
   CHECK_FALSE(tmp.good());
   std::remove(path.c_str());
 }
+
