@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -231,13 +232,40 @@ StateDict Module::state_dict() const {
   return dict;
 }
 
+namespace {
+// Writes src, converted to t's dtype, into t's elements through t's layout: for a tensor that
+// is not float32 (ValuesForWrite is float32's), such as a float64 or bool buffer.
+void write_converted(const Tensor& t, const Tensor& src) {
+  const std::shared_ptr<Storage> values = detail::convert_storage(src, t.dtype());  // row-major
+  const int64_t size = static_cast<int64_t>(element_size(t.dtype()));
+  const char* in = static_cast<const char*>(values->bytes());
+  char* base = static_cast<char*>(t.impl()->storage->bytes()) + t.storage_offset() * size;
+  if (t.is_contiguous()) {
+    std::memcpy(base, in, static_cast<size_t>(t.numel() * size));
+  } else {
+    const Shape shape = t.shape(), strides = t.strides();
+    Shape index(shape.size(), 0);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      int64_t offset = 0;
+      for (size_t d = 0; d < shape.size(); ++d) offset += index[d] * strides[d];
+      std::memcpy(base + offset * size, in + i * size, static_cast<size_t>(size));
+      for (size_t d = shape.size(); d-- > 0;) {
+        if (++index[d] < shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+  t.bump_version();
+}
+}  // namespace
+
 void Module::load_state_dict(const StateDict& dict, bool strict) {
   // Every name, tied ones included; values are written into the existing tensors, so tied
   // weights stay one tensor.
   std::vector<std::pair<std::string, Tensor>> targets;
   collect("", true, false, targets);
   collect("", true, true, targets);
-  std::vector<std::string> missing, mismatched, unexpected, unwritable;
+  std::vector<std::string> missing, mismatched, unexpected, unwritable, mistyped;
   std::set<std::string> known;
   for (auto& [n, t] : targets) {
     known.insert(n);
@@ -247,6 +275,11 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
     } else if (it->second.shape() != t.shape()) {
       mismatched.push_back(n + " (checkpoint " + detail::shape_str(it->second.shape()) +
                            ", model " + detail::shape_str(t.shape()) + ")");
+    } else if (it->second.is_floating_point() != t.is_floating_point()) {
+      // PyTorch's copy_ would turn a mask into 0/1 weights (or weights into a mask): a wrong
+      // file far more often than an intent.
+      mistyped.push_back(n + " (checkpoint " + dtype_name(it->second.dtype()) + ", model " +
+                         dtype_name(t.dtype()) + ")");
     } else if (!ValuesForWrite::writable(t)) {
       unwritable.push_back(n + " (an expanded view, shape " + detail::shape_str(t.shape()) + ")");
     }
@@ -262,15 +295,29 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
   if (strict) list("missing keys", missing);
   if (strict) list("unexpected keys", unexpected);
   list("shape mismatch", mismatched);
+  list("dtype mismatch (floating dtypes convert into each other, bool only into bool)", mistyped);
   list("cannot be written (one element of the tensor is several of the view's)", unwritable);
-  EMBER_CHECK_T(ShapeError, problems.str().empty(), "load_state_dict: cannot load into ", name(),
-                ", nothing was changed:", problems.str());
+  const std::string message = problems.str();
+  if (!message.empty()) {
+    const std::string what = detail::cat("load_state_dict: cannot load into ", name(),
+                                         ", nothing was changed:", message);
+    const bool only_dtypes = mismatched.empty() && unwritable.empty() &&
+                             (!strict || (missing.empty() && unexpected.empty()));
+    if (only_dtypes) throw DtypeError(what);
+    throw ShapeError(what);
+  }
   NoGradGuard no_grad;
   for (auto& [n, t] : targets) {
     auto it = dict.find(n);
     if (it == dict.end()) continue;
-    // Through the layout: a parameter that is a view of a larger tensor loads into it.
-    const auto src = std::as_const(it->second).data();  // read through its strides
+    if (t.dtype() != kFloat32) {
+      write_converted(t, it->second);
+      continue;
+    }
+    // A bfloat16 or float64 value converts to float32 as PyTorch's copy_ does. Through the
+    // layout: a parameter that is a view of a larger tensor loads into it.
+    const Tensor values = it->second.to(kFloat32);  // the same tensor when it is float32
+    const auto src = std::as_const(values).data();  // read through its strides
     ValuesForWrite dst(t);
     std::copy(src.begin(), src.end(), dst.begin());
   }

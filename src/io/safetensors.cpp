@@ -3,13 +3,13 @@
 #include "ember/io/safetensors.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "../dense.hpp"
 #include "ember/io/file.hpp"
 #include "ember/io/json.hpp"
 
@@ -21,7 +21,8 @@ namespace ember::io {
 namespace {
 
 struct Entry {
-  std::string name, dtype;
+  std::string name;
+  const char* dtype;
   Shape shape;
   const char* data;
   size_t bytes;
@@ -33,27 +34,58 @@ std::string shape_json(const Shape& shape) {
   return s + "]";
 }
 
+// The format's names; F16 is only read (as float32), I64 are IndexTensors.
+const char* file_dtype(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::Float32:
+      return "F32";
+    case Dtype::Float64:
+      return "F64";
+    case Dtype::BFloat16:
+      return "BF16";
+    case Dtype::Bool:
+      return "BOOL";
+  }
+  return "?";
+}
+
 }  // namespace
 
-void save(const Archive& archive, const std::string& path) {
+void save(const Archive& archive, const std::string& path, const SaveOptions& options) {
+  const std::optional<Dtype> as = options.dtype();
+  EMBER_CHECK_DTYPE(!as || is_floating_point(*as), "io::save: SaveOptions().dtype(",
+                    dtype_name(*as), ") would write float32 weights as ", dtype_name(*as),
+                    "; it must be a floating dtype (float32, float64 or bfloat16)");
+  Metadata metadata = archive.metadata;
+  for (const auto& [k, v] : options.metadata())
+    EMBER_CHECK_IO(metadata.emplace(k, v).second, "io::save: metadata '", k,
+                   "' is given both in the archive and in SaveOptions");
   std::vector<Entry> entries;
-  std::vector<std::unique_ptr<detail::Dense>> packed;  // a view's values, alive until written
+  // Converted or packed values (a view's, a tensor in another dtype), alive until written.
+  std::vector<std::shared_ptr<Storage>> packed;
   for (const auto& [name, t] : archive.tensors) {
     EMBER_CHECK_IO(!archive.index_tensors.count(name), "io::save: name '", name,
                    "' is used by both a float and an index tensor");
-    entries.push_back({name, "F32", t.shape(),
-                       reinterpret_cast<const char*>(
-                           (*packed.emplace_back(std::make_unique<detail::Dense>(t)))->data()),
-                       static_cast<size_t>(t.numel()) * sizeof(float)});
+    const Dtype dtype = as && t.dtype() == kFloat32 ? *as : t.dtype();
+    const size_t bytes = static_cast<size_t>(t.numel()) * element_size(dtype);
+    const char* data;
+    if (dtype == t.dtype() && t.is_contiguous()) {  // written from where it is
+      data = static_cast<const char*>(t.impl()->storage->bytes()) +
+             t.storage_offset() * static_cast<int64_t>(element_size(dtype));
+    } else {  // never through to(): that would record a conversion on the tape
+      data =
+          static_cast<const char*>(packed.emplace_back(detail::convert_storage(t, dtype))->bytes());
+    }
+    entries.push_back({name, file_dtype(dtype), t.shape(), data, bytes});
   }
   for (const auto& [name, t] : archive.index_tensors)
     entries.push_back({name, "I64", t.shape(), reinterpret_cast<const char*>(t.data()),
                        static_cast<size_t>(t.numel()) * sizeof(int64_t)});
   std::string header = "{";
-  if (!archive.metadata.empty()) {
+  if (!metadata.empty()) {
     header += "\"__metadata__\":{";
     bool first = true;
-    for (const auto& [k, v] : archive.metadata) {
+    for (const auto& [k, v] : metadata) {
       header += (first ? "" : ",") + json::quote(k) + ":" + json::quote(v);
       first = false;
     }
@@ -81,15 +113,43 @@ void save(const Archive& archive, const std::string& path) {
   write_file_atomically(path, pieces);
 }
 
-void save(const StateDict& dict, const std::string& path,
-          const std::map<std::string, std::string>& metadata) {
+void save(const StateDict& dict, const std::string& path, const SaveOptions& options) {
   Archive a;
   a.tensors = dict;
-  a.metadata = metadata;
-  save(a, path);
+  save(a, path, options);
+}
+
+void save(const StateDict& dict, const std::string& path, const Metadata& metadata) {
+  save(dict, path, SaveOptions().metadata(metadata));
 }
 
 namespace {
+
+// The Ember dtype a file's tensor is read into; F16 (half) is read as float32, which holds every
+// half exactly. Null for I64 (an IndexTensor) and for what Ember does not read.
+std::optional<Dtype> read_dtype(const std::string& type) {
+  if (type == "F32" || type == "F16") return kFloat32;
+  if (type == "F64") return kFloat64;
+  if (type == "BF16") return kBFloat16;
+  if (type == "BOOL") return kBool;
+  return std::nullopt;
+}
+
+// IEEE half to float, exactly: 5 exponent bits (bias 15) and 10 mantissa bits widen to 8 and
+// 23; a subnormal half is a normal float; inf stays inf; a NaN keeps its sign and payload and
+// comes out quiet, bit for bit as PyTorch's .float() (the F16C instruction) gives it.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0)  // zero or subnormal: mantissa * 2^-24
+    return std::copysign(std::ldexp(static_cast<float>(mantissa), -24), sign ? -1.f : 1.f);
+  const uint32_t quiet = mantissa ? 0x400000u : 0u;
+  const uint32_t bits = exponent == 0x1f ? sign | 0x7f800000u | quiet | mantissa << 13
+                                         : sign | (exponent + 112) << 23 | mantissa << 13;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
 
 struct Reader {
   std::string path;
@@ -162,9 +222,11 @@ Archive load_archive(const std::string& path) {
     const json::Value* offsets = r.field(entry, "data_offsets", name);
     if (dtype->kind != json::Value::Kind::String)
       r.fail("tensor '", name, "' dtype is not a string");
-    if (dtype->string != "F32" && dtype->string != "I64")
-      r.fail("tensor '", name, "' has dtype ", dtype->string,
-             ", which Ember does not read (F32 and I64 only)");
+    const std::string& type = dtype->string;
+    const std::optional<Dtype> ember_dtype = read_dtype(type);
+    if (!ember_dtype && type != "I64")
+      r.fail("tensor '", name, "' has dtype ", type,
+             ", which Ember does not read (F32, F64, BF16, F16, BOOL and I64 only)");
     if (shape_v->kind != json::Value::Kind::Array)
       r.fail("tensor '", name, "' shape is not a list");
     Shape shape;
@@ -181,22 +243,38 @@ Archive load_archive(const std::string& path) {
     if (begin > end || end > data_size)
       r.fail("tensor '", name, "' offsets [", begin, ", ", end, "] are out of range for ",
              data_size, " bytes of data");
-    const uint64_t elem = dtype->string == "F32" ? 4 : 8;
+    const uint64_t elem = type == "I64" ? 8 : type == "F16" ? 2 : element_size(*ember_dtype);
     uint64_t need = 0;
     if (__builtin_mul_overflow(numel, elem, &need) || need != end - begin)
-      r.fail("tensor '", name, "' of shape ", detail::shape_str(shape), " and dtype ",
-             dtype->string, " needs ", numel, " elements but its offsets hold ", end - begin,
-             " bytes");
+      r.fail("tensor '", name, "' of shape ", detail::shape_str(shape), " and dtype ", type,
+             " needs ", numel, " elements of ", elem, " bytes but its offsets hold ", end - begin);
     ranges.push_back({begin, end, name});
-    if (elem == 4) {
-      Array a = Array::from_shape(detail::to_xshape(shape));
-      if (need) std::memcpy(a.data(), data + begin, need);
-      archive.tensors[name] = Tensor(std::move(a));
-    } else {
+    const char* src = data + begin;
+    if (type == "I64") {
       std::vector<int64_t> v(numel);
-      if (need) std::memcpy(v.data(), data + begin, need);
+      if (need) std::memcpy(v.data(), src, need);
       archive.index_tensors[name] = IndexTensor(std::move(v), shape);
+      continue;
     }
+    auto storage = std::make_shared<Storage>(static_cast<int64_t>(numel), *ember_dtype);
+    if (type == "F16") {
+      float* out = storage->data_as<float>();
+      for (uint64_t i = 0; i < numel; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        out[i] = half_to_float(h);
+      }
+    } else {
+      // A bool byte other than 0 or 1 is no bool C++ can hold (reading it is undefined).
+      if (type == "BOOL")
+        for (uint64_t i = 0; i < numel; ++i)
+          if (static_cast<unsigned char>(src[i]) > 1)
+            r.fail("tensor '", name, "' of dtype BOOL has byte ",
+                   static_cast<int>(static_cast<unsigned char>(src[i])), " at element ", i,
+                   "; a bool is 0 or 1");
+      if (need) std::memcpy(storage->bytes(), src, need);
+    }
+    archive.tensors[name] = Tensor(std::move(storage), shape);
   }
   // The format requires the ranges to tile the data exactly: in order, no overlap (a
   // zero-length range included), no gap, nothing after the last.

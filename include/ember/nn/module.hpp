@@ -71,8 +71,9 @@ class Module {
   // Parameters and buffers by dotted name ("fc1.weight"); the tensors share storage with the
   // module's.
   StateDict state_dict() const;
-  // Copies values in. Any missing, unexpected (strict) or mis-shaped key throws one error
-  // listing all of them, and then nothing has changed.
+  // Copies values in, converting between floating dtypes as PyTorch's copy_ (a bfloat16
+  // checkpoint loads into a float32 model). Any missing, unexpected (strict), mis-shaped or
+  // bool-for-float key throws one error listing all of them, and then nothing has changed.
   void load_state_dict(const StateDict& dict, bool strict = true);
 
   // The type name shown when printing ("Linear"); defaults to the demangled class name.
