@@ -224,6 +224,24 @@ TEST_CASE("golden: the PyTorch mask idioms ported literally") {
   }
 }
 
+TEST_CASE("bool masks: join, gather, views, any and all") {
+  Tensor m = tensor({1, 0, 0, 1, 1, 1}, {2, 3}, kBool);
+  Tensor joined = cat({m, m.narrow(0, 0, 1)}, 0);
+  CHECK(joined.dtype() == kBool);
+  CHECK(joined.to_vector() == std::vector<float>{1, 0, 0, 1, 1, 1, 1, 0, 0});
+  CHECK(stack({m, ~m}, 0).shape() == Shape{2, 2, 3});
+  CHECK(stack({m, ~m}, 0).select(0, 1).to_vector() == std::vector<float>{0, 1, 1, 0, 0, 0});
+  CHECK_THROWS_AS(cat({m, ones({2, 3})}, 0), DtypeError);
+  CHECK(index_select(m, 1, IndexTensor{2, 0}).to_vector() == std::vector<float>{0, 1, 1, 1});
+  CHECK(m.t().contiguous().to_vector() == std::vector<float>{1, 1, 0, 1, 0, 1});
+  CHECK(m.unsqueeze(0).expand({2, 2, 3}).dtype() == kBool);
+  CHECK(any(m).item() == 1.f);
+  CHECK(all(m).item() == 0.f);
+  CHECK(all(m, 1).to_vector() == std::vector<float>{0, 1});
+  CHECK(any(m, 0, true).shape() == Shape{1, 3});
+  CHECK(any(m, 0).dtype() == kBool);
+}
+
 TEST_CASE("bool masks: masked_mean keeps the trues; a mask changed in place fails backward") {
   Tensor x = tensor({1, 2, 3, 4, 5, 6}, {1, 3, 2}, true);
   IndexTensor ids({7, 9, 1}, {1, 3});

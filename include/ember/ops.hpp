@@ -133,6 +133,11 @@ Tensor logical_not(const Tensor& a);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
+// Whether any (all) element is nonzero: a bool 0-d tensor, or reduced over dim.
+Tensor any(const Tensor& a);
+Tensor all(const Tensor& a);
+Tensor any(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor all(const Tensor& a, int64_t dim, bool keepdim = false);
 // PyTorch's bitwise operators on bool masks (`~mask`, `a & b`); DtypeError for other dtypes.
 Tensor operator~(const Tensor& a);
 Tensor operator&(const Tensor& a, const Tensor& b);

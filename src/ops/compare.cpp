@@ -132,6 +132,16 @@ Tensor operator^(const Tensor& a, const Tensor& b) {
   return logical_xor(a, b);
 }
 
+Tensor any(const Tensor& a) { return gt(sum(ne(a, 0.f)), 0.f); }
+Tensor all(const Tensor& a) { return eq(sum(ne(a, 0.f)), static_cast<float>(a.numel())); }
+Tensor any(const Tensor& a, int64_t dim, bool keepdim) {
+  return gt(sum(ne(a, 0.f), {dim}, keepdim), 0.f);
+}
+Tensor all(const Tensor& a, int64_t dim, bool keepdim) {
+  const int64_t n = a.dim() == 0 ? 1 : a.size(dim);
+  return eq(sum(ne(a, 0.f), {dim}, keepdim), static_cast<float>(n));
+}
+
 bool equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   if (a.dtype() != kFloat32) {  // compared as doubles, which hold every dtype exactly

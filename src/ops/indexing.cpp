@@ -33,7 +33,25 @@ Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op
 }
 }  // namespace detail
 
+namespace {
+// Bool tensors (masks) join and gather as 0/1 floats, converted back: exact, and rare enough
+// not to need kernels of their own. Mixed dtypes are refused, as Ember has no promotion here.
+bool all_bool(const std::vector<Tensor>& tensors, const char* op) {
+  size_t bools = 0;
+  for (const Tensor& t : tensors) bools += t.dtype() == kBool ? 1 : 0;
+  EMBER_CHECK_DTYPE(bools == 0 || bools == tensors.size(), op, ": ", bools, " of the ",
+                    tensors.size(), " tensors are bool; join masks with masks");
+  return bools > 0;
+}
+std::vector<Tensor> as_floats(const std::vector<Tensor>& tensors) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : tensors) out.push_back(t.to(kFloat32));
+  return out;
+}
+}  // namespace
+
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (all_bool(tensors, "cat")) return cat(as_floats(tensors), dim).to(kBool);
   std::vector<Shape> shapes;
   for (const Tensor& t : tensors) shapes.push_back(t.shape());
   detail::Joined joined = detail::join_shapes(shapes, dim, "cat");
@@ -76,10 +94,12 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (all_bool(tensors, "stack")) return stack(as_floats(tensors), dim).to(kBool);
   return detail::stack_by_cat(tensors, dim);
 }
 
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
+  if (a.dtype() == kBool) return index_select(a.to(kFloat32), dim, index).to(kBool);
   dim = detail::wrap_dim(dim, a.dim(), "index_select");
   EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ",
                     detail::shape_str(index.shape()));
