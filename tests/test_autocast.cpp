@@ -84,7 +84,7 @@ TEST_CASE("gemm_bf16 equals sgemm on the widened operands, every transpose and l
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j)
           worst = std::max(worst, std::fabs(c[size_t(i * ldc + j)] - want[size_t(i * ldc + j)]));
-      CHECK(worst < 1e-3f);  // sums of 130 products of size ~1 in another order
+      CHECK(worst < 1e-3f);         // sums of 130 products of size ~1 in another order
       CHECK(c[size_t(n)] == 0.5f);  // the padding past n is left alone
     }
 }
