@@ -137,6 +137,24 @@ int main(int argc, char** argv) {
   const double flop = 3. * 2. * bench::kLinearBatch * bench::kLinearIn * bench::kLinearOut;
   std::printf("linear_gemms_us_best %.1f\n", best);
   std::printf("sgemm_gflops_best %.1f\n", flop / best / 1e3);
+  // The same three products on bfloat16 operands (autocast's GEMM, ember/autocast.hpp), and
+  // which path ran them: oneDNN's bfloat16 matmul ("native") or widened to sgemm.
+  const auto to_bf16 = [](const std::vector<float>& v) {
+    return std::vector<ember::BFloat16>(v.begin(), v.end());
+  };
+  const int B = bench::kLinearBatch, I = bench::kLinearIn, O = bench::kLinearOut;
+  const auto x = to_bf16(bench::normal(B * I, 5)), w = to_bf16(bench::normal(O * I, 12)),
+             g = to_bf16(bench::normal(B * O, 6));
+  std::vector<float> y(B * O), dx(B * I), dw(O * I);
+  const double bf16 = best_us(
+      [&] {
+        ember::gemm_bf16(false, true, B, O, I, x.data(), I, w.data(), I, 0.f, y.data(), O);
+        ember::gemm_bf16(false, false, B, I, O, g.data(), O, w.data(), I, 0.f, dx.data(), I);
+        ember::gemm_bf16(true, false, O, I, B, g.data(), O, x.data(), I, 0.f, dw.data(), I);
+      },
+      7);
+  std::printf("bf16_gemm_path %s\n", ember::autocast::native_bf16_gemm() ? "native" : "widened");
+  std::printf("bf16_gemm_gflops %.1f\n", flop / bf16 / 1e3);
   // Footprints: the classifier's embedding table (V×D) and the large embedding's gradient.
   std::printf("triad_gbs_classifier %.2f\n",
               triad_gbs(bench::kClassifierVocab * bench::kClassifierDim));

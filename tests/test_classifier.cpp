@@ -172,7 +172,7 @@ TEST_CASE("the command line: --key=value, --, --seed 0, help from the option def
        {"--train",   "--valid",       "--test",       "--out",        "--epochs",  "--dim",
         "--hidden",  "--lr",          "--lr-decay",   "--batch-size", "--max-len", "--optimizer",
         "--dense",   "--word-ngrams", "--buckets",    "--minn",       "--maxn",    "--min-count",
-        "--threads", "--early-stop",  "--pretrained", "--freeze",     "--seed"})
+        "--threads", "--early-stop",  "--pretrained", "--freeze",     "--seed",    "--bf16"})
     CHECK_MESSAGE(help.find(option) != std::string::npos, option);
   CHECK(help.find("lazy Adam") != std::string::npos);
   CHECK(run("--help").first.find("quantize") != std::string::npos);

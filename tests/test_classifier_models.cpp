@@ -63,3 +63,15 @@ TEST_CASE("ember-classify --model lstm / transformer / cnn: train, eval and pred
   CHECK(bad_status != 0);
   CHECK(bad.find("rnn") != std::string::npos);
 }
+
+TEST_CASE("ember-classify train --bf16: the transformer under bfloat16 autocast still learns") {
+  const std::string model = kDir + "/transformer-bf16";
+  std::filesystem::remove_all(model);
+  auto [out, status] =
+      run("train --model transformer --bf16 --epochs 8 --dim 32 --hidden 32 "
+          "--threads 2 --train " +
+          kData + "/train.tsv --test " + kData + "/test.tsv --out " + model);
+  INFO(out);
+  REQUIRE(status == 0);
+  CHECK(number_after(out, "test accuracy") >= 0.90);
+}

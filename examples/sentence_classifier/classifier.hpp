@@ -28,6 +28,7 @@ struct Config {
   int64_t max_len = 64;  // words kept per sentence (before n-grams are added)
   std::string optimizer = "adam";
   bool dense = false;      // true: dense embedding gradients (Adam rewrites the whole table)
+  bool bf16 = false;       // true: the forward under bfloat16 autocast (ember/autocast.hpp)
   std::string pretrained;  // word-vector file; empty for none
   bool freeze = false;
   uint64_t seed = 1;

@@ -109,6 +109,10 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--optimizer", c.optimizer, "adam or sgd")
       ->check(CLI::IsMember({"adam", "sgd"}))
       ->capture_default_str();
+  cmd.add_flag("--bf16", c.bf16,
+               "train under bfloat16 autocast: Linear layers and the sequence models' "
+               "projections multiply bfloat16 operands with float32 sums (faster where the CPU "
+               "multiplies bfloat16 natively; weights and the saved model stay float32)");
   cmd.add_flag("--dense", c.dense,
                "dense embedding gradients. By default the table's gradient is row-sparse and "
                "Adam/SGD update only the rows a batch used (lazy Adam): a step costs the "

@@ -191,7 +191,11 @@ Model train(const std::vector<text::Example>& train_set, const text::LabelSet& l
       opt->zero_grad();
       auto [mine, mine_end] = c.parallel.shard(lo, hi);  // [lo, hi) in one process
       if (mine_end > mine) {
-        Tensor logits = forward_slice(*m.net, data, order, mine, mine_end, targets);
+        Tensor logits;
+        {  // --bf16: the forward's products in bfloat16; backward follows what it recorded
+          autocast::Guard bf16(kBFloat16, c.bf16);
+          logits = forward_slice(*m.net, data, order, mine, mine_end, targets);
+        }
         Tensor loss = F::cross_entropy(logits, IndexTensor(targets));
         (loss * c.parallel.loss_scale(mine_end - mine, hi - lo)).backward();
         std::vector<int64_t> pred = argmax(logits, 1).to_vector();
