@@ -4,7 +4,6 @@
 // one set of numerics (products of bf16 values, summed in float32), two speeds.
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -39,8 +38,10 @@ void widened_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloa
 }
 
 #ifdef EMBER_HAVE_DNNL
-// One matmul primitive per shape, layout and beta, made once (making one costs more than a
-// small product) and shared by every thread: a primitive's execute is thread-safe.
+// One matmul primitive per shape, layout and beta and per thread, made once (making one costs
+// more than a small product). Per thread because with oneDNN's default scratchpad a primitive
+// must run on the thread that made it, and one primitive never runs on two threads at once
+// (the two halves of a product split in equal pieces have the same key).
 using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float>;
 struct Matmul {
   dnnl::matmul primitive;
@@ -53,9 +54,7 @@ const dnnl::engine& cpu_engine() {
 }
 
 const Matmul& matmul_for(const Key& key) {
-  static std::mutex mutex;
-  static std::map<Key, Matmul> made;
-  std::lock_guard<std::mutex> lock(mutex);
+  thread_local std::map<Key, Matmul> made;
   auto found = made.find(key);
   if (found != made.end()) return found->second;
   const auto [ta, tb, m, n, k, lda, ldb, ldc, beta] = key;
