@@ -42,10 +42,6 @@ void openblas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
 }
 
 #ifdef EMBER_HAVE_DNNL
-// Below this many multiply-adds one thread is faster than waking the pool (measured: 64x64x128
-// and 256x10x128 ran slower on 2 threads than on 1).
-constexpr int64_t kMinParallelGemm = 1 << 21;
-
 void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   // oneDNN threads with OpenMP, whose thread count is per calling thread: one thread per call
@@ -60,34 +56,16 @@ void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
               " for m=", m, " n=", n, " k=", k);
 }
 
-// Splits C into pieces fixed by the shape and the machine (its hardware threads), never by the
-// thread count, so one and two threads compute every element with the same calls: results are
-// bit-identical.
 void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  int64_t pieces = std::min<int64_t>(cores, m * n * k / kMinParallelGemm);
-  if (pieces <= 1) {
-    onednn_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  if (m >= n) {  // rows of C: rows of op(A)
-    int64_t step = (m / pieces + 15) / 16 * 16;
-    detail::parallel_for(pieces, [&](int64_t p) {
-      int64_t lo = std::min(m, p * step), hi = p + 1 == pieces ? m : std::min(m, lo + step);
-      if (lo < hi)
-        onednn_serial(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
-                      c + lo * ldc, ldc);
-    });
-  } else {  // columns of C: columns of op(B)
-    int64_t step = (n / pieces + 15) / 16 * 16;
-    detail::parallel_for(pieces, [&](int64_t p) {
-      int64_t lo = std::min(n, p * step), hi = p + 1 == pieces ? n : std::min(n, lo + step);
-      if (lo < hi)
-        onednn_serial(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta,
-                      c + lo, ldc);
-    });
-  }
+  detail::split_product(m, n, k, [&](int64_t lo, int64_t hi, bool rows) {
+    if (rows)  // rows of C: rows of op(A)
+      onednn_serial(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                    c + lo * ldc, ldc);
+    else  // columns of C: columns of op(B)
+      onednn_serial(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta,
+                    c + lo, ldc);
+  });
 }
 #endif
 
@@ -156,6 +134,26 @@ std::string gemm_engine_name(GemmEngine engine) {
   check_available(engine, "gemm_engine_name");
   return std::string("OpenBLAS ") + openblas_get_corename();
 }
+
+namespace detail {
+
+void split_product(int64_t m, int64_t n, int64_t k,
+                   const std::function<void(int64_t lo, int64_t hi, bool rows)>& piece) {
+  // Below 2^21 multiply-adds one thread is faster than waking the pool (measured: 64x64x128 and
+  // 256x10x128 ran slower on 2 threads than on 1).
+  static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t pieces = std::min<int64_t>(cores, m * n * k / (int64_t{1} << 21));
+  if (pieces <= 1) return piece(0, m, true);
+  const bool rows = m >= n;
+  const int64_t size = rows ? m : n, step = (size / pieces + 15) / 16 * 16;
+  parallel_for(pieces, [&](int64_t p) {
+    const int64_t lo = std::min(size, p * step);
+    const int64_t hi = p + 1 == pieces ? size : std::min(size, lo + step);
+    if (lo < hi) piece(lo, hi, rows);
+  });
+}
+
+}  // namespace detail
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

@@ -4,7 +4,6 @@
 // one set of numerics (products of bf16 values, summed in float32), two speeds.
 #include <algorithm>
 #include <map>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -90,30 +89,17 @@ void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFlo
   if (saved != 1) omp_set_num_threads(saved);
 }
 
-// Pieces of C fixed by the shape and the machine, never by the thread count (as sgemm's), so
-// the bits do not depend on how many threads run.
+// Split as sgemm's products are (gemm.hpp), so the bits do not depend on the thread count.
 void onednn_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
                  const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t pieces = std::min<int64_t>(cores, m * n * k / (int64_t{1} << 21));
-  if (pieces <= 1) return onednn_serial(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-  if (m >= n) {
-    const int64_t step = (m / pieces + 15) / 16 * 16;
-    detail::parallel_for(pieces, [&](int64_t p) {
-      const int64_t lo = std::min(m, p * step), hi = p + 1 == pieces ? m : std::min(m, lo + step);
-      if (lo < hi)
-        onednn_serial(ta, tb, hi - lo, n, k, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
-                      c + lo * ldc, ldc);
-    });
-  } else {
-    const int64_t step = (n / pieces + 15) / 16 * 16;
-    detail::parallel_for(pieces, [&](int64_t p) {
-      const int64_t lo = std::min(n, p * step), hi = p + 1 == pieces ? n : std::min(n, lo + step);
-      if (lo < hi)
-        onednn_serial(ta, tb, m, hi - lo, k, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo,
-                      ldc);
-    });
-  }
+  detail::split_product(m, n, k, [&](int64_t lo, int64_t hi, bool rows) {
+    if (rows)
+      onednn_serial(ta, tb, hi - lo, n, k, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                    c + lo * ldc, ldc);
+    else
+      onednn_serial(ta, tb, m, hi - lo, k, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo,
+                    ldc);
+  });
 }
 #endif
 
