@@ -36,10 +36,13 @@ template <class E>
 Tensor bool_tensor(const Shape& shape, const E& values) {
   const int64_t numel = checked_numel(shape, "bool_tensor", 1);
   Tensor out(std::make_shared<Storage>(numel, kBool), shape);
-  // Element by element through xtensor's iterators, not its SIMD assignment (which, like the
-  // read above, mishandles bool buffers on SSE).
-  const auto all = xt::broadcast(values, to_xshape(shape));
-  std::copy(all.cbegin(), all.cend(), out.impl()->storage->data_as<bool>());
+  // Through 0/1 floats: xtensor's vectorised float path, then one plain pass into the bytes
+  // (its SIMD assignment into a bool buffer, like the read above, goes wrong on SSE).
+  const Array ones = xt::where(values, 1.f, 0.f);  // `values` has `shape` (callers broadcast)
+  EMBER_CHECK_SHAPE(static_cast<int64_t>(ones.size()) == numel, "bool_tensor: ", ones.size(),
+                    " values for shape ", shape_str(shape));
+  bool* first = out.impl()->storage->data_as<bool>();
+  for (int64_t i = 0; i < numel; ++i) first[i] = ones.data()[i] != 0.f;
   return out;
 }
 

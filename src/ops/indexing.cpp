@@ -5,6 +5,7 @@
 #include "../bool_values.hpp"
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
+#include "kernels.hpp"
 #include "op_helpers.hpp"
 #include "stack.hpp"
 
@@ -217,8 +218,15 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
-  // Both read where they sit.
-  Array out = xt::where(detail::bool_values(mask, "masked_fill", "mask"), value, a.data());
+  Array out;
+  if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {
+    // The common case, a mask of the input's shape: one plain pass.
+    out = Array::from_shape(detail::to_xshape(sa));
+    detail::kernels::fill_where(reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()), value,
+                                a.data_ptr(), out.data(), a.numel());
+  } else {  // both read where they sit, the mask broadcast
+    out = xt::where(detail::bool_values(mask, "masked_fill", "mask"), value, a.data());
+  }
   return make_output(std::move(out), "masked_fill", {a},
                      [M = detail::SavedMask(mask, "masked_fill")](const Array& g) {
                        return gradients(Array(xt::where(*M, 0.f, g)));

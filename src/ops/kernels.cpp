@@ -48,6 +48,21 @@ EMBER_CLONES void from_bf16_loop(const uint16_t* in, float* out, int64_t n) {
   }
 }
 
+// out[i] = mask[i] ? value : x[i], with bit masks instead of a branch (a mask's bytes are as
+// unpredictable as the data).
+EMBER_CLONES void fill_where_loop(const uint8_t* mask, float value, const float* x, float* out,
+                                  int64_t n) {
+  uint32_t v;
+  std::memcpy(&v, &value, sizeof v);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    const uint32_t take = 0u - static_cast<uint32_t>(mask[i] != 0);
+    const uint32_t r = (v & take) | (u & ~take);
+    std::memcpy(out + i, &r, sizeof r);
+  }
+}
+
 EMBER_CLONES void add_loop(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
@@ -185,6 +200,11 @@ void to_bf16(const float* in, uint16_t* out, int64_t n) {
 }
 void from_bf16(const uint16_t* in, float* out, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { from_bf16_loop(in + lo, out + lo, hi - lo); });
+}
+void fill_where(const uint8_t* mask, float value, const float* x, float* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) {
+    fill_where_loop(mask + lo, value, x + lo, out + lo, hi - lo);
+  });
 }
 void add(const float* a, const float* b, float* out, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { add_loop(a + lo, b + lo, out + lo, hi - lo); });

@@ -19,6 +19,8 @@ double sum(const float* x, int64_t n);
 // BFloat16's conversions: what autocast and to(kBFloat16) convert in bulk.
 void to_bf16(const float* in, uint16_t* out, int64_t n);
 void from_bf16(const uint16_t* in, float* out, int64_t n);
+// out[k] = mask[k] ? value : x[k] (masked_fill on a mask of x's shape); out may alias x.
+void fill_where(const uint8_t* mask, float value, const float* x, float* out, int64_t n);
 
 // out[k] = exp(in[k] - shift) for k < n, returns their sum (16 lanes in a fixed order); out may
 // alias in. exp is Cephes' expf polynomial (within 1e-7 relative of exp), on 16-lane vectors
