@@ -66,6 +66,27 @@ TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat
   CHECK_THROWS_AS([] { autocast::Guard guard(kFloat64); }(), DtypeError);
 }
 
+TEST_CASE("autocast: a weight larger than one conversion block (the LM head's case)") {
+  // 4096 x 1024 floats: rounded to bfloat16 in two blocks of rows, in forward and for dx.
+  manual_seed(8);
+  Tensor x = randn({3, 1024}, true), w = randn({4096, 1024}, true);
+  Tensor h = randn({3, 4096}, true), m = randn({4096, 1024}, true);
+  Tensor y, z;
+  {
+    autocast::Guard guard;
+    y = linear(x, w);  // blocks of outputs
+    z = matmul(h, m);  // blocks of the inner dim
+  }
+  CHECK(relative_gap(y, linear(bf16_rounded(x), bf16_rounded(w))) < 1e-5f);
+  CHECK(relative_gap(z, matmul(bf16_rounded(h), bf16_rounded(m))) < 1e-5f);
+  Tensor gy = randn({3, 4096}), gz = randn({3, 1024});
+  y.backward(gy);
+  z.backward(gz);
+  CHECK(relative_gap(x.grad(), matmul(bf16_rounded(gy), bf16_rounded(w))) < 1e-5f);
+  CHECK(relative_gap(h.grad(), matmul(bf16_rounded(gz), bf16_rounded(m).t())) < 1e-5f);
+  CHECK(relative_gap(m.grad(), matmul(bf16_rounded(h).t(), bf16_rounded(gz))) < 1e-5f);
+}
+
 TEST_CASE("gemm_bf16 equals sgemm on the widened operands, every transpose and leading dim") {
   manual_seed(7);
   const int64_t m = 67, n = 45, k = 130, pad = 3;

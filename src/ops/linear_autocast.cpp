@@ -2,6 +2,8 @@
 // summed in float32 on the bfloat16 GEMM, the bias added in float32. Backward keeps x's
 // bfloat16 copy (half of float32's bytes: the activation memory autocast saves) and the float32
 // weight (no second copy of every weight), which it rounds again for dx.
+#include <algorithm>
+
 #include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
@@ -18,6 +20,18 @@ std::shared_ptr<Storage> rounded(const float* values, int64_t n) {
   kernels::to_bf16(values, static_cast<uint16_t*>(out->bytes()), n);
   return out;
 }
+// Calls use(first, count, part) on blocks of a row-major [rows, cols] float32 matrix's rows,
+// each rounded to bfloat16 just before use: a few MB at a time instead of a copy of the whole
+// weight (the language-model head's is 77 MB in bfloat16) held through the product.
+template <class Use>
+void in_row_blocks(const float* w, int64_t rows, int64_t cols, Use use) {
+  const int64_t block = std::max<int64_t>(16, (int64_t{1} << 21) / std::max<int64_t>(cols, 1));
+  for (int64_t first = 0; first < rows; first += block) {
+    const int64_t count = std::min(block, rows - first);
+    const auto part = rounded(w + first * cols, count * cols);
+    use(first, count, part->data_as<BFloat16>());
+  }
+}
 }  // namespace
 
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,
@@ -27,10 +41,11 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
   // neither forward nor backward goes through a transposed view of the weight.
   const int64_t in = sw[weight_in_out ? 0 : 1], out_features = sw[weight_in_out ? 1 : 0];
   const int64_t rows = in == 0 ? 0 : x.numel() / in;
-  const int64_t ldw = weight_in_out ? out_features : in;
-  // Row-major bfloat16 copies, read where x and W sit (any strides).
+  // x as a row-major bfloat16 copy (read where it sits), kept for dW; W rounded block by block.
   std::shared_ptr<const Storage> xb = convert_storage(x, kBFloat16);
-  const auto wb = convert_storage(weight, kBFloat16);
+  const Tensor w_read = weight.is_contiguous() ? weight : weight.contiguous();
+  auto W = w_read.storage();
+  const int64_t w_rows = sw[0], w_cols = sw[1];
   std::vector<size_t> out_shape(sx.begin(), sx.end());
   out_shape.back() = static_cast<size_t>(out_features);
   Array y = Array::from_shape(out_shape);
@@ -40,11 +55,17 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j];
     beta = 1.f;
+  } else if (w_rows == 0) {  // no block below writes y
+    std::fill(y.begin(), y.end(), 0.f);
   }
-  gemm_bf16(false, !weight_in_out, rows, out_features, in, xb->data_as<BFloat16>(), in,
-            wb->data_as<BFloat16>(), ldw, beta, y.data(), out_features);
-  const Tensor w_read = weight.is_contiguous() ? weight : weight.contiguous();
-  auto W = w_read.storage();
+  const BFloat16* xp = xb->data_as<BFloat16>();
+  in_row_blocks(W->data(), w_rows, w_cols, [&](int64_t first, int64_t count, const BFloat16* w) {
+    if (weight_in_out)  // rows of W are a range of `in`: y += x[:, range] · W[range, :]
+      gemm_bf16(false, false, rows, out_features, count, xp + first, in, w, out_features,
+                first == 0 ? beta : 1.f, y.data(), out_features);
+    else  // rows of W are a range of outputs: y[:, range] = x · W[range, :]ᵀ
+      gemm_bf16(false, true, rows, count, in, xp, in, w, in, beta, y.data() + first, out_features);
+  });
   const auto x_shape = to_xshape(sx), w_shape = to_xshape(sw);
   const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
   const bool has_bias = bias.defined();
@@ -52,9 +73,16 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
     const auto gb = rounded(g.data(), static_cast<int64_t>(g.size()));
     const BFloat16* gp = gb->data_as<BFloat16>();
     sinks[0].accumulate(x_shape, [&](float beta_x, float* dx) {  // dx = g · W
-      const auto w = rounded(W->data(), out_features * in);
-      gemm_bf16(false, weight_in_out, rows, in, out_features, gp, out_features,
-                w->data_as<BFloat16>(), ldw, beta_x, dx, in);
+      if (w_rows == 0 && beta_x == 0.f) std::fill(dx, dx + rows * in, 0.f);
+      in_row_blocks(W->data(), w_rows, w_cols,
+                    [&](int64_t first, int64_t count, const BFloat16* w) {
+                      if (weight_in_out)  // dx[:, range] = g · W[range, :]ᵀ
+                        gemm_bf16(false, true, rows, count, out_features, gp, out_features, w,
+                                  out_features, beta_x, dx + first, in);
+                      else  // dx += g[:, range] · W[range, :]
+                        gemm_bf16(false, false, rows, in, count, gp + first, out_features, w, in,
+                                  first == 0 ? beta_x : 1.f, dx, in);
+                    });
     });
     sinks[1].accumulate(w_shape, [&](float beta_w, float* dw) {
       if (weight_in_out)  // dW = xᵀ · g, [in, out]
