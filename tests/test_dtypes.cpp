@@ -212,6 +212,15 @@ TEST_CASE("golden: the PyTorch mask idioms ported literally") {
     golden::check_close(a.grad(), c.at("ga"), "ga");
     golden::check_close(b.grad(), c.at("gb"), "gb");
   }
+  SUBCASE("where(mask, a, 0.) with a scalar side, as torch.where") {
+    const golden::Case& c = file.at("where");
+    Tensor a = c.at("a").tensor(true);
+    Tensor y = where(a > 0.f, a, 0.f);
+    CHECK(equal(y, relu(a.detach())));
+    y.sum().backward();
+    CHECK(equal(a.grad(), (a.detach() > 0.f).to(kFloat32)));
+    CHECK(equal(where(a > 0.f, 1.f, a.detach()), where(a > 0.f, ones_like(a), a.detach())));
+  }
   SUBCASE("scaled_dot_product_attention with a bool mask: True takes part (PyTorch 2)") {
     const golden::Case& c = file.at("sdpa_bool");
     Tensor q = c.at("q").tensor(true), k = c.at("k").tensor(true), v = c.at("v").tensor(true);

@@ -154,6 +154,8 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
 // Masks are bool, as PyTorch's (a float mask throws DtypeError: `mask != 0` makes a bool one).
 // where: a where mask is true, else b (all three broadcast); gradients flow to a and b.
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& mask, const Tensor& a, float b);  // torch.where(mask, x, 0.)
+Tensor where(const Tensor& mask, float a, const Tensor& b);
 // a with `value` where mask (broadcastable to a) is true: masked_fill(x, pad, -INFINITY).
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value);
 

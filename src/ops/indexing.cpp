@@ -213,6 +213,14 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
                      });
 }
 
+// A scalar side is a 0-d tensor, broadcast like any operand.
+Tensor where(const Tensor& mask, const Tensor& a, float b) {
+  return where(mask, a, scalar_tensor(b));
+}
+Tensor where(const Tensor& mask, float a, const Tensor& b) {
+  return where(mask, scalar_tensor(a), b);
+}
+
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
   Shape sa = a.shape();
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
