@@ -256,6 +256,10 @@ TEST_CASE("bool masks: masked_mean keeps the trues; a mask changed in place fail
   IndexTensor ids({7, 9, 1}, {1, 3});
   Tensor m = F::masked_mean(x, ids != 1, 1);
   CHECK(m.to_vector() == std::vector<float>{2, 3});
+  // A strided mask (a transposed view) is read in its own order.
+  Tensor x2 = randn({3, 4, 2});
+  Tensor strided = tensor({1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1}, {4, 3}, kBool).t();
+  CHECK(equal(F::masked_mean(x2, strided, 1), F::masked_mean(x2, strided.contiguous(), 1)));
   Tensor mask = tensor({1, 0}, {2}, kBool);
   Tensor y = masked_fill(tensor({1.f, 2.f}, {2}, true), mask, 0.f);
   const_cast<bool*>(mask.data_ptr<bool>())[1] = true;  // written in place, then counted

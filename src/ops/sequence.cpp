@@ -22,9 +22,10 @@ Tensor masked_mean(const Tensor& x, const Tensor& mask, int64_t dim) {
   // x seen as [outer, L, R, D]: L the reduced dim, R the dims between it and the features.
   const detail::DimSplit s = detail::split_at(sx, dim);
   const int64_t D = sx.back(), L = s.n, R = s.inner / D, outer = s.outer;
-  detail::bool_values(mask, "masked_mean", "mask");               // checks the dtype
-  const auto mask_values = detail::convert_storage(mask, kBool);  // row-major (a few bytes)
-  const bool* kept = mask_values->data_as<bool>();
+  detail::mask_bytes(mask, "masked_mean", "mask");  // checks the dtype
+  // The mask's elements in row-major order: where they sit, or a strided view's packed.
+  const auto packed = mask.is_contiguous() ? nullptr : detail::convert_storage(mask, kBool);
+  const bool* kept = packed ? packed->data_as<bool>() : mask.data_ptr<bool>();
   auto m = [kept](int64_t k) { return kept[k] ? 1.f : 0.f; };
   // weight[o, l, r] = mask / (number of unmasked positions in that row); fully padded rows
   // keep weight 0 and so give zeros, not NaN.
