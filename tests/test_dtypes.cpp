@@ -87,6 +87,9 @@ TEST_CASE("dtypes: errors name the op and the dtype") {
                        doctest::Contains("masked_mean"), DtypeError);
   CHECK_THROWS_WITH_AS(mask - mask, doctest::Contains("sub: subtracting two bool"), DtypeError);
   CHECK_THROWS_WITH_AS(~ones({2}), doctest::Contains("operator~"), DtypeError);
+  CHECK_THROWS_WITH_AS(mean(mask), doctest::Contains("mean: a bool tensor has no mean"),
+                       DtypeError);
+  CHECK(mask.to(kFloat32).mean().item() == 0.5f);
 }
 
 TEST_CASE("dtypes: to() is differentiable between float dtypes") {
