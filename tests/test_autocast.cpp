@@ -66,6 +66,34 @@ TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat
   CHECK_THROWS_AS([] { autocast::Guard guard(kFloat64); }(), DtypeError);
 }
 
+TEST_CASE("autocast: batched matmul with broadcast batch dims, and bmm") {
+  manual_seed(9);
+  // Attention written by hand: q · kᵀ over [B, H, T, D], and a [H, D, E] operand shared by
+  // every batch entry (its gradient sums over them).
+  Tensor q = randn({2, 3, 5, 8}, true), k = randn({2, 3, 6, 8}, true);
+  Tensor h = randn({2, 3, 5, 8}, true), shared = randn({3, 8, 4}, true);
+  Tensor a = randn({4, 5, 6}, true), b = randn({4, 6, 7}, true);
+  Tensor scores, projected, batched;
+  {
+    autocast::Guard guard;
+    scores = matmul(q, k.transpose(-2, -1));
+    projected = matmul(h, shared);
+    batched = bmm(a, b);
+  }
+  CHECK(relative_gap(scores, matmul(bf16_rounded(q), bf16_rounded(k).transpose(-2, -1))) < 1e-5f);
+  CHECK(relative_gap(projected, matmul(bf16_rounded(h), bf16_rounded(shared))) < 1e-5f);
+  CHECK(relative_gap(batched, bmm(bf16_rounded(a), bf16_rounded(b))) < 1e-5f);
+  Tensor gs = randn(scores.shape()), gp = randn(projected.shape()), gb = randn(batched.shape());
+  (sum(scores * gs) + sum(projected * gp) + sum(batched * gb)).backward();
+  // The same gradients from float32 products of the rounded values.
+  CHECK(relative_gap(q.grad(), matmul(bf16_rounded(gs), bf16_rounded(k))) < 1e-5f);
+  CHECK(relative_gap(k.grad(), matmul(bf16_rounded(gs).transpose(-2, -1), bf16_rounded(q))) <
+        1e-5f);
+  CHECK(relative_gap(shared.grad(), sum(matmul(bf16_rounded(h).transpose(-2, -1), bf16_rounded(gp)),
+                                        {0})) < 1e-5f);
+  CHECK(relative_gap(b.grad(), bmm(bf16_rounded(a).transpose(1, 2), bf16_rounded(gb))) < 1e-5f);
+}
+
 TEST_CASE("autocast: a weight larger than one conversion block (the LM head's case)") {
   // 8448 x 1024 floats: rounded to bfloat16 in two blocks of rows (8192 and 256), in forward
   // and for dx.

@@ -4,11 +4,12 @@
 // float32 activations). Weights, optimizer state, gradients and every other op (softmax,
 // layer_norm, the losses) stay float32, and results stay float32 tensors.
 //
-// The ops: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's lm_head) and
-// matmul by a matrix (GPT-2's Conv1D). Under a Guard, linear(x, W, b) computes
+// The ops: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's lm_head),
+// matmul (by a matrix, as GPT-2's Conv1D, or batched with broadcasting, as attention written
+// by hand: q · kᵀ) and bmm. Under a Guard, linear(x, W, b) computes
 // round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from float32's by
-// bfloat16's rounding of the operands (8 significant bits). Batched matmul, bmm, conv1d,
-// attention's inner products and the RNNs stay float32 for now.
+// bfloat16's rounding of the operands (8 significant bits). conv1d, the fused attention op's
+// inner products and the RNN kernels stay float32 for now.
 //
 // Where the product runs (native_bf16_gemm()): oneDNN's bfloat16 matmul where the CPU makes it
 // faster than float32 (measured on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x;

@@ -168,6 +168,13 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const char* name) 
   // A broadcast operand is read by several batch entries: its gradient sums them (beta = 1).
   // An empty batch reads it not at all: its gradient is zeros.
   const bool a_shared = count == 0 || repeats(a_at), b_shared = count == 0 || repeats(b_at);
+  if (autocast::is_enabled()) {
+    Shape out_shape = batch;
+    out_shape.push_back(M);
+    out_shape.push_back(N);
+    return detail::matmul_batched_autocast(a_in, b_in, name, out_shape, {a_at, a_shared},
+                                           {b_at, b_shared});
+  }
   auto A = a.storage(), B = b.storage();
   bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
   Shape out_shape = batch;

@@ -106,4 +106,43 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
   return make_output(std::move(y), name, {x, weight}, backward);
 }
 
+Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* name,
+                               const Shape& out_shape, const BatchEntries& ea,
+                               const BatchEntries& eb) {
+  const Shape sa = a.shape(), sb = b.shape();
+  const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
+  const int64_t count = static_cast<int64_t>(ea.at.size());
+  // Both operands as row-major bfloat16 copies, kept for backward (half of float32's bytes).
+  std::shared_ptr<const Storage> ab = convert_storage(a, kBFloat16),
+                                 bb = convert_storage(b, kBFloat16);
+  Array out = Array::from_shape(to_xshape(out_shape));
+  for (int64_t i = 0; i < count; ++i)
+    gemm_bf16(false, false, M, N, K, ab->data_as<BFloat16>() + ea.at[i], K,
+              bb->data_as<BFloat16>() + eb.at[i], N, 0.f, out.data() + i * M * N, N);
+  const auto a_shape = to_xshape(sa), b_shape = to_xshape(sb);
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
+    const auto gb = rounded(g.data(), static_cast<int64_t>(g.size()));
+    const BFloat16* gp = gb->data_as<BFloat16>();
+    Gradients grads(2);
+    if (need_a) {  // dA = g · Bᵀ, summed over the entries that share a broadcast A
+      Array da = Array::from_shape(a_shape);
+      if (ea.shared) std::fill(da.begin(), da.end(), 0.f);
+      for (int64_t i = 0; i < count; ++i)
+        gemm_bf16(false, true, M, K, N, gp + i * M * N, N, bb->data_as<BFloat16>() + eb.at[i], N,
+                  ea.shared ? 1.f : 0.f, da.data() + ea.at[i], K);
+      grads[0] = std::move(da);
+    }
+    if (need_b) {  // dB = Aᵀ · g
+      Array db = Array::from_shape(b_shape);
+      if (eb.shared) std::fill(db.begin(), db.end(), 0.f);
+      for (int64_t i = 0; i < count; ++i)
+        gemm_bf16(true, false, K, N, M, ab->data_as<BFloat16>() + ea.at[i], K, gp + i * M * N, N,
+                  eb.shared ? 1.f : 0.f, db.data() + eb.at[i], N);
+      grads[1] = std::move(db);
+    }
+    return grads;
+  });
+}
+
 }  // namespace ember::detail

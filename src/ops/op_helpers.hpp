@@ -124,5 +124,15 @@ const char* current_backward_op();
 // matmul(x, weight) with weight_in_out (weight [in, out], bias undefined). Shapes checked.
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        bool weight_in_out = false);
+// Batched matmul under autocast: the batch entry i of each operand starts at `at[i]` in its
+// contiguous row-major layout (broadcast entries repeat an offset: `shared`); out_shape is
+// [batch..., M, N]. Shapes checked by matmul.
+struct BatchEntries {
+  std::vector<int64_t> at;
+  bool shared = false;
+};
+Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* name,
+                               const Shape& out_shape, const BatchEntries& ea,
+                               const BatchEntries& eb);
 
 }  // namespace ember::detail
