@@ -35,6 +35,11 @@ class Dense {
 // for writing into it: it borrows the storage (see borrow_values). Throws for a view.
 Array own_values(const Tensor& t);
 
+// A tensor's shape and strides as an xtensor adaptor takes them (Tensor::data(), a bool mask's
+// bytes): a size-1 dim gets stride 0, xtensor's broadcasting convention.
+ArrayViewShape adaptor_shape(const TensorImpl& impl);
+xt::svector<std::ptrdiff_t, 4> adaptor_strides(const TensorImpl& impl);
+
 // A view's elements packed into a fresh contiguous Array (what contiguous() copies).
 Array pack(const Tensor& t);
 

@@ -5,7 +5,6 @@
 #include <ostream>
 #include <string>
 
-#include "dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/index_tensor.hpp"
 

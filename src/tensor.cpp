@@ -140,7 +140,7 @@ std::vector<float> Tensor::to_vector() const {
   return out;
 }
 
-namespace {
+namespace detail {
 ArrayViewShape adaptor_shape(const TensorImpl& impl) {
   return ArrayViewShape(impl.layout.shape.begin(), impl.layout.shape.end());
 }
@@ -151,21 +151,21 @@ xt::svector<std::ptrdiff_t, 4> adaptor_strides(const TensorImpl& impl) {
     if (impl.layout.shape[d] == 1) strides[d] = 0;
   return strides;
 }
-}  // namespace
+}  // namespace detail
 
 ConstArrayView Tensor::data() const& {
   const TensorImpl& impl = checked();
   using Buffer = ConstArrayView::storage_type;
   // xtensor sizes the buffer by the shape (its size() is the element count), however strided.
-  return ConstArrayView(Buffer(data_ptr(), static_cast<size_t>(numel())), adaptor_shape(impl),
-                        adaptor_strides(impl));
+  return ConstArrayView(Buffer(data_ptr(), static_cast<size_t>(numel())),
+                        detail::adaptor_shape(impl), detail::adaptor_strides(impl));
 }
 
 ArrayView Tensor::data() & {
   TensorImpl& impl = const_cast<TensorImpl&>(checked());
   using Buffer = ArrayView::storage_type;
-  return ArrayView(Buffer(const_cast<float*>(data_ptr()), size_t(numel())), adaptor_shape(impl),
-                   adaptor_strides(impl));
+  return ArrayView(Buffer(const_cast<float*>(data_ptr()), size_t(numel())),
+                   detail::adaptor_shape(impl), detail::adaptor_strides(impl));
 }
 
 Array Tensor::data() && {

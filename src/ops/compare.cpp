@@ -11,18 +11,6 @@ namespace ember {
 
 namespace detail {
 
-namespace {
-ArrayViewShape view_shape(const TensorImpl& impl) {
-  return ArrayViewShape(impl.layout.shape.begin(), impl.layout.shape.end());
-}
-xt::svector<std::ptrdiff_t, 4> view_strides(const TensorImpl& impl) {
-  xt::svector<std::ptrdiff_t, 4> strides(impl.layout.strides.begin(), impl.layout.strides.end());
-  for (size_t d = 0; d < strides.size(); ++d)  // xtensor's broadcasting reads size-1 dims as 0
-    if (impl.layout.shape[d] == 1) strides[d] = 0;
-  return strides;
-}
-}  // namespace
-
 MaskBytes mask_bytes(const Tensor& mask, const char* op, const char* what) {
   EMBER_CHECK_DTYPE(mask.dtype() == kBool, op, ": expected a bool ", what, " but got a ",
                     dtype_name(mask.dtype()), " one of shape ", shape_str(mask.shape()),
@@ -31,7 +19,7 @@ MaskBytes mask_bytes(const Tensor& mask, const char* op, const char* what) {
   const uint8_t* first = reinterpret_cast<const uint8_t*>(impl.storage->data_as<bool>());
   if (first) first += impl.layout.offset;
   return MaskBytes(MaskBytes::storage_type(first, static_cast<size_t>(mask.numel())),
-                   view_shape(impl), view_strides(impl));
+                   adaptor_shape(impl), adaptor_strides(impl));
 }
 
 Tensor additive_mask(const Tensor& mask, bool hidden, const char* op, const char* what) {

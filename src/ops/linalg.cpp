@@ -151,35 +151,31 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const char* name) 
                       detail::shape_str(sb), ")");
     batch[i] = da == 1 ? db : da;
   }
-  auto readable = [](const Tensor& t) {
-    return matrix_operand(t).ok ? t : t.contiguous();  // packed once, inside the op
-  };
-  const Tensor a = readable(a_in), b = readable(b_in);
-  const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
   const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
-  const Shape a_strides = a.strides(), b_strides = b.strides();
-  const std::vector<int64_t> a_read =
-      batch_offsets(batch_a, Shape(a_strides.begin(), a_strides.end() - 2), batch);
-  const std::vector<int64_t> b_read =
-      batch_offsets(batch_b, Shape(b_strides.begin(), b_strides.end() - 2), batch);
   const std::vector<int64_t> a_at = batch_offsets(batch_a, batch, M * K);
   const std::vector<int64_t> b_at = batch_offsets(batch_b, batch, K * N);
   const int64_t count = static_cast<int64_t>(a_at.size());
   // A broadcast operand is read by several batch entries: its gradient sums them (beta = 1).
   // An empty batch reads it not at all: its gradient is zeros.
   const bool a_shared = count == 0 || repeats(a_at), b_shared = count == 0 || repeats(b_at);
-  if (autocast::is_enabled()) {
-    Shape out_shape = batch;
-    out_shape.push_back(M);
-    out_shape.push_back(N);
-    return detail::matmul_batched_autocast(a_in, b_in, name, out_shape, {a_at, a_shared},
-                                           {b_at, b_shared});
-  }
-  auto A = a.storage(), B = b.storage();
-  bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
+  if (autocast::is_enabled())  // bfloat16 copies of both: nothing to pack first
+    return detail::matmul_batched_autocast(a_in, b_in, name, out_shape, {a_at, a_shared},
+                                           {b_at, b_shared});
+  auto readable = [](const Tensor& t) {
+    return matrix_operand(t).ok ? t : t.contiguous();  // packed once, inside the op
+  };
+  const Tensor a = readable(a_in), b = readable(b_in);
+  const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
+  const Shape a_strides = a.strides(), b_strides = b.strides();
+  const std::vector<int64_t> a_read =
+      batch_offsets(batch_a, Shape(a_strides.begin(), a_strides.end() - 2), batch);
+  const std::vector<int64_t> b_read =
+      batch_offsets(batch_b, Shape(b_strides.begin(), b_strides.end() - 2), batch);
+  auto A = a.storage(), B = b.storage();
+  bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
   Array out = uninitialized(detail::to_xshape(out_shape));
   for (int64_t i = 0; i < count; ++i)
     detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset + a_read[i], ma.ld,

@@ -120,7 +120,7 @@ void check_finite(const Array& a, const char* op, const char* where);
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();
 
-// linear(x, weight, bias) under autocast (src/ops/linear_autocast.cpp), weight [out, in]; or
+// linear(x, weight, bias) under autocast (src/ops/autocast_products.cpp), weight [out, in]; or
 // matmul(x, weight) with weight_in_out (weight [in, out], bias undefined). Shapes checked.
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        bool weight_in_out = false);

@@ -1,7 +1,8 @@
-// linear under autocast (ember/autocast.hpp): x and W rounded to bfloat16 once, their product
-// summed in float32 on the bfloat16 GEMM, the bias added in float32. Backward keeps x's
-// bfloat16 copy (half of float32's bytes: the activation memory autocast saves) and the float32
-// weight (no second copy of every weight), which it rounds again for dx.
+// The products autocast runs in bfloat16 (ember/autocast.hpp), summed in float32 on gemm_bf16.
+// linear: x rounded once and kept for dW (half of float32's bytes: the activation memory
+// autocast saves); W rounded block by block, in forward and again for dx, so no bfloat16 copy
+// of a whole weight is kept; the bias added in float32. Batched matmul: both operands rounded
+// once and kept for backward.
 #include <algorithm>
 
 #include "ember/autocast.hpp"
