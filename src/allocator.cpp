@@ -24,6 +24,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,20 @@
 namespace ember {
 
 namespace {
+
+// The bytes tensors asked for and hold now, of every size (tiny, malloc'd and cached blocks
+// alike, before any rounding), and the most at once since the last reset_peak_stats(): what a
+// step's activations take, free of the cache's rounding and of what it keeps.
+std::atomic<int64_t> requested{0}, peak_requested{0};
+
+void note_requested(std::size_t bytes) {
+  const int64_t now = requested.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed) +
+                      static_cast<int64_t>(bytes);
+  int64_t peak = peak_requested.load(std::memory_order_relaxed);
+  while (now > peak &&
+         !peak_requested.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
 
 constexpr std::size_t kMinCached = 64 << 10;
 constexpr std::size_t kPage = 4096;
@@ -326,7 +341,13 @@ CacheStats cache_stats() {
   s.hits = c.hits;
   s.misses = c.misses;
   s.releases = c.releases;
+  s.requested_bytes = requested.load(std::memory_order_relaxed);
+  s.peak_requested_bytes = peak_requested.load(std::memory_order_relaxed);
   return s;
+}
+
+void reset_peak_stats() {
+  peak_requested.store(requested.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 namespace {
@@ -351,6 +372,8 @@ struct TinyBlocks {
 thread_local TinyBlocks tiny;
 std::size_t tiny_class(std::size_t bytes) { return bytes == 0 ? 0 : (bytes - 1) / kTinyStep; }
 
+void* allocate(std::size_t bytes);
+
 }  // namespace
 
 namespace detail {
@@ -361,6 +384,16 @@ void throw_too_large(std::size_t count, std::size_t element_bytes) {
 }
 
 void* cached_alloc(std::size_t bytes) {
+  void* p = allocate(bytes);
+  note_requested(bytes);
+  return p;
+}
+
+}  // namespace detail
+
+namespace {
+
+void* allocate(std::size_t bytes) {
   if (bytes <= kTinyBytes) {
     const std::size_t c = tiny_class(bytes);
     if (tiny.count[c] > 0 && !tiny.ended) {
@@ -427,8 +460,13 @@ void* cached_alloc(std::size_t bytes) {
   return p;
 }
 
+}  // namespace
+
+namespace detail {
+
 void cached_free(void* p, std::size_t bytes) noexcept {
   if (!p) return;
+  requested.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
   if (bytes <= kTinyBytes) {
     const std::size_t c = tiny_class(bytes);
     if (tiny.count[c] == kTinyKept || tiny.ended) {

@@ -80,6 +80,28 @@ TEST_CASE("a freed block serves requests of other sizes") {
   }
 }
 
+TEST_CASE("requested_bytes counts what live tensors asked for, exactly; the peak since a reset") {
+  LimitGuard guard;
+  const CacheStats before = cache_stats();
+  reset_peak_stats();
+  CHECK(cache_stats().peak_requested_bytes == before.requested_bytes);
+  {
+    Block tiny(100), small(5 * KiB), large(4 * MiB + 5);  // malloc'd, malloc'd, cached (rounded)
+    CHECK(cache_stats().requested_bytes == before.requested_bytes + 100 + 5 * KiB + 4 * MiB + 5);
+    CHECK(cache_stats().allocated_bytes > 4 * MiB + 5);  // the cache's count is of whole pages
+    {
+      Tensor t = zeros({1000, 250});  // float32: 1,000,000 bytes
+      CHECK(cache_stats().requested_bytes ==
+            before.requested_bytes + 100 + 5 * KiB + 4 * MiB + 5 + 1000000);
+    }
+  }
+  CHECK(cache_stats().requested_bytes == before.requested_bytes);
+  CHECK(cache_stats().peak_requested_bytes ==
+        before.requested_bytes + 100 + 5 * KiB + 4 * MiB + 5 + 1000000);
+  reset_peak_stats();
+  CHECK(cache_stats().peak_requested_bytes == before.requested_bytes);
+}
+
 TEST_CASE("the cache never holds more than its limit") {
   LimitGuard guard;
   set_cache_limit(3 * MiB);

@@ -36,8 +36,15 @@ struct CacheStats {
   int64_t hits = 0;             // allocations served from the cache
   int64_t misses = 0;           // allocations that took memory from the system
   int64_t releases = 0;         // free blocks given back to the system (bound, idle, empty)
+  // The bytes live tensors asked for, exactly (no rounding, no cache; tiny blocks included),
+  // and the most at once since the last reset_peak_stats(): torch.cuda's memory_allocated and
+  // max_memory_allocated. What a step's activations take is the difference of two readings.
+  int64_t requested_bytes = 0;
+  int64_t peak_requested_bytes = 0;
 };
 CacheStats cache_stats();
+// Starts peak_requested_bytes again from what is live now (torch.cuda.reset_peak_memory_stats).
+void reset_peak_stats();
 
 namespace detail {
 void* cached_alloc(std::size_t bytes);
