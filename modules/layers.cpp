@@ -2,8 +2,16 @@
 #include "ember/nn/layers.hpp"
 
 #include <sstream>
+#include <utility>
 
 namespace ember::nn {
+
+GELU::GELU(std::string approximate) : approximate_(std::move(approximate)) {
+  EMBER_CHECK_VALUE(approximate_ == "none" || approximate_ == "tanh",
+                    "GELU: approximate must be \"none\" or \"tanh\", got \"", approximate_, "\"");
+}
+
+std::string GELU::extra_repr() const { return "approximate='" + approximate_ + "'"; }
 
 Dropout::Dropout(double p) : p_(p) {
   EMBER_CHECK_VALUE(p >= 0.0 && p <= 1.0, "Dropout: probability must be in [0, 1], got ", p);

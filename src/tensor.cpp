@@ -9,6 +9,7 @@
 
 #include "dense.hpp"
 #include "ember/autograd.hpp"
+#include "ops/kernels.hpp"
 #include "ops/op_helpers.hpp"
 
 namespace ember {
@@ -406,6 +407,13 @@ SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayou
   view_->offset = layout.offset;
 }
 
+SavedValues SavedValues::rounded_to_bfloat16(const Tensor& t) {
+  ViewLayout packed;
+  packed.shape = t.shape();
+  packed.strides = detail::contiguous_strides(packed.shape);
+  return SavedValues(detail::convert_storage(t, kBFloat16), packed);
+}
+
 // A copy borrows the storage afresh: copying the borrowing Array would copy the elements.
 SavedValues::SavedValues(const SavedValues& other)
     : storage_(other.storage_),
@@ -424,7 +432,11 @@ const Array& SavedValues::packed() const {
   SavedView& v = *view_;
   std::call_once(v.packing, [&] {
     v.packed.emplace(Array::from_shape(detail::to_xshape(v.shape)));
-    detail::gather_strided(storage_->data(), v.shape, v.strides, v.offset, v.packed->data());
+    if (storage_->dtype() == kBFloat16)  // rounded_to_bfloat16's packed copy
+      detail::kernels::from_bf16(static_cast<const uint16_t*>(storage_->bytes()), v.packed->data(),
+                                 static_cast<int64_t>(v.packed->size()));
+    else
+      detail::gather_strided(storage_->data(), v.shape, v.strides, v.offset, v.packed->data());
   });
   return *v.packed;
 }

@@ -32,6 +32,7 @@ const std::map<std::string, Fn>& ops() {
       {"sigmoid", [](const X& x, const I&) { return sigmoid(x[0]); }},
       {"tanh", [](const X& x, const I&) { return tanh(x[0]); }},
       {"gelu", [](const X& x, const I&) { return gelu(x[0]); }},
+      {"gelu_tanh", [](const X& x, const I&) { return gelu(x[0], "tanh"); }},
       {"softmax_dim1", [](const X& x, const I&) { return softmax(x[0], 1); }},
       {"softmax_dim0", [](const X& x, const I&) { return softmax(x[0], 0); }},
       {"log_softmax_dim2", [](const X& x, const I&) { return log_softmax(x[0], 2); }},

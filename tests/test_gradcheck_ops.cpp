@@ -51,6 +51,7 @@ TEST_CASE("gradcheck: activations and softmax over every dim") {
   CHECK_GRADCHECK([](const Inputs& x) { return sigmoid(x[0]); }, {rn(s)});
   CHECK_GRADCHECK([](const Inputs& x) { return tanh(x[0]); }, {rn(s)});
   CHECK_GRADCHECK([](const Inputs& x) { return gelu(x[0]); }, {rn(s)});
+  CHECK_GRADCHECK([](const Inputs& x) { return gelu(x[0], "tanh"); }, {rn(s)});
   for (int64_t dim : {0, 1, 2, -1}) {
     CAPTURE(dim);
     CHECK_GRADCHECK([dim](const Inputs& x) { return softmax(x[0], dim); }, {rn(s)});

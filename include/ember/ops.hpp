@@ -2,6 +2,7 @@
 // backward live side by side in src/ops/<family>.cpp.
 #pragma once
 
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -52,7 +53,9 @@ Tensor relu(const Tensor& a);
 Tensor leaky_relu(const Tensor& a, float negative_slope = 0.01f);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
-Tensor gelu(const Tensor& a);  // exact (erf) form, as PyTorch's default
+// approximate: "none" (the exact erf form, PyTorch's default) or "tanh" (PyTorch's
+// F.gelu(x, approximate="tanh"), the hub's gelu_new and gelu_pytorch_tanh).
+Tensor gelu(const Tensor& a, const std::string& approximate = "none");
 Tensor silu(const Tensor& a);
 // log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch).
 Tensor softplus(const Tensor& a, float beta = 1.f, float threshold = 20.f);

@@ -160,6 +160,10 @@ class SavedValues {
   // A view's values: its storage and layout. Forward copies nothing; the first read (in
   // backward) packs the elements into a contiguous array that this object and its copies share.
   SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout);
+  // t's values rounded to bfloat16 (a copy of half the bytes), read back widened to float32:
+  // the first read packs them into an array this object and its copies share. What autocast
+  // keeps of an activation (ember/autocast.hpp). storage_data() throws for it.
+  static SavedValues rounded_to_bfloat16(const Tensor& t);
   SavedValues(const SavedValues& other);
   SavedValues& operator=(const SavedValues& other);
   SavedValues(SavedValues&&) noexcept = default;

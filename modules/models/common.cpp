@@ -13,11 +13,7 @@
 
 namespace ember::models {
 
-Tensor gelu_new(const Tensor& x) {
-  const float k = static_cast<float>(std::sqrt(2.0 / M_PI));
-  Tensor inner = (x + 0.044715f * pow(x, 3.f)) * k;
-  return 0.5f * x * (1.f + tanh(inner));
-}
+Tensor gelu_new(const Tensor& x) { return gelu(x, "tanh"); }
 
 Tensor activation(const std::string& name, const Tensor& x) {
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return gelu_new(x);

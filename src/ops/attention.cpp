@@ -11,12 +11,11 @@
 #include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
+#include "ember/autocast.hpp"
 #include "ember/parallel.hpp"
 #include "kernels.hpp"
 
 namespace ember::detail {
-
-namespace {
 
 // Adds the masks to one row of scores and turns it into probabilities in place.
 void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpec& s) {
@@ -41,11 +40,16 @@ void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpe
   for (int64_t j = 0; j < S; ++j) row[j] *= inv;
 }
 
-// dP [L, S] holds the gradient of one head's weights (softmax times dropout scale d, may be
-// null); turns it into the scores' gradient in place and adds dQ = scale dS K and
-// dK = scale dSᵀ Q into dq / dk (either may be null).
-void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, const float* P,
-                     const float* d, const float* Q, const float* K, Array* dq, Array* dk) {
+std::shared_ptr<Array> dropout_scales(const AttentionSpec& s) {
+  if (s.dropout_p <= 0.0) return nullptr;
+  // Drawn up front from the seeded generator: thread count free.
+  auto drop = std::make_shared<Array>(detail::pack(rand({s.batch * s.heads, s.L, s.S})));
+  const float keep = static_cast<float>(1.0 / (1.0 - s.dropout_p)), p = float(s.dropout_p);
+  for (float& u : *drop) u = s.dropout_p >= 1.0 ? 0.f : (u >= p ? keep : 0.f);
+  return drop;
+}
+
+void softmax_backward(const AttentionSpec& s, float* dP, const float* P, const float* d) {
   const int64_t L = s.L, S = s.S;
   for (int64_t i = 0; i < L; ++i) {
     float* row = dP + i * S;
@@ -56,6 +60,17 @@ void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, co
     for (int64_t j = 0; j < S; ++j) dot += row[j] * p[j];
     for (int64_t j = 0; j < S; ++j) row[j] = p[j] * (row[j] - dot);
   }
+}
+
+namespace {
+
+// dP [L, S] holds the gradient of one head's weights (softmax times dropout scale d, may be
+// null); turns it into the scores' gradient in place and adds dQ = scale dS K and
+// dK = scale dSᵀ Q into dq / dk (either may be null).
+void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, const float* P,
+                     const float* d, const float* Q, const float* K, Array* dq, Array* dk) {
+  const int64_t L = s.L, S = s.S;
+  softmax_backward(s, dP, P, d);
   if (dq)
     sgemm(false, false, L, s.dk, S, s.scale, dP, S, K, s.k.read.row_stride, 1.f,
           dq->data() + s.q.grad.at(n, h), s.q.grad.row_stride);
@@ -67,6 +82,7 @@ void scores_backward(const AttentionSpec& s, int64_t n, int64_t h, float* dP, co
 }  // namespace
 
 AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec) {
+  if (spec.autocast) return attention_autocast(inputs, spec);
   const AttentionSpec s = spec;
   const int64_t BH = s.batch * s.heads, L = s.L, S = s.S;
   // Each input read where it sits (HeadLayout::read), never packed.
@@ -78,12 +94,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
   }
   auto probs = std::make_shared<Array>(
       Array::from_shape({static_cast<size_t>(BH), static_cast<size_t>(L), static_cast<size_t>(S)}));
-  std::shared_ptr<Array> drop;
-  if (s.dropout_p > 0.0) {  // drawn up front from the seeded generator: thread count free
-    drop = std::make_shared<Array>(detail::pack(rand({BH, L, S})));  // a copy of its own
-    const float keep = static_cast<float>(1.0 / (1.0 - s.dropout_p)), p = float(s.dropout_p);
-    for (float& u : *drop) u = s.dropout_p >= 1.0 ? 0.f : (u >= p ? keep : 0.f);
-  }
+  std::shared_ptr<Array> drop = dropout_scales(s);
   Array out = Array::from_shape(detail::to_xshape(s.out_shape));
   const int64_t work = BH * L * S * (s.dk + s.dv) * 2;
   parallel_rows(BH, work, [&](int64_t lo, int64_t hi) {
@@ -227,6 +238,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.dk)));
   s.is_causal = is_causal;
   s.dropout_p = dropout_p;
+  s.autocast = autocast::is_enabled();
   s.out_shape = sq;
   s.out_shape.back() = s.dv;
   // The batch dims as [batch, heads]: heads the one before the matrix, batch the rest merged

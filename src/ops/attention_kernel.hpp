@@ -37,6 +37,9 @@ struct AttentionSpec {
   const Array* key_padding_mask = nullptr;
   bool is_causal = false;
   double dropout_p = 0.0;  // applied when > 0
+  // Under autocast (attention_autocast): the products on bfloat16 operands, and q, k, v and
+  // the weights kept for backward in bfloat16. Not with attention_weights.
+  bool autocast = false;
   const char* op = "scaled_dot_product_attention";
 };
 
@@ -49,6 +52,20 @@ struct AttentionResult {
 
 // inputs holds each distinct tensor q, k and v read from (a packed projection appears once).
 AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec& spec);
+// The same under autocast (spec.autocast; src/ops/attention_autocast.cpp): every product on
+// bfloat16 operands summed in float32 (gemm_bf16), the softmax in float32. Its result's probs
+// is null: the weights are kept in bfloat16, for backward only.
+AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const AttentionSpec& spec);
+
+// Pieces both share. The dropout scale of every weight ([batch * heads, L, S], 0 or 1 / (1 -
+// p)), or null without dropout.
+std::shared_ptr<Array> dropout_scales(const AttentionSpec& s);
+// Adds the masks to row i of head b's scores (batch entry n) and turns it into probabilities
+// in place.
+void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpec& s);
+// dP [L, S], the gradient of one head's weights (softmax P times dropout scale d, may be
+// null), turned in place into the gradient of its scores.
+void softmax_backward(const AttentionSpec& s, float* dP, const float* P, const float* d);
 
 // The weights the attention of `result` applied (softmax times the dropout scale), as
 // [batch, heads, L, S] on the tape: a second output of the same op, whose backward reaches q

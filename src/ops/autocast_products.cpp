@@ -2,7 +2,7 @@
 // linear: x rounded once and kept for dW (half of float32's bytes: the activation memory
 // autocast saves); W rounded block by block, in forward and again for dx, so no bfloat16 copy
 // of a whole weight is kept; the bias added in float32. Batched matmul: both operands rounded
-// once and kept for backward.
+// once and kept for backward. And what other ops keep of an activation under autocast.
 #include <algorithm>
 
 #include "ember/autocast.hpp"
@@ -36,6 +36,10 @@ void in_row_blocks(const float* w, int64_t rows, int64_t cols, Use use) {
   }
 }
 }  // namespace
+
+SavedValues saved_activation(const Tensor& t) {
+  return autocast::is_enabled() ? SavedValues::rounded_to_bfloat16(t) : t.storage();
+}
 
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        bool weight_in_out) {

@@ -3,6 +3,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
 
+#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
@@ -38,8 +39,12 @@ float row_weight(Reduction reduction, float count, const Array& g, int64_t i) {
   return reduction == Reduction::Mean ? w / count : w;
 }
 
-// Shared by cross_entropy (from logits) and nll_loss (from log-probabilities).
-Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const IndexTensor& targets,
+// Shared by cross_entropy (from logits) and nll_loss (from log-probabilities). Backward reads
+// `kept`: the log-probabilities themselves, or for cross_entropy under autocast the logits in
+// bfloat16 (half the bytes, as PyTorch's autocast linear hands them over), whose softmax it
+// recomputes (rounded log-probabilities of -10 would be 3% off; rounded logits are not).
+Tensor nll_from_log_probs(const Tensor& input, const SavedValues& log_probs, SavedValues kept,
+                          bool kept_logits, const IndexTensor& targets,
                           const CrossEntropyOptions& o, bool input_is_logits, const char* op) {
   const int64_t N = log_probs->shape()[0], C = log_probs->shape()[1];
   const float eps = static_cast<float>(o.label_smoothing());
@@ -58,7 +63,7 @@ Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const Inde
   Reduction reduction = o.reduction();
   int64_t ignore = o.ignore_index();
   return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const Array& g) {
-    Array dx = Array::from_shape(log_probs->shape());
+    Array dx = Array::from_shape(kept->shape());
     // Rows are independent: split between threads, bit-identical for any count.
     detail::parallel_rows(N, N * C * 8, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
@@ -68,11 +73,17 @@ Tensor nll_from_log_probs(const Tensor& input, SavedValues log_probs, const Inde
           continue;
         }
         const float w = row_weight(reduction, count, g, i);
-        const float* lp = log_probs->data() + i * C;
+        const float* row = kept->data() + i * C;
         const float smooth = eps / static_cast<float>(C);
         // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
         if (input_is_logits) {
-          detail::kernels::exp_shifted(lp, d, C, 0.f);
+          // p = exp(row - shift): shift = 0 for log-probabilities, logsumexp for logits.
+          float shift = 0.f;
+          if (kept_logits) {
+            const float m = detail::kernels::max_of(row, C);
+            shift = m + std::log(detail::kernels::exp_shifted(row, d, C, m));
+          }
+          detail::kernels::exp_shifted(row, d, C, shift);
           for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] - smooth);
         } else {
           std::fill_n(d, C, -w * smooth);
@@ -119,7 +130,11 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
     NoGradGuard no_grad;
     return log_softmax(logits, 1);
   }();
-  return nll_from_log_probs(logits, log_probs.storage(), targets, options, true, "cross_entropy");
+  const bool autocast = autocast::is_enabled();
+  return nll_from_log_probs(
+      logits, log_probs.storage(),
+      autocast ? SavedValues::rounded_to_bfloat16(logits) : log_probs.storage(), autocast, targets,
+      options, true, "cross_entropy");
 }
 
 Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
@@ -128,7 +143,8 @@ Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
   check_targets("nll_loss", log_probs.shape(), targets, options.ignore_index());
   EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
                     "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");
-  return nll_from_log_probs(log_probs, log_probs.storage(), targets, options, false, "nll_loss");
+  return nll_from_log_probs(log_probs, log_probs.storage(), log_probs.storage(), false, targets,
+                            options, false, "nll_loss");
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {

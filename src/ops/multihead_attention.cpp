@@ -7,6 +7,7 @@
 #include "../dense.hpp"
 #include "../gemm.hpp"
 #include "attention_kernel.hpp"
+#include "ember/autocast.hpp"
 #include "ember/nn/attention.hpp"
 #include "ember/ops.hpp"
 
@@ -177,6 +178,9 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     mask = detail::pack(detail::additive_mask(o.attn_mask(), true, op, "attn_mask"));
     s.attn_mask = &mask;
   }
+  // Under autocast in bfloat16, unless the weights are asked for (they are read from float32
+  // probabilities).
+  s.autocast = autocast::is_enabled() && !o.need_weights();
   detail::AttentionResult r = detail::attention(inputs, s);
   Tensor out = linear(r.out, o.out_proj_weight(), o.out_proj_bias());
   if (unbatched) out = out.squeeze(1);

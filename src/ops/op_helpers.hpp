@@ -135,4 +135,8 @@ Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* nam
                                const Shape& out_shape, const BatchEntries& ea,
                                const BatchEntries& eb);
 
+// What an op keeps of an activation for backward: its values as they are (no copy), or under
+// autocast a bfloat16 copy, half the bytes (ember/autocast.hpp), read back widened.
+SavedValues saved_activation(const Tensor& t);
+
 }  // namespace ember::detail

@@ -92,6 +92,7 @@ OPS = {
     "mse_loss": (lambda x, i: F.mse_loss(x[0], x[1]), [rn(3, 2), rn(3, 2)], []),
     "bce_with_logits": (lambda x, i: F.binary_cross_entropy_with_logits(x[0], x[1]),
                         [rn(3, 2), torch.rand(3, 2)], []),
+    "gelu_tanh": (lambda x, i: F.gelu(x[0], approximate="tanh"), [rn(3, 4) * 3], []),
 }
 
 

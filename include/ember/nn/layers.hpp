@@ -22,9 +22,15 @@ class Sigmoid : public TensorModule {
  public:
   Tensor forward(const Tensor& x) override { return sigmoid(x); }
 };
+// approximate: "none" (erf) or "tanh", as nn.GELU(approximate=...).
 class GELU : public TensorModule {
  public:
-  Tensor forward(const Tensor& x) override { return gelu(x); }
+  explicit GELU(std::string approximate = "none");
+  Tensor forward(const Tensor& x) override { return gelu(x, approximate_); }
+  std::string extra_repr() const override;
+
+ private:
+  std::string approximate_;
 };
 
 // Active in train() mode only; masks come from the seeded generator (manual_seed).
