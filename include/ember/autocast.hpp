@@ -1,15 +1,20 @@
 // Autocast, as PyTorch's CPU autocast (torch.autocast("cpu", dtype=torch.bfloat16)): while a
 // Guard lives on a thread, the GEMM-bound ops it lists run their products on bfloat16 operands
-// with float32 accumulation, and save those bfloat16 operands for backward (half the bytes of
-// float32 activations). Weights, optimizer state, gradients and every other op (softmax,
-// layer_norm, the losses) stay float32, and results stay float32 tensors.
+// with float32 accumulation, and what backward needs is kept in bfloat16 (half the bytes of
+// float32 activations). Weights, optimizer state, gradients and the other ops' arithmetic
+// (softmax, layer_norm, the losses) stay float32, and results stay float32 tensors.
 //
-// The ops: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's lm_head),
-// matmul (by a matrix, as GPT-2's Conv1D, or batched with broadcasting, as attention written
-// by hand: q · kᵀ) and bmm. Under a Guard, linear(x, W, b) computes
+// The products: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's
+// lm_head), matmul (by a matrix, as GPT-2's Conv1D, or batched with broadcasting, as attention
+// written by hand: q · kᵀ), bmm, and the fused attention (scaled_dot_product_attention, and
+// multi_head_attention_forward without need_weights). Under a Guard, linear(x, W, b) computes
 // round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from float32's by
-// bfloat16's rounding of the operands (8 significant bits). conv1d, the fused attention op's
-// inner products and the RNN kernels stay float32 for now.
+// bfloat16's rounding of the operands (8 significant bits). conv1d and the RNN kernels stay
+// float32.
+//
+// Kept in bfloat16 for backward: the products' operands, the attention's weights, the inputs of
+// gelu, relu and silu, and cross_entropy's logits (whose softmax backward recomputes). Forward
+// reads the float32 values: a loss is float32's loss of the same logits.
 //
 // Where the product runs (native_bf16_gemm()): oneDNN's bfloat16 matmul where the CPU makes it
 // faster than float32 (measured on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x;
