@@ -186,3 +186,31 @@ TEST_CASE("autocast: cross_entropy keeps the logits in bfloat16 and recomputes t
   auto loss = [&](const Tensor& x) { return F::cross_entropy(x, targets); };
   CHECK(bytes_kept(big, false, loss) - bytes_kept(big, true, loss) == 2 * big.numel());
 }
+
+TEST_CASE("autocast: conv1d multiplies bfloat16 columns and weight, and keeps the columns") {
+  manual_seed(15);
+  const int64_t N = 3, C = 6, L = 20, O = 8, K = 3;
+  Tensor x = randn({N, C, L}, true), w = randn({O, C / 2, K}, true), b = randn({O}, true);
+  const auto options = F::Conv1dFuncOptions().bias(b).padding(1).groups(2).stride(2);
+  Tensor y;
+  {
+    autocast::Guard guard;
+    y = F::conv1d(x, w, options);
+  }
+  Tensor g = randn(y.shape());
+  y.backward(g);
+  // float32 conv1d of the rounded input and weight, its backward given the rounded gradient:
+  // the same products, summed in another order.
+  Tensor xr = bf16_rounded(x).requires_grad_(), wr = bf16_rounded(w).requires_grad_();
+  Tensor yr =
+      F::conv1d(xr, wr, F::Conv1dFuncOptions().bias(b.detach()).padding(1).groups(2).stride(2));
+  yr.backward(bf16_rounded(g));
+  CHECK(relative_gap(y, yr) < 1e-5f);
+  CHECK(relative_gap(x.grad(), xr.grad()) < 1e-5f);
+  CHECK(relative_gap(w.grad(), wr.grad()) < 1e-5f);
+  CHECK(relative_gap(b.grad(), sum(g, {0, 2})) < 1e-6f);  // from the float32 gradient
+  // The columns [N, C * K, L_out] kept in 2 bytes instead of 4 (plus the weight's copy).
+  auto conv = [&](const Tensor& in) { return F::conv1d(in, w, options); };
+  const int64_t columns = N * C * K * y.size(2);
+  CHECK(bytes_kept(x, false, conv) - bytes_kept(x, true, conv) == 2 * columns - 2 * w.numel());
+}
