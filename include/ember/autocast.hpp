@@ -6,15 +6,16 @@
 //
 // The products: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's
 // lm_head), matmul (by a matrix, as GPT-2's Conv1D, or batched with broadcasting, as attention
-// written by hand: q · kᵀ), bmm, and the fused attention (scaled_dot_product_attention, and
-// multi_head_attention_forward without need_weights). Under a Guard, linear(x, W, b) computes
-// round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from float32's by
-// bfloat16's rounding of the operands (8 significant bits). conv1d and the RNN kernels stay
+// written by hand: q · kᵀ), bmm, the fused attention (scaled_dot_product_attention, and
+// multi_head_attention_forward without need_weights) and conv1d. Under a Guard, linear(x, W, b)
+// computes round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from
+// float32's by bfloat16's rounding of the operands (8 significant bits). The RNN kernels stay
 // float32.
 //
-// Kept in bfloat16 for backward: the products' operands, the attention's weights, the inputs of
-// gelu, relu and silu, and cross_entropy's logits (whose softmax backward recomputes). Forward
-// reads the float32 values: a loss is float32's loss of the same logits.
+// Kept in bfloat16 for backward: the products' operands (conv1d's columns), the attention's
+// weights, the inputs of gelu, relu and silu, and cross_entropy's logits (whose softmax
+// backward recomputes). Forward reads the float32 values: a loss is float32's loss of the same
+// logits.
 //
 // Where the product runs (native_bf16_gemm()): oneDNN's bfloat16 matmul where the CPU makes it
 // faster than float32 (measured on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x;
