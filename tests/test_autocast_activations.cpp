@@ -214,3 +214,44 @@ TEST_CASE("autocast: conv1d multiplies bfloat16 columns and weight, and keeps th
   const int64_t columns = N * C * K * y.size(2);
   CHECK(bytes_kept(x, false, conv) - bytes_kept(x, true, conv) == 2 * columns - 2 * w.numel());
 }
+
+TEST_CASE("autocast: an LSTM's input projection on bfloat16 x and W_ih; the recurrence float32") {
+  manual_seed(16);
+  nn::LSTM lstm(nn::LSTMOptions(16, 12).batch_first(true));
+  Tensor x = randn({3, 5, 16}, true), g = randn({3, 5, 12});
+  Tensor y;
+  {
+    autocast::Guard guard;
+    y = std::get<0>(lstm(x));
+  }
+  y.backward(g);
+  // The same LSTM in float32 with x and every W_ih rounded: the same values, summed in another
+  // order. Backward rounds the gates' gradient for dx and dW_ih (bfloat16's 8 bits); dW_hh
+  // comes from the float32 recurrence.
+  nn::LSTM ref(nn::LSTMOptions(16, 12).batch_first(true));
+  ref.load_state_dict(lstm.state_dict());
+  for (auto& [name, p] : ref.named_parameters())
+    if (name.rfind("weight_ih", 0) == 0) {
+      NoGradGuard no_grad;
+      p.copy_(bf16_rounded(p));
+    }
+  Tensor xr = bf16_rounded(x).requires_grad_();
+  Tensor yr = std::get<0>(ref(xr));
+  yr.backward(g);
+  CHECK(relative_gap(y, yr) < 1e-5f);
+  CHECK(relative_gap(x.grad(), xr.grad()) < 2e-2f);
+  const auto params = lstm.named_parameters(), ref_params = ref.named_parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    CAPTURE(params[i].first);
+    CHECK(relative_gap(params[i].second.grad(), ref_params[i].second.grad()) < 2e-2f);
+  }
+  SUBCASE("two layers, bidirectional: the second layer's input is rounded too") {
+    nn::LSTM deep(nn::LSTMOptions(16, 12).batch_first(true).num_layers(2).bidirectional(true));
+    Tensor y2, y32 = std::get<0>(deep(x));
+    {
+      autocast::Guard guard;
+      y2 = std::get<0>(deep(x));
+    }
+    CHECK(relative_gap(y2, y32) < 1e-2f);
+  }
+}

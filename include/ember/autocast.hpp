@@ -9,8 +9,9 @@
 // written by hand: q · kᵀ), bmm, the fused attention (scaled_dot_product_attention, and
 // multi_head_attention_forward without need_weights) and conv1d. Under a Guard, linear(x, W, b)
 // computes round_bf16(x) · round_bf16(W)ᵀ + b, summed in float32, so its value differs from
-// float32's by bfloat16's rounding of the operands (8 significant bits). The RNN kernels stay
-// float32.
+// float32's by bfloat16's rounding of the operands (8 significant bits). RNN, LSTM and GRU run
+// their input-side products (every step's input projection, dx and dW_ih) that way and keep x
+// in bfloat16; the recurrence (h · W_hhᵀ step by step) stays float32.
 //
 // Kept in bfloat16 for backward: the products' operands (conv1d's columns), the attention's
 // weights, the inputs of gelu, relu and silu, and cross_entropy's logits (whose softmax

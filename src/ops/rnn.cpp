@@ -9,7 +9,10 @@
 
 #include "../dense.hpp"
 #include "../gemm.hpp"
+#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
+#include "ember/gemm.hpp"
+#include "kernels.hpp"
 #include "rnn_kernel.hpp"
 
 namespace ember::nn::detail {
@@ -27,6 +30,51 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   if (ldc == 0) ldc = n;
   ::ember::detail::sgemm(trans_a, trans_b, m, n, k, 1.f, A, lda, B, trans_b ? k : n, beta, C, ldc);
 }
+
+// x [N, I] and W_ih [GH, I] as the input-side products read them: float32 (version-checked
+// saved values), or under autocast bfloat16 copies multiplied by gemm_bf16 (ember/autocast.hpp).
+class InputSide {
+ public:
+  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(autocast::is_enabled()) {
+    if (rounded_) {
+      x16_ = ::ember::detail::convert_storage(x, kBFloat16);
+      w16_ = ::ember::detail::convert_storage(w_ih, kBFloat16);
+    } else {
+      x_ = x.storage();
+      w_ = w_ih.storage();
+    }
+  }
+  // gates += x · W_ihᵀ
+  void project(int64_t N, int64_t GH, int64_t I, float* gates) const {
+    if (!rounded_) return gemm(false, true, N, GH, I, x_->data(), w_->data(), 1.f, gates);
+    gemm_bf16(false, true, N, GH, I, x16(), I, w16(), I, 1.f, gates, GH);
+  }
+  // dx = dgi · W_ih
+  void input_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dx) const {
+    if (!rounded_) return gemm(false, false, N, I, GH, dgi.data(), w_->data(), 0.f, dx);
+    const auto d = rounded(dgi);
+    gemm_bf16(false, false, N, I, GH, d->data_as<BFloat16>(), GH, w16(), I, 0.f, dx, I);
+  }
+  // dW_ih = dgiᵀ · x
+  void weight_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dw) const {
+    if (!rounded_) return gemm(true, false, GH, I, N, dgi.data(), x_->data(), 0.f, dw);
+    const auto d = rounded(dgi);
+    gemm_bf16(true, false, GH, I, N, d->data_as<BFloat16>(), GH, x16(), I, 0.f, dw, I);
+  }
+
+ private:
+  static std::shared_ptr<Storage> rounded(const Array& a) {
+    auto out = std::make_shared<Storage>(static_cast<int64_t>(a.size()), kBFloat16);
+    ::ember::detail::kernels::to_bf16(a.data(), static_cast<uint16_t*>(out->bytes()),
+                                      static_cast<int64_t>(a.size()));
+    return out;
+  }
+  const BFloat16* x16() const { return x16_->data_as<BFloat16>(); }
+  const BFloat16* w16() const { return w16_->data_as<BFloat16>(); }
+  bool rounded_;
+  SavedValues x_, w_;
+  std::shared_ptr<const Storage> x16_, w16_;
+};
 
 Array uninitialized(int64_t rows, int64_t cols) {
   return Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
@@ -91,7 +139,10 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   std::vector<int64_t> offsets(static_cast<size_t>(T));
   for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
     offsets[static_cast<size_t>(t)] = batch_major ? t : r;
-  auto X = x.storage(), Wih = w_ih.storage(), Whh = w_hh.storage();
+  auto Whh = w_hh.storage();
+  // The input-side products (the projection of every step, dx and dW_ih) under autocast run on
+  // bfloat16 copies of x and W_ih, x kept at half the bytes; the recurrence stays float32.
+  const InputSide in(x, w_ih);
   // The biases, h0 and c0 are read where they sit (a view through its strides).
   const ember::detail::Strided1D bih = ember::detail::strided_1d(b_ih),
                                  bhh = ember::detail::strided_1d(b_hh);
@@ -102,7 +153,7 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   for (int64_t k = 0; k < GH; ++k) gp[k] = (bih ? bih[k] : 0.f) + (!gru && bhh ? bhh[k] : 0.f);
   for (int64_t r = 1; r < N; ++r)
     std::memcpy(gp + r * GH, gp, sizeof(float) * static_cast<size_t>(GH));
-  gemm(false, true, N, GH, I, X->data(), Wih->data(), 1.f, gp);
+  in.project(N, GH, I, gp);
 
   // The output rows are followed by the state rows (h, then c), updated in place each step.
   Array out = uninitialized(N + (lstm ? 2 : 1) * B, H);
@@ -253,14 +304,14 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
         Gradients grads(7);
         if (need_x) {
           Array dx = uninitialized(N, I);
-          gemm(false, false, N, I, GH, dgi.data(), Wih->data(), 0.f, dx.data());
+          in.input_grad(N, GH, I, dgi, dx.data());
           grads[0] = std::move(dx);
         }
         if (need_h0) grads[1] = std::move(dh);
         if (need_c0) grads[2] = std::move(dc);
         if (need_w) {
           Array dwih = uninitialized(GH, I), dwhh = uninitialized(GH, H);
-          gemm(true, false, GH, I, N, dgi.data(), X->data(), 0.f, dwih.data());
+          in.weight_grad(N, GH, I, dgi, dwih.data());
           gemm(true, false, GH, H, N, dgh.data(), h_prev->data(), 0.f, dwhh.data());
           grads[3] = std::move(dwih);
           grads[4] = std::move(dwhh);
