@@ -1,7 +1,8 @@
-// int8 dynamic quantization: weight packing, the activation's parameters, and the product on
-// oneDNN's gemm_u8s8s32 (AVX512-VNNI / AVX-VNNI kernels where the CPU has them), split between
-// Ember's threads as sgemm is (by shape, so 1 and 2 threads give the same bits). The int32
-// accumulators land in the float output buffer itself and are rescaled in place.
+// int8 dynamic quantization: weight packing, the activation's parameters, and the product: on
+// Ember's AVX512-VNNI kernel (quantized_vnni.cpp) where the CPU has it, else on oneDNN's
+// gemm_u8s8s32 split between Ember's threads as sgemm is, its int32 accumulators landing in the
+// float output buffer itself and rescaled in place. Integer sums are exact, so both give the same
+// bits on any thread count.
 #include "ember/quantized.hpp"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "ember/autograd.hpp"
 #include "ember/error.hpp"
 #include "gemm.hpp"
+#include "quantized_kernel.hpp"
 
 #ifdef EMBER_HAVE_DNNL
 #include <dnnl.h>
@@ -97,6 +99,7 @@ bool cpu_has_vnni() {
 bool default_reduce_range() { return !cpu_has_vnni(); }
 
 std::string int8_engine_name() {
+  if (detail::vnni_kernel_available()) return "Ember's AVX512-VNNI kernel (weights packed once)";
   std::string isa = "no VNNI";
 #if defined(__x86_64__) || defined(__i386__)
   if (__builtin_cpu_supports("avx512vnni"))
@@ -118,11 +121,11 @@ PackedLinearWeight pack_linear_weight(const Tensor& weight, const Tensor& bias,
   EMBER_CHECK_SHAPE(
       weight.defined() && weight.dim() == 2, op,
       ": expected a 2-D weight [out_features, in_features], got shape ",
-      weight.defined() ? detail::shape_str(weight.shape()) : std::string("undefined"));
+      weight.defined() ? ::ember::detail::shape_str(weight.shape()) : std::string("undefined"));
   const int64_t n = weight.size(0), k = weight.size(1);
   EMBER_CHECK_SHAPE(!bias.defined() || bias.shape() == Shape{n}, op, ": expected bias [", n,
-                    "] for weight ", detail::shape_str(weight.shape()), ", got ",
-                    detail::shape_str(bias.shape()));
+                    "] for weight ", ::ember::detail::shape_str(weight.shape()), ", got ",
+                    ::ember::detail::shape_str(bias.shape()));
   PackedLinearWeight p;
   p.out_features = n;
   p.in_features = k;
@@ -151,6 +154,7 @@ PackedLinearWeight pack_linear_weight(const Tensor& weight, const Tensor& bias,
     p.row_sum[r] = sum;
   }
   if (bias.defined()) p.bias = bias.to_vector();
+  if (detail::vnni_kernel_available()) p.packed = detail::pack_vnni(p.weight.data(), n, k);
   return p;
 }
 
@@ -197,16 +201,44 @@ void linear_dynamic(const float* x, int64_t m, const PackedLinearWeight& w, bool
                     float* out) {
   const int64_t n = w.out_features, k = w.in_features;
   if (m == 0) return;
+  const bool vnni = !w.packed.empty();
   float lo, hi;
-  EMBER_CHECK_VALUE(min_max(x, m * k, lo, hi), "linear_dynamic: the input [", m, ", ", k,
+  const bool finite =
+      vnni ? detail::min_max_avx512(x, m * k, lo, hi) : min_max(x, m * k, lo, hi);
+  EMBER_CHECK_VALUE(finite, "linear_dynamic: the input [", m, ", ", k,
                     "] holds an inf or a NaN; only finite inputs can be quantized");
   const ActivationParams a = choose_activation_params(lo, hi, reduce_range);
   const float inverse = 1.f / a.scale, qmax = reduce_range ? 127.f : 255.f;
   const float zp = static_cast<float>(a.zero_point);
-  std::vector<uint8_t>& xq = activation_buffer(static_cast<size_t>(m * k));
-  for (int64_t i = 0; i < m * k; ++i)
-    xq[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(x[i] * inverse) + zp, 0.f, qmax));
+  const int64_t lda = vnni ? detail::vnni_k(k) : k;
+  std::vector<uint8_t>& xq = activation_buffer(static_cast<size_t>(m * lda));
+  if (vnni) detail::quantize_avx512(x, m, k, lda, inverse, zp, qmax, xq.data());
+  for (int64_t i = 0; i < m && !vnni; ++i) {
+    const float* xi = x + i * k;
+    uint8_t* qi = xq.data() + i * lda;
+    for (int64_t j = 0; j < k; ++j) {
+      // Round half to even, as nearbyint, in a form that vectorizes without SSE4.1: adding and
+      // subtracting 1.5 * 2^23 rounds any |v| < 2^22 to an integer (v is finite, clamped first).
+      float v = xi[j] * inverse;
+      v = v < -512.f ? -512.f : v > 512.f ? 512.f : v;
+      v = (v + 12582912.f) - 12582912.f + zp;
+      v = v < 0.f ? 0.f : v > qmax ? qmax : v;
+      qi[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
+    }
+    for (int64_t j = k; j < lda; ++j) qi[j] = 0;
+  }
   const uint8_t* aq = xq.data();
+  if (vnni) {
+    detail::Epilogue e{w.row_sum.data(),
+                       w.scale.data(),
+                       w.bias.empty() ? nullptr : w.bias.data(),
+                       a.scale,
+                       a.zero_point,
+                       n,
+                       out,
+                       n};
+    return detail::gemm_vnni(aq, m, k, w.packed.data(), e);
+  }
 
   // The int32 products go into `out` (same size as float) and are rescaled there, piece by piece
   // while they are in cache.
@@ -240,7 +272,7 @@ Tensor linear_dynamic(const Tensor& input, const PackedLinearWeight& w, bool red
   EMBER_CHECK_DTYPE(input.dtype() == kFloat32, op, ": expected a float32 input, got ",
                     dtype_name(input.dtype()));
   EMBER_CHECK_SHAPE(input.dim() >= 1 && input.size(-1) == w.in_features, op, ": input shape ",
-                    detail::shape_str(input.shape()), " does not match weight [", w.out_features,
+                    ::ember::detail::shape_str(input.shape()), " does not match weight [", w.out_features,
                     ", ", w.in_features, "] (expected [*, ", w.in_features, "])");
   Tensor x = input.contiguous();
   Shape shape = input.shape();

@@ -1,8 +1,9 @@
 // int8 dynamic quantization kernels, what nn::quantize_dynamic's modules run
 // (ember/nn/quantized.hpp): weights quantized once, per output channel, symmetric int8; inputs
 // quantized at every call, per tensor, asymmetric uint8 with a zero point (PyTorch's fbgemm /
-// onednn scheme); products accumulated in int32 (oneDNN's gemm_u8s8s32, VNNI where the CPU has
-// it); scales and bias applied in float32; float32 out. Inference only: nothing is recorded.
+// onednn scheme); products accumulated in int32 (Ember's AVX512-VNNI kernel on a weight packed
+// once, else oneDNN's gemm_u8s8s32); scales and bias applied in float32; float32 out. Inference
+// only: nothing is recorded.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ struct PackedLinearWeight {
   std::vector<float> scale;      // [out_features]
   std::vector<int32_t> row_sum;  // [out_features]: sum over k of weight[n, k]
   std::vector<float> bias;       // [out_features], or empty
+  std::vector<int8_t> packed;    // the weight in the AVX512-VNNI kernel's layout (else empty)
 };
 
 // Quantizes a float weight [out, in] (and bias [out] or undefined). `op` names the caller in
