@@ -1,7 +1,7 @@
 // float32 vs int8 dynamic inference of Linear and LSTM (issue 22): the same layer, float and
 // quantized with nn::quantize_dynamic, timed in interleaved runs on 1 and 2 threads; each figure
 // is the median of the runs. bench/quantized_bench_torch.py times PyTorch 1.13 on the same shapes.
-//   build-bench/bench/ember_quantized_bench [--runs=N]
+//   build-bench/bench/ember_quantized_bench [--runs=N] [--only=SUBSTRING]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,10 +47,11 @@ struct Case {
   std::function<void()> fp32, int8;
 };
 
-void run(const std::vector<Case>& cases, int runs) {
-  std::printf("%-44s %7s %12s %12s %8s\n", "shape", "threads", "fp32 ms", "int8 ms", "speed-up");
+void run(const std::vector<Case>& cases, int runs, const std::string& only) {
+  std::printf("%-52s %7s %9s %9s %8s\n", "shape", "threads", "fp32 ms", "int8 ms", "speed-up");
   for (const Case& c : cases)
     for (int threads : {1, 2}) {
+      if (c.name.find(only) == std::string::npos) continue;
       set_num_threads(threads);
       c.fp32();  // warm-up: oneDNN's JIT, buffers
       c.int8();
@@ -60,7 +61,7 @@ void run(const std::vector<Case>& cases, int runs) {
         q.push_back(seconds_per_call(c.int8));
       }
       double mf = median(f) * 1e3, mq = median(q) * 1e3;
-      std::printf("%-44s %7d %12.3f %12.3f %7.2fx\n", c.name.c_str(), threads, mf, mq, mf / mq);
+      std::printf("%-52s %7d %9.3f %9.3f %7.2fx\n", c.name.c_str(), threads, mf, mq, mf / mq);
       std::fflush(stdout);
     }
 }
@@ -69,8 +70,12 @@ void run(const std::vector<Case>& cases, int runs) {
 
 int main(int argc, char** argv) {
   int runs = 7;
+  std::string only;
   for (int i = 1; i < argc; ++i)
-    if (std::strncmp(argv[i], "--runs=", 7) == 0) runs = std::atoi(argv[i] + 7);
+    if (std::strncmp(argv[i], "--runs=", 7) == 0)
+      runs = std::atoi(argv[i] + 7);
+    else if (std::strncmp(argv[i], "--only=", 7) == 0)
+      only = argv[i] + 7;
   std::printf("cpu: %s\nfloat32 GEMM: %s\nint8 GEMM: %s; VNNI %s; inputs on %s bits\n",
               cpu_model().c_str(), gemm_engine_name(get_gemm_engine()).c_str(),
               quantized::int8_engine_name().c_str(), quantized::cpu_has_vnni() ? "yes" : "no",
@@ -118,6 +123,6 @@ int main(int argc, char** argv) {
                        (what.empty() ? "" : " (" + what + ")");
     cases.push_back({name, [p] { p->fp32(p->x); }, [p] { p->int8(p->x); }});
   }
-  run(cases, runs);
+  run(cases, runs, only);
   return 0;
 }

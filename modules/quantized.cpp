@@ -133,26 +133,32 @@ void LSTM::initial_state(const std::optional<State>& hx, int64_t batch, bool unb
   }
 }
 
-std::vector<float> LSTM::run(const std::vector<float>& x, const std::vector<int64_t>& batch_sizes,
-                             std::vector<float>& h, std::vector<float>& c) {
+void LSTM::run(const float* x, const std::vector<int64_t>& batch_sizes, std::vector<float>& h,
+               std::vector<float>& c, float* result) {
   refresh();
   const int64_t D = options_.bidirectional() ? 2 : 1, H = options_.hidden_size();
-  const int64_t B = batch_sizes.empty() ? 0 : batch_sizes[0];
+  const int64_t B = batch_sizes.empty() ? 0 : batch_sizes[0], L = options_.num_layers();
   int64_t rows = 0;
   for (int64_t b : batch_sizes) rows += b;
-  std::vector<float> in = x, out;
-  for (int64_t l = 0; l < options_.num_layers(); ++l) {
-    out.assign(static_cast<size_t>(rows * D * H), 0.f);
+  // Between layers: buffers reused from call to call (fresh ones cost page faults).
+  thread_local std::vector<float> between[2];
+  const float* in = x;
+  for (int64_t l = 0; l < L; ++l) {
+    float* out = result;
+    if (l + 1 < L) {
+      std::vector<float>& buffer = between[l % 2];
+      if (buffer.size() < static_cast<size_t>(rows * D * H))
+        buffer.resize(static_cast<size_t>(rows * D * H));
+      out = buffer.data();
+    }
     for (int64_t d = 0; d < D; ++d) {
       const Direction& dir = directions_[static_cast<size_t>(l * D + d)];
       const int64_t state = (l * D + d) * B * H;
-      ember::quantized::lstm_layer_dynamic(in.data(), batch_sizes, dir.ih, dir.hh, d == 1,
-                                           reduce_range_, h.data() + state, c.data() + state,
-                                           out.data() + d * H, D * H);
+      ember::quantized::lstm_layer_dynamic(in, batch_sizes, dir.ih, dir.hh, d == 1, reduce_range_,
+                                           h.data() + state, c.data() + state, out + d * H, D * H);
     }
-    in.swap(out);
+    in = out;
   }
-  return in;
 }
 
 std::tuple<Tensor, LSTM::State> LSTM::forward(const Tensor& input, const std::optional<State>& hx) {
@@ -172,8 +178,10 @@ std::tuple<Tensor, LSTM::State> LSTM::forward(const Tensor& input, const std::op
                     dims(input.shape()));
   std::vector<float> h, c;
   initial_state(hx, B, unbatched, {}, h, c);
-  std::vector<float> out = run(x.contiguous().to_vector(), std::vector<int64_t>(T, B), h, c);
-  Tensor y = tensor(std::move(out), {T, B, D * H});
+  const Tensor rows = x.contiguous();
+  auto storage = std::make_shared<Storage>(T * B * D * H, kFloat32);
+  run(rows.data_ptr(), std::vector<int64_t>(T, B), h, c, storage->data());
+  Tensor y(storage, {T, B, D * H});
   if (unbatched)
     y = y.squeeze(1);
   else if (bf)
@@ -216,8 +224,10 @@ std::tuple<utils::rnn::PackedSequence, LSTM::State> LSTM::forward_with_packed_in
                       name(), ": sorted / unsorted index out of range for batch ", B);
   std::vector<float> h, c;
   initial_state(hx, B, false, sorted, h, c);
-  std::vector<float> out = run(input.data.contiguous().to_vector(), sizes, h, c);
-  utils::rnn::PackedSequence result{tensor(std::move(out), {rows, D * H}), input.batch_sizes,
+  const Tensor data = input.data.contiguous();
+  auto storage = std::make_shared<Storage>(rows * D * H, kFloat32);
+  run(data.data_ptr(), sizes, h, c, storage->data());
+  utils::rnn::PackedSequence result{Tensor(storage, {rows, D * H}), input.batch_sizes,
                                     input.sorted_indices, input.unsorted_indices};
   // The final state back in the caller's batch order.
   const int64_t LD = static_cast<int64_t>(directions_.size());

@@ -203,8 +203,7 @@ void linear_dynamic(const float* x, int64_t m, const PackedLinearWeight& w, bool
   if (m == 0) return;
   const bool vnni = !w.packed.empty();
   float lo, hi;
-  const bool finite =
-      vnni ? detail::min_max_avx512(x, m * k, lo, hi) : min_max(x, m * k, lo, hi);
+  const bool finite = vnni ? detail::min_max_avx512(x, m * k, lo, hi) : min_max(x, m * k, lo, hi);
   EMBER_CHECK_VALUE(finite, "linear_dynamic: the input [", m, ", ", k,
                     "] holds an inf or a NaN; only finite inputs can be quantized");
   const ActivationParams a = choose_activation_params(lo, hi, reduce_range);
@@ -272,8 +271,8 @@ Tensor linear_dynamic(const Tensor& input, const PackedLinearWeight& w, bool red
   EMBER_CHECK_DTYPE(input.dtype() == kFloat32, op, ": expected a float32 input, got ",
                     dtype_name(input.dtype()));
   EMBER_CHECK_SHAPE(input.dim() >= 1 && input.size(-1) == w.in_features, op, ": input shape ",
-                    ::ember::detail::shape_str(input.shape()), " does not match weight [", w.out_features,
-                    ", ", w.in_features, "] (expected [*, ", w.in_features, "])");
+                    ::ember::detail::shape_str(input.shape()), " does not match weight [",
+                    w.out_features, ", ", w.in_features, "] (expected [*, ", w.in_features, "])");
   Tensor x = input.contiguous();
   Shape shape = input.shape();
   const int64_t m = input.numel() / w.in_features;

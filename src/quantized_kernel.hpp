@@ -34,4 +34,9 @@ bool min_max_avx512(const float* x, int64_t n, float& lo, float& hi);
 void quantize_avx512(const float* x, int64_t m, int64_t k, int64_t lda, float inverse,
                      float zero_point, float qmax, uint8_t* q);
 
+// LSTM gates of `rows` rows: gx + gh (i, f, g, o, each [H]) to c, h and out (row stride
+// out_stride), with exp, sigmoid and tanh of a few ulp (absolute error near 1e-7).
+void lstm_cells_avx512(int64_t rows, int64_t H, const float* gx, const float* gh, float* c,
+                       float* h, float* out, int64_t out_stride);
+
 }  // namespace ember::quantized::detail

@@ -8,6 +8,7 @@
 
 #include "ember/error.hpp"
 #include "ember/quantized.hpp"
+#include "quantized_kernel.hpp"
 
 namespace ember::quantized {
 
@@ -73,14 +74,23 @@ void lstm_layer_dynamic(const float* x, const std::vector<int64_t>& batch_sizes,
   for (int64_t t = 0; t < steps; ++t) offset[t + 1] = offset[t] + batch_sizes[t];
   const int64_t rows = offset[steps], B = steps ? batch_sizes[0] : 0;
 
-  std::vector<float> gx(static_cast<size_t>(rows * G)), gh(static_cast<size_t>(B * G));
+  // Reused between calls: a fresh buffer of the whole sequence's gates costs page faults.
+  thread_local std::vector<float> gx, gh;
+  if (gx.size() < static_cast<size_t>(rows * G)) gx.resize(static_cast<size_t>(rows * G));
+  if (gh.size() < static_cast<size_t>(B * G)) gh.resize(static_cast<size_t>(B * G));
   linear_dynamic(x, rows, w_ih, reduce_range, gx.data());
+  const bool avx512 = detail::vnni_kernel_available();
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s, b = batch_sizes[t];
     const float* step_gx = gx.data() + offset[t] * G;
     // A reversed packed sequence starts from the short end: rows that join keep their state,
     // which is h0 until then (PyTorch's ReversedPackedLayer).
     linear_dynamic(h, b, w_hh, reduce_range, gh.data());
+    if (avx512) {
+      detail::lstm_cells_avx512(b, H, step_gx, gh.data(), c, h, out + offset[t] * out_stride,
+                                out_stride);
+      continue;
+    }
     for (int64_t r = 0; r < b; ++r)
       cell(step_gx + r * G, gh.data() + r * G, H, c + r * H, h + r * H,
            out + (offset[t] + r) * out_stride);

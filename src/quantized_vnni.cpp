@@ -101,6 +101,58 @@ Tile pick(int mr, int nv) {
 
 }  // namespace
 
+// exp as Cephes' expf (a degree-6 polynomial on x - n ln2, scaled by 2^n), a few ulp; the input
+// is clamped where float exp overflows or goes subnormal, which the gates never need.
+EMBER_VNNI_TARGET inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.f)), _mm512_set1_ps(-87.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(p, n);
+}
+EMBER_VNNI_TARGET inline __m512 sigmoid512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+EMBER_VNNI_TARGET inline __m512 tanh512(__m512 x) {  // 2 sigmoid(2x) - 1
+  const __m512 two = _mm512_set1_ps(2.f);
+  return _mm512_sub_ps(_mm512_mul_ps(two, sigmoid512(_mm512_mul_ps(two, x))), _mm512_set1_ps(1.f));
+}
+
+EMBER_VNNI_TARGET inline __m512 gate(__mmask16 m, const float* x, const float* y, int64_t j) {
+  return _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, y + j));
+}
+
+EMBER_VNNI_TARGET void lstm_cells_avx512(int64_t rows, int64_t H, const float* gx, const float* gh,
+                                         float* c, float* h, float* out, int64_t out_stride) {
+  const int64_t G = 4 * H;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = gx + r * G, *y = gh + r * G;
+    float *cr = c + r * H, *hr = h + r * H, *o = out + r * out_stride;
+    for (int64_t j = 0; j < H; j += 16) {
+      const __mmask16 m = H - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (H - j)) - 1);
+      const __m512 i = sigmoid512(gate(m, x, y, j));
+      const __m512 f = sigmoid512(gate(m, x + H, y + H, j));
+      const __m512 g = tanh512(gate(m, x + 2 * H, y + 2 * H, j));
+      const __m512 og = sigmoid512(gate(m, x + 3 * H, y + 3 * H, j));
+      const __m512 c_new =
+          _mm512_add_ps(_mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, cr + j)), _mm512_mul_ps(i, g));
+      const __m512 h_new = _mm512_mul_ps(og, tanh512(c_new));
+      _mm512_mask_storeu_ps(cr + j, m, c_new);
+      _mm512_mask_storeu_ps(hr + j, m, h_new);
+      _mm512_mask_storeu_ps(o + j, m, h_new);
+    }
+  }
+}
+
 EMBER_VNNI_TARGET bool min_max_avx512(const float* x, int64_t n, float& lo, float& hi) {
   const __m512 zero = _mm512_setzero_ps();
   __m512 l = zero, h = zero, z = zero;  // z turns NaN at an inf or a NaN

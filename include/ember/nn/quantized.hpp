@@ -92,9 +92,9 @@ class LSTM : public Module {
   };
   void refresh();
   // Runs the stack on time-major rows x [N, I] with per-step batch sizes; h, c [L*D, B, H] in
-  // (initial state, sorted order) and out (final). Returns the output rows [N, D*H].
-  std::vector<float> run(const std::vector<float>& x, const std::vector<int64_t>& batch_sizes,
-                         std::vector<float>& h, std::vector<float>& c);
+  // (initial state, sorted order) and out (final). Writes the output rows [N, D*H] to result.
+  void run(const float* x, const std::vector<int64_t>& batch_sizes, std::vector<float>& h,
+           std::vector<float>& c, float* result);
   void initial_state(const std::optional<State>& hx, int64_t batch, bool unbatched,
                      const std::vector<int64_t>& order, std::vector<float>& h,
                      std::vector<float>& c) const;
