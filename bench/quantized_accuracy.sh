@@ -28,7 +28,7 @@ evaluate() {  # evaluate MODEL DATA [--int8]: accuracy, then the median wall sec
     t1=$(date +%s.%N)
     times+=("$(echo "$t1 - $t0" | bc)")
   done
-  echo "$acc $(printf '%s\n' "${times[@]}" | median)"
+  echo "$acc $(printf '%s\n' "${times[@]}" | median | xargs printf '%.2f')"
 }
 for corpus in ${CORPORA:-fortunes12 debian-sections}; do
   for model in ${MODELS:-lstm bag transformer}; do
