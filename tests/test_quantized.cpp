@@ -4,6 +4,7 @@
 // swaps, no gradient, and weights changed after quantization.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <ember/ember.hpp>
 #include <set>
@@ -304,4 +305,22 @@ TEST_CASE("quantized layers: errors name the layer and the values") {
   }
   m = message_of([&] { fc(zeros({1, 4})); });
   CHECK(m == "DynamicQuantizedLinear: weight[0, 0] is inf; only finite weights can be quantized");
+}
+
+TEST_CASE("the oneDNN path (CPUs without VNNI) gives the VNNI kernel's bits") {
+  manual_seed(8);
+  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
+           {1, 3, 1}, {5, 37, 19}, {33, 64, 130}, {64, 256, 96}, {7, 1000, 3}}) {
+    INFO(m << "x" << k << "->" << n);
+    Tensor w = randn({n, k}) * 0.2f, b = randn({n});
+    quantized::PackedLinearWeight p = quantized::pack_linear_weight(w, b);
+    quantized::PackedLinearWeight plain = p;
+    plain.packed.clear();  // what pack_linear_weight makes on a CPU without the VNNI kernel
+    Tensor x = randn({m, k}) + 0.1f;
+    for (bool reduce_range : {false, true}) {
+      std::vector<float> a = quantized::linear_dynamic(x, p, reduce_range).to_vector();
+      std::vector<float> c = quantized::linear_dynamic(x, plain, reduce_range).to_vector();
+      CHECK(a == c);
+    }
+  }
 }
