@@ -42,6 +42,10 @@ std::vector<int8_t> pack_vnni(const int8_t* w, int64_t n, int64_t k) {
 #if defined(__x86_64__)
 namespace {
 
+// Rescales a tile's int32 sums and stores them (the epilogue), masked past column n.
+template <int MR, int NV>
+EMBER_VNNI_TARGET void finish(__m512i (&acc)[MR][NV], const Epilogue& e, int64_t m0, int64_t c0);
+
 // Rows m0 .. m0 + MR of A against NV blocks of 16 columns from column c0, epilogue included.
 template <int MR, int NV>
 EMBER_VNNI_TARGET void tile(const uint8_t* a, int64_t lda, const int8_t* b, int64_t groups,
@@ -60,6 +64,46 @@ EMBER_VNNI_TARGET void tile(const uint8_t* a, int64_t lda, const int8_t* b, int6
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, w[v]);
     }
   }
+  finish<MR, NV>(acc, e, m0, c0);
+}
+
+// The full 4 x 4 tile written out with named accumulators: from the loop over an array GCC 12
+// made code that copied every accumulator to another register at each step (half of the
+// loop's instructions were moves, one accumulator spilled to the stack).
+EMBER_VNNI_TARGET void tile44(const uint8_t* a, int64_t lda, const int8_t* b, int64_t groups,
+                              const Epilogue& e, int64_t m0, int64_t c0) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00,
+          c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00,
+          c32 = c00, c33 = c00;
+  const int64_t panel = groups * 64;
+  const uint8_t *a0 = a + m0 * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* bg = b + g * 64;
+    const __m512i w0 = _mm512_loadu_si512(bg), w1 = _mm512_loadu_si512(bg + panel);
+    const __m512i w2 = _mm512_loadu_si512(bg + 2 * panel), w3 = _mm512_loadu_si512(bg + 3 * panel);
+    int32_t four;
+#define EMBER_ROW(ar, r0, r1, r2, r3)          \
+  std::memcpy(&four, ar + g * 4, 4);           \
+  {                                            \
+    const __m512i x = _mm512_set1_epi32(four); \
+    r0 = _mm512_dpbusd_epi32(r0, x, w0);       \
+    r1 = _mm512_dpbusd_epi32(r1, x, w1);       \
+    r2 = _mm512_dpbusd_epi32(r2, x, w2);       \
+    r3 = _mm512_dpbusd_epi32(r3, x, w3);       \
+  }
+    EMBER_ROW(a0, c00, c01, c02, c03)
+    EMBER_ROW(a1, c10, c11, c12, c13)
+    EMBER_ROW(a2, c20, c21, c22, c23)
+    EMBER_ROW(a3, c30, c31, c32, c33)
+#undef EMBER_ROW
+  }
+  __m512i acc[4][4] = {
+      {c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}};
+  finish<4, 4>(acc, e, m0, c0);
+}
+
+template <int MR, int NV>
+EMBER_VNNI_TARGET void finish(__m512i (&acc)[MR][NV], const Epilogue& e, int64_t m0, int64_t c0) {
   const __m512i zp = _mm512_set1_epi32(e.zero_point);
   const __m512 x_scale = _mm512_set1_ps(e.x_scale);
   for (int v = 0; v < NV; ++v) {
@@ -95,7 +139,7 @@ Tile pick(int mr, int nv) {
     case 3:
       return row_of<3>(nv);
     default:
-      return row_of<4>(nv);
+      return nv == 4 ? tile44 : row_of<4>(nv);
   }
 }
 
