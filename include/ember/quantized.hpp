@@ -72,7 +72,8 @@ void lstm_layer_dynamic(const float* x, const std::vector<int64_t>& batch_sizes,
                         bool reverse, bool reduce_range, float* h, float* c, float* out,
                         int64_t out_stride);
 
-// What runs the int8 products, for reports: "oneDNN 2.6.3 gemm_u8s8s32 (AVX512-VNNI)".
+// What runs the int8 products, for reports: "Ember's AVX512-VNNI kernel (weights packed once)",
+// or "oneDNN 2.6.3 gemm_u8s8s32 (no VNNI)".
 std::string int8_engine_name();
 
 }  // namespace ember::quantized

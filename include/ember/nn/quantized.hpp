@@ -1,7 +1,7 @@
 // int8 dynamic quantization for inference, as PyTorch's torch.ao.quantization.quantize_dynamic:
 // Linear and LSTM weights become per-output-channel symmetric int8, inputs are quantized at
-// every call (uint8 with a zero point, one scale per call), products run in int32 (oneDNN,
-// VNNI where the CPU has it; ember/quantized.hpp has the kernels).
+// every call (uint8 with a zero point, one scale per call), products run in int32 (Ember's
+// AVX512-VNNI kernel, else oneDNN's; ember/quantized.hpp has the kernels).
 //
 //   nn::quantize_dynamic(model);        // in place: every Linear and LSTM now runs int8
 //   Tensor logits = model.forward(x);   // no grad is recorded through a quantized layer
