@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ember/nn/init.hpp"
+#include "ember/nn/quantized.hpp"
 #include "ember/ops.hpp"
 
 namespace ember::nn {
@@ -26,9 +27,17 @@ void Linear::reset_parameters() {
   }
 }
 
-Tensor Linear::forward(const Tensor& input) { return linear(input, weight, bias); }
+Tensor Linear::forward(const Tensor& input) {
+  if (dynamic_quantized) return dynamic_quantized->forward(input);
+  return linear(input, weight, bias);
+}
+
+std::string Linear::name() const {
+  return dynamic_quantized ? dynamic_quantized->name() : Module::name();
+}
 
 std::string Linear::extra_repr() const {
+  if (dynamic_quantized) return dynamic_quantized->extra_repr();
   return "in_features=" + std::to_string(in_features_) +
          ", out_features=" + std::to_string(out_features_) +
          ", bias=" + (bias.defined() ? "True" : "False");

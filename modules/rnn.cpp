@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ember/nn/init.hpp"
+#include "ember/nn/quantized.hpp"
 
 namespace ember::nn {
 
@@ -100,6 +101,7 @@ LSTM::LSTM(const LSTMOptions& o)
     : RNNBase("LSTM", static_cast<int>(RnnMode::kLSTM), config_of(o)), options(o) {}
 
 std::tuple<Tensor, LSTM::State> LSTM::forward(const Tensor& input, const std::optional<State>& hx) {
+  if (dynamic_quantized) return dynamic_quantized->forward(input, hx);
   auto [out, h_n, c_n] =
       hx ? run(input, std::get<0>(*hx), std::get<1>(*hx)) : run(input, Tensor(), Tensor());
   return {out, State{h_n, c_n}};
@@ -107,9 +109,18 @@ std::tuple<Tensor, LSTM::State> LSTM::forward(const Tensor& input, const std::op
 
 std::tuple<PackedSequence, LSTM::State> LSTM::forward_with_packed_input(
     const PackedSequence& input, const std::optional<State>& hx) {
+  if (dynamic_quantized) return dynamic_quantized->forward_with_packed_input(input, hx);
   auto [out, h_n, c_n] = hx ? run_packed(input, std::get<0>(*hx), std::get<1>(*hx))
                             : run_packed(input, Tensor(), Tensor());
   return {out, State{h_n, c_n}};
+}
+
+std::string LSTM::name() const {
+  return dynamic_quantized ? dynamic_quantized->name() : Module::name();
+}
+
+std::string LSTM::extra_repr() const {
+  return dynamic_quantized ? dynamic_quantized->extra_repr() : RNNBase::extra_repr();
 }
 
 GRU::GRU(const GRUOptions& o)

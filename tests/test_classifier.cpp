@@ -346,3 +346,25 @@ TEST_CASE("review 16: a byte-order mark, invalid metadata, a diverging run, an u
     CHECK(out.find("--dim 100000000000") != std::string::npos);
   }
 }
+
+TEST_CASE("eval and predict --int8: Linear and LSTM layers in int8, the same predictions") {
+  std::string data = write("int8.tsv", small_data());
+  for (const char* kind : {"bag", "lstm"}) {
+    INFO(kind);
+    const std::string model = kDir + "/int8-" + kind;
+    REQUIRE(run("train --train " + data + " --epochs 15 --dim 16 --hidden 16 --buckets 1000 " +
+                "--model " + kind + " --out " + model)
+                .second == 0);
+    auto [out, status] = run("eval --int8 --model " + model + " --data " + data);
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(out.find("accuracy 1.0000") != std::string::npos);
+    CHECK(out.find(std::string("int8 dynamic: ") +
+                   (std::string(kind) == "bag" ? "fc1, fc2 (" : "lstm, fc2 (")) !=
+          std::string::npos);
+    auto [p8, s8] = run("predict --int8 --model " + model + " \"정말 좋았어요\" \"awful film\"");
+    CHECK(s8 == 0);
+    CHECK(p8.find("good\tgood=") != std::string::npos);
+    CHECK(p8.find("\nbad\tbad=") != std::string::npos);
+  }
+}

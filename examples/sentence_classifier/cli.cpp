@@ -224,6 +224,7 @@ int train_command(TrainArgs& a) {
 
 struct UseArgs {
   std::string model, data, out;
+  bool int8 = false;  // Linear and LSTM layers in int8 (nn::quantize_dynamic)
   int64_t k = 1;
   double threshold = 0;
   std::vector<std::string> sentences;
@@ -242,9 +243,28 @@ void add_top_k_options(CLI::App& cmd, UseArgs& a) {
       ->capture_default_str();
 }
 
+void add_int8_option(CLI::App& cmd, UseArgs& a) {
+  cmd.add_flag("--int8", a.int8,
+               "run the Linear and LSTM layers in int8: per-channel int8 weights, inputs "
+               "quantized per batch (nn::quantize_dynamic; inference only)");
+}
+
+// With --int8: quantizes the network's Linear and LSTM layers and says which, on what.
+Model load_for_use(const UseArgs& a) {
+  Model model = Model::load(a.model);
+  if (a.int8) {
+    std::vector<std::string> names = nn::quantize_dynamic(*model.net);
+    std::string list;
+    for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+    std::cerr << "int8 dynamic: " << (list.empty() ? "no Linear or LSTM layer" : list) << " ("
+              << ember::quantized::int8_engine_name() << ")\n";
+  }
+  return model;
+}
+
 int eval_command(const UseArgs& a) {
   if (a.k == 0) throw CLI::ValidationError("--k", "must be -1 or positive, got 0");
-  Model model = Model::load(a.model);
+  Model model = load_for_use(a);
   std::vector<text::Example> data = text::read_tsv(a.data, model.labels, false);
   print_evaluation(std::cout, evaluate(model, data, a.k, a.threshold), model.labels);
   return 0;
@@ -252,7 +272,7 @@ int eval_command(const UseArgs& a) {
 
 int predict_command(const UseArgs& a) {
   if (a.k == 0) throw CLI::ValidationError("--k", "must be -1 or positive, got 0");
-  Model model = Model::load(a.model);
+  Model model = load_for_use(a);
   std::vector<std::string> sentences = a.sentences;
   if (sentences.empty()) {
     text::LineReader in(std::cin, "<stdin>");
@@ -326,10 +346,12 @@ int run(int argc, char** argv) {
   eval->add_option("--data", eval_args.data, "label<TAB>text lines with labels the model knows")
       ->required();
   add_top_k_options(*eval, eval_args);
+  add_int8_option(*eval, eval_args);
   auto* predict = app.add_subcommand(
       "predict", "labels and probabilities for sentences (arguments, or lines on stdin)");
   add_model_option(*predict, predict_args);
   add_top_k_options(*predict, predict_args);
+  add_int8_option(*predict, predict_args);
   predict->add_option("sentences", predict_args.sentences,
                       "sentences to classify; put them after -- if one starts with -");
   auto* quantize = app.add_subcommand(

@@ -3,6 +3,7 @@
 // and gate order (LSTM i,f,g,o; GRU r,z,n) are PyTorch's, so a PyTorch state_dict loads.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -13,6 +14,10 @@
 #include "ember/options.hpp"
 
 namespace ember::nn {
+
+namespace quantized::dynamic {
+class LSTM;
+}
 
 namespace utils::rnn {
 
@@ -179,8 +184,13 @@ class LSTM : public RNNBase {
                                                            const std::optional<State>& hx = {}) {
     return forward_with_packed_input(input, hx);
   }
+  std::string name() const override;
+  std::string extra_repr() const override;
 
   LSTMOptions options;
+  // Set by nn::quantize_dynamic (ember/nn/quantized.hpp): forward then runs this int8 module,
+  // which reads this layer's weights.
+  std::shared_ptr<quantized::dynamic::LSTM> dynamic_quantized;
 };
 
 class GRU : public RNNBase {
