@@ -77,14 +77,13 @@ Tensor nll_from_log_probs(const Tensor& input, const SavedValues& log_probs, Sav
         const float smooth = eps / static_cast<float>(C);
         // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
         if (input_is_logits) {
-          // p = exp(row - shift): shift = 0 for log-probabilities, logsumexp for logits.
-          float shift = 0.f;
-          if (kept_logits) {
-            const float m = detail::kernels::max_of(row, C);
-            shift = m + std::log(detail::kernels::exp_shifted(row, d, C, m));
-          }
-          detail::kernels::exp_shifted(row, d, C, shift);
-          for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] - smooth);
+          // p = exp(log p), or for logits exp(row - max) / sum: one pass of exp either way.
+          float inv = 1.f;
+          if (kept_logits)
+            inv = 1.f / detail::kernels::exp_shifted(row, d, C, detail::kernels::max_of(row, C));
+          else
+            detail::kernels::exp_shifted(row, d, C, 0.f);
+          for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] * inv - smooth);
         } else {
           std::fill_n(d, C, -w * smooth);
         }
