@@ -9,54 +9,29 @@
 #include "ember/error.hpp"
 #include "ember/quantized.hpp"
 #include "quantized_kernel.hpp"
+#include "simd_lanes.hpp"
 
 namespace ember::quantized {
 
 namespace {
 
-using Batch = xsimd::batch<float>;
-
-template <class T>
-T vload(const float* p) {
-  if constexpr (std::is_same_v<T, float>)
-    return *p;
-  else
-    return T::load_unaligned(p);
-}
-template <class T>
-void vstore(float* p, const T& v) {
-  if constexpr (std::is_same_v<T, float>)
-    *p = v;
-  else
-    v.store_unaligned(p);
-}
-inline float vexp(float x) { return std::exp(x); }
-inline Batch vexp(const Batch& x) { return xsimd::exp(x); }
-inline float vtanh(float x) { return std::tanh(x); }
-inline Batch vtanh(const Batch& x) { return xsimd::tanh(x); }
-template <class T>
-T sigmoid(const T& x) {
-  return T(1.f) / (T(1.f) + vexp(-x));
-}
+using namespace ::ember::detail::simd;  // Batch, vload, vstore, vtanh, vsigmoid, lanes
 
 // gx, gh [4H] pre-activations of one row (i, f, g, o); c, h [H] updated; out [H].
 void cell(const float* gx, const float* gh, int64_t H, float* c, float* h, float* out) {
   auto step = [&](int64_t j, auto tag) {
     using V = decltype(tag);
-    V i = sigmoid(vload<V>(gx + j) + vload<V>(gh + j));
-    V f = sigmoid(vload<V>(gx + H + j) + vload<V>(gh + H + j));
+    V i = vsigmoid(vload<V>(gx + j) + vload<V>(gh + j));
+    V f = vsigmoid(vload<V>(gx + H + j) + vload<V>(gh + H + j));
     V g = vtanh(vload<V>(gx + 2 * H + j) + vload<V>(gh + 2 * H + j));
-    V o = sigmoid(vload<V>(gx + 3 * H + j) + vload<V>(gh + 3 * H + j));
+    V o = vsigmoid(vload<V>(gx + 3 * H + j) + vload<V>(gh + 3 * H + j));
     V c_new = f * vload<V>(c + j) + i * g;
     V h_new = o * vtanh(c_new);
     vstore(c + j, c_new);
     vstore(h + j, h_new);
     vstore(out + j, h_new);
   };
-  constexpr int64_t width = static_cast<int64_t>(Batch::size);
-  int64_t j = 0;
-  for (; j + width <= H; j += width) step(j, Batch(0.f));
-  for (; j < H; ++j) step(j, 0.f);
+  lanes(H, step);
 }
 
 }  // namespace

@@ -49,6 +49,20 @@ std::shared_ptr<Array> dropout_scales(const AttentionSpec& s) {
   return drop;
 }
 
+std::vector<Array> zeroed_grads(const std::vector<Shape>& shapes, const std::vector<bool>& needs) {
+  std::vector<Array> grads(shapes.size());
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (needs[i]) grads[i] = xt::zeros<float>(to_xshape(shapes[i]));
+  return grads;
+}
+
+Gradients handed_over(std::vector<Array>& grads, const std::vector<bool>& needs) {
+  Gradients out(grads.size());
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (needs[i]) out[i] = std::move(grads[i]);
+  return out;
+}
+
 void softmax_backward(const AttentionSpec& s, float* dP, const float* P, const float* d) {
   const int64_t L = s.L, S = s.S;
   for (int64_t i = 0; i < L; ++i) {
@@ -122,11 +136,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
   std::vector<bool> needs;
   for (const Tensor& t : inputs) needs.push_back(t.requires_grad());
   Tensor result = make_output(std::move(out), s.op, inputs, [=](const Array& g) {
-    // Each input's gradient starts at zero and every head adds its part (beta = 1), so q, k
-    // and v may share one packed tensor.
-    std::vector<Array> grads(data.size());
-    for (size_t i = 0; i < data.size(); ++i)
-      if (needs[i]) grads[i] = xt::zeros<float>(to_xshape(shapes[i]));
+    std::vector<Array> grads = zeroed_grads(shapes, needs);
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
       std::vector<float> dP(static_cast<size_t>(L * S)), dropped(drop ? L * S : 0);
@@ -154,10 +164,7 @@ AttentionResult attention(const std::vector<Tensor>& inputs, const AttentionSpec
                         dk ? &grads[s.k.input] : nullptr);
       }
     });
-    Gradients out_grads(data.size());
-    for (size_t i = 0; i < data.size(); ++i)
-      if (needs[i]) out_grads[i] = std::move(grads[i]);
-    return out_grads;
+    return handed_over(grads, needs);
   });
   return {result, probs, drop};
 }

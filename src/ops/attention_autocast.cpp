@@ -63,11 +63,7 @@ AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const Atte
   });
 
   Tensor result = make_output(std::move(out), s.op, inputs, [=](const Array& g) {
-    // Each input's gradient starts at zero and every head adds its part (beta = 1), so q, k
-    // and v may share one packed tensor.
-    std::vector<Array> grads(data.size());
-    for (size_t i = 0; i < data.size(); ++i)
-      if (needs[i]) grads[i] = xt::zeros<float>(to_xshape(shapes[i]));
+    std::vector<Array> grads = zeroed_grads(shapes, needs);
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
       std::vector<float> P(static_cast<size_t>(L * S)), dP(static_cast<size_t>(L * S));
@@ -106,10 +102,7 @@ AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const Atte
                     grads[s.k.input].data() + s.k.grad.at(n, h), s.k.grad.row_stride);
       }
     });
-    Gradients out_grads(data.size());
-    for (size_t i = 0; i < data.size(); ++i)
-      if (needs[i]) out_grads[i] = std::move(grads[i]);
-    return out_grads;
+    return handed_over(grads, needs);
   });
   return {result, nullptr, drop};
 }

@@ -63,6 +63,10 @@ std::shared_ptr<Array> dropout_scales(const AttentionSpec& s);
 // Adds the masks to row i of head b's scores (batch entry n) and turns it into probabilities
 // in place.
 void softmax_row(float* row, int64_t i, int64_t n, int64_t b, const AttentionSpec& s);
+// Backward's gradients, one per input: zeros of its shape where it needs one (every head adds
+// its part, so q, k and v may share one packed tensor), and then handed over as Gradients.
+std::vector<Array> zeroed_grads(const std::vector<Shape>& shapes, const std::vector<bool>& needs);
+Gradients handed_over(std::vector<Array>& grads, const std::vector<bool>& needs);
 // dP [L, S], the gradient of one head's weights (softmax P times dropout scale d, may be
 // null), turned in place into the gradient of its scores.
 void softmax_backward(const AttentionSpec& s, float* dP, const float* P, const float* d);

@@ -9,6 +9,7 @@
 
 #include "../dense.hpp"
 #include "../gemm.hpp"
+#include "../simd_lanes.hpp"
 #include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
@@ -19,7 +20,7 @@ namespace ember::nn::detail {
 
 namespace {
 
-using Batch = xsimd::batch<float>;
+using namespace ::ember::detail::simd;  // Batch, vload, vstore, vexp, vtanh, vsigmoid, lanes
 
 // C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading dimensions lda / ldc
 // (0: contiguous), so that every step of a batch-major sequence is a strided block of rows.
@@ -80,43 +81,12 @@ Array uninitialized(int64_t rows, int64_t cols) {
   return Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
 }
 
-// The gate loops run on SIMD batches with a scalar tail; one generic body serves both.
-template <class T>
-T vload(const float* p) {
-  if constexpr (std::is_same_v<T, float>)
-    return *p;
-  else
-    return T::load_unaligned(p);
-}
-template <class T>
-void vstore(float* p, const T& v) {
-  if constexpr (std::is_same_v<T, float>)
-    *p = v;
-  else
-    v.store_unaligned(p);
-}
-inline float vexp(float x) { return std::exp(x); }
-inline Batch vexp(const Batch& x) { return xsimd::exp(x); }
-inline float vtanh(float x) { return std::tanh(x); }
-inline Batch vtanh(const Batch& x) { return xsimd::tanh(x); }
+// RNN's ReLU gate and its derivative (LSTM and GRU share the rest: src/simd_lanes.hpp).
 inline float vrelu(float x) { return x > 0.f ? x : 0.f; }
 inline Batch vrelu(const Batch& x) { return xsimd::max(x, Batch(0.f)); }
 inline float vstep(float y, float g) { return y > 0.f ? g : 0.f; }  // relu' given its output
 inline Batch vstep(const Batch& y, const Batch& g) {
   return xsimd::select(y > Batch(0.f), g, Batch(0.f));
-}
-template <class T>
-T vsigmoid(const T& x) {
-  return T(1.f) / (T(1.f) + vexp(-x));
-}
-
-// Calls step(j, T{}) for j = 0, W, 2W, ... with T = Batch, then for the tail with T = float.
-template <class Step>
-void lanes(int64_t n, Step&& step) {
-  constexpr int64_t width = static_cast<int64_t>(Batch::size);
-  int64_t j = 0;
-  for (; j + width <= n; j += width) step(j, Batch(0.f));
-  for (; j < n; ++j) step(j, 0.f);
 }
 
 void column_sums(const Array& rows, int64_t n, int64_t cols, float* out) {
