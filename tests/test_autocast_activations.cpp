@@ -59,6 +59,12 @@ TEST_CASE("autocast: gelu, relu and silu keep their input in bfloat16; the outpu
     const int64_t n = x.numel();
     CHECK(bytes_kept(x, true, op) == 6 * n);
     CHECK(bytes_kept(x, false, op) == 8 * n);
+    // No backward will read it, no copy: inference under autocast, or an input without grad.
+    {
+      NoGradGuard no_grad;
+      CHECK(bytes_kept(x, true, op) == 4 * n);
+    }
+    CHECK(bytes_kept(x.detach(), true, op) == 4 * n);
   }
 }
 

@@ -37,8 +37,12 @@ void in_row_blocks(const float* w, int64_t rows, int64_t cols, Use use) {
 }
 }  // namespace
 
+bool keeps_bf16(const Tensor& t) {
+  return autocast::is_enabled() && is_grad_enabled() && t.requires_grad();
+}
+
 SavedValues saved_activation(const Tensor& t) {
-  return autocast::is_enabled() ? SavedValues::rounded_to_bfloat16(t) : t.storage();
+  return keeps_bf16(t) ? SavedValues::rounded_to_bfloat16(t) : t.storage();
 }
 
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -3,7 +3,6 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
@@ -129,11 +128,10 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
     NoGradGuard no_grad;
     return log_softmax(logits, 1);
   }();
-  const bool autocast = autocast::is_enabled();
-  return nll_from_log_probs(
-      logits, log_probs.storage(),
-      autocast ? SavedValues::rounded_to_bfloat16(logits) : log_probs.storage(), autocast, targets,
-      options, true, "cross_entropy");
+  const bool bf16 = detail::keeps_bf16(logits);
+  return nll_from_log_probs(logits, log_probs.storage(),
+                            bf16 ? SavedValues::rounded_to_bfloat16(logits) : log_probs.storage(),
+                            bf16, targets, options, true, "cross_entropy");
 }
 
 Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,

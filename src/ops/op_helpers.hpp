@@ -136,7 +136,10 @@ Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* nam
                                const BatchEntries& eb);
 
 // What an op keeps of an activation for backward: its values as they are (no copy), or under
-// autocast a bfloat16 copy, half the bytes (ember/autocast.hpp), read back widened.
+// autocast a bfloat16 copy, half the bytes (ember/autocast.hpp), read back widened. The copy is
+// made only when a backward will read it (keeps_bf16: autocast on, grad mode on, t requires
+// grad), so inference under autocast copies nothing.
+bool keeps_bf16(const Tensor& t);
 SavedValues saved_activation(const Tensor& t);
 
 }  // namespace ember::detail
