@@ -19,7 +19,7 @@ while [ "$round" -le "$ROUNDS" ]; do
     for ac in 0 1; do
       if [ "$ac" = 1 ]; then export EMBER_AUTOCAST=1; else unset EMBER_AUTOCAST; fi
       "$BUILD/bench/ember_gpt2_bench" 12 768 12 50257 4 64 "$STEPS" 0 "$t" |
-        grep -E "train_step|activation_mb"
+        grep -E "train_step|activation_mb"  # activation_mb (RSS) and saved_activation_mb (graph bytes)
     done
   done
   round=$((round + 1))

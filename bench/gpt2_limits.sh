@@ -19,12 +19,13 @@ for threads in 1 2; do
     echo "$out" | awk -v gflops="$gflops" -v triad="$triad" -v threads="$threads" -v ckpt="$ckpt" '
       /train_step_s/ {step = $3}
       /peak_rss_mb/ {peak = $3}
-      /activation_mb/ {act = $3}
+      / activation_mb/ {act = $3}
+      /saved_activation_mb/ {saved = $3}
       /gemm_gflop/ {flop = $3; bytes = $5}
       END {
         floor = flop / gflops + bytes / (triad * 1e9)
-        printf "threads %d checkpointing %d: step %.3f s, limit %.3f s (%.1f GFLOP at %.1f GFLOPS + %.2f GB at %.1f GB/s), fraction %.2f; peak RSS %d MB, activations %d MB\n",
-          threads, ckpt, step, floor, flop, gflops, bytes / 1e9, triad, floor / step, peak, act
+        printf "threads %d checkpointing %d: step %.3f s, limit %.3f s (%.1f GFLOP at %.1f GFLOPS + %.2f GB at %.1f GB/s), fraction %.2f; peak RSS %d MB, activations %d MB (RSS), graph %.1f MiB\n",
+          threads, ckpt, step, floor, flop, gflops, bytes / 1e9, triad, floor / step, peak, act, saved
       }'
   done
 done
