@@ -20,6 +20,10 @@
 #include <omp.h>
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace ember::quantized {
 
 namespace {
@@ -86,10 +90,24 @@ bool min_max(const float* x, int64_t n, float& lo, float& hi) {
 
 }  // namespace
 
+namespace {
+// AVX-VNNI (CPUID leaf 7 subleaf 1, EAX bit 4), read directly: clang 14's
+// __builtin_cpu_supports does not know "avxvnni".
+bool cpu_has_avx_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 1, a, b, c, d);
+  return (a >> 4) & 1u;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
 bool cpu_has_vnni() {
 #if defined(__x86_64__) || defined(__i386__)
-  static const bool vnni =
-      __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+  static const bool vnni = __builtin_cpu_supports("avx512vnni") || cpu_has_avx_vnni();
   return vnni;
 #else
   return false;
@@ -104,7 +122,7 @@ std::string int8_engine_name() {
 #if defined(__x86_64__) || defined(__i386__)
   if (__builtin_cpu_supports("avx512vnni"))
     isa = "AVX512-VNNI";
-  else if (__builtin_cpu_supports("avxvnni"))
+  else if (cpu_has_avx_vnni())
     isa = "AVX-VNNI";
 #endif
 #ifdef EMBER_HAVE_DNNL
