@@ -14,13 +14,13 @@
 
 namespace ember::detail {
 
-namespace {
-// n float32 values rounded to bfloat16, in a block from the buffer cache.
 std::shared_ptr<Storage> rounded(const float* values, int64_t n) {
   auto out = std::make_shared<Storage>(n, kBFloat16);
   kernels::to_bf16(values, static_cast<uint16_t*>(out->bytes()), n);
   return out;
 }
+
+namespace {
 // Calls use(first, count, part) on blocks of a row-major [rows, cols] float32 matrix's rows,
 // each rounded to bfloat16 just before use: at most 16 MB at a time instead of a copy of the
 // whole weight (the language-model head's is 77 MB in bfloat16) held through the product.

@@ -12,7 +12,7 @@
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
 #include "ember/parallel.hpp"
-#include "kernels.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
@@ -127,11 +127,7 @@ Tensor conv1d_as(const Tensor& x, const Tensor& weight, const Tensor& bias, cons
     Gradients grads(has_b ? 3 : 2);
     // dy as the products read it: float32, or rounded to bfloat16 under autocast.
     std::shared_ptr<Storage> dy16;
-    if constexpr (kRounded) {
-      dy16 = std::make_shared<Storage>(static_cast<int64_t>(dy.size()), kBFloat16);
-      detail::kernels::to_bf16(dy.data(), static_cast<uint16_t*>(dy16->bytes()),
-                               static_cast<int64_t>(dy.size()));
-    }
+    if constexpr (kRounded) dy16 = detail::rounded(dy.data(), static_cast<int64_t>(dy.size()));
     const T* dyp = [&]() -> const T* {
       if constexpr (kRounded)
         return dy16->data_as<BFloat16>();

@@ -135,6 +135,10 @@ Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* nam
                                const Shape& out_shape, const BatchEntries& ea,
                                const BatchEntries& eb);
 
+// n float32 values rounded to bfloat16, in a block from the buffer cache: what autocast's
+// products read (an incoming gradient, a block of a weight).
+std::shared_ptr<Storage> rounded(const float* values, int64_t n);
+
 // What an op keeps of an activation for backward: its values as they are (no copy), or under
 // autocast a bfloat16 copy, half the bytes (ember/autocast.hpp), read back widened. The copy is
 // made only when a backward will read it (keeps_bf16: autocast on, grad mode on, t requires

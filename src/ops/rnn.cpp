@@ -13,7 +13,7 @@
 #include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
-#include "kernels.hpp"
+#include "op_helpers.hpp"
 #include "rnn_kernel.hpp"
 
 namespace ember::nn::detail {
@@ -53,23 +53,17 @@ class InputSide {
   // dx = dgi · W_ih
   void input_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dx) const {
     if (!rounded_) return gemm(false, false, N, I, GH, dgi.data(), w_->data(), 0.f, dx);
-    const auto d = rounded(dgi);
+    const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
     gemm_bf16(false, false, N, I, GH, d->data_as<BFloat16>(), GH, w16(), I, 0.f, dx, I);
   }
   // dW_ih = dgiᵀ · x
   void weight_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dw) const {
     if (!rounded_) return gemm(true, false, GH, I, N, dgi.data(), x_->data(), 0.f, dw);
-    const auto d = rounded(dgi);
+    const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
     gemm_bf16(true, false, GH, I, N, d->data_as<BFloat16>(), GH, x16(), I, 0.f, dw, I);
   }
 
  private:
-  static std::shared_ptr<Storage> rounded(const Array& a) {
-    auto out = std::make_shared<Storage>(static_cast<int64_t>(a.size()), kBFloat16);
-    ::ember::detail::kernels::to_bf16(a.data(), static_cast<uint16_t*>(out->bytes()),
-                                      static_cast<int64_t>(a.size()));
-    return out;
-  }
   const BFloat16* x16() const { return x16_->data_as<BFloat16>(); }
   const BFloat16* w16() const { return w16_->data_as<BFloat16>(); }
   bool rounded_;
