@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <xtensor/xreducer.hpp>
 
@@ -19,19 +20,27 @@ thread_local const char* backward_op = nullptr;  // the node whose backward runs
 
 const char* detail::current_backward_op() { return backward_op; }
 
-Array sum_to(const Array& grad, const Shape& shape) {
+namespace {
+template <class T>
+ArrayOf<T> sum_to_of(const ArrayOf<T>& grad, const Shape& shape) {
   Shape gshape = detail::to_shape(grad);
   if (gshape == shape) return grad;
   // Nothing to sum (an empty batch): zeros. xtensor's reducer reads past an empty input.
-  if (grad.size() == 0) return xt::zeros<float>(detail::to_xshape(shape));
+  if (grad.size() == 0) return xt::zeros<T>(detail::to_xshape(shape));
   size_t lead = gshape.size() - shape.size();
   std::vector<size_t> axes;
   for (size_t i = 0; i < gshape.size(); ++i) {
     if (i < lead || (shape[i - lead] == 1 && gshape[i] != 1)) axes.push_back(i);
   }
-  Array reduced = xt::sum(grad, axes, xt::evaluation_strategy::immediate);
+  ArrayOf<T> reduced = xt::sum(grad, axes, xt::evaluation_strategy::immediate);
   reduced.reshape(detail::to_xshape(shape));
   return reduced;
+}
+}  // namespace
+
+Array sum_to(const Array& grad, const Shape& shape) { return sum_to_of(grad, shape); }
+ArrayOf<double> sum_to(const ArrayOf<double>& grad, const Shape& shape) {
+  return sum_to_of(grad, shape);
 }
 
 namespace {
@@ -43,6 +52,25 @@ void add_into(Array& acc, const Array& g) {
     detail::kernels::add(acc.data(), g.data(), acc.data(), static_cast<int64_t>(acc.size()));
   else
     acc += g;
+}
+void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { acc += g; }
+
+// A gradient must have its input's dtype (a bfloat16 leaf takes float32's): a backward that
+// hands over another is Ember's bug, named here rather than read as the wrong bits.
+void check_gradient_dtype(const char* op, Dtype input, const Gradient& g) {
+  const Dtype expected = input == kBFloat16 ? kFloat32 : input;
+  EMBER_CHECK_DTYPE(g.dtype == expected, "backward: ", op ? op : "backward", " returned a ",
+                    dtype_name(g.dtype), " gradient for a ", dtype_name(input), " input");
+}
+
+template <class T>
+void accumulate_dense(TensorImpl& leaf, ArrayOf<T>&& g) {
+  if (leaf.grad) {
+    ArrayOf<T> grad = detail::own_values<T>(Tensor(leaf.grad));  // borrows the .grad's storage
+    add_into(grad, g);
+  } else {
+    leaf.grad = Tensor(std::move(g)).impl();
+  }
 }
 
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
@@ -59,16 +87,12 @@ void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
     }
     return;
   }
+  if (g.dtype == kFloat64) return accumulate_dense(leaf, std::move(g.dense64));
   if (leaf.sparse_grad) {
     leaf.sparse_grad->add_to(g.dense);
     leaf.sparse_grad = nullptr;
   }
-  if (leaf.grad) {
-    Array grad = detail::own_values(Tensor(leaf.grad));  // borrows the .grad's storage
-    add_into(grad, g.dense);
-  } else {
-    leaf.grad = Tensor(std::move(g.dense)).impl();
-  }
+  accumulate_dense(leaf, std::move(g.dense));
 }
 
 // Two threads running backward through shared parameters accumulate into the same leaves:
@@ -78,24 +102,31 @@ std::mutex& leaf_lock(const TensorImpl* leaf) {
   return locks[(reinterpret_cast<uintptr_t>(leaf) >> 4) % 64];
 }
 
-Array densify(Gradient&& g) {
-  if (!g.sparse) return std::move(g.dense);
-  Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
-  g.sparse->add_to(dense);
-  return dense;
+// The dense array of a gradient of element type T (a row-sparse one is float32's).
+template <class T>
+ArrayOf<T> densify(Gradient&& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.sparse) {
+      Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
+      g.sparse->add_to(dense);
+      return dense;
+    }
+  }
+  return std::move(g.dense_of<T>());
 }
 
 // Runs a tensor's hooks on the gradient flowing into it; each may replace it, in the same
-// shape (checked here: a wrong one would surface later, blamed on the next op's backward).
-// `made_by` is the op that made the tensor, null for a leaf.
-Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, Array grad,
-                const char* made_by) {
+// shape and dtype (checked here: a wrong one would surface later, blamed on the next op's
+// backward). `made_by` is the op that made the tensor, null for a leaf.
+template <class T>
+ArrayOf<T> run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks,
+                     ArrayOf<T> grad, const char* made_by) {
   for (size_t k = 0; k < hooks.size(); ++k) {
     const Shape expected = detail::to_shape(grad);
     Tensor given(std::move(grad));
     Tensor replaced = hooks[k](given.detach());
-    if (!replaced.defined()) {     // keeps the gradient, as a PyTorch hook returning None
-      grad = detail::pack(given);  // a copy: the hook may have kept the tensor
+    if (!replaced.defined()) {        // keeps the gradient, as a PyTorch hook returning None
+      grad = detail::pack<T>(given);  // a copy: the hook may have kept the tensor
       continue;
     }
     const std::string whose = made_by ? std::string("the output of ") + made_by : "a leaf tensor";
@@ -103,7 +134,10 @@ Array run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks, 
                       " returned a gradient of shape ", detail::shape_str(replaced.shape()),
                       " for a gradient of shape ", detail::shape_str(expected),
                       "; a hook must keep the shape");
-    grad = std::as_const(replaced).data();  // the hook may return a view: packed here
+    EMBER_CHECK_DTYPE(replaced.dtype() == given.dtype(), "register_hook: hook ", k, " of ", whose,
+                      " returned a ", dtype_name(replaced.dtype()), " gradient for a ",
+                      dtype_name(given.dtype()), " one; a hook must keep the dtype");
+    grad = detail::pack<T>(replaced);  // the hook may return a view: packed here
   }
   return grad;
 }
@@ -119,8 +153,12 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
       return static_cast<int64_t>(a) == static_cast<int64_t>(b);
     });
   };
-  if (g.sparse ? same_dims(g.sparse->dense_shape) : same_dims(g.dense.shape())) return;
-  Shape got = g.sparse ? g.sparse->dense_shape : detail::to_shape(g.dense);
+  if (g.sparse ? same_dims(g.sparse->dense_shape)
+               : (g.dtype == kFloat64 ? same_dims(g.dense64.shape()) : same_dims(g.dense.shape())))
+    return;
+  Shape got = g.sparse ? g.sparse->dense_shape
+                       : (g.dtype == kFloat64 ? detail::to_shape(g.dense64)
+                                              : detail::to_shape(g.dense));
   throw ShapeError(detail::cat("backward: ", node.name, " returned a gradient of shape ",
                                detail::shape_str(got), " for an input of shape ",
                                detail::shape_str(Shape(expected.begin(), expected.end()))));
@@ -130,26 +168,33 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
 struct Capture {
   std::unordered_map<const TensorImpl*, size_t> leaves;
   std::unordered_map<const Node*, size_t> nodes;
-  std::vector<Array> grads;
-  std::vector<bool> found;
-  void add(size_t slot, Array g) {
-    if (found[slot])
-      add_into(grads[slot], g);
-    else
-      grads[slot] = std::move(g);
-    found[slot] = true;
+  std::vector<Tensor> grads;
+  template <class T>
+  void add(size_t slot, ArrayOf<T> g) {
+    if (grads[slot].defined()) {
+      ArrayOf<T> sum = detail::own_values<T>(grads[slot]);  // borrows its storage
+      add_into(sum, g);
+    } else {
+      grads[slot] = Tensor(std::move(g));
+    }
   }
 };
 
-void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
+template <class T>
+void deliver_dense(TensorImpl& leaf, Gradient&& g, Capture* capture) {
   if (capture) {
     auto it = capture->leaves.find(&leaf);
-    if (it != capture->leaves.end()) capture->add(it->second, densify(std::move(g)));
+    if (it != capture->leaves.end()) capture->add<T>(it->second, densify<T>(std::move(g)));
     return;
   }
-  if (!leaf.hooks.empty()) g = Gradient(run_hooks(leaf.hooks, densify(std::move(g)), nullptr));
+  if (!leaf.hooks.empty()) g = Gradient(run_hooks<T>(leaf.hooks, densify<T>(std::move(g)), nullptr));
   std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
   accumulate_leaf(leaf, std::move(g));
+}
+
+void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
+  if (g.dtype == kFloat64) return deliver_dense<double>(leaf, std::move(g), capture);
+  deliver_dense<float>(leaf, std::move(g), capture);
 }
 
 }  // namespace
@@ -161,17 +206,22 @@ void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
 // one without give the same bits (a GEMM that fused the addition would round differently).
 // Anomaly mode checks each part, so it hands out no accumulator either.
 struct detail::SinkEngine {
-  static Gradients run(Node& node, const Array& grad) {
+  template <class T>
+  static Gradients run(Node& node, const ArrayOf<T>& grad) {
     const size_t n = node.inputs.size();
     std::vector<GradSink> sinks(n);
     for (size_t i = 0; i < n; ++i) {
       Edge& e = node.inputs[i];
       GradSink& sink = sinks[i];
       sink.needed_ = e.node || e.leaf;
-      if (e.node && e.node->pending_grad && !is_anomaly_enabled())
-        sink.accumulator_ = &*e.node->pending_grad;
+      if (!e.node || is_anomaly_enabled()) continue;
+      if (e.node->pending_grad) sink.accumulator_ = &*e.node->pending_grad;
+      if (e.node->pending_grad64) sink.accumulator64_ = &*e.node->pending_grad64;
     }
-    node.backward_into(grad, sinks.data());
+    if constexpr (std::is_same_v<T, float>)
+      node.backward_into(grad, sinks.data());
+    else
+      node.backward_into64(grad, sinks.data());
     Gradients out(n);
     for (size_t i = 0; i < n; ++i) out[i] = std::move(sinks[i].value_);
     return out;
@@ -180,7 +230,7 @@ struct detail::SinkEngine {
 
 namespace {
 
-// Names the running node for SavedValues' "modified by an in-place operation" error.
+// Names the running node for SavedValues' "modified by an inplace operation" error.
 struct BackwardOpScope {
   explicit BackwardOpScope(const char* name) : previous(backward_op) { backward_op = name; }
   ~BackwardOpScope() { backward_op = previous; }
@@ -211,10 +261,40 @@ struct BackwardBuffers {
 thread_local std::vector<Node*> BackwardBuffers::spare_ready;
 thread_local std::vector<std::shared_ptr<Node>> BackwardBuffers::spare_keep_alive;
 
+// A backward's starting point: an output and the gradient flowing into it (its seed), read in
+// place where it lies (copying a large one costs a full pass), in the output's dtype.
 struct Root {
   Tensor tensor;
-  const Array* grad;
+  Array grad = Array(Array::shape_type{0});
+  ArrayOf<double> grad64 = ArrayOf<double>(ArrayOf<double>::shape_type{0});
+  // Borrows the seed's elements when it is its whole storage; keep the seed alive.
+  Root(Tensor output, const Tensor& seed) : tensor(std::move(output)) {
+    EMBER_CHECK_DTYPE(seed.dtype() == tensor.dtype(), "backward: a ", dtype_name(seed.dtype()),
+                      " gradient given for a ", dtype_name(tensor.dtype()), " output");
+    if (seed.dtype() == kFloat64)
+      grad64 = seed.is_view() ? detail::pack<double>(seed) : detail::borrow_values<double>(seed);
+    else if (seed.dtype() == kBFloat16)  // a bfloat16 output's gradient flows as float32
+      grad = detail::pack(seed.to(kFloat32));
+    else
+      grad = seed.is_view() ? detail::pack(seed) : detail::borrow_values(seed);
+  }
+  template <class T>
+  const ArrayOf<T>& seed() const {
+    if constexpr (std::is_same_v<T, float>)
+      return grad;
+    else
+      return grad64;
+  }
 };
+
+// Calls f(T{}) with T the element type of a gradient of `dtype`.
+template <class F>
+void with_grad_type(Dtype dtype, F&& f) {
+  if (dtype == kFloat64)
+    f(double{});
+  else
+    f(float{});
+}
 
 // `roots` points at `count` roots (a pointer and a count: no vector built per backward).
 void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* capture) {
@@ -227,29 +307,102 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
     ready.push_back(n);
     std::push_heap(ready.begin(), ready.end(), NewestFirst());
   };
-  // A single root reads the caller's gradient in place: copying a large one costs a full pass.
-  const Array* in_place_grad = nullptr;
+  // A single root reads the caller's gradient in place: its node has no pending gradient.
+  const Root* in_place_root = nullptr;
   auto clear_pending = [&] {
-    for (auto& n : keep_alive) n->pending_grad.reset();
+    for (auto& n : keep_alive) {
+      n->pending_grad.reset();
+      n->pending_grad64.reset();
+    }
   };
   for (const Root* root_it = roots; root_it != roots + count; ++root_it) {
     const Root& root = *root_it;
     const std::shared_ptr<Node>& node = root.tensor.grad_fn();
-    if (!node) {
-      deliver_to_leaf(*root.tensor.impl(), Gradient(Array(*root.grad)), capture);
-      continue;
-    }
-    if (count == 1) {
-      in_place_grad = root.grad;  // its node has no pending_grad: it reads this one
-    } else if (node->pending_grad) {
-      add_into(*node->pending_grad, *root.grad);
-      continue;
-    } else {
-      node->pending_grad = *root.grad;
-    }
-    keep_alive.push_back(node);
-    push_ready(node.get());
+    with_grad_type(root.tensor.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if (!node) {
+        deliver_to_leaf(*root.tensor.impl(), Gradient(ArrayOf<T>(root.seed<T>())), capture);
+        return;
+      }
+      auto& pending = node->pending<T>();
+      if (count == 1) {
+        in_place_root = &root;
+      } else if (pending) {
+        add_into(*pending, root.seed<T>());
+        return;
+      } else {
+        pending = root.seed<T>();
+      }
+      keep_alive.push_back(node);
+      push_ready(node.get());
+    });
   }
+  // One node's backward, its gradient of element type T; its inputs' gradients are summed into
+  // their nodes' pending gradients or delivered to leaves.
+  auto run_node = [&](Node* node, auto tag) {
+    using T = decltype(tag);
+    // The summed gradient is read where it lies (an array move is not free) and freed below.
+    std::optional<ArrayOf<T>>& grad_out = node->pending<T>();
+    const ArrayOf<T>* grad = grad_out ? &*grad_out : &in_place_root->seed<T>();
+    auto retained = node->retained.lock();
+    auto captured = capture ? capture->nodes.find(node) : decltype(capture->nodes.end()){};
+    const bool is_captured = capture && captured != capture->nodes.end();
+    if (!node->hooks.empty() || retained || is_captured) {
+      if (!grad_out) grad_out = *grad;
+      grad = &*grad_out;
+      if (!node->hooks.empty())
+        grad_out = run_hooks<T>(node->hooks, std::move(*grad_out), node->name);
+      if (retained && !capture) {
+        std::lock_guard<std::mutex> lock(leaf_lock(retained.get()));
+        accumulate_leaf(*retained, Gradient(*grad_out));
+      }
+      if (is_captured) capture->add<T>(captured->second, *grad_out);
+    }
+    Gradients grads;
+    {
+      BackwardOpScope scope(node->name);
+      if constexpr (std::is_same_v<T, float>)
+        grads = node->backward ? node->backward(*grad) : detail::SinkEngine::run<T>(*node, *grad);
+      else
+        grads = node->backward64 ? node->backward64(*grad)
+                                 : detail::SinkEngine::run<T>(*node, *grad);
+    }
+    grad_out.reset();
+    EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
+                grads.size(), " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      Edge& edge = node->inputs[i];
+      Gradient& g = grads[i];
+      if (!g.defined || (!edge.node && !edge.leaf)) continue;
+      if (is_anomaly_enabled() && !g.sparse) {
+        if (g.dtype == kFloat64)
+          detail::check_finite(g.dense64, node->name, "backward gradient");
+        else
+          detail::check_finite(g.dense, node->name, "backward gradient");
+      }
+      if (edge.leaf) {
+        check_gradient_shape(*node, g, edge.leaf->layout.shape);
+        if (!g.sparse) check_gradient_dtype(node->name, edge.leaf->storage->dtype(), g);
+        deliver_to_leaf(*edge.leaf, std::move(g), capture);
+        continue;
+      }
+      Node* input = edge.node.get();
+      check_gradient_shape(*node, g, input->output_shape);
+      if (g.sparse) g = Gradient(densify<float>(std::move(g)));  // only leaves keep row-sparse ones
+      check_gradient_dtype(node->name, input->dtype, g);
+      with_grad_type(g.dtype, [&](auto input_tag) {
+        using U = decltype(input_tag);
+        auto& pending = input->pending<U>();
+        if (!pending) {
+          pending = std::move(g.dense_of<U>());
+          keep_alive.push_back(edge.node);
+          push_ready(input);
+        } else {
+          add_into(*pending, g.dense_of<U>());
+        }
+      });
+    }
+  };
   // Newest first: every consumer of a node has a larger sequence number, so by the time a node
   // is popped all the gradient flowing into it has been summed.
   try {
@@ -260,56 +413,12 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       EMBER_CHECK(!node->released, "backward: the graph of ", node->name,
                   " was already freed by an earlier backward; pass retain_graph=true to the first "
                   "backward to call it twice");
-      // The summed gradient is read where it lies (an Array move is not free) and freed below.
-      std::optional<Array>& grad_out = node->pending_grad;
-      const Array* grad = grad_out ? &*grad_out : in_place_grad;
-      auto retained = node->retained.lock();
-      auto captured = capture ? capture->nodes.find(node) : decltype(capture->nodes.end()){};
-      const bool is_captured = capture && captured != capture->nodes.end();
-      if (!node->hooks.empty() || retained || is_captured) {
-        if (!grad_out) grad_out = *grad;
-        grad = &*grad_out;
-        if (!node->hooks.empty())
-          grad_out = run_hooks(node->hooks, std::move(*grad_out), node->name);
-        if (retained && !capture) {
-          std::lock_guard<std::mutex> lock(leaf_lock(retained.get()));
-          accumulate_leaf(*retained, Gradient(*grad_out));
-        }
-        if (is_captured) capture->add(captured->second, *grad_out);
-      }
-      Gradients grads;
-      {
-        BackwardOpScope scope(node->name);
-        grads = node->backward ? node->backward(*grad) : detail::SinkEngine::run(*node, *grad);
-      }
-      grad_out.reset();
-      EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",
-                  grads.size(), " gradients for ", node->inputs.size(), " inputs");
-      for (size_t i = 0; i < grads.size(); ++i) {
-        Edge& edge = node->inputs[i];
-        Gradient& g = grads[i];
-        if (!g.defined || (!edge.node && !edge.leaf)) continue;
-        if (is_anomaly_enabled() && !g.sparse)
-          detail::check_finite(g.dense, node->name, "backward gradient");
-        if (edge.leaf) {
-          check_gradient_shape(*node, g, edge.leaf->layout.shape);
-          deliver_to_leaf(*edge.leaf, std::move(g), capture);
-          continue;
-        }
-        Node* input = edge.node.get();
-        check_gradient_shape(*node, g, input->output_shape);
-        if (g.sparse) g = Gradient(densify(std::move(g)));  // only leaves keep row-sparse ones
-        if (!input->pending_grad) {
-          input->pending_grad = std::move(g.dense);
-          keep_alive.push_back(edge.node);
-          push_ready(input);
-        } else {
-          add_into(*input->pending_grad, g.dense);
-        }
-      }
+      with_grad_type(node->dtype, [&](auto tag) { run_node(node, tag); });
       if (!retain_graph) {
         node->backward = nullptr;
         node->backward_into = nullptr;
+        node->backward64 = nullptr;
+        node->backward_into64 = nullptr;
         node->released = true;
       }
     }
@@ -346,9 +455,8 @@ void Tensor::backward(bool retain_graph) const {
   EMBER_CHECK_SHAPE(numel() == 1, "backward: grad can be implicitly created only for scalar ",
                     "outputs, got shape ", detail::shape_str(shape()),
                     "; pass a gradient to backward(grad)");
-  Array one = Array::from_shape(detail::to_xshape(shape()));
-  one.fill(1.f);
-  Root root{*this, &one};
+  const Tensor one = ones(shape(), dtype() == kFloat64 ? kFloat64 : kFloat32);
+  Root root(*this, one);
   run_backward(&root, 1, retain_graph, nullptr);
 }
 
@@ -357,8 +465,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   EMBER_CHECK_SHAPE(grad.shape() == shape(), "backward: gradient shape ",
                     detail::shape_str(grad.shape()), " does not match output shape ",
                     detail::shape_str(shape()));
-  detail::Dense seed(grad);
-  Root root{*this, &*seed};
+  Root root(*this, grad);
   run_backward(&root, 1, retain_graph, nullptr);
 }
 
@@ -370,7 +477,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   EMBER_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
               "autograd::grad: ", grad_outputs.size(), " grad_outputs given for ", outputs.size(),
               " outputs");
-  std::vector<Array> seeds;
+  std::vector<Tensor> seeds;
   seeds.reserve(outputs.size());
   std::vector<Root> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -381,18 +488,17 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       EMBER_CHECK_SHAPE(out.numel() == 1, "autograd::grad: grad can be implicitly created only ",
                         "for scalar outputs, output ", i, " has shape ",
                         detail::shape_str(out.shape()));
-      seeds.push_back(xt::ones<float>(detail::to_xshape(out.shape())));
+      seeds.push_back(ones(out.shape(), out.dtype() == kFloat64 ? kFloat64 : kFloat32));
     } else {
       EMBER_CHECK_SHAPE(grad_outputs[i].shape() == out.shape(), "autograd::grad: grad_output ", i,
                         " has shape ", detail::shape_str(grad_outputs[i].shape()), " but output ",
                         i, " has shape ", detail::shape_str(out.shape()));
-      seeds.push_back(detail::pack(grad_outputs[i]));
+      seeds.push_back(grad_outputs[i]);
     }
   }
-  for (size_t i = 0; i < outputs.size(); ++i) roots.push_back(Root{outputs[i], &seeds[i]});
+  for (size_t i = 0; i < outputs.size(); ++i) roots.emplace_back(outputs[i], seeds[i]);
   Capture capture;
   capture.grads.resize(inputs.size());
-  capture.found.assign(inputs.size(), false);
   for (size_t i = 0; i < inputs.size(); ++i) {
     EMBER_CHECK(inputs[i].requires_grad(), "autograd::grad: input ", i, " does not require grad");
     if (inputs[i].grad_fn())
@@ -403,9 +509,9 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   run_backward(roots.data(), roots.size(), retain_graph, &capture);
   std::vector<Tensor> result(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    EMBER_CHECK(capture.found[i] || allow_unused, "autograd::grad: input ", i,
+    EMBER_CHECK(capture.grads[i].defined() || allow_unused, "autograd::grad: input ", i,
                 " was not used to compute the outputs; pass allow_unused=true");
-    if (capture.found[i]) result[i] = Tensor(std::move(capture.grads[i]));
+    result[i] = capture.grads[i];
   }
   return result;
 }

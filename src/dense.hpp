@@ -3,48 +3,58 @@
 #pragma once
 
 #include <functional>
+#include <type_traits>
 #include <xtensor/xnoalias.hpp>
 
 #include "ember/tensor.hpp"
 
 namespace ember::detail {
 
-// An Array over the storage of a tensor that is its whole storage (no copy): it borrows the
+// Every helper here takes the element type T ops compute in: float (the default) for a float32
+// tensor, double for a float64 one (the storage's dtype is checked: DtypeError otherwise).
+
+// An array over the storage of a tensor that is its whole storage (no copy): it borrows the
 // elements, so it must not outlive the tensor's storage (do not move it into anything that
 // does). Throws for a view.
-Array borrow_values(const Tensor& t);
+template <class T = float>
+ArrayOf<T> borrow_values(const Tensor& t);
 
 // A tensor's values as a contiguous row-major Array, alive as long as this object: the
 // storage itself (borrowed) for a tensor that is its whole storage (every op result, every
 // parameter), or the view's elements packed into an array this object owns. Keep it in a
 // named local while the Array is read (`Dense X(x); ... *X`); `*Dense(x)` is safe only within
 // one expression, and the tensor must outlive it.
-class Dense {
+template <class T>
+class DenseOf {
  public:
-  explicit Dense(const Tensor& t);
-  Dense(const Dense&) = delete;
-  Dense& operator=(const Dense&) = delete;
-  const Array& operator*() const { return values_; }
-  const Array* operator->() const { return &values_; }
+  explicit DenseOf(const Tensor& t);
+  DenseOf(const DenseOf&) = delete;
+  DenseOf& operator=(const DenseOf&) = delete;
+  const ArrayOf<T>& operator*() const { return values_; }
+  const ArrayOf<T>* operator->() const { return &values_; }
 
  private:
-  Array values_;
+  ArrayOf<T> values_;
 };
+using Dense = DenseOf<float>;
 
-// The Array of a tensor that is its whole storage (an op's fresh result, a new gradient),
+// The array of a tensor that is its whole storage (an op's fresh result, a new gradient),
 // for writing into it: it borrows the storage (see borrow_values). Throws for a view.
-Array own_values(const Tensor& t);
+template <class T = float>
+ArrayOf<T> own_values(const Tensor& t);
 
 // A tensor's shape and strides as an xtensor adaptor takes them (Tensor::data(), a bool mask's
 // bytes): a size-1 dim gets stride 0, xtensor's broadcasting convention.
 ArrayViewShape adaptor_shape(const TensorImpl& impl);
 xt::svector<std::ptrdiff_t, 4> adaptor_strides(const TensorImpl& impl);
 
-// A view's elements packed into a fresh contiguous Array (what contiguous() copies).
-Array pack(const Tensor& t);
+// A view's elements packed into a fresh contiguous array (what contiguous() copies).
+template <class T = float>
+ArrayOf<T> pack(const Tensor& t);
 
-// t's elements in row-major order written to out (numel floats), read where they sit.
-void read_into(const Tensor& t, float* out);
+// t's elements in row-major order written to out (numel elements), read where they sit.
+template <class T>
+void read_into(const Tensor& t, T* out);
 
 // A 1-D tensor's elements where they sit (a bias): v[i] is element i, through its stride.
 // Null for an undefined tensor.
@@ -71,16 +81,27 @@ auto with_values(const Tensor& t, F&& f) {
   if (!t.is_view()) return f(static_cast<const Array&>(borrow_values(t)));
   return f(t.data());
 }
+// The same for T = double: the storage's own array, or a view packed (float64 has no
+// Tensor::data() adaptor; float64 ops have no speed target).
+template <class T, class F>
+auto with_values_of(const Tensor& t, F&& f) {
+  if constexpr (std::is_same_v<T, float>) {
+    return with_values(t, std::forward<F>(f));
+  } else {
+    if (!t.is_view()) return f(static_cast<const ArrayOf<T>&>(borrow_values<T>(t)));
+    return f(static_cast<const ArrayOf<T>&>(pack<T>(t)));
+  }
+}
 
 // f(x) of an elementwise op (f maps an xtensor expression to one), as a fresh contiguous
 // Array. x is read where it sits: a tensor that is its whole storage directly; a view by
 // gathering its elements straight into the result's buffer (the one allocation) and applying
 // f there in place. The input is never copied.
-template <class F>
-Array elementwise(const Tensor& x, F&& f) {
-  if (!x.is_view()) return Array(f(static_cast<const Array&>(borrow_values(x))));
-  Array out = pack(x);
-  xt::noalias(out) = f(static_cast<const Array&>(out));
+template <class T = float, class F>
+ArrayOf<T> elementwise(const Tensor& x, F&& f) {
+  if (!x.is_view()) return ArrayOf<T>(f(static_cast<const ArrayOf<T>&>(borrow_values<T>(x))));
+  ArrayOf<T> out = pack<T>(x);
+  xt::noalias(out) = f(static_cast<const ArrayOf<T>&>(out));
   return out;
 }
 
@@ -96,11 +117,25 @@ Array elementwise_loop(const Tensor& x, Loop loop) {
   return out;
 }
 
+template <class F>
+Array elementwise_float(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f);
+
 // f(a, b) of a binary elementwise op with broadcasting, the same way: an operand that is a
 // view and has the result's shape is gathered into the result's buffer, f runs there in
 // place, and the other operand is read through its strides. Neither input is copied.
+template <class T = float, class F>
+ArrayOf<T> elementwise(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return with_values_of<T>(a, [&](const auto& x) {
+      return with_values_of<T>(b, [&](const auto& y) { return ArrayOf<T>(f(x, y)); });
+    });
+  } else {
+    return elementwise_float(a, b, out_shape, std::forward<F>(f));
+  }
+}
+
 template <class F>
-Array elementwise(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
+Array elementwise_float(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
   if (!a.is_view() && !b.is_view())
     return Array(f(static_cast<const Array&>(borrow_values(a)),
                    static_cast<const Array&>(borrow_values(b))));

@@ -3,10 +3,12 @@
 // and out of it.
 #include <cmath>
 #include <cstring>
+#include <xtensor/xoperation.hpp>
 
 #include "ember/autograd.hpp"
 #include "ember/tensor.hpp"
 #include "ops/kernels.hpp"
+#include "ops/op_helpers.hpp"
 
 namespace ember {
 
@@ -114,18 +116,25 @@ std::shared_ptr<Storage> convert_storage(const Tensor& t, Dtype to) {
   return out;
 }
 
-// A copy of t in `to`, contiguous; differentiable between floating dtypes (gradients are
-// float32 arrays, rounded to bfloat16 on their way into a bfloat16 input, as PyTorch's would be).
+// A copy of t in `to`, contiguous; differentiable between floating dtypes. The gradient flows
+// back converted to the input's dtype: float64 for a float64 input, float32 otherwise, rounded
+// to bfloat16 on its way into a bfloat16 input (as PyTorch's would be). (A bfloat16 tensor's
+// gradient flows as float32: see Node::dtype.)
 Tensor copy_as(const Tensor& t, Dtype to, const char* op) {
   Tensor out(convert_storage(t, to), t.shape());
   if (!is_floating_point(to) || !needs_grad({t})) return out;
   const Dtype from = t.dtype();
-  return attach_grad_fn(std::move(out), op, {t}, [from](const Array& g) {
-    if (from != kBFloat16) return gradients(g);
-    Array rounded = g;
-    for (float& v : rounded) v = static_cast<float>(BFloat16(v));
-    return gradients(std::move(rounded));
-  });
+  auto back = [from](const auto& g) -> Gradients {
+    if (from == kFloat64) return gradients(ArrayOf<double>(xt::cast<double>(g)));
+    Array widened = xt::cast<float>(g);
+    if (from == kBFloat16)
+      for (float& v : widened) v = static_cast<float>(BFloat16(v));
+    return gradients(std::move(widened));
+  };
+  if (to == kFloat64)
+    return attach_grad_fn_of<double>(std::move(out), op, {t},
+                                     [back](const ArrayOf<double>& g) { return back(g); });
+  return attach_grad_fn(std::move(out), op, {t}, [back](const Array& g) { return back(g); });
 }
 
 }  // namespace detail
@@ -181,3 +190,18 @@ Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype
 }
 
 }  // namespace ember
+
+namespace ember::detail {
+
+void throw_no_kernel(const char* op, Dtype dtype) {
+  throw DtypeError(cat(op, ": got a ", dtype_name(dtype), " tensor, and ", op,
+                       " computes in float32 or float64 (a bool tensor is read only where a mask ",
+                       "belongs); convert it first with .to(kFloat32)"));
+}
+
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b) {
+  const Dtype common = promote_types(a.dtype(), b.dtype());
+  return {a.to(common), b.to(common)};
+}
+
+}  // namespace ember::detail

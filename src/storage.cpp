@@ -1,5 +1,7 @@
 // Storage: a tensor's bytes from the buffer cache, with their dtype and version.
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "ember/tensor.hpp"
 
@@ -12,15 +14,24 @@ Storage::Storage(int64_t numel, Dtype dtype) : dtype_(dtype) {
   if (nbytes_ > 0) bytes_ = detail::cached_alloc(static_cast<size_t>(nbytes_));
 }
 
-Storage::Storage(Array&& values) {
-  Buffer<float>& buffer = values.storage();
+namespace {
+// An array's block as a storage's bytes: taken over, or copied when the array borrows it.
+template <class T>
+std::pair<void*, int64_t> take_block(ArrayOf<T>& values) {
+  Buffer<T>& buffer = values.storage();
   if (!buffer.owns()) {  // borrowed elements: copy them into a block of our own
-    Buffer<float> copy(buffer.begin(), buffer.end());
+    Buffer<T> copy(buffer.begin(), buffer.end());
     buffer.swap(copy);
   }
   const auto [data, count] = buffer.release();
-  bytes_ = data;
-  nbytes_ = static_cast<int64_t>(count * sizeof(float));
+  return {data, static_cast<int64_t>(count * sizeof(T))};
+}
+}  // namespace
+
+Storage::Storage(Array&& values) { std::tie(bytes_, nbytes_) = take_block(values); }
+
+Storage::Storage(ArrayOf<double>&& values) : dtype_(kFloat64) {
+  std::tie(bytes_, nbytes_) = take_block(values);
 }
 
 Storage::~Storage() {

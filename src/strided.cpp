@@ -2,6 +2,7 @@
 // written back, or added into (the backward of every view op).
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -166,8 +167,24 @@ void scatter_add_strided(const float* values, const Shape& shape, const Shape& s
   walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
 }
 
-void copy_strided(const float* src, const Shape& shape, const Shape& src_strides,
-                  int64_t src_offset, float* dst, const Shape& dst_strides, int64_t dst_offset) {
+// float64: the plain walks (no speed target).
+void gather_strided(const double* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    double* out) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { out[i] = base[p]; });
+}
+void write_strided(const double* values, const Shape& shape, const Shape& strides,
+                   int64_t offset, double* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] = values[i]; });
+}
+void scatter_add_strided(const double* values, const Shape& shape, const Shape& strides,
+                         int64_t offset, double* base) {
+  walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] += values[i]; });
+}
+
+namespace {
+template <class T>
+void copy_strided_of(const T* src, const Shape& shape, const Shape& src_strides,
+                     int64_t src_offset, T* dst, const Shape& dst_strides, int64_t dst_offset) {
   const size_t rank = shape.size();
   for (int64_t d : shape)
     if (d == 0) return;
@@ -193,9 +210,21 @@ void copy_strided(const float* src, const Shape& shape, const Shape& src_strides
     if (d == static_cast<size_t>(-1)) return;
   }
 }
+}  // namespace
 
-void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
-                 const Shape& out_strides, double* acc) {
+void copy_strided(const float* src, const Shape& shape, const Shape& src_strides,
+                  int64_t src_offset, float* dst, const Shape& dst_strides, int64_t dst_offset) {
+  copy_strided_of(src, shape, src_strides, src_offset, dst, dst_strides, dst_offset);
+}
+void copy_strided(const double* src, const Shape& shape, const Shape& src_strides,
+                  int64_t src_offset, double* dst, const Shape& dst_strides, int64_t dst_offset) {
+  copy_strided_of(src, shape, src_strides, src_offset, dst, dst_strides, dst_offset);
+}
+
+namespace {
+template <class T>
+void sum_strided_of(const T* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    const Shape& out_strides, double* acc) {
   // The dims that matter, the smallest input stride innermost: the walk follows memory.
   struct Dim {
     int64_t size, in, out;
@@ -213,16 +242,18 @@ void sum_strided(const float* base, const Shape& shape, const Shape& strides, in
   std::vector<int64_t> index(dims.size(), 0);
   int64_t in_at = offset, out_at = 0;
   while (true) {
-    const float* x = base + in_at;
+    const T* x = base + in_at;
     double* y = acc + out_at;
-    if (inner.out == 0 && inner.in == 1) {
-      *y += kernels::sum(x, inner.size);  // a contiguous run into one output: vectorised
+    if (std::is_same_v<T, float> && inner.out == 0 && inner.in == 1) {
+      if constexpr (std::is_same_v<T, float>)
+        *y += kernels::sum(x, inner.size);  // a contiguous run into one output: vectorised
     } else if (inner.out == 0) {
       double total = 0;
       for (int64_t j = 0; j < inner.size; ++j) total += x[j * inner.in];
       *y += total;
-    } else if (inner.out == 1 && inner.in == 1) {
-      kernels::add_to_double(x, y, inner.size);  // a row into a row of sums: vectorised
+    } else if (std::is_same_v<T, float> && inner.out == 1 && inner.in == 1) {
+      if constexpr (std::is_same_v<T, float>)
+        kernels::add_to_double(x, y, inner.size);  // a row into a row of sums: vectorised
     } else {
       for (int64_t j = 0; j < inner.size; ++j) y[j * inner.out] += x[j * inner.in];
     }
@@ -237,6 +268,17 @@ void sum_strided(const float* base, const Shape& shape, const Shape& strides, in
     }
     if (d == static_cast<size_t>(-1)) return;
   }
+}
+
+}  // namespace
+
+void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                 const Shape& out_strides, double* acc) {
+  sum_strided_of(base, shape, strides, offset, out_strides, acc);
+}
+void sum_strided(const double* base, const Shape& shape, const Shape& strides, int64_t offset,
+                 const Shape& out_strides, double* acc) {
+  sum_strided_of(base, shape, strides, offset, out_strides, acc);
 }
 
 }  // namespace ember::detail

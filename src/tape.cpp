@@ -2,6 +2,7 @@
 // (The backward walk over them is src/autograd.cpp.)
 #include <atomic>
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 #include "ops/op_helpers.hpp"
@@ -14,12 +15,15 @@ std::atomic<bool> anomaly_enabled{false};
 std::atomic<uint64_t> next_sequence{0};
 }  // namespace
 
-void detail::check_finite(const Array& a, const char* op, const char* where) {
-  for (float v : a) {
+template <class T>
+void detail::check_finite(const ArrayOf<T>& a, const char* op, const char* where) {
+  for (T v : a) {
     EMBER_CHECK_VALUE(std::isfinite(v), "anomaly: ", op, " produced ",
                       std::isnan(v) ? "NaN" : "Inf", " in its ", where);
   }
 }
+template void detail::check_finite<float>(const Array&, const char*, const char*);
+template void detail::check_finite<double>(const ArrayOf<double>&, const char*, const char*);
 
 bool is_grad_enabled() { return grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
@@ -54,9 +58,23 @@ Tensor make_output(Array result, const char* name, TensorList inputs, BackwardFn
 }
 
 Tensor make_output(Tensor result, const char* name, TensorList inputs, BackwardFn backward) {
-  if (anomaly_enabled) detail::check_finite(*detail::Dense(result), name, "forward output");
-  return attach_grad_fn(std::move(result), name, inputs, std::move(backward));
+  return make_output_of<float>(std::move(result), name, inputs, std::move(backward));
 }
+
+Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
+                   BackwardFnOf<double> backward) {
+  if (anomaly_enabled) detail::check_finite(result, name, "forward output");
+  return attach_grad_fn_of<double>(Tensor(std::move(result)), name, inputs, std::move(backward));
+}
+
+template <class T>
+Tensor make_output_of(Tensor result, const char* name, TensorList inputs,
+                      BackwardFnOf<T> backward) {
+  if (anomaly_enabled) detail::check_finite(*detail::DenseOf<T>(result), name, "forward output");
+  return attach_grad_fn_of<T>(std::move(result), name, inputs, std::move(backward));
+}
+template Tensor make_output_of<float>(Tensor, const char*, TensorList, BackwardFnOf<float>);
+template Tensor make_output_of<double>(Tensor, const char*, TensorList, BackwardFnOf<double>);
 
 namespace {
 // A node for `out` with edges to `inputs`, or null when nothing is recorded.
@@ -65,6 +83,7 @@ std::shared_ptr<Node> new_node(const Tensor& out, const char* name, TensorList i
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = next_sequence++;
+  node->dtype = out.dtype();
   const Dims& shape = out.impl()->layout.shape;
   node->output_shape.assign(shape.begin(), shape.end());
   node->inputs.resize(inputs.size());
@@ -87,11 +106,26 @@ Tensor attach(Tensor out, std::shared_ptr<Node> node) {
 }  // namespace
 
 Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward) {
+  return attach_grad_fn_of<float>(std::move(out), name, inputs, std::move(backward));
+}
+
+template <class T>
+Tensor attach_grad_fn_of(Tensor out, const char* name, TensorList inputs,
+                         BackwardFnOf<T> backward) {
   std::shared_ptr<Node> node = new_node(out, name, inputs);
   if (!node) return out;
-  node->backward = std::move(backward);
+  // A float64 output's gradient is float64; any other's float32 (a bfloat16 one's too).
+  EMBER_CHECK_DTYPE(((node->dtype == kFloat64) == std::is_same_v<T, double>), "internal: ", name,
+                    " made a ", dtype_name(node->dtype), " tensor with a ",
+                    dtype_name(dtype_of<T>::value), " backward");
+  if constexpr (std::is_same_v<T, float>)
+    node->backward = std::move(backward);
+  else
+    node->backward64 = std::move(backward);
   return attach(std::move(out), std::move(node));
 }
+template Tensor attach_grad_fn_of<float>(Tensor, const char*, TensorList, BackwardFnOf<float>);
+template Tensor attach_grad_fn_of<double>(Tensor, const char*, TensorList, BackwardFnOf<double>);
 
 Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward) {
   if (anomaly_enabled) detail::check_finite(result, name, "forward output");
@@ -99,6 +133,16 @@ Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwa
   std::shared_ptr<Node> node = new_node(out, name, inputs);
   if (!node) return out;
   node->backward_into = std::move(backward);
+  return attach(std::move(out), std::move(node));
+}
+
+Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
+                   SinkBackwardFnOf<double> backward) {
+  if (anomaly_enabled) detail::check_finite(result, name, "forward output");
+  Tensor out(std::move(result));
+  std::shared_ptr<Node> node = new_node(out, name, inputs);
+  if (!node) return out;
+  node->backward_into64 = std::move(backward);
   return attach(std::move(out), std::move(node));
 }
 

@@ -175,54 +175,80 @@ Array Tensor::data() && {
 }
 
 namespace {
-// An Array over `storage` with `shape` (no copy: it borrows the storage's elements; own_values
+// An array over `storage` with `shape` (no copy: it borrows the storage's elements; own_values
 // writes through it, SavedValues only reads), or with no elements for a null storage. Never
-// default-constructed: xtensor's default Array is a 0-d scalar, one allocation per saved tensor.
-Array borrowed(const Storage* storage, Array::shape_type shape) {
+// default-constructed: xtensor's default array is a 0-d scalar, one allocation per saved tensor.
+template <class T>
+ArrayOf<T> borrowed(const Storage* storage, typename ArrayOf<T>::shape_type shape) {
   if (!storage) shape.clear();
-  Array::strides_type strides(shape.size());
+  typename ArrayOf<T>::strides_type strides(shape.size());
   const size_t size = xt::compute_strides(shape, xt::layout_type::row_major, strides);
-  float* data = storage ? const_cast<float*>(storage->data()) : nullptr;
-  return Array(Buffer<float>::borrow(data, storage ? size : 0), std::move(shape),
-               std::move(strides));
+  T* data = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    if (storage) data = const_cast<float*>(storage->data());  // its DtypeError says float32
+  } else {
+    if (storage) data = storage->data_as<T>();
+  }
+  return ArrayOf<T>(Buffer<T>::borrow(data, storage ? size : 0), std::move(shape),
+                    std::move(strides));
 }
 }  // namespace
 
 namespace detail {
 
-Array borrow_values(const Tensor& t) {
+template <class T>
+ArrayOf<T> borrow_values(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
   EMBER_CHECK(!impl.view, "internal: borrow_values of a view (shape ", shape_str(t.shape()),
               "): a view has no array of its own");
-  return borrowed(impl.storage.get(),
-                  Array::shape_type(impl.layout.shape.begin(), impl.layout.shape.end()));
+  return borrowed<T>(impl.storage.get(), typename ArrayOf<T>::shape_type(
+                                             impl.layout.shape.begin(), impl.layout.shape.end()));
 }
 
-Dense::Dense(const Tensor& t) : values_(t.is_view() ? pack(t) : borrow_values(t)) {}
+template <class T>
+DenseOf<T>::DenseOf(const Tensor& t)
+    : values_(t.is_view() ? pack<T>(t) : borrow_values<T>(t)) {}
 
-Array own_values(const Tensor& t) { return borrow_values(t); }
+template <class T>
+ArrayOf<T> own_values(const Tensor& t) {
+  return borrow_values<T>(t);
+}
 
-Array pack(const Tensor& t) {
+template <class T>
+ArrayOf<T> pack(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
   if (!impl.view) {
-    const Array borrowed = borrow_values(t);
-    return borrowed;  // copied: an Array of its own
+    const ArrayOf<T> borrowed = borrow_values<T>(t);
+    return borrowed;  // copied: an array of its own
   }
   const ViewLayout layout = layout_of(t);
-  Array out = Array::from_shape(to_xshape(layout.shape));
-  gather_strided(impl.storage->data(), layout.shape, layout.strides, layout.offset, out.data());
+  ArrayOf<T> out = ArrayOf<T>::from_shape(to_xshape(layout.shape));
+  gather_strided(impl.storage->data_as<T>(), layout.shape, layout.strides, layout.offset,
+                 out.data());
   return out;
 }
 
-void read_into(const Tensor& t, float* out) {
+template <class T>
+void read_into(const Tensor& t, T* out) {
   const TensorImpl& impl = *t.impl();
   if (!impl.view) {
-    std::copy_n(impl.storage->data(), t.numel(), out);
+    std::copy_n(impl.storage->data_as<T>(), t.numel(), out);
     return;
   }
   const ViewLayout layout = layout_of(t);
-  gather_strided(impl.storage->data(), layout.shape, layout.strides, layout.offset, out);
+  gather_strided(impl.storage->data_as<T>(), layout.shape, layout.strides, layout.offset, out);
 }
+
+template Array borrow_values<float>(const Tensor&);
+template ArrayOf<double> borrow_values<double>(const Tensor&);
+template class DenseOf<float>;
+template class DenseOf<double>;
+template Array own_values<float>(const Tensor&);
+template ArrayOf<double> own_values<double>(const Tensor&);
+template Array pack<float>(const Tensor&);
+template ArrayOf<double> pack<double>(const Tensor&);
+template void read_into<float>(const Tensor&, float*);
+template void read_into<double>(const Tensor&, double*);
 
 Strided1D strided_1d(const Tensor& t) {
   if (!t.defined()) return {};
@@ -237,7 +263,24 @@ Array pack_then(const Tensor& t, const BandDone& done) {
   return out;
 }
 
+template <class T>
+SavedValuesOf<T> saved(const Tensor& t) {
+  const TensorImpl& impl = *t.impl();
+  if (!impl.view) return SavedValuesOf<T>(impl.storage, impl.layout.shape);
+  return SavedValuesOf<T>(impl.storage, layout_of(t));
+}
+template SavedValuesOf<float> saved<float>(const Tensor&);
+template SavedValuesOf<double> saved<double>(const Tensor&);
+
 }  // namespace detail
+
+Tensor Tensor::from_doubles(ArrayOf<double>&& data, bool requires_grad) {
+  Tensor out(std::make_shared<TensorImpl>());
+  out.impl_->layout = contiguous_layout(data.shape());
+  out.impl_->storage = std::make_shared<Storage>(std::move(data));
+  out.impl_->requires_grad = requires_grad;
+  return out;
+}
 
 bool ValuesForWrite::writable(const Tensor& t) {
   const Shape shape = t.shape(), strides = t.strides();
@@ -271,9 +314,8 @@ ValuesForWrite::~ValuesForWrite() {
 }
 
 SavedValues Tensor::storage() const {
-  const TensorImpl& impl = checked();
-  if (!impl.view) return SavedValues(impl.storage, impl.layout.shape);
-  return SavedValues(impl.storage, detail::layout_of(*this));
+  checked();
+  return detail::saved<float>(*this);
 }
 
 Shape Tensor::strides() const {
@@ -373,15 +415,17 @@ Tensor Tensor::clone() const {
                      [](const Array& g) { return gradients(g); });
 }
 
-struct SavedValues::SavedView {
+template <class T>
+struct SavedValuesOf<T>::SavedView {
   Shape shape, strides;
   int64_t offset = 0;
   // Kernels read saved values from the pool's threads (conv's rows): the first read packs once.
   std::once_flag packing;
-  std::optional<Array> packed;
+  std::optional<ArrayOf<T>> packed;
 };
 
-void SavedValues::throw_modified() const {
+template <class T>
+void SavedValuesOf<T>::throw_modified() const {
   const char* op = detail::current_backward_op();
   throw Error(detail::cat(op ? op : "backward", ": a tensor saved for backward (shape ",
                           detail::shape_str(view_ ? view_->shape : detail::to_shape(values_)),
@@ -390,55 +434,72 @@ void SavedValues::throw_modified() const {
                           version_, " instead"));
 }
 
-SavedValues::SavedValues() : values_(borrowed(nullptr, {})) {}
+template <class T>
+SavedValuesOf<T>::SavedValuesOf() : values_(borrowed<T>(nullptr, {})) {}
 
-SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape)
+template <class T>
+SavedValuesOf<T>::SavedValuesOf(std::shared_ptr<const Storage> storage, const Dims& shape)
     : storage_(std::move(storage)),
-      values_(borrowed(storage_.get(), Array::shape_type(shape.begin(), shape.end()))),
+      values_(borrowed<T>(storage_.get(),
+                          typename ArrayOf<T>::shape_type(shape.begin(), shape.end()))),
       version_(storage_->version.load(std::memory_order_relaxed)) {}
 
-SavedValues::SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout)
+template <class T>
+SavedValuesOf<T>::SavedValuesOf(std::shared_ptr<const Storage> storage, const ViewLayout& layout)
     : storage_(std::move(storage)),
       view_(std::make_shared<SavedView>()),
-      values_(borrowed(nullptr, {})),
+      values_(borrowed<T>(nullptr, {})),
       version_(storage_->version.load(std::memory_order_relaxed)) {
   view_->shape = layout.shape;
   view_->strides = layout.strides;
   view_->offset = layout.offset;
 }
 
-SavedValues SavedValues::rounded_to_bfloat16(const Tensor& t) {
+template <class T>
+SavedValuesOf<T> SavedValuesOf<T>::rounded_to_bfloat16(const Tensor& t) {
+  EMBER_CHECK_DTYPE((std::is_same_v<T, float>), "autocast: only float32 activations are kept ",
+                    "in bfloat16, and this one is ", dtype_name(t.dtype()));
   ViewLayout packed;
   packed.shape = t.shape();
   packed.strides = detail::contiguous_strides(packed.shape);
-  return SavedValues(detail::convert_storage(t, kBFloat16), packed);
+  return SavedValuesOf(detail::convert_storage(t, kBFloat16), packed);
 }
 
-// A copy borrows the storage afresh: copying the borrowing Array would copy the elements.
-SavedValues::SavedValues(const SavedValues& other)
+// A copy borrows the storage afresh: copying the borrowing array would copy the elements.
+template <class T>
+SavedValuesOf<T>::SavedValuesOf(const SavedValuesOf& other)
     : storage_(other.storage_),
       view_(other.view_),
-      values_(borrowed(view_ ? nullptr : storage_.get(), other.values_.shape())),
+      values_(borrowed<T>(view_ ? nullptr : storage_.get(), other.values_.shape())),
       version_(other.version_) {}
-SavedValues& SavedValues::operator=(const SavedValues& other) {
+template <class T>
+SavedValuesOf<T>& SavedValuesOf<T>::operator=(const SavedValuesOf& other) {
   if (this != &other) {
-    SavedValues copy(other);
+    SavedValuesOf copy(other);
     *this = std::move(copy);
   }
   return *this;
 }
 
-const Array& SavedValues::packed() const {
+template <class T>
+const ArrayOf<T>& SavedValuesOf<T>::packed() const {
   SavedView& v = *view_;
   std::call_once(v.packing, [&] {
-    v.packed.emplace(Array::from_shape(detail::to_xshape(v.shape)));
-    if (storage_->dtype() == kBFloat16)  // rounded_to_bfloat16's packed copy
-      detail::kernels::from_bf16(static_cast<const uint16_t*>(storage_->bytes()), v.packed->data(),
-                                 static_cast<int64_t>(v.packed->size()));
-    else
-      detail::gather_strided(storage_->data(), v.shape, v.strides, v.offset, v.packed->data());
+    v.packed.emplace(ArrayOf<T>::from_shape(detail::to_xshape(v.shape)));
+    if constexpr (std::is_same_v<T, float>) {
+      if (storage_->dtype() == kBFloat16) {  // rounded_to_bfloat16's packed copy
+        detail::kernels::from_bf16(static_cast<const uint16_t*>(storage_->bytes()),
+                                   v.packed->data(), static_cast<int64_t>(v.packed->size()));
+        return;
+      }
+    }
+    detail::gather_strided(storage_->template data_as<T>(), v.shape, v.strides, v.offset,
+                           v.packed->data());
   });
   return *v.packed;
 }
+
+template class SavedValuesOf<float>;
+template class SavedValuesOf<double>;
 
 }  // namespace ember

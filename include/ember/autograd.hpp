@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "ember/tensor.hpp"
@@ -27,22 +28,49 @@ struct RowSparseGrad {
   void add_to(Array& dense, float alpha = 1.0f) const;
 };
 
-// One input's gradient, as a backward closure returns it: none, dense, or row-sparse.
-// An undefined or row-sparse Gradient holds an empty (shape [0]) dense array: a default xarray
+// One input's gradient, as a backward closure returns it: none, dense, or row-sparse. A dense
+// one is float32 (`dense`) or, from an op on float64 tensors, float64 (`dense64`): a
+// gradient has its input's dtype.
+// An undefined or row-sparse Gradient holds empty (shape [0]) dense arrays: a default xarray
 // is a 0-d scalar, and allocating one would cost a malloc per input of every backward.
 struct Gradient {
-  Gradient() : dense(Array::shape_type{0}) {}
+  Gradient() : dense(Array::shape_type{0}), dense64(ArrayOf<double>::shape_type{0}) {}
   // Implicit on purpose: a backward returns gradients(array, ...) or a RowSparseGrad.
   // NOLINTNEXTLINE(google-explicit-constructor)
-  Gradient(Array&& dense) : dense(std::move(dense)), defined(true) {}
+  Gradient(Array&& dense)
+      : dense(std::move(dense)), dense64(ArrayOf<double>::shape_type{0}), defined(true) {}
   // NOLINTNEXTLINE(google-explicit-constructor)
-  Gradient(const Array& dense) : dense(dense), defined(true) {}
+  Gradient(const Array& dense)
+      : dense(dense), dense64(ArrayOf<double>::shape_type{0}), defined(true) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Gradient(ArrayOf<double>&& dense)
+      : dense(Array::shape_type{0}), dense64(std::move(dense)), defined(true), dtype(kFloat64) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Gradient(const ArrayOf<double>& dense)
+      : dense(Array::shape_type{0}), dense64(dense), defined(true), dtype(kFloat64) {}
+  // An xtensor expression, evaluated in its own element type (`gradients(-g)`).
+  template <class E>
+  Gradient(const xt::xexpression<E>& e)  // NOLINT(google-explicit-constructor)
+      : Gradient(ArrayOf<typename E::value_type>(e)) {}
   // NOLINTNEXTLINE(google-explicit-constructor)
   Gradient(std::shared_ptr<RowSparseGrad> sparse)
-      : dense(Array::shape_type{0}), sparse(std::move(sparse)), defined(true) {}
+      : dense(Array::shape_type{0}),
+        dense64(ArrayOf<double>::shape_type{0}),
+        sparse(std::move(sparse)),
+        defined(true) {}
   Array dense;
+  ArrayOf<double> dense64;
   std::shared_ptr<RowSparseGrad> sparse;
   bool defined = false;
+  Dtype dtype = kFloat32;  // of the dense array; a row-sparse gradient is float32
+  // The dense array of element type T (dense or dense64).
+  template <class T>
+  ArrayOf<T>& dense_of() {
+    if constexpr (std::is_same_v<T, float>)
+      return dense;
+    else
+      return dense64;
+  }
 };
 
 using Gradients = std::vector<Gradient>;
@@ -56,8 +84,11 @@ Gradients gradients(G&&... grads) {
   (out.emplace_back(std::forward<G>(grads)), ...);
   return out;
 }
-// Maps the gradient of an op's output to one Gradient per input, in input order.
-using BackwardFn = std::function<Gradients(const Array& grad_output)>;
+// Maps the gradient of an op's output to one Gradient per input, in input order. An op on
+// float64 tensors gets a float64 gradient (BackwardFnOf<double>).
+template <class T>
+using BackwardFnOf = std::function<Gradients(const ArrayOf<T>& grad_output)>;
+using BackwardFn = BackwardFnOf<float>;
 
 namespace detail {
 struct SinkEngine;
@@ -74,21 +105,29 @@ class GradSink {
   bool needed() const { return needed_; }
   // The gradient summed so far for this input (contiguous, of its shape) to add into, or null
   // when there is none yet. Adding into it is the delivery: do not also call set().
+  // accumulator() is float32's; accumulator_of<double>() a float64 input's.
   Array* accumulator() const { return accumulator_; }
+  template <class T>
+  ArrayOf<T>* accumulator_of() const {
+    if constexpr (std::is_same_v<T, float>)
+      return accumulator_;
+    else
+      return accumulator64_;
+  }
   // Hands over this input's gradient as a fresh value (dense or row-sparse).
   void set(Gradient g) { value_ = std::move(g); }
   // write(beta, destination) into the accumulator with beta = 1 when there is one, else into a
   // fresh uninitialised array of `shape` with beta = 0, which is then set(): the one call a
-  // GEMM-shaped backward needs.
-  template <class S, class Write>
+  // GEMM-shaped backward needs. T is the element type (double for a float64 op).
+  template <class T = float, class S, class Write>
   void accumulate(const S& shape, Write write) {
     if (!needed_) return;
-    if (accumulator_) {
-      write(1.f, accumulator_->data());
+    if (ArrayOf<T>* acc = accumulator_of<T>()) {
+      write(T(1), acc->data());
       return;
     }
-    Array fresh = Array::from_shape(shape);
-    write(0.f, fresh.data());
+    ArrayOf<T> fresh = ArrayOf<T>::from_shape(shape);
+    write(T(0), fresh.data());
     set(std::move(fresh));
   }
 
@@ -96,10 +135,13 @@ class GradSink {
   friend struct detail::SinkEngine;
   bool needed_ = false;
   Array* accumulator_ = nullptr;
+  ArrayOf<double>* accumulator64_ = nullptr;
   Gradient value_;
 };
 // A backward that writes into one GradSink per input, in input order.
-using SinkBackwardFn = std::function<void(const Array& grad_output, GradSink* sinks)>;
+template <class T>
+using SinkBackwardFnOf = std::function<void(const ArrayOf<T>& grad_output, GradSink* sinks)>;
+using SinkBackwardFn = SinkBackwardFnOf<float>;
 
 // An edge to an input: either the node that made it, or the leaf that accumulates.
 struct Edge {
@@ -146,15 +188,27 @@ struct Node {
   uint64_t sequence = 0;
   Edges inputs;                    // one per op input; empty edge when that input needs no grad
   Array::shape_type output_shape;  // inline storage: no allocation for up to 4 dims
+  // The output's dtype, which its gradient has: float32, or float64 for the `*64` members.
+  Dtype dtype = kFloat32;
   BackwardFn backward;
   SinkBackwardFn backward_into;  // set instead of `backward` by ops that write in place
+  BackwardFnOf<double> backward64;
+  SinkBackwardFnOf<double> backward_into64;
   bool released = false;
   // The output's gradient hooks and retain_grad() (a weak link: the node never owns its output).
   std::vector<std::function<Tensor(const Tensor&)>> hooks;
   std::weak_ptr<TensorImpl> retained;
   // The gradient flowing into this node, summed while a backward pass runs (empty otherwise:
-  // a default Array would allocate a scalar for every node).
+  // a default Array would allocate a scalar for every node); pending_grad64 for float64.
   std::optional<Array> pending_grad;
+  std::optional<ArrayOf<double>> pending_grad64;
+  template <class T>
+  std::optional<ArrayOf<T>>& pending() {
+    if constexpr (std::is_same_v<T, float>)
+      return pending_grad;
+    else
+      return pending_grad64;
+  }
 };
 
 // A view of an op's inputs: a braced list or a vector, without copying either into a new
@@ -184,6 +238,19 @@ Tensor make_output(Tensor result, const char* name, TensorList inputs, BackwardF
 Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward);
 // Records `backward` as the grad_fn of an already made tensor (a view of an input).
 Tensor attach_grad_fn(Tensor out, const char* name, TensorList inputs, BackwardFn backward);
+// The same for an op on float64 tensors: a double result, a double gradient.
+Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
+                   BackwardFnOf<double> backward);
+Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
+                   SinkBackwardFnOf<double> backward);
+// For code written once for both (T = float or double, named: a lambda converts to either
+// BackwardFn, since an array converts to the other element type).
+template <class T>
+Tensor make_output_of(Tensor result, const char* name, TensorList inputs,
+                      BackwardFnOf<T> backward);
+template <class T>
+Tensor attach_grad_fn_of(Tensor out, const char* name, TensorList inputs,
+                         BackwardFnOf<T> backward);
 
 // True when grad mode is on and one of `inputs` requires grad.
 bool needs_grad(TensorList inputs);
@@ -205,8 +272,14 @@ class NoGradGuard {
 void set_detect_anomaly(bool enabled);
 bool is_anomaly_enabled();
 
-// Reduces a broadcast gradient back to `shape` (the one helper every binary op's backward uses).
+// Reduces a broadcast gradient back to `shape` (the one helper every binary op's backward uses),
+// in the gradient's element type (an expression is evaluated first).
 Array sum_to(const Array& grad, const Shape& shape);
+ArrayOf<double> sum_to(const ArrayOf<double>& grad, const Shape& shape);
+template <class E>
+ArrayOf<typename E::value_type> sum_to(const xt::xexpression<E>& grad, const Shape& shape) {
+  return sum_to(ArrayOf<typename E::value_type>(grad), shape);
+}
 
 namespace autograd {
 // The gradients of `outputs` with respect to `inputs` (PyTorch's torch.autograd.grad), without

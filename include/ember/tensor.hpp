@@ -10,6 +10,7 @@
 #include <iosfwd>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 #include <xtensor/xadapt.hpp>
@@ -22,12 +23,15 @@
 
 namespace ember {
 
-// A contiguous row-major float array: what kernels compute and backward closures exchange. Its
+// A contiguous row-major array of T: what kernels compute and backward closures exchange. Its
 // elements live in a Buffer (ember/buffer.hpp) from Ember's buffer cache, or borrowed from a
-// tensor's storage (SavedValues, detail::Dense): a tensor's storage is read as an Array
-// without a copy, and a new Array becomes a tensor's storage without one.
-using Array = xt::xarray_container<Buffer<float>, xt::layout_type::row_major,
-                                   xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>>;
+// tensor's storage (SavedValues, detail::Dense): a tensor's storage is read as an array
+// without a copy, and a new array becomes a tensor's storage without one. Ops compute in the
+// two floating dtypes: Array (float32, nearly all code) and ArrayOf<double> (float64).
+template <class T>
+using ArrayOf = xt::xarray_container<Buffer<T>, xt::layout_type::row_major,
+                                     xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>>;
+using Array = ArrayOf<float>;
 using Shape = std::vector<int64_t>;
 
 // What Tensor::data() returns: the tensor's elements where they sit in its storage, as an
@@ -62,8 +66,9 @@ class Storage {
  public:
   // Uninitialised room for `numel` elements of `dtype` (throws for a negative or too large count).
   Storage(int64_t numel, Dtype dtype);
-  // Takes over an Array's block: no copy (an Array that borrows is copied).
+  // Takes over an array's block: no copy (an array that borrows is copied).
   explicit Storage(Array&& values);
+  explicit Storage(ArrayOf<double>&& values);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -152,33 +157,36 @@ struct TensorImpl {
 // An op's input (or output) values kept for its backward: `auto X = x.storage(); ... *X`.
 // Reading them checks the storage's version, so a backward whose saved values were changed by
 // an in-place op throws (naming the op and both versions) instead of computing a wrong gradient.
-class SavedValues {
+// T is the dtype ops compute in: float (SavedValues, x.storage()) or double
+// (SavedValuesOf<double>, detail::saved<double>(x) for a float64 tensor).
+template <class T>
+class SavedValuesOf {
  public:
-  SavedValues();
-  // A tensor that is its whole storage: *X is an Array borrowing the storage (no copy).
-  SavedValues(std::shared_ptr<const Storage> storage, const Dims& shape);
+  SavedValuesOf();
+  // A tensor that is its whole storage: *X is an array borrowing the storage (no copy).
+  SavedValuesOf(std::shared_ptr<const Storage> storage, const Dims& shape);
   // A view's values: its storage and layout. Forward copies nothing; the first read (in
   // backward) packs the elements into a contiguous array that this object and its copies share.
-  SavedValues(std::shared_ptr<const Storage> storage, const ViewLayout& layout);
+  SavedValuesOf(std::shared_ptr<const Storage> storage, const ViewLayout& layout);
   // t's values rounded to bfloat16 (a copy of half the bytes), read back widened to float32:
   // the first read packs them into an array this object and its copies share. What autocast
-  // keeps of an activation (ember/autocast.hpp). storage_data() throws for it.
-  static SavedValues rounded_to_bfloat16(const Tensor& t);
-  SavedValues(const SavedValues& other);
-  SavedValues& operator=(const SavedValues& other);
-  SavedValues(SavedValues&&) noexcept = default;
-  SavedValues& operator=(SavedValues&&) noexcept = default;
-  const Array& operator*() const {
+  // keeps of an activation (ember/autocast.hpp). storage_data() throws for it. (float only)
+  static SavedValuesOf rounded_to_bfloat16(const Tensor& t);
+  SavedValuesOf(const SavedValuesOf& other);
+  SavedValuesOf& operator=(const SavedValuesOf& other);
+  SavedValuesOf(SavedValuesOf&&) noexcept = default;
+  SavedValuesOf& operator=(SavedValuesOf&&) noexcept = default;
+  const ArrayOf<T>& operator*() const {
     check();
     return view_ ? packed() : values_;
   }
-  const Array* operator->() const { return &**this; }
+  const ArrayOf<T>* operator->() const { return &**this; }
   explicit operator bool() const { return storage_ != nullptr; }
   // The storage's first element, version-checked and never packed: for kernels that read a
   // saved view through its layout (matmul's transposed operands).
-  const float* storage_data() const {
+  const T* storage_data() const {
     check();
-    return storage_->data();
+    return storage_->template data_as<T>();
   }
 
  private:
@@ -187,17 +195,25 @@ class SavedValues {
     if (storage_ && storage_->version.load(std::memory_order_relaxed) != version_) throw_modified();
   }
   [[noreturn]] void throw_modified() const;
-  const Array& packed() const;
+  const ArrayOf<T>& packed() const;
   std::shared_ptr<const Storage> storage_;
   std::shared_ptr<SavedView> view_;  // null unless the saved tensor is a view
-  Array values_;                     // borrows the storage when it is not
+  ArrayOf<T> values_;                // borrows the storage when it is not
   uint64_t version_ = 0;
 };
+using SavedValues = SavedValuesOf<float>;
+extern template class SavedValuesOf<float>;
+extern template class SavedValuesOf<double>;
 
 class Tensor {
  public:
   Tensor() = default;  // undefined: defined() is false
   explicit Tensor(Array data, bool requires_grad = false);
+  // A float64 tensor over a double array (no copy). A template so that an xtensor expression
+  // still picks the float32 constructor above.
+  template <class T, class = std::enable_if_t<std::is_same_v<T, double>>>
+  explicit Tensor(ArrayOf<T> data, bool requires_grad = false)
+      : Tensor(from_doubles(std::move(data), requires_grad)) {}
   // A tensor that is all of `storage`, contiguous, with `shape` (its element count must match).
   Tensor(std::shared_ptr<Storage> storage, const Shape& shape, bool requires_grad = false);
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
@@ -372,6 +388,7 @@ class Tensor {
  private:
   const TensorImpl& checked() const;
   double item_double() const;
+  static Tensor from_doubles(ArrayOf<double>&& data, bool requires_grad);
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -441,6 +458,9 @@ std::vector<size_t> to_xshape(const Shape& shape, const char* op = "tensor");
 std::shared_ptr<Storage> convert_storage(const Tensor& t, Dtype to);
 // The same as a tensor; differentiable between floating dtypes (recorded as `op`).
 Tensor copy_as(const Tensor& t, Dtype to, const char* op);
+// t.storage() for an op computing in T (float for a float32 tensor, double for a float64 one).
+template <class T>
+SavedValuesOf<T> saved(const Tensor& t);
 }  // namespace detail
 
 }  // namespace ember

@@ -1,5 +1,6 @@
 // Elementwise ops with NumPy broadcasting. Every binary backward reduces with sum_to.
 #include <cmath>
+#include <type_traits>
 #include <xtensor/xmath.hpp>
 
 #include "ember/autograd.hpp"
@@ -83,64 +84,112 @@ Shape result_shape(const Tensor& a, const Tensor& b, const char* op) {
   return broadcast_shapes(a.shape(), b.shape(), op);
 }
 
-Tensor add(const Tensor& a, const Tensor& b) {
-  if (any_bool(a, b)) return with_bools(a, b, Arith::Add);
-  if (same_whole(a, b))
-    return make_output(same_shape_op(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)),
-                       "add", {a, b}, [](const Array& g) { return gradients(g, g); });
-  Shape sa = a.shape(), sb = b.shape();
-  Array out = detail::elementwise(a, b, result_shape(a, b, "add"),
-                                  [](const auto& x, const auto& y) { return x + y; });
-  return make_output(std::move(out), "add", {a, b},
-                     [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(g, sb)); });
+// Each op is written once for both floating dtypes: `add_of<T>` computes in T (float for
+// float32 tensors, double for float64), and `add` picks T by the operands' dtype after
+// PyTorch's promotion (a float32 and a float64 operand compute in float64). float32 keeps its
+// vectorised loops; float64 runs xtensor's expressions (it has no speed target).
+namespace {
+
+// Binary ops: bool operands first (with_bools), then mixed float dtypes promoted, then T.
+template <class Of>
+Tensor binary(const Tensor& a, const Tensor& b, Arith arith, const char* op, Of of) {
+  if (any_bool(a, b)) return with_bools(a, b, arith);
+  if (a.dtype() != b.dtype()) {
+    const auto [x, y] = detail::promoted(a, b);
+    return binary(x, y, arith, op, of);
+  }
+  return detail::by_dtype(a, op, [&](auto real) { return of(real, a, b); });
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
-  if (any_bool(a, b)) return with_bools(a, b, Arith::Sub);
-  if (same_whole(a, b))
-    return make_output(same_shape_op(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)),
-                       "sub", {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
+template <class T>
+Tensor add_of(const Tensor& a, const Tensor& b) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (same_whole(a, b))
+      return make_output(same_shape_op(detail::kernels::add, *detail::Dense(a), *detail::Dense(b)),
+                         "add", {a, b}, [](const Array& g) { return gradients(g, g); });
+  }
   Shape sa = a.shape(), sb = b.shape();
-  Array out = detail::elementwise(a, b, result_shape(a, b, "sub"),
-                                  [](const auto& x, const auto& y) { return x - y; });
-  return make_output(std::move(out), "sub", {a, b},
-                     [sa, sb](const Array& g) { return gradients(sum_to(g, sa), sum_to(-g, sb)); });
+  ArrayOf<T> out = detail::elementwise<T>(a, b, result_shape(a, b, "add"),
+                                          [](const auto& x, const auto& y) { return x + y; });
+  return make_output(std::move(out), "add", {a, b}, [sa, sb](const ArrayOf<T>& g) {
+    return gradients(sum_to(g, sa), sum_to(g, sb));
+  });
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
-  if (any_bool(a, b)) return with_bools(a, b, Arith::Mul);
-  auto A = a.storage(), B = b.storage();  // a view's values are packed only if backward reads them
+template <class T>
+Tensor sub_of(const Tensor& a, const Tensor& b) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (same_whole(a, b))
+      return make_output(same_shape_op(detail::kernels::sub, *detail::Dense(a), *detail::Dense(b)),
+                         "sub", {a, b}, [](const Array& g) { return gradients(g, Array(-g)); });
+  }
+  Shape sa = a.shape(), sb = b.shape();
+  ArrayOf<T> out = detail::elementwise<T>(a, b, result_shape(a, b, "sub"),
+                                          [](const auto& x, const auto& y) { return x - y; });
+  return make_output(std::move(out), "sub", {a, b}, [sa, sb](const ArrayOf<T>& g) {
+    return gradients(sum_to(g, sa), sum_to(-g, sb));
+  });
+}
+
+template <class T>
+Tensor mul_of(const Tensor& a, const Tensor& b) {
+  // a view's values are packed only if backward reads them
+  auto A = detail::saved<T>(a), B = detail::saved<T>(b);
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  if (same_whole(a, b))
-    return make_output(same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b},
-                       [=](const Array& g) {
-                         return gradients_if(
-                             need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },  //
-                             need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
-                       });
+  if constexpr (std::is_same_v<T, float>) {
+    if (same_whole(a, b))
+      return make_output(same_shape_op(detail::kernels::mul, *A, *B), "mul", {a, b},
+                         [=](const Array& g) {
+                           return gradients_if(
+                               need_a, [&] { return same_shape_op(detail::kernels::mul, g, *B); },
+                               need_b, [&] { return same_shape_op(detail::kernels::mul, g, *A); });
+                         });
+  }
   Shape sa = a.shape(), sb = b.shape();
-  Array out = detail::elementwise(a, b, result_shape(a, b, "mul"),
-                                  [](const auto& x, const auto& y) { return x * y; });
-  return make_output(std::move(out), "mul", {a, b}, [=](const Array& g) {
+  ArrayOf<T> out = detail::elementwise<T>(a, b, result_shape(a, b, "mul"),
+                                          [](const auto& x, const auto& y) { return x * y; });
+  return make_output(std::move(out), "mul", {a, b}, [=](const ArrayOf<T>& g) {
     return gradients_if(
         need_a, [&] { return sum_to(g * *B, sa); }, need_b, [&] { return sum_to(g * *A, sb); });
   });
 }
 
-Tensor div(const Tensor& a, const Tensor& b) {
-  if (any_bool(a, b)) return with_bools(a, b, Arith::Div);
+template <class T>
+Tensor div_of(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
-  auto A = a.storage(), B = b.storage();
+  auto A = detail::saved<T>(a), B = detail::saved<T>(b);
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  Array out = same_whole(a, b)
-                  ? same_shape_op(detail::kernels::div, *A, *B)
-                  : detail::elementwise(a, b, result_shape(a, b, "div"),
-                                        [](const auto& x, const auto& y) { return x / y; });
-  return make_output(std::move(out), "div", {a, b}, [=](const Array& g) {
+  auto quotient = [&]() -> ArrayOf<T> {
+    if constexpr (std::is_same_v<T, float>) {
+      if (same_whole(a, b)) return same_shape_op(detail::kernels::div, *A, *B);
+    }
+    return detail::elementwise<T>(a, b, result_shape(a, b, "div"),
+                                  [](const auto& x, const auto& y) { return x / y; });
+  };
+  return make_output(quotient(), "div", {a, b}, [=](const ArrayOf<T>& g) {
     return gradients_if(
         need_a, [&] { return sum_to(g / *B, sa); },  //
         need_b, [&] { return sum_to(-g * *A / (*B * *B), sb); });
   });
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(a, b, Arith::Add, "add",
+                [](auto real, const Tensor& x, const Tensor& y) { return add_of<decltype(real)>(x, y); });
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(a, b, Arith::Sub, "sub",
+                [](auto real, const Tensor& x, const Tensor& y) { return sub_of<decltype(real)>(x, y); });
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(a, b, Arith::Mul, "mul",
+                [](auto real, const Tensor& x, const Tensor& y) { return mul_of<decltype(real)>(x, y); });
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(a, b, Arith::Div, "div",
+                [](auto real, const Tensor& x, const Tensor& y) { return div_of<decltype(real)>(x, y); });
 }
 
 namespace {
@@ -168,131 +217,203 @@ Tensor with_bools(const Tensor& a, const Tensor& b, Arith op) {
 }
 }  // namespace
 
+// Unary ops and the scalar forms: `unary(x, "op", f)` calls f(T{}, a) with a = x, or x as 0/1
+// float32 values for a bool x (as in PyTorch), and T the element type of a's dtype.
+namespace {
+template <class F>
+Tensor unary(const Tensor& x, const char* op, F&& f) {
+  const Tensor a = as_float(x);
+  return detail::by_dtype(a, op, [&](auto real) { return f(real, a); });
+}
+}  // namespace
+
 Tensor add(const Tensor& a, float b) {
-  if (a.dtype() == kBool) return add(as_float(a), b);
-  return make_output(detail::elementwise(a, [b](const auto& x) { return x + b; }), "add", {a},
-                     [](const Array& g) { return gradients(g); });
+  return unary(a, "add", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    return make_output(detail::elementwise<T>(a, [b](const auto& x) { return x + T(b); }), "add",
+                       {a}, [](const ArrayOf<T>& g) { return gradients(g); });
+  });
 }
 
 Tensor mul(const Tensor& a, float b) {
-  if (a.dtype() == kBool) return mul(as_float(a), b);
-  return make_output(detail::elementwise(a, [b](const auto& x) { return x * b; }), "mul", {a},
-                     [b](const Array& g) { return gradients(Array(g * b)); });
+  return unary(a, "mul", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    return make_output(detail::elementwise<T>(a, [b](const auto& x) { return x * T(b); }), "mul",
+                       {a}, [b](const ArrayOf<T>& g) { return gradients(g * T(b)); });
+  });
 }
 
 Tensor rsub(float a, const Tensor& b) {
-  if (b.dtype() == kBool) return rsub(a, as_float(b));
-  return make_output(detail::elementwise(b, [a](const auto& x) { return a - x; }), "rsub", {b},
-                     [](const Array& g) { return gradients(Array(-g)); });
+  return unary(b, "rsub", [&](auto real, const Tensor& b) {
+    using T = decltype(real);
+    return make_output(detail::elementwise<T>(b, [a](const auto& x) { return T(a) - x; }), "rsub",
+                       {b}, [](const ArrayOf<T>& g) { return gradients(-g); });
+  });
 }
 
 Tensor rdiv(float a, const Tensor& b) {
-  if (b.dtype() == kBool) return rdiv(a, as_float(b));
-  auto B = b.storage();
-  return make_output(detail::elementwise(b, [a](const auto& x) { return a / x; }), "div", {b},
-                     [a, B](const Array& g) { return gradients(Array(-g * a / (*B * *B))); });
+  return unary(b, "div", [&](auto real, const Tensor& b) {
+    using T = decltype(real);
+    auto B = detail::saved<T>(b);
+    return make_output(detail::elementwise<T>(b, [a](const auto& x) { return T(a) / x; }), "div",
+                       {b}, [a, B](const ArrayOf<T>& g) {
+                         return gradients(-g * T(a) / (*B * *B));
+                       });
+  });
 }
 
 Tensor neg(const Tensor& a) {
-  return make_output(detail::elementwise(a, [](const auto& x) { return -x; }), "neg", {a},
-                     [](const Array& g) { return gradients(Array(-g)); });
+  return unary(a, "neg", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return -x; }), "neg", {a},
+                       [](const ArrayOf<T>& g) { return gradients(-g); });
+  });
 }
 
 namespace {
 // x^e element by element with std::pow (C's rules, as PyTorch: 0^0 = 1, 0^-e = inf, a negative
 // base with an integral exponent is exact); xsimd's vectorised pow gets those wrong.
-void power(const float* in, float* o, int64_t n, float e) {
-  if (e == 2.f)  // the common case, and the cheap one
+template <class T>
+void power(const T* in, T* o, int64_t n, T e) {
+  if (e == T(2))  // the common case, and the cheap one
     for (int64_t i = 0; i < n; ++i) o[i] = in[i] * in[i];
   else
     for (int64_t i = 0; i < n; ++i) o[i] = std::pow(in[i], e);
 }
-Array power(const Array& x, float e) {
-  Array out = Array::from_shape(x.shape());
+template <class T>
+ArrayOf<T> power(const ArrayOf<T>& x, T e) {
+  ArrayOf<T> out = ArrayOf<T>::from_shape(x.shape());
   power(x.data(), out.data(), static_cast<int64_t>(x.size()), e);
   return out;
 }
 }  // namespace
 
 Tensor pow(const Tensor& a, float exponent) {
-  auto A = a.storage();
-  Array out = detail::elementwise_loop(
-      a, [exponent](const float* in, float* o, int64_t n) { power(in, o, n, exponent); });
-  return make_output(std::move(out), "pow", {a}, [A, exponent](const Array& g) {
-    // x^0 is constant: its gradient is 0 everywhere (0 * 0^-1 would be NaN at x = 0).
-    if (exponent == 0.f) return gradients(Array(xt::zeros<float>(A->shape())));
-    return gradients(Array(g * exponent * power(*A, exponent - 1.f)));
+  return unary(a, "pow", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    const T e = exponent;
+    auto raise = [e](const T* in, T* o, int64_t n) { power(in, o, n, e); };
+    ArrayOf<T> out;
+    if constexpr (std::is_same_v<T, float>) {
+      out = detail::elementwise_loop(a, raise);
+    } else {
+      out = detail::pack<T>(a);
+      raise(out.data(), out.data(), static_cast<int64_t>(out.size()));
+    }
+    return make_output(std::move(out), "pow", {a}, [A, e](const ArrayOf<T>& g) {
+      // x^0 is constant: its gradient is 0 everywhere (0 * 0^-1 would be NaN at x = 0).
+      if (e == T(0)) return gradients(ArrayOf<T>(xt::zeros<T>(A->shape())));
+      return gradients(g * e * power(*A, e - T(1)));
+    });
   });
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor out(detail::elementwise_loop(a, detail::kernels::exp));
-  SavedValues y = out.storage();
-  return make_output(out, "exp", {a}, [y](const Array& g) { return gradients(Array(g * *y)); });
+  return unary(a, "exp", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    Tensor out;
+    if constexpr (std::is_same_v<T, float>)
+      out = Tensor(detail::elementwise_loop(a, detail::kernels::exp));
+    else
+      out = Tensor(detail::elementwise<T>(a, [](const auto& x) { return xt::exp(x); }));
+    auto y = detail::saved<T>(out);
+    return make_output_of<T>(out, "exp", {a},
+                             [y](const ArrayOf<T>& g) { return gradients(g * *y); });
+  });
 }
 
 Tensor log(const Tensor& a) {
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [](const auto& x) { return xt::log(x); }), "log", {a},
-                     [A](const Array& g) { return gradients(Array(g / *A)); });
+  return unary(a, "log", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return xt::log(x); }), "log",
+                       {a}, [A](const ArrayOf<T>& g) { return gradients(g / *A); });
+  });
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor out(detail::elementwise(a, [](const auto& x) { return xt::sqrt(x); }));
-  SavedValues y = out.storage();
-  return make_output(out, "sqrt", {a},
-                     [y](const Array& g) { return gradients(Array(g * 0.5f / *y)); });
+  return unary(a, "sqrt", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    Tensor out(detail::elementwise<T>(a, [](const auto& x) { return xt::sqrt(x); }));
+    auto y = detail::saved<T>(out);
+    return make_output_of<T>(out, "sqrt", {a},
+                             [y](const ArrayOf<T>& g) { return gradients(g * T(0.5) / *y); });
+  });
 }
 
 Tensor abs(const Tensor& a) {
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [](const auto& x) { return xt::abs(x); }), "abs", {a},
-                     [A](const Array& g) { return gradients(Array(g * xt::sign(*A))); });
+  return unary(a, "abs", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return xt::abs(x); }), "abs",
+                       {a}, [A](const ArrayOf<T>& g) { return gradients(g * xt::sign(*A)); });
+  });
 }
 
 Tensor sin(const Tensor& a) {
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [](const auto& x) { return xt::sin(x); }), "sin", {a},
-                     [A](const Array& g) { return gradients(Array(g * xt::cos(*A))); });
+  return unary(a, "sin", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return xt::sin(x); }), "sin",
+                       {a}, [A](const ArrayOf<T>& g) { return gradients(g * xt::cos(*A)); });
+  });
 }
 
 Tensor cos(const Tensor& a) {
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [](const auto& x) { return xt::cos(x); }), "cos", {a},
-                     [A](const Array& g) { return gradients(Array(-g * xt::sin(*A))); });
+  return unary(a, "cos", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return xt::cos(x); }), "cos",
+                       {a}, [A](const ArrayOf<T>& g) { return gradients(-g * xt::sin(*A)); });
+  });
 }
 
 Tensor log1p(const Tensor& a) {
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [](const auto& x) { return xt::log1p(x); }), "log1p",
-                     {a}, [A](const Array& g) { return gradients(Array(g / (1.f + *A))); });
+  return unary(a, "log1p", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    return make_output(detail::elementwise<T>(a, [](const auto& x) { return xt::log1p(x); }),
+                       "log1p", {a},
+                       [A](const ArrayOf<T>& g) { return gradients(g / (T(1) + *A)); });
+  });
 }
 
 namespace {
 // maximum (largest) or minimum: a wins where it is strictly better or NaN; equal elements
 // share the gradient half and half, as PyTorch.
-Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
+template <class T>
+Tensor pick_of(const Tensor& a, const Tensor& b, bool largest, const char* op) {
   Shape sa = a.shape(), sb = b.shape();
-  auto A = a.storage(), B = b.storage();  // for backward: forward reads a and b where they sit
-  auto a_wins = [largest](const Array& x, const Array& y) {
-    Array strictly =
-        largest ? Array(xt::where(x > y, 1.f, 0.f)) : Array(xt::where(x < y, 1.f, 0.f));
-    return Array(
-        xt::where(xt::isnan(x) || strictly > 0.f, 1.f, xt::where(xt::equal(x, y), 0.5f, 0.f)));
+  // for backward: forward reads a and b where they sit
+  auto A = detail::saved<T>(a), B = detail::saved<T>(b);
+  auto a_wins = [largest](const ArrayOf<T>& x, const ArrayOf<T>& y) {
+    ArrayOf<T> strictly = largest ? ArrayOf<T>(xt::where(x > y, T(1), T(0)))
+                                  : ArrayOf<T>(xt::where(x < y, T(1), T(0)));
+    return ArrayOf<T>(xt::where(xt::isnan(x) || strictly > T(0), T(1),
+                                xt::where(xt::equal(x, y), T(0.5), T(0))));
   };
   // a wins where it is better or NaN; a tie picks either, as they are equal.
   const Shape out_shape = broadcast_shapes(sa, sb, op);
-  Array out = largest ? detail::elementwise(a, b, out_shape,
-                                            [](const auto& x, const auto& y) {
-                                              return xt::where(xt::isnan(x) || x > y, x, y);
-                                            })
-                      : detail::elementwise(a, b, out_shape, [](const auto& x, const auto& y) {
-                          return xt::where(xt::isnan(x) || x < y, x, y);
-                        });
-  return make_output(std::move(out), op, {a, b}, [=](const Array& g) {
-    Array w = a_wins(*A, *B);
-    return gradients(sum_to(g * w, sa), sum_to(g * (1.f - w), sb));
+  ArrayOf<T> out = largest ? detail::elementwise<T>(a, b, out_shape,
+                                                    [](const auto& x, const auto& y) {
+                                                      return xt::where(xt::isnan(x) || x > y, x, y);
+                                                    })
+                           : detail::elementwise<T>(a, b, out_shape, [](const auto& x, const auto& y) {
+                               return xt::where(xt::isnan(x) || x < y, x, y);
+                             });
+  return make_output(std::move(out), op, {a, b}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> w = a_wins(*A, *B);
+    return gradients(sum_to(g * w, sa), sum_to(g * (T(1) - w), sb));
   });
+}
+
+Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
+  if (a.dtype() != b.dtype()) {
+    const auto [x, y] = detail::promoted(a, b);
+    return pick(x, y, largest, op);
+  }
+  return detail::by_dtype(a, op, [&](auto real) { return pick_of<decltype(real)>(a, b, largest, op); });
 }
 }  // namespace
 
@@ -301,12 +422,17 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return pick(a, b, false, "min
 
 Tensor clamp(const Tensor& a, float min, float max) {
   EMBER_CHECK_VALUE(min <= max, "clamp: min ", min, " is greater than max ", max);
-  auto A = a.storage();
-  return make_output(detail::elementwise(a, [=](const auto& x) { return xt::clip(x, min, max); }),
-                     "clamp", {a}, [A, min, max](const Array& g) {
-                       // As PyTorch: gradient flows where min <= x <= max, boundaries included.
-                       return gradients(Array(xt::where(*A >= min && *A <= max, g, 0.f)));
-                     });
+  return detail::by_dtype(a, "clamp", [&](auto real) {
+    using T = decltype(real);
+    auto A = detail::saved<T>(a);
+    const T lo = min, hi = max;
+    return make_output(
+        detail::elementwise<T>(a, [=](const auto& x) { return xt::clip(x, lo, hi); }), "clamp", {a},
+        [A, lo, hi](const ArrayOf<T>& g) {
+          // As PyTorch: gradient flows where min <= x <= max, boundaries included.
+          return gradients(xt::where(*A >= lo && *A <= hi, g, T(0)));
+        });
+  });
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "../dense.hpp"
@@ -9,6 +10,22 @@
 #include "ember/tensor.hpp"
 
 namespace ember::detail {
+
+// Calls f(T{}) with T the element type op computes in for x's dtype: float for float32, double
+// for float64 (an op written once for both, `by_dtype(x, "exp", [&](auto real) { using T =
+// decltype(real); ... })`). Throws DtypeError naming `op` for a bfloat16 or bool tensor.
+[[noreturn]] void throw_no_kernel(const char* op, Dtype dtype);
+template <class F>
+decltype(auto) by_dtype(const Tensor& x, const char* op, F&& f) {
+  const Dtype dtype = x.dtype();
+  if (dtype == kFloat64) return f(double{});
+  if (dtype != kFloat32) throw_no_kernel(op, dtype);
+  return f(float{});
+}
+// An op's floating operands in their common dtype (promote_types: float64 wins over float32,
+// a float over bfloat16 and bool), converted where they differ (a recorded, differentiable
+// conversion), as PyTorch's binary ops do.
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b);
 
 // The NumPy broadcast of two shapes; throws ShapeError naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
@@ -91,15 +108,26 @@ void write_strided(const float* values, const Shape& shape, const Shape& strides
                    float* base);  // view[i] = values[i]
 void scatter_add_strided(const float* values, const Shape& shape, const Shape& strides,
                          int64_t offset, float* base);  // view[i] += values[i]
+// The same walks over float64 elements.
+void gather_strided(const double* base, const Shape& shape, const Shape& strides, int64_t offset,
+                    double* out);
+void write_strided(const double* values, const Shape& shape, const Shape& strides,
+                   int64_t offset, double* base);
+void scatter_add_strided(const double* values, const Shape& shape, const Shape& strides,
+                         int64_t offset, double* base);
 
 // dst[dst_offset + index·dst_strides] = src[src_offset + index·src_strides] for every index of
 // `shape`: one strided layout copied into another (a view into its place in cat's result).
 void copy_strided(const float* src, const Shape& shape, const Shape& src_strides,
                   int64_t src_offset, float* dst, const Shape& dst_strides, int64_t dst_offset);
+void copy_strided(const double* src, const Shape& shape, const Shape& src_strides,
+                  int64_t src_offset, double* dst, const Shape& dst_strides, int64_t dst_offset);
 
 // acc[o] += every element of the view that reduces into output o, where out_strides gives each
 // input dim's stride in the output (0 for a reduced dim); the walk follows the input's memory.
 void sum_strided(const float* base, const Shape& shape, const Shape& strides, int64_t offset,
+                 const Shape& out_strides, double* acc);
+void sum_strided(const double* base, const Shape& shape, const Shape& strides, int64_t offset,
                  const Shape& out_strides, double* acc);
 
 // After an in-place op wrote `result` into `view` (which has a base, and records gradients):
@@ -115,7 +143,8 @@ void refresh_view_history(const Tensor& view);
 Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, const char* op);
 
 // Throws naming `op` and `where` at the first NaN or Inf of `a` (anomaly mode).
-void check_finite(const Array& a, const char* op, const char* where);
+template <class T>
+void check_finite(const ArrayOf<T>& a, const char* op, const char* where);
 
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();
