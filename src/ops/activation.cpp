@@ -200,61 +200,58 @@ ArrayOf<T> softmax_forward(const Tensor& a, detail::DimSplit s, bool log_space) 
   return y;
 }
 
+// One row's backward, where the row's elements are `stride` apart. softmax:
+// dx = y * (g - sum_k g_k y_k).
+template <class T>
+void softmax_backward_row(const T* gr, const T* yr, T* d, int64_t n, int64_t stride) {
+  T dot = 0;
+  for (int64_t k = 0; k < n; ++k) dot += gr[k * stride] * yr[k * stride];
+  for (int64_t k = 0; k < n; ++k) d[k * stride] = yr[k * stride] * (gr[k * stride] - dot);
+}
+
+// log_softmax: dx = g - softmax * sum_k g_k, with softmax = exp(log_softmax).
+template <class T>
+void log_softmax_backward_row(const T* gr, const T* yr, T* d, int64_t n, int64_t stride) {
+  T total = 0;
+  for (int64_t k = 0; k < n; ++k) total += gr[k * stride];
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1) {
+      detail::kernels::exp_shifted(yr, d, n, 0.f);
+      for (int64_t k = 0; k < n; ++k) d[k] = gr[k] - d[k] * total;
+      return;
+    }
+  }
+  for (int64_t k = 0; k < n; ++k) d[k * stride] = gr[k * stride] - std::exp(yr[k * stride]) * total;
+}
+
+// softmax, or log_softmax when log_space, along dim. Backward reads the output only.
+Tensor softmax_along(const Tensor& a, int64_t dim, bool log_space) {
+  const char* op = log_space ? "log_softmax" : "softmax";
+  dim = detail::wrap_dim(dim, a.dim(), op);
+  detail::DimSplit s = detail::split_at(a.shape(), dim);
+  return detail::by_dtype(a, op, [&](auto real) {
+    using T = decltype(real);
+    Tensor out(softmax_forward<T>(a, s, log_space));
+    auto y = detail::saved<T>(out);
+    return make_output_of<T>(out, op, {a}, [y, s, log_space](const ArrayOf<T>& g) {
+      ArrayOf<T> dx = ArrayOf<T>::from_shape(g.shape());
+      for_each_row(s, [&](int64_t o, int64_t i) {
+        const int64_t base = o * s.n * s.inner + i;
+        const T *gr = g.data() + base, *yr = y->data() + base;
+        T* d = dx.data() + base;
+        if (log_space)
+          log_softmax_backward_row(gr, yr, d, s.n, s.inner);
+        else
+          softmax_backward_row(gr, yr, d, s.n, s.inner);
+      });
+      return gradients(std::move(dx));
+    });
+  });
+}
+
 }  // namespace
 
-Tensor softmax(const Tensor& a, int64_t dim) {
-  dim = detail::wrap_dim(dim, a.dim(), "softmax");
-  detail::DimSplit s = detail::split_at(a.shape(), dim);
-  return detail::by_dtype(a, "softmax", [&](auto real) {
-    using T = decltype(real);
-    Tensor out(softmax_forward<T>(a, s, false));
-    auto y = detail::saved<T>(out);
-    return make_output_of<T>(out, "softmax", {a}, [y, s](const ArrayOf<T>& g) {
-      // dx = y * (g - sum_k g_k y_k)
-      ArrayOf<T> dx = ArrayOf<T>::from_shape(g.shape());
-      for_each_row(s, [&](int64_t o, int64_t i) {
-        const int64_t base = o * s.n * s.inner + i;
-        const T *gr = g.data() + base, *yr = y->data() + base;
-        T* d = dx.data() + base;
-        T dot = 0;
-        for (int64_t k = 0; k < s.n; ++k) dot += gr[k * s.inner] * yr[k * s.inner];
-        for (int64_t k = 0; k < s.n; ++k)
-          d[k * s.inner] = yr[k * s.inner] * (gr[k * s.inner] - dot);
-      });
-      return gradients(std::move(dx));
-    });
-  });
-}
-
-Tensor log_softmax(const Tensor& a, int64_t dim) {
-  dim = detail::wrap_dim(dim, a.dim(), "log_softmax");
-  detail::DimSplit s = detail::split_at(a.shape(), dim);
-  return detail::by_dtype(a, "log_softmax", [&](auto real) {
-    using T = decltype(real);
-    Tensor out(softmax_forward<T>(a, s, true));
-    auto y = detail::saved<T>(out);
-    return make_output_of<T>(out, "log_softmax", {a}, [y, s](const ArrayOf<T>& g) {
-      // dx = g - softmax * sum_k g_k
-      ArrayOf<T> dx = ArrayOf<T>::from_shape(g.shape());
-      for_each_row(s, [&](int64_t o, int64_t i) {
-        const int64_t base = o * s.n * s.inner + i;
-        const T *gr = g.data() + base, *yr = y->data() + base;
-        T* d = dx.data() + base;
-        T total = 0;
-        for (int64_t k = 0; k < s.n; ++k) total += gr[k * s.inner];
-        if constexpr (std::is_same_v<T, float>) {
-          if (s.inner == 1) {
-            detail::kernels::exp_shifted(yr, d, s.n, 0.f);  // softmax = exp(log_softmax)
-            for (int64_t k = 0; k < s.n; ++k) d[k] = gr[k] - d[k] * total;
-            return;
-          }
-        }
-        for (int64_t k = 0; k < s.n; ++k)
-          d[k * s.inner] = gr[k * s.inner] - std::exp(yr[k * s.inner]) * total;
-      });
-      return gradients(std::move(dx));
-    });
-  });
-}
+Tensor softmax(const Tensor& a, int64_t dim) { return softmax_along(a, dim, false); }
+Tensor log_softmax(const Tensor& a, int64_t dim) { return softmax_along(a, dim, true); }
 
 }  // namespace ember
