@@ -142,6 +142,11 @@ TEST_CASE("float64: cat and stack of mixed float dtypes promote, as PyTorch 1.13
   CHECK(b.grad().dtype() == kFloat64);
   CHECK(values(b.grad()) == std::vector<double>{7, 8, 9});
 
+  // A leaf joined twice gets both slices of the gradient, summed into its float64 .grad.
+  Tensor twice = cat({b, b}, 1);
+  twice.backward(tensor({1, 2, 3, 4, 5, 6}, {1, 6}, kFloat64));
+  CHECK(values(b.grad()) == std::vector<double>{7 + 1 + 4, 8 + 2 + 5, 9 + 3 + 6});
+
   Tensor c = tensor({0.5, 1.5, 2.5}, {3}, kFloat64);
   Tensor stacked = stack({a.detach().select(0, 1), c}, 1);
   CHECK(stacked.dtype() == kFloat64);
