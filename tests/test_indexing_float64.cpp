@@ -154,9 +154,9 @@ TEST_CASE("float64: cat and stack of mixed float dtypes promote, as PyTorch 1.13
   CHECK(values(stacked) == std::vector<double>{4, 0.5, 5, 1.5, 6, 2.5});
   // float64 views (a transpose) are read through their strides, as float32's.
   Tensor m = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64);
-  CHECK(values(cat({m.t(), m.t()}, 1)) ==
-        std::vector<double>{1, 4, 1, 4, 2, 5, 2, 5, 3, 6, 3, 6});
-  CHECK(values(stack({m.t(), m.t()}, 0)) == std::vector<double>{1, 4, 2, 5, 3, 6, 1, 4, 2, 5, 3, 6});
+  CHECK(values(cat({m.t(), m.t()}, 1)) == std::vector<double>{1, 4, 1, 4, 2, 5, 2, 5, 3, 6, 3, 6});
+  CHECK(values(stack({m.t(), m.t()}, 0)) ==
+        std::vector<double>{1, 4, 2, 5, 3, 6, 1, 4, 2, 5, 3, 6});
   // All of one dtype stays in it; bfloat16 with float32 is float32 (promote_types).
   CHECK(cat({c, c}, 0).dtype() == kFloat64);
   CHECK(cat({a.detach().to(kBFloat16), a.detach()}, 0).dtype() == kFloat32);

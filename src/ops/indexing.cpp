@@ -194,8 +194,8 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   dim = detail::wrap_dim(dim, a.dim(), "index_select");
   EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ",
                     detail::shape_str(index.shape()));
-  return detail::by_dtype(a, "index_select",
-                          [&](auto real) { return index_select_of<decltype(real)>(a, dim, index); });
+  return detail::by_dtype(
+      a, "index_select", [&](auto real) { return index_select_of<decltype(real)>(a, dim, index); });
 }
 
 namespace {
@@ -208,10 +208,10 @@ Tensor gather_of(const Tensor& a, int64_t dim, const IndexTensor& index) {
     for (int64_t i : index.to_vector())
       EMBER_CHECK_INDEX(i == 0, "gather: index ", i, " out of range for a 0-d input (only 0)");
     const T v = a.item<T>();
-    return make_output(ArrayOf<T>(detail::to_xshape(is), v), "gather", {a},
-                       [](const ArrayOf<T>& g) {
-                         return gradients(ArrayOf<T>(xt::sum(g, xt::evaluation_strategy::immediate)));
-                       });
+    return make_output(
+        ArrayOf<T>(detail::to_xshape(is), v), "gather", {a}, [](const ArrayOf<T>& g) {
+          return gradients(ArrayOf<T>(xt::sum(g, xt::evaluation_strategy::immediate)));
+        });
   }
   EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(), " dims but input has ",
                     in.size(), "; they must match");
@@ -322,8 +322,8 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
         if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {
           // The common case, a mask of the input's shape: one plain pass.
           Array out = Array::from_shape(detail::to_xshape(sa));
-          detail::kernels::fill_where(reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()),
-                                      fill, a.data_ptr(), out.data(), a.numel());
+          detail::kernels::fill_where(reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()), fill,
+                                      a.data_ptr(), out.data(), a.numel());
           return out;
         }
       }
