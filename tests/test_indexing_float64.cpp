@@ -19,8 +19,6 @@ Tensor bool_tensor(const golden::Value& v) {
 Tensor float64(const golden::Value& v, bool requires_grad = false) {
   return v.tensor().to(kFloat64).detach().requires_grad_(requires_grad);
 }
-// where's mask a > 0, made from the float32 values (the same ones widened: the same mask).
-Tensor positive(const golden::Case& c) { return c.at("a").tensor() > 0.f; }
 // A float64 tensor's values in row-major order, exact.
 std::vector<double> values(const Tensor& t) {
   const Tensor c = t.contiguous();
@@ -68,7 +66,7 @@ TEST_CASE("float64: the PyTorch mask idioms ported literally") {
   SUBCASE("where(mask, a, b) with a mask from a comparison, b broadcast") {
     const golden::Case& c = file.at("where");
     Tensor a = float64(c.at("a"), true), b = float64(c.at("b"), true);
-    Tensor y = where(positive(c), a, b);
+    Tensor y = where(a > 0.f, a, b);
     CHECK(y.dtype() == kFloat64);
     golden::check_close(y, c.at("y"), "y");
     y.backward(float64(c.at("gout")));
@@ -80,18 +78,18 @@ TEST_CASE("float64: the PyTorch mask idioms ported literally") {
   SUBCASE("where(mask, a, 0.) with a scalar side keeps a's dtype, as torch.where") {
     const golden::Case& c = file.at("where");
     Tensor a = float64(c.at("a"), true);
-    Tensor y = where(positive(c), a, 0.f);
+    Tensor y = where(a > 0.f, a, 0.f);
     CHECK(y.dtype() == kFloat64);
     const std::vector<double> as = values(a.detach()), ys = values(y.detach());
     for (size_t i = 0; i < ys.size(); ++i) CHECK(ys[i] == (as[i] > 0 ? as[i] : 0.0));
     y.backward(ones_like(y));
     const std::vector<double> ga = values(a.grad());
     for (size_t i = 0; i < ga.size(); ++i) CHECK(ga[i] == (as[i] > 0 ? 1.0 : 0.0));
-    Tensor left = where(positive(c), 1.f, a.detach());
+    Tensor left = where(a > 0.f, 1.f, a.detach());
     CHECK(left.dtype() == kFloat64);
-    CHECK(values(left) == values(where(positive(c), ones_like(a), a.detach())));
+    CHECK(values(left) == values(where(a > 0.f, ones_like(a), a.detach())));
     // A float32 tensor with a scalar side stays float32.
-    CHECK(where(positive(c), c.at("a").tensor(), 0.f).dtype() == kFloat32);
+    CHECK(where(a > 0.f, c.at("a").tensor(), 0.f).dtype() == kFloat32);
   }
 }
 
