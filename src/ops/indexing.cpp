@@ -9,6 +9,7 @@
 #include "ember/ops.hpp"
 #include "kernels.hpp"
 #include "op_helpers.hpp"
+#include "stack.hpp"
 
 namespace ember {
 
@@ -116,12 +117,8 @@ Tensor join(const std::vector<Tensor>& given, int64_t dim, bool stacked) {
   }
   walks = shapes;
   if (stacked) {  // stack as PyTorch defines it: cat of the inputs unsqueezed at dim
-    const Shape& first = shapes[0];
-    dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()) + 1, op);
+    dim = detail::stack_dim(tensors, dim);
     for (size_t t = 0; t < shapes.size(); ++t) {
-      EMBER_CHECK_SHAPE(shapes[t] == first, "stack: tensor ", t, " has shape ",
-                        detail::shape_str(shapes[t]), " but tensor 0 has ",
-                        detail::shape_str(first));
       walks[t].insert(walks[t].begin() + dim, 1);
       walk_strides[t].insert(walk_strides[t].begin() + dim, 0);  // a size-1 dim: never stepped
     }

@@ -23,11 +23,12 @@ Tensor index_add_of(const Tensor& a, int64_t dim, const std::vector<int64_t>& id
   const int64_t m = static_cast<int64_t>(idx.size());
   const detail::DimSplit s = detail::split_at(in, dim);
   ArrayOf<T> out = detail::pack<T>(a);  // the result: a's values, gathered where a view's sit
-  // The source's [outer * m, inner] rows (a 0-d source is one row): borrowed, or a view packed.
-  const detail::DenseOf<T> src(source);
+  // The source read where it sits: its [outer * m, inner] rows (a 0-d source is one row).
+  const detail::RowReaderOf<T> src(source, source.dim() == 0 ? 0 : dim + 1);
+  std::vector<T> row_buffer;
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t k = 0; k < m; ++k) {
-      const T* from = src->data() + (o * m + k) * s.inner;
+      const T* from = src.row(o * m + k, row_buffer);
       T* to = out.data() + (o * s.n + idx[k]) * s.inner;
       for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
     }
