@@ -53,8 +53,8 @@ void add_into(Array& acc, const Array& g) {
   else
     acc += g;
 }
-// (noalias: a plain += would build a temporary and swap it in, leaving a borrowed .grad's
-// storage unwritten.)
+// In place (noalias): acc may borrow a leaf's .grad storage, and xtensor's plain += would
+// swap a fresh buffer into acc, leaving the .grad unchanged.
 void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc) += g; }
 
 // A gradient must have its input's dtype (a bfloat16 leaf takes float32's): a backward that
