@@ -169,3 +169,18 @@ TEST_CASE("float64: comparisons, all/any and equal") {
   CHECK_FALSE(equal(m, m.to(kFloat32)));  // dtypes differ, as torch.equal
   CHECK_FALSE(equal(a, a));               // NaN != NaN
 }
+
+TEST_CASE("float64: gradcheck of the reductions of views (read through their strides)") {
+  manual_seed(25);
+  const Tensor x = randn({3, 4, 5}, true);
+  auto t = [](const Tensor& in) { return in.transpose(0, 2); };  // [5, 4, 3], not contiguous
+  CHECK_GRADCHECK([&](const Inputs& in) { return sum(t(in[0])); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return mean(t(in[0]), {0, 2}); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return amax(t(in[0]), {1}); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return std::get<0>(min(t(in[0]), 2)); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return var(t(in[0]), {0}); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return logsumexp(t(in[0]), {1}); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return norm(t(in[0]), 3.f, {2}); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return cumsum(t(in[0]), 1); }, {x});
+  CHECK_GRADCHECK([&](const Inputs& in) { return std::get<0>(topk(t(in[0]), 2, 0)); }, {x});
+}
