@@ -53,7 +53,9 @@ void add_into(Array& acc, const Array& g) {
   else
     acc += g;
 }
-void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { acc += g; }
+// In place (noalias): acc may borrow a leaf's .grad storage, and xtensor's plain += would
+// swap a fresh buffer into acc, leaving the .grad unchanged.
+void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc) += g; }
 
 // A gradient must have its input's dtype (a bfloat16 leaf takes float32's): a backward that
 // hands over another is Ember's bug, named here rather than read as the wrong bits.
