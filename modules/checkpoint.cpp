@@ -1,7 +1,10 @@
 // Activation checkpointing on the public tape API: one node whose backward recomputes.
 #include "ember/checkpoint.hpp"
 
+#include <algorithm>
 #include <random>
+#include <type_traits>
+#include <variant>
 
 #include "ember/autograd.hpp"
 #include "ember/error.hpp"
@@ -25,6 +28,34 @@ class RandomStateScope {
   std::mt19937_64& engine_;
   std::mt19937_64 saved_;
 };
+
+// An input kept for the recomputation in its own dtype (float32 or float64), version-checked
+// when read back.
+struct KeptInput {
+  std::variant<SavedValuesOf<float>, SavedValuesOf<double>> values;
+  bool requires_grad = false;
+  Tensor again() const {
+    return std::visit(
+        [&](const auto& v) {
+          using A = std::decay_t<decltype(*v)>;
+          return Tensor(A(*v), requires_grad);
+        },
+        values);
+  }
+};
+KeptInput keep(const Tensor& t) {
+  if (t.dtype() == kFloat64) return {detail::saved<double>(t), t.requires_grad()};
+  return {t.storage(), t.requires_grad()};
+}
+
+// t's values as a contiguous array of T, t's element type.
+template <class T>
+ArrayOf<T> values_of(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  ArrayOf<T> out = ArrayOf<T>::from_shape(detail::to_xshape(c.shape(), "checkpoint"));
+  std::copy_n(c.data_ptr<T>(), c.numel(), out.data());
+  return out;
+}
 }  // namespace
 
 Tensor checkpoint(CheckpointFn fn, const std::vector<Tensor>& inputs) {
@@ -35,7 +66,6 @@ Tensor checkpoint(CheckpointFn fn, const std::vector<Tensor>& inputs) {
 
   const std::mt19937_64 random_state = Generator().engine();
   Tensor out;
-  std::vector<SavedValues> saved;
   {
     NoGradGuard no_grad;
     std::vector<Tensor> detached;
@@ -43,29 +73,35 @@ Tensor checkpoint(CheckpointFn fn, const std::vector<Tensor>& inputs) {
     out = fn(detached);
   }
   EMBER_CHECK(out.defined(), "checkpoint: fn returned an undefined tensor");
-  for (const Tensor& t : inputs) saved.push_back(t.storage());
-  std::vector<bool> wants;
-  for (const Tensor& t : inputs) wants.push_back(t.requires_grad());
+  std::vector<KeptInput> kept;
+  for (const Tensor& t : inputs) kept.push_back(keep(t));
 
-  auto backward = [fn, saved, wants, random_state](const Array& grad) {
+  // grad is an array of the output's element type; each input's gradient has its own dtype.
+  auto backward = [fn, kept, random_state](const auto& grad) {
     EMBER_CHECK(is_grad_enabled(), "checkpoint: backward ran with grad mode off; the block ",
                 "must be recomputed with recording on");
     std::vector<Tensor> again;
-    for (size_t i = 0; i < saved.size(); ++i) again.emplace_back(Array(*saved[i]), wants[i]);
+    for (const KeptInput& k : kept) again.push_back(k.again());
     Tensor recomputed;
     {
       RandomStateScope same_masks(random_state);
       recomputed = fn(again);
     }
-    if (recomputed.requires_grad()) recomputed.backward(Tensor(Array(grad)));
+    using G = std::decay_t<decltype(grad)>;
+    if (recomputed.requires_grad()) recomputed.backward(Tensor(G(grad)));
     Gradients grads(again.size());
     for (size_t i = 0; i < again.size(); ++i) {
       Tensor g = again[i].grad();
-      if (g.defined()) grads[i] = Gradient(Array(g.data()));
+      if (!g.defined()) continue;
+      grads[i] =
+          g.dtype() == kFloat64 ? Gradient(values_of<double>(g)) : Gradient(values_of<float>(g));
     }
     return grads;
   };
-  return make_output(Array(out.data()), "checkpoint", inputs, backward);
+  if (out.dtype() == kFloat64)
+    return make_output(values_of<double>(out), "checkpoint", inputs,
+                       BackwardFnOf<double>(backward));
+  return make_output(values_of<float>(out), "checkpoint", inputs, BackwardFn(backward));
 }
 
 }  // namespace ember
