@@ -7,12 +7,14 @@ Writes, with 17 significant digits (a float64 round-trips):
   float64_ops.txt            make_golden.py's OPS
   float64_ops_more.txt       make_golden_ops_more.py's cases
   float64_noncontiguous.txt  make_golden_noncontiguous.py's OPS x VIEWS
+  float64_nn.txt             make_golden_nn.py's Linear, Embedding, EmbeddingBag and LayerNorm
+                             cases (checked through Ember's functional ops)
   float64_attention.txt      make_golden_attention.py's op-level cases: layer_norm, sdpa, conv1d,
                              the poolings (its module cases need float64 modules, which Ember
                              does not have)
 The generators run with their own seeds and draw the same numbers in the same order; only the
-float inputs and gout are converted to float64 before the op runs. So the first three files'
-inputs are the float32 files' inputs widened (checked below, value by value), and
+float inputs, parameters and gout are converted to float64 before the op runs. So the first four
+files' inputs are the float32 files' inputs widened (checked below, value by value), and
 float64_attention.txt's are the float64 numbers that attention.txt holds rounded to 9 digits.
 """
 import os
@@ -24,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_golden  # noqa: E402  (draws its OPS inputs under seed 0 as it loads)
 import make_golden_attention  # noqa: E402
+import make_golden_nn  # noqa: E402
 import make_golden_noncontiguous  # noqa: E402
 import make_golden_ops_more  # noqa: E402
 from golden_io import Writer  # noqa: E402
@@ -64,6 +67,12 @@ def make_noncontiguous():
     torch.manual_seed(12)
     with Writer(path("float64_noncontiguous.txt"), torch.float64) as w:
         make_golden_noncontiguous.write_cases(w, torch.float64)
+
+
+def make_nn():
+    torch.manual_seed(1)
+    with Writer(path("float64_nn.txt"), torch.float64) as w:
+        make_golden_nn.write_cases(w, torch.float64)
 
 
 def make_attention():
@@ -107,6 +116,7 @@ def main():
     make_ops()
     make_ops_more()
     make_noncontiguous()
+    make_nn()
     make_attention()
 
     def is_input(key):
@@ -115,6 +125,8 @@ def main():
     check_widened("ops.txt", "float64_ops.txt", is_input)
     check_widened("ops_more.txt", "float64_ops_more.txt", is_input)
     check_widened("noncontiguous.txt", "float64_noncontiguous.txt", is_input)
+    check_widened("nn.txt", "float64_nn.txt",
+                  lambda key: key in ("weight", "bias", "x", "psw", "ids", "offsets", "gout"))
 
 
 if __name__ == "__main__":
