@@ -143,16 +143,21 @@ inline std::vector<ember::IndexTensor> index_inputs(const Case& c) {
   return idx;
 }
 
-// Runs one golden case's checks as a doctest subcase named `name`: an exception (an op that
-// refuses the dtype, say) fails that case with its message, and the next cases still run.
+// Loads `file_name`, checks that it holds `expected` cases, and runs body(name, case) for each
+// as a doctest subcase named after it: an exception (an op that refuses the dtype, say) fails
+// that case with its message, and the next cases still run.
 template <class Body>
-void run_case(const std::string& name, Body&& body) {
-  SUBCASE(name.c_str()) {
-    try {
-      body();
-    } catch (const std::exception& e) {
-      const std::string message = name + " threw: " + e.what();
-      FAIL_CHECK(message);
+void for_each_case(const std::string& file_name, size_t expected, Body&& body) {
+  const File file = load(file_name);
+  CHECK(file.size() == expected);
+  for (const auto& [name, c] : file) {
+    SUBCASE(name.c_str()) {
+      try {
+        body(name, c);
+      } catch (const std::exception& e) {
+        const std::string message = name + " threw: " + e.what();
+        FAIL_CHECK(message);
+      }
     }
   }
 }

@@ -101,22 +101,19 @@ inline const std::map<std::string, OpFn>& ops() {
 
 // Every case "<op>.<view>" of `file_name`, at `dtype`'s tolerance.
 inline void check_file(const std::string& file_name, Dtype dtype) {
-  golden::File file = golden::load(file_name);
-  CHECK(file.size() == ops().size() * views().size());
-  for (const auto& [name, c] : file) {
-    golden::run_case(name, [&] {
-      const size_t dot = name.find('.');
-      const std::string op = name.substr(0, dot), view = name.substr(dot + 1);
-      REQUIRE_MESSAGE(ops().count(op), "no Ember op for golden case ", name);
-      Tensor leaf = c.at("x0").tensor(true, dtype), other = c.at("x1").tensor(false, dtype);
-      Tensor v = views().at(view)(leaf);
-      CHECK_FALSE(v.is_contiguous());
-      Tensor out = ops().at(op)(v, other);
-      golden::check_close(out, c.at("out"), name + " output", dtype);
-      out.backward(c.at("gout").tensor(false, dtype));
-      golden::check_close(leaf.grad(), c.at("grad0"), name + " grad", dtype);
-    });
-  }
+  auto check = [&](const std::string& name, const golden::Case& c) {
+    const size_t dot = name.find('.');
+    const std::string op = name.substr(0, dot), view = name.substr(dot + 1);
+    REQUIRE_MESSAGE(ops().count(op), "no Ember op for golden case ", name);
+    Tensor leaf = c.at("x0").tensor(true, dtype), other = c.at("x1").tensor(false, dtype);
+    Tensor v = views().at(view)(leaf);
+    CHECK_FALSE(v.is_contiguous());
+    Tensor out = ops().at(op)(v, other);
+    golden::check_close(out, c.at("out"), name + " output", dtype);
+    out.backward(c.at("gout").tensor(false, dtype));
+    golden::check_close(leaf.grad(), c.at("grad0"), name + " grad", dtype);
+  };
+  golden::for_each_case(file_name, ops().size() * views().size(), check);
 }
 
 }  // namespace golden::noncontiguous

@@ -122,37 +122,34 @@ inline const std::map<std::string, Fn>& ops() {
 
 // Every case of `file_name`, the float outputs and gradients at `dtype`'s tolerance.
 inline void check_file(const std::string& file_name, Dtype dtype) {
-  golden::File file = golden::load(file_name);
-  CHECK(file.size() == ops().size());
-  for (const auto& [name, c] : file) {
-    golden::run_case(name, [&] {
-      REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
-      X x = golden::float_inputs(c, dtype);
-      Result r = ops().at(name)(x, golden::index_inputs(c));
-      // A comparison's bool result is 0/1 in either file: checked as it is in float32.
-      if (c.count("out") && c.count("gout"))
-        golden::check_close(r.out, c.at("out"), name + " output", dtype);
-      else if (c.count("out"))
-        golden::check_close(r.out, c.at("out"), name + " output");
-      if (c.count("idxout")) {
-        const golden::Value& want = c.at("idxout");
-        if (r.has_idx) {
-          CHECK(detail::shape_str(r.idx.shape()) == detail::shape_str(want.shape));
-          CHECK(r.idx.to_vector() == std::vector<int64_t>(want.values.begin(), want.values.end()));
-        } else {  // one_hot: PyTorch's int64 result, Ember's float one
-          golden::check_close(r.out, want, name + " output");
-        }
+  auto check = [&](const std::string& name, const golden::Case& c) {
+    REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
+    X x = golden::float_inputs(c, dtype);
+    Result r = ops().at(name)(x, golden::index_inputs(c));
+    // A comparison's bool result is 0/1 in either file: checked as it is in float32.
+    if (c.count("out") && c.count("gout"))
+      golden::check_close(r.out, c.at("out"), name + " output", dtype);
+    else if (c.count("out"))
+      golden::check_close(r.out, c.at("out"), name + " output");
+    if (c.count("idxout")) {
+      const golden::Value& want = c.at("idxout");
+      if (r.has_idx) {
+        CHECK(detail::shape_str(r.idx.shape()) == detail::shape_str(want.shape));
+        CHECK(r.idx.to_vector() == std::vector<int64_t>(want.values.begin(), want.values.end()));
+      } else {  // one_hot: PyTorch's int64 result, Ember's float one
+        golden::check_close(r.out, want, name + " output");
       }
-      if (!c.count("gout")) {
-        if (r.out.defined()) CHECK_FALSE(r.out.requires_grad());  // masks are not differentiated
-        return;
-      }
-      r.out.backward(c.at("gout").tensor(false, dtype));
-      for (size_t k = 0; k < x.size(); ++k)
-        golden::check_close(x[k].grad(), c.at("grad" + std::to_string(k)),
-                            name + " grad" + std::to_string(k), dtype);
-    });
-  }
+    }
+    if (!c.count("gout")) {
+      if (r.out.defined()) CHECK_FALSE(r.out.requires_grad());  // masks are not differentiated
+      return;
+    }
+    r.out.backward(c.at("gout").tensor(false, dtype));
+    for (size_t k = 0; k < x.size(); ++k)
+      golden::check_close(x[k].grad(), c.at("grad" + std::to_string(k)),
+                          name + " grad" + std::to_string(k), dtype);
+  };
+  golden::for_each_case(file_name, ops().size(), check);
 }
 
 }  // namespace golden::core_more

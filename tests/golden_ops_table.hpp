@@ -101,17 +101,14 @@ inline const std::map<std::string, Fn>& ops() {
 
 // Every case of `file_name`: the output and each input's gradient, at `dtype`'s tolerance.
 inline void check_file(const std::string& file_name, Dtype dtype) {
-  golden::File file = golden::load(file_name);
-  CHECK(file.size() == ops().size());
-  for (const auto& [name, c] : file) {
-    golden::run_case(name, [&] {
-      REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
-      X x = golden::float_inputs(c, dtype);
-      Tensor out = ops().at(name)(x, golden::index_inputs(c));
-      golden::check_close(out, c.at("out"), name + " output", dtype);
-      golden::check_input_grads(out, x, c, name, dtype);
-    });
-  }
+  auto check = [&](const std::string& name, const golden::Case& c) {
+    REQUIRE_MESSAGE(ops().count(name), "no Ember op for golden case ", name);
+    X x = golden::float_inputs(c, dtype);
+    Tensor out = ops().at(name)(x, golden::index_inputs(c));
+    golden::check_close(out, c.at("out"), name + " output", dtype);
+    golden::check_input_grads(out, x, c, name, dtype);
+  };
+  golden::for_each_case(file_name, ops().size(), check);
 }
 
 }  // namespace golden::core

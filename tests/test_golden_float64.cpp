@@ -6,6 +6,7 @@
 // the functional ops the layers are shells over: Ember's modules hold float32 parameters, so
 // the cases that only exist as modules (MultiheadAttention, the encoder layers, the recurrent
 // layers of rnn.txt) have no float64 form to check.
+#include "golden_nn_options.hpp"
 #include "golden_noncontiguous_table.hpp"
 #include "golden_ops_more_table.hpp"
 #include "golden_ops_table.hpp"
@@ -49,57 +50,54 @@ Tensor value(L l, C c, const std::string& key) {
 // (<key>_after: an embedding's max_norm renormalises its table in place), and every leaf's
 // gradient.
 void check_functional_file(const std::string& file_name, const FunctionalTable& table) {
-  golden::File file = golden::load(file_name);
-  CHECK(file.size() == table.size());
-  for (const auto& [name, c] : file) {
-    golden::run_case(name, [&] {
-      REQUIRE_MESSAGE(table.count(name), "no Ember op for golden case ", name);
-      Leaves leaves;
-      for (const auto& [key, v] : c)
-        if (c.count(grad_key(key))) leaves[key] = v.tensor(true, kFloat64);
-      Tensor out = table.at(name)(leaves, c);
-      golden::check_close(out, c.at("out"), name + " output", kFloat64);
-      for (const auto& [key, leaf] : leaves)
-        if (c.count(key + "_after"))
-          golden::check_close(leaf, c.at(key + "_after"), name + " " + key + " after", kFloat64);
-      if (leaves.empty()) {
-        CHECK_FALSE(out.requires_grad());
-        return;
-      }
-      out.backward(c.at("gout").tensor(false, kFloat64));
-      for (const auto& [key, leaf] : leaves)
-        golden::check_close(leaf.grad(), c.at(grad_key(key)), name + " " + grad_key(key), kFloat64);
-    });
-  }
+  auto check = [&](const std::string& name, const golden::Case& c) {
+    REQUIRE_MESSAGE(table.count(name), "no Ember op for golden case ", name);
+    Leaves leaves;
+    for (const auto& [key, v] : c)
+      if (c.count(grad_key(key))) leaves[key] = v.tensor(true, kFloat64);
+    Tensor out = table.at(name)(leaves, c);
+    golden::check_close(out, c.at("out"), name + " output", kFloat64);
+    for (const auto& [key, leaf] : leaves)
+      if (c.count(key + "_after"))
+        golden::check_close(leaf, c.at(key + "_after"), name + " " + key + " after", kFloat64);
+    if (leaves.empty()) {
+      CHECK_FALSE(out.requires_grad());
+      return;
+    }
+    out.backward(c.at("gout").tensor(false, kFloat64));
+    for (const auto& [key, leaf] : leaves)
+      golden::check_close(leaf.grad(), c.at(grad_key(key)), name + " " + grad_key(key), kFloat64);
+  };
+  golden::for_each_case(file_name, table.size(), check);
 }
 
 // nn.txt (make_golden_nn.py): Linear, Embedding with each option, from_pretrained,
 // EmbeddingBag in each mode, LayerNorm.
-F::EmbeddingFuncOptions embedding_options(const std::string& name) {
-  F::EmbeddingFuncOptions o;
-  if (name == "padding_idx") o.padding_idx(1);
-  if (name == "padding_idx_negative") o.padding_idx(-2);
-  if (name == "max_norm_l2") o.max_norm(1.0);
-  if (name == "max_norm_l1") o.max_norm(1.5).norm_type(1.0);
-  if (name == "scale_grad_by_freq") o.scale_grad_by_freq(true);
-  if (name == "sparse") o.sparse(true);
-  if (name == "sparse_padding_freq") o.sparse(true).padding_idx(3).scale_grad_by_freq(true);
-  if (name == "max_norm_padding_freq") o.max_norm(1.2).padding_idx(1).scale_grad_by_freq(true);
-  return o;
+// The functional form of the layer options test_golden_nn.cpp builds for a case.
+F::EmbeddingFuncOptions embedding_options(const std::string& name, const Tensor& table) {
+  nn::EmbeddingOptions o = golden::nn_cases::embedding_options(name, table);
+  return F::EmbeddingFuncOptions()
+      .padding_idx(o.padding_idx())
+      .max_norm(o.max_norm())
+      .norm_type(o.norm_type())
+      .scale_grad_by_freq(o.scale_grad_by_freq())
+      .sparse(o.sparse());
 }
 
-F::EmbeddingBagFuncOptions bag_options(const std::string& name, C c, const Tensor& psw) {
-  using Mode = F::EmbeddingBagMode;
-  F::EmbeddingBagFuncOptions o;
-  if (name.rfind("sum", 0) == 0) o.mode(Mode::Sum);
-  if (name.rfind("mean", 0) == 0) o.mode(Mode::Mean);
-  if (name.rfind("max", 0) == 0) o.mode(Mode::Max);
-  if (name == "sum_last_offset") o.include_last_offset(true);
-  if (name == "mean_padding") o.padding_idx(3);
-  if (name == "max_padding_sparse") o.padding_idx(3).sparse(true);
-  if (name == "sum_freq_sparse") o.scale_grad_by_freq(true).sparse(true);
-  if (c.count("offsets")) o.offsets(c.at("offsets").index());
-  return o.per_sample_weights(psw);
+F::EmbeddingBagFuncOptions bag_options(const std::string& name, const Tensor& table, C c,
+                                       const Tensor& psw) {
+  nn::EmbeddingBagOptions o = golden::nn_cases::bag_options(name, table);
+  F::EmbeddingBagFuncOptions f;
+  f.max_norm(o.max_norm())
+      .norm_type(o.norm_type())
+      .scale_grad_by_freq(o.scale_grad_by_freq())
+      .mode(o.mode())
+      .sparse(o.sparse())
+      .include_last_offset(o.include_last_offset())
+      .padding_idx(o.padding_idx())
+      .per_sample_weights(psw);
+  if (c.count("offsets")) f.offsets(c.at("offsets").index());
+  return f;
 }
 
 FunctionalTable nn_ops() {
@@ -114,7 +112,8 @@ FunctionalTable nn_ops() {
        {"plain", "padding_idx", "padding_idx_negative", "max_norm_l2", "max_norm_l1",
         "scale_grad_by_freq", "sparse", "sparse_padding_freq", "max_norm_padding_freq"})
     table["embedding_" + name] = [name](L l, C c) {
-      return F::embedding(c.at("ids").index(), l.at("weight"), embedding_options(name));
+      return F::embedding(c.at("ids").index(), l.at("weight"),
+                          embedding_options(name, l.at("weight")));
     };
   for (const char* name : {"from_pretrained_frozen", "from_pretrained_trainable"})
     table[name] = [](L l, C c) {
@@ -126,7 +125,7 @@ FunctionalTable nn_ops() {
         "sum_last_offset", "mean_padding", "max_padding_sparse", "sum_freq_sparse"})
     table["bag_" + name] = [name](L l, C c) {
       return F::embedding_bag(c.at("ids").index(), l.at("weight"),
-                              bag_options(name, c, value(l, c, "psw")));
+                              bag_options(name, l.at("weight"), c, value(l, c, "psw")));
     };
   return table;
 }
