@@ -1,6 +1,6 @@
 // Linear, Embedding (each option and combinations), from_pretrained, EmbeddingBag (each mode,
 // offsets, weights, padding) and LayerNorm against PyTorch 1.13 (golden/nn.txt).
-#include "golden.hpp"
+#include "golden_nn_options.hpp"
 
 using namespace ember;
 namespace F = ember::nn::functional;
@@ -11,33 +11,6 @@ const golden::File& nn_file() {
   return file;
 }
 
-nn::EmbeddingOptions embedding_options(const std::string& name, const Tensor& table) {
-  nn::EmbeddingOptions o(table.size(0), table.size(1));
-  o._weight(table);
-  if (name == "padding_idx") o.padding_idx(1);
-  if (name == "padding_idx_negative") o.padding_idx(-2);
-  if (name == "max_norm_l2") o.max_norm(1.0);
-  if (name == "max_norm_l1") o.max_norm(1.5).norm_type(1.0);
-  if (name == "scale_grad_by_freq") o.scale_grad_by_freq(true);
-  if (name == "sparse") o.sparse(true);
-  if (name == "sparse_padding_freq") o.sparse(true).padding_idx(3).scale_grad_by_freq(true);
-  if (name == "max_norm_padding_freq") o.max_norm(1.2).padding_idx(1).scale_grad_by_freq(true);
-  return o;
-}
-
-nn::EmbeddingBagOptions bag_options(const std::string& name, const Tensor& table) {
-  using Mode = F::EmbeddingBagMode;
-  nn::EmbeddingBagOptions o(table.size(0), table.size(1));
-  o._weight(table);
-  if (name.rfind("sum", 0) == 0) o.mode(Mode::Sum);
-  if (name.rfind("mean", 0) == 0) o.mode(Mode::Mean);
-  if (name.rfind("max", 0) == 0) o.mode(Mode::Max);
-  if (name == "sum_last_offset") o.include_last_offset(true);
-  if (name == "mean_padding") o.padding_idx(3);
-  if (name == "max_padding_sparse") o.padding_idx(3).sparse(true);
-  if (name == "sum_freq_sparse") o.scale_grad_by_freq(true).sparse(true);
-  return o;
-}
 }  // namespace
 
 TEST_CASE("golden: Linear") {
@@ -60,7 +33,7 @@ TEST_CASE("golden: Embedding with each option and combinations") {
         "scale_grad_by_freq", "sparse", "sparse_padding_freq", "max_norm_padding_freq"}) {
     SUBCASE(name) {
       const golden::Case& c = nn_file().at(std::string("embedding_") + name);
-      nn::Embedding emb(embedding_options(name, c.at("weight").tensor()));
+      nn::Embedding emb(golden::nn_cases::embedding_options(name, c.at("weight").tensor()));
       Tensor out = emb(c.at("ids").index());
       golden::check_close(out, c.at("out"), "out");
       golden::check_close(emb.weight, c.at("weight_after"), "weight after the lookup");
@@ -98,7 +71,7 @@ TEST_CASE("golden: EmbeddingBag in each mode, with offsets, weights and padding"
         "sum_last_offset", "mean_padding", "max_padding_sparse", "sum_freq_sparse"}) {
     SUBCASE(name) {
       const golden::Case& c = nn_file().at(std::string("bag_") + name);
-      nn::EmbeddingBag bag(bag_options(name, c.at("weight").tensor()));
+      nn::EmbeddingBag bag(golden::nn_cases::bag_options(name, c.at("weight").tensor()));
       std::optional<IndexTensor> offsets;
       if (c.count("offsets")) offsets = c.at("offsets").index();
       Tensor psw = c.count("psw") ? c.at("psw").tensor(true) : Tensor();

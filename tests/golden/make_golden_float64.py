@@ -7,12 +7,14 @@ Writes, with 17 significant digits (a float64 round-trips):
   float64_ops.txt            make_golden.py's OPS
   float64_ops_more.txt       make_golden_ops_more.py's cases
   float64_noncontiguous.txt  make_golden_noncontiguous.py's OPS x VIEWS
+  float64_nn.txt             make_golden_nn.py's Linear, Embedding, EmbeddingBag and LayerNorm
+                             cases (checked through Ember's functional ops)
   float64_attention.txt      make_golden_attention.py's op-level cases: layer_norm, sdpa, conv1d,
                              the poolings (its module cases need float64 modules, which Ember
                              does not have)
 The generators run with their own seeds and draw the same numbers in the same order; only the
-float inputs and gout are converted to float64 before the op runs. So the first three files'
-inputs are the float32 files' inputs widened (checked below, value by value), and
+float inputs, parameters and gout are converted to float64 before the op runs. So the first four
+files' inputs are the float32 files' inputs widened (checked below, value by value), and
 float64_attention.txt's are the float64 numbers that attention.txt holds rounded to 9 digits.
 """
 import os
@@ -24,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_golden  # noqa: E402  (draws its OPS inputs under seed 0 as it loads)
 import make_golden_attention  # noqa: E402
+import make_golden_nn  # noqa: E402
 import make_golden_noncontiguous  # noqa: E402
 import make_golden_ops_more  # noqa: E402
 from golden_io import Writer  # noqa: E402
@@ -48,22 +51,13 @@ def path(name):
     return os.path.join(HERE, name)
 
 
-def make_ops():
-    torch.manual_seed(0)  # as make_golden.main before make_ops
-    with Writer(path("float64_ops.txt"), torch.float64) as w:
-        make_golden.make_ops(w, torch.float64)
-
-
-def make_ops_more():
-    torch.manual_seed(10)
-    with Writer(path("float64_ops_more.txt"), torch.float64) as w:
-        make_golden_ops_more.write_cases(w, torch.float64)
-
-
-def make_noncontiguous():
-    torch.manual_seed(12)
-    with Writer(path("float64_noncontiguous.txt"), torch.float64) as w:
-        make_golden_noncontiguous.write_cases(w, torch.float64)
+# file -> (the generator's seed, its writer of the cases given a dtype), as each main runs them
+WIDENED = {
+    "float64_ops.txt": (0, make_golden.make_ops),
+    "float64_ops_more.txt": (10, make_golden_ops_more.write_cases),
+    "float64_noncontiguous.txt": (12, make_golden_noncontiguous.write_cases),
+    "float64_nn.txt": (1, make_golden_nn.write_cases),
+}
 
 
 def make_attention():
@@ -91,30 +85,31 @@ def read(name):
     return cases
 
 
-def check_widened(name32, name64, is_input):
+def is_input(key):
+    """What a generator drew (inputs, parameters, gout), not what PyTorch computed."""
+    inputs = ("gout", "weight", "bias", "psw", "ids", "offsets")
+    return key.startswith(("x", "idx")) and key != "idxout" or key in inputs
+
+
+def check_widened(name64):
     """Every input of the float64 file, rounded to float32, is the float32 file's input."""
+    name32 = name64[len("float64_"):]
     f32, f64 = read(name32), read(name64)
     assert f32.keys() == f64.keys(), (name32, set(f32) ^ set(f64))
     for case, keys in f32.items():
         for key, want in keys.items():
-            if not is_input(key):
-                continue
-            got = torch.tensor(f64[case][key], dtype=torch.float64).float()
-            assert torch.equal(got, torch.tensor(want)), f"{name64} {case} {key} is not widened"
+            if is_input(key):
+                got = torch.tensor(f64[case][key], dtype=torch.float64).float()
+                assert torch.equal(got, torch.tensor(want)), f"{name64} {case} {key} not widened"
 
 
 def main():
-    make_ops()
-    make_ops_more()
-    make_noncontiguous()
+    for name, (seed, write_cases) in WIDENED.items():
+        torch.manual_seed(seed)
+        with Writer(path(name), torch.float64) as w:
+            write_cases(w, torch.float64)
+        check_widened(name)
     make_attention()
-
-    def is_input(key):
-        return key.startswith(("x", "idx")) and key != "idxout" or key == "gout"
-
-    check_widened("ops.txt", "float64_ops.txt", is_input)
-    check_widened("ops_more.txt", "float64_ops_more.txt", is_input)
-    check_widened("noncontiguous.txt", "float64_noncontiguous.txt", is_input)
 
 
 if __name__ == "__main__":

@@ -56,13 +56,13 @@ def dense(g):
     return g.to_dense() if g.is_sparse else g
 
 
-def make_linear(w):
-    lin = nn.Linear(4, 3)
-    x = torch.randn(2, 5, 4, requires_grad=True)
+def make_linear(w, dtype=torch.float32):
+    lin = nn.Linear(4, 3).to(dtype)
+    x = torch.randn(2, 5, 4).to(dtype).requires_grad_(True)
     w.tensor("linear", "weight", lin.weight)
     w.tensor("linear", "bias", lin.bias)
     out = lin(x)
-    gout = torch.randn(out.shape)
+    gout = torch.randn(out.shape).to(dtype)
     out.backward(gout)
     for key, t in [("x", x), ("gout", gout), ("out", out), ("grad_x", x.grad),
                    ("grad_weight", lin.weight.grad), ("grad_bias", lin.bias.grad)]:
@@ -78,15 +78,15 @@ def torch_kwargs(kwargs):
     return kwargs
 
 
-def make_embedding(w):
+def make_embedding(w, dtype=torch.float32):
     for name, kwargs in EMBEDDING.items():
         case = "embedding_" + name
-        table = torch.randn(V, D)
+        table = torch.randn(V, D).to(dtype)
         emb = nn.Embedding(V, D, _weight=table.clone(), **torch_kwargs(kwargs))
         w.tensor(case, "weight", table)
         w.tensor(case, "ids", IDS)
         out = emb(IDS)
-        gout = torch.randn(out.shape)
+        gout = torch.randn(out.shape).to(dtype)
         out.backward(gout)
         w.tensor(case, "gout", gout)
         w.tensor(case, "out", out)
@@ -94,10 +94,10 @@ def make_embedding(w):
         w.tensor(case, "weight_after", emb.weight)
     for freeze in (True, False):
         case = "from_pretrained_" + ("frozen" if freeze else "trainable")
-        table = torch.randn(V, D)
+        table = torch.randn(V, D).to(dtype)
         emb = nn.Embedding.from_pretrained(table.clone(), freeze=freeze, padding_idx=2)
         out = emb(IDS)
-        gout = torch.randn(out.shape)
+        gout = torch.randn(out.shape).to(dtype)
         w.tensor(case, "weight", table)
         w.tensor(case, "ids", IDS)
         w.tensor(case, "gout", gout)
@@ -107,12 +107,12 @@ def make_embedding(w):
             w.tensor(case, "grad_weight", emb.weight.grad)
 
 
-def make_bags(w):
+def make_bags(w, dtype=torch.float32):
     for name, (kwargs, ids, offsets, weighted) in BAGS.items():
         case = "bag_" + name
-        table = torch.randn(V, D)
+        table = torch.randn(V, D).to(dtype)
         bag = nn.EmbeddingBag(V, D, _weight=table.clone(), **torch_kwargs(kwargs))
-        psw = torch.rand(ids.shape, requires_grad=True) if weighted else None
+        psw = torch.rand(ids.shape).to(dtype).requires_grad_(True) if weighted else None
         if kwargs.get("scale_grad_by_freq"):
             # PyTorch's CPU embedding_bag divides by the wrong index's count (pytorch/pytorch
             # issue 190063). The documented rule (divide by the id's count in the batch) is what
@@ -121,7 +121,7 @@ def make_bags(w):
             out = F.embedding(ids, bag.weight, scale_grad_by_freq=True).sum(1)
         else:
             out = bag(ids, offsets, per_sample_weights=psw)
-        gout = torch.randn(out.shape)
+        gout = torch.randn(out.shape).to(dtype)
         out.backward(gout)
         w.tensor(case, "weight", table)
         w.tensor(case, "ids", ids)
@@ -135,14 +135,14 @@ def make_bags(w):
         w.tensor(case, "grad_weight", dense(bag.weight.grad))
 
 
-def make_layer_norm(w):
-    ln = nn.LayerNorm([3, 4])
+def make_layer_norm(w, dtype=torch.float32):
+    ln = nn.LayerNorm([3, 4]).to(dtype)
     with torch.no_grad():
         ln.weight.copy_(torch.randn(3, 4))
         ln.bias.copy_(torch.randn(3, 4))
-    x = torch.randn(2, 3, 4, requires_grad=True)
+    x = torch.randn(2, 3, 4).to(dtype).requires_grad_(True)
     out = ln(x)
-    gout = torch.randn(out.shape)
+    gout = torch.randn(out.shape).to(dtype)
     out.backward(gout)
     for key, t in [("weight", ln.weight), ("bias", ln.bias), ("x", x), ("gout", gout),
                    ("out", out), ("grad_x", x.grad), ("grad_weight", ln.weight.grad),
@@ -150,13 +150,18 @@ def make_layer_norm(w):
         w.tensor("layer_norm", key, t)
 
 
+def write_cases(w, dtype=torch.float32):
+    """dtype: the layers, inputs and gout converted to it (make_golden_float64.py's float64)."""
+    make_linear(w, dtype)
+    make_embedding(w, dtype)
+    make_bags(w, dtype)
+    make_layer_norm(w, dtype)
+
+
 def main():
     torch.manual_seed(1)
     with Writer(os.path.join(HERE, "nn.txt")) as w:
-        make_linear(w)
-        make_embedding(w)
-        make_bags(w)
-        make_layer_norm(w)
+        write_cases(w)
 
 
 if __name__ == "__main__":
