@@ -31,18 +31,21 @@ inline auto bool_values(const Tensor& mask, const char* op, const char* what) {
 using BoolView = decltype(bool_values(std::declval<const Tensor&>(), "", ""));
 
 // A fresh contiguous bool tensor of `shape` holding the bool xtensor expression `values`
-// (which broadcasts to `shape`).
-template <class E>
+// (which broadcasts to `shape`). R is the element type of the values `values` compares:
+// xtensor's vectorised path loads every operand as the result's element type, so a
+// comparison of doubles through 0/1 floats would compare them rounded to float.
+template <class R = float, class E>
 Tensor bool_tensor(const Shape& shape, const E& values) {
   const int64_t numel = checked_numel(shape, "bool_tensor", 1);
   Tensor out(std::make_shared<Storage>(numel, kBool), shape);
-  // Through 0/1 floats: xtensor's vectorised float path, then one plain pass into the bytes
+  // Through 0/1 values: xtensor's vectorised path, then one plain pass into the bytes
   // (its SIMD assignment into a bool buffer, like the read above, goes wrong on SSE).
-  const Array ones = xt::where(values, 1.f, 0.f);  // `values` has `shape` (callers broadcast)
+  const ArrayOf<R> ones =
+      xt::where(values, R(1), R(0));  // `values` has `shape` (callers broadcast)
   EMBER_CHECK_SHAPE(static_cast<int64_t>(ones.size()) == numel, "bool_tensor: ", ones.size(),
                     " values for shape ", shape_str(shape));
   bool* first = out.impl()->storage->data_as<bool>();
-  for (int64_t i = 0; i < numel; ++i) first[i] = ones.data()[i] != 0.f;
+  for (int64_t i = 0; i < numel; ++i) first[i] = ones.data()[i] != R(0);
   return out;
 }
 

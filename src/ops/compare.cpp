@@ -39,20 +39,35 @@ BoolView SavedMask::operator*() const {
 
 namespace {
 
-// The values a comparison or logical op reads: a float32 tensor through its strides, a bool one
-// as 0/1 floats (PyTorch compares a bool with a number the same way).
-Tensor comparable(const Tensor& t) { return t.dtype() == kBool ? t.to(kFloat32) : t; }
-
+// The dtype a comparison reads its operands in: float64 when one of them is float64 (the other
+// promoted, as PyTorch's), else float32, a bool tensor as 0/1 values (PyTorch compares a bool
+// with a number the same way).
+Dtype compared_in(const Tensor& a, const Tensor& b) {
+  return a.dtype() == kFloat64 || b.dtype() == kFloat64 ? kFloat64 : kFloat32;
+}
+Tensor comparable(const Tensor& t, Dtype as) {
+  const bool widen = t.dtype() == kBool || (as == kFloat64 && t.dtype() == kFloat32);
+  return widen ? t.to(as) : t;
+}
+// cmp(x, y) of the two operands' values: float32 through their strides, float64 as arrays.
 template <class Cmp>
 Tensor compare(const Tensor& a, const Tensor& b, const char* op, Cmp cmp) {
   const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), op);
-  const Tensor x = comparable(a), y = comparable(b);
-  return detail::bool_tensor(shape, cmp(x.data(), y.data()));
+  const Dtype as = compared_in(a, b);
+  const Tensor x = comparable(a, as), y = comparable(b, as);
+  if (as == kFloat32) return detail::bool_tensor(shape, cmp(x.data(), y.data()));
+  return detail::with_values_of<double>(x, [&](const auto& u) {
+    return detail::with_values_of<double>(
+        y, [&](const auto& v) { return detail::bool_tensor<double>(shape, cmp(u, v)); });
+  });
 }
 template <class Cmp>
 Tensor compare(const Tensor& a, float b, Cmp cmp) {
-  const Tensor x = comparable(a);
-  return detail::bool_tensor(a.shape(), cmp(x.data(), b));
+  const Dtype as = a.dtype() == kFloat64 ? kFloat64 : kFloat32;
+  const Tensor x = comparable(a, as);
+  if (as == kFloat32) return detail::bool_tensor(a.shape(), cmp(x.data(), b));
+  return detail::with_values_of<double>(
+      x, [&](const auto& u) { return detail::bool_tensor<double>(a.shape(), cmp(u, double{b})); });
 }
 
 // Bitwise ops exist for bool tensors only (on floats PyTorch refuses them too).

@@ -13,14 +13,11 @@ namespace ember::detail {
 
 // Calls f(T{}) with T the element type op computes in for x's dtype: float for float32, double
 // for float64 (an op written once for both, `by_dtype(x, "exp", [&](auto real) { using T =
-// decltype(real); ... })`). Throws DtypeError naming `op` for a bfloat16 or bool tensor.
-[[noreturn]] void throw_no_kernel(const char* op, Dtype dtype);
+// decltype(real); ... })`). Throws DtypeError naming `op` for a bfloat16 or bool tensor. (The
+// public ember::dispatch_floating, by the name Ember's own ops use.)
 template <class F>
 decltype(auto) by_dtype(const Tensor& x, const char* op, F&& f) {
-  const Dtype dtype = x.dtype();
-  if (dtype == kFloat64) return f(double{});
-  if (dtype != kFloat32) throw_no_kernel(op, dtype);
-  return f(float{});
+  return dispatch_floating(x, op, std::forward<F>(f));
 }
 // An op's floating operands in their common dtype (promote_types: float64 wins over float32,
 // a float over bfloat16 and bool), converted where they differ (a recorded, differentiable
@@ -64,32 +61,38 @@ Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const
 // of the input is made. row() points into the storage when a row's elements are adjacent there
 // (the common case: reducing trailing dims of a contiguous tensor), else gathers that one row
 // into the caller's row-sized buffer. Tables of row and element offsets make both cheap.
-class RowReader {
+// T is the element type: float (RowReader) for a float32 tensor, double for a float64 one.
+template <class T>
+class RowReaderOf {
  public:
-  RowReader(const Tensor& t, const Reduction& r);
+  RowReaderOf(const Tensor& t, const Reduction& r);
   // The same over saved values: `base` is the storage's first element (SavedValues::
   // storage_data(), version-checked) and `layout` the tensor's shape, strides and offset.
-  RowReader(const float* base, const ViewLayout& layout, const Reduction& r);
+  RowReaderOf(const T* base, const ViewLayout& layout, const Reduction& r);
   // Rows over the dims before `first_element_dim` and elements over it and the dims after
   // (row-major over each): a [*, n] tensor's rows with first_element_dim = rank - 1.
-  RowReader(const Tensor& t, int64_t first_element_dim);
-  const float* row(int64_t r, std::vector<float>& scratch) const;
-  float at(int64_t r, int64_t k) const { return base_[row_start_[r] + element_[k]]; }
+  RowReaderOf(const Tensor& t, int64_t first_element_dim);
+  const T* row(int64_t r, std::vector<T>& scratch) const;
+  T at(int64_t r, int64_t k) const { return base_[row_start_[r] + element_[k]]; }
   int64_t rows() const { return static_cast<int64_t>(row_start_.size()); }
   int64_t n() const { return static_cast<int64_t>(element_.size()); }
 
  private:
-  const float* base_;
+  const T* base_;
   std::vector<int64_t> row_start_;  // offset of each row's first element in the storage
   std::vector<int64_t> element_;    // offset of each element from its row's first
   bool adjacent_ = true;            // element_[k] == k
-  RowReader(const float* base, const ViewLayout& layout, const std::vector<size_t>& row_dims,
-            const std::vector<size_t>& element_dims);
+  RowReaderOf(const T* base, const ViewLayout& layout, const std::vector<size_t>& row_dims,
+              const std::vector<size_t>& element_dims);
 };
+using RowReader = RowReaderOf<float>;
+extern template class RowReaderOf<float>;
+extern template class RowReaderOf<double>;
 // A tensor's shape, strides and offset, to keep in a backward closure beside its SavedValues.
 ViewLayout layout_of(const Tensor& t);
-// The inverse: a [rows, n] gradient back in the input's layout and shape.
-Array from_rows(Array rows, const Reduction& r);
+// The inverse: a [rows, n] gradient back in the input's layout and shape (T float or double).
+template <class T>
+ArrayOf<T> from_rows(ArrayOf<T> rows, const Reduction& r);
 
 }  // namespace ember::detail
 
@@ -111,8 +114,8 @@ void scatter_add_strided(const float* values, const Shape& shape, const Shape& s
 // The same walks over float64 elements.
 void gather_strided(const double* base, const Shape& shape, const Shape& strides, int64_t offset,
                     double* out);
-void write_strided(const double* values, const Shape& shape, const Shape& strides,
-                   int64_t offset, double* base);
+void write_strided(const double* values, const Shape& shape, const Shape& strides, int64_t offset,
+                   double* base);
 void scatter_add_strided(const double* values, const Shape& shape, const Shape& strides,
                          int64_t offset, double* base);
 

@@ -2,6 +2,9 @@
 // keepdim; the [rows, n] layout helper the statistics ops share.
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
+#include <type_traits>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
@@ -46,7 +49,8 @@ Reduction make_reduction(const Shape& in, const Shape& dims, bool keepdim, const
   return r;
 }
 
-Array from_rows(Array rows, const Reduction& r) {
+template <class T>
+ArrayOf<T> from_rows(ArrayOf<T> rows, const Reduction& r) {
   if (r.in_place) {
     rows.reshape(to_xshape(r.in));
     return rows;
@@ -60,28 +64,36 @@ Array from_rows(Array rows, const Reduction& r) {
   return xt::transpose(rows, inverse);
 }
 
+template Array from_rows(Array rows, const Reduction& r);
+template ArrayOf<double> from_rows(ArrayOf<double> rows, const Reduction& r);
+
 }  // namespace detail
 
 namespace {
 
 // The gradient of a sum (divisor 1) or mean: g spread back over the reduced dims.
-Array expand_back(const Array& g, const Shape& keep_shape, const Shape& in_shape, float divisor) {
-  Array gk = g;
+template <class T>
+ArrayOf<T> expand_back(const ArrayOf<T>& g, const Shape& keep_shape, const Shape& in_shape,
+                       T divisor) {
+  ArrayOf<T> gk = g;
   gk.reshape(detail::to_xshape(keep_shape));
-  Array out = xt::broadcast(gk, detail::to_xshape(in_shape));
-  if (divisor != 1.f) out /= divisor;
+  ArrayOf<T> out = xt::broadcast(gk, detail::to_xshape(in_shape));
+  if (divisor != T(1)) out /= divisor;
   return out;
 }
 
+// sum and mean over `dims`, in T (float for float32, double for float64).
+template <class T>
 Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, const char* op) {
   EMBER_CHECK_VALUE(!dims.empty(), op, ": dims must not be empty (use ", op,
                     "(a) to reduce every dim)");
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   // As PyTorch, a mean divides by the count (forward and backward), for the same rounding.
-  float divisor = mean ? static_cast<float>(r.n) : 1.f;
-  Array out;
+  const T divisor = mean ? static_cast<T>(r.n) : T(1);
+  ArrayOf<T> out;
   if (a.numel() == 0) {  // xtensor's reducer reads past an empty input; PyTorch: 0 and 0/0
-    out = Array(detail::to_xshape(r.out_shape), mean ? std::nanf("") : 0.f);
+    out = ArrayOf<T>(detail::to_xshape(r.out_shape),
+                     mean ? std::numeric_limits<T>::quiet_NaN() : T(0));
   } else {
     // Double accumulation, as the full reduction: a long float sum drifts. The input is read
     // where it sits (a view through its strides), in its memory order.
@@ -94,44 +106,49 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool mean, con
     }
     std::vector<double> total(static_cast<size_t>(r.rows), 0.0);
     const TensorImpl& impl = *a.impl();
-    detail::sum_strided(impl.storage->data(), r.in, a.strides(), a.storage_offset(), out_strides,
-                        total.data());
-    out = Array::from_shape({total.size()});
+    detail::sum_strided(impl.storage->template data_as<T>(), r.in, a.strides(), a.storage_offset(),
+                        out_strides, total.data());
+    out = ArrayOf<T>::from_shape({total.size()});
     for (size_t i = 0; i < total.size(); ++i)
-      out.data()[i] = mean ? static_cast<float>(total[i]) / divisor : static_cast<float>(total[i]);
+      out.data()[i] = mean ? static_cast<T>(total[i]) / divisor : static_cast<T>(total[i]);
   }
   out.reshape(detail::to_xshape(r.out_shape));
   return make_output(std::move(out), op, {a},
-                     [keep = r.keep_shape, in = r.in, divisor](const Array& g) {
+                     [keep = r.keep_shape, in = r.in, divisor](const ArrayOf<T>& g) {
                        return gradients(expand_back(g, keep, in, divisor));
                      });
 }
 
 // The reduction of everything: one pass, and a backward that only fills.
+template <class T>
 Tensor reduce_all(const Tensor& a, bool mean, const char* op) {
   // A tensor whose elements are contiguous in its storage (any non-view, a narrow along dim 0) is
   // summed where it sits; another view through its strides. Neither is copied.
   const int64_t n = a.numel();
+  const T* base = a.impl()->storage->template data_as<T>();
   double total = 0;
-  if (a.is_contiguous())
+  if (!a.is_contiguous())
+    detail::sum_strided(base, a.shape(), a.strides(), a.storage_offset(),
+                        Shape(static_cast<size_t>(a.dim()), 0), &total);
+  else if constexpr (std::is_same_v<T, float>)
     total = detail::kernels::sum(a.data_ptr(), n);
   else
-    detail::sum_strided(a.impl()->storage->data(), a.shape(), a.strides(), a.storage_offset(),
-                        Shape(static_cast<size_t>(a.dim()), 0), &total);
-  const float divisor = mean ? static_cast<float>(n) : 1.f;
+    total = std::accumulate(base + a.storage_offset(), base + a.storage_offset() + n, 0.0);
+  const T divisor = mean ? static_cast<T>(n) : T(1);
   const Dims& dims = a.impl()->layout.shape;  // inline: no allocation on this hot path
-  const Array::shape_type shape(dims.begin(), dims.end());
-  float result = static_cast<float>(total);
+  const typename ArrayOf<T>::shape_type shape(dims.begin(), dims.end());
+  T result = static_cast<T>(total);
   if (mean) result /= divisor;
-  Array out = Array::from_shape(Array::shape_type{});  // 0-d
+  ArrayOf<T> out = ArrayOf<T>::from_shape(typename ArrayOf<T>::shape_type{});  // 0-d
   *out.data() = result;
-  return make_output(std::move(out), op, {a}, [shape, divisor](const Array& g) {
-    return gradients(Array(shape, g.data()[0] / divisor));
+  return make_output(std::move(out), op, {a}, [shape, divisor](const ArrayOf<T>& g) {
+    return gradients(ArrayOf<T>(shape, g.data()[0] / divisor));
   });
 }
 
 // Is v a better extremum than best? NaN beats everything (and the first NaN stays).
-bool better(float v, float best, bool largest) {
+template <class T>
+bool better(T v, T best, bool largest) {
   if (std::isnan(best)) return false;
   if (std::isnan(v)) return true;
   return largest ? v > best : v < best;
@@ -139,52 +156,59 @@ bool better(float v, float best, bool largest) {
 
 // amax/amin (and max/min of everything): the extremum of each row; the gradient is shared
 // evenly between the elements equal to it, as PyTorch's amax.
+template <class T>
 Tensor extreme_values(const Tensor& a, const Shape& dims, bool keepdim, bool largest,
                       const char* op) {
   detail::Reduction r = detail::make_reduction(a.shape(), dims, keepdim, op);
   EMBER_CHECK_SHAPE(r.n > 0, op, ": cannot reduce shape ", detail::shape_str(r.in),
                     ": the reduced dims hold no elements, and the extremum of none is undefined");
-  const detail::RowReader input(a, r);
-  Array out = Array::from_shape({static_cast<size_t>(r.rows)});
-  std::vector<float> row_buffer;
+  const detail::RowReaderOf<T> input(a, r);
+  ArrayOf<T> out = ArrayOf<T>::from_shape({static_cast<size_t>(r.rows)});
+  std::vector<T> row_buffer;
   for (int64_t row = 0; row < r.rows; ++row) {
-    const float* x = input.row(row, row_buffer);  // in the storage when its elements adjoin
-    float best = x[0];
+    const T* x = input.row(row, row_buffer);  // in the storage when its elements adjoin
+    T best = x[0];
     for (int64_t k = 1; k < r.n; ++k)
       if (better(x[k], best, largest)) best = x[k];
     out.data()[row] = best;
   }
-  auto values = std::make_shared<Array>(std::move(out));
-  Array result = *values;
+  auto values = std::make_shared<ArrayOf<T>>(std::move(out));
+  ArrayOf<T> result = *values;
   result.reshape(detail::to_xshape(r.out_shape));
-  auto A = a.storage();
-  return make_output(
-      std::move(result), op, {a}, [A, layout = detail::layout_of(a), r, values](const Array& g) {
-        const detail::RowReader input(A.storage_data(), layout, r);
-        std::vector<float> row_buffer;
-        Array dx = Array::from_shape({static_cast<size_t>(r.rows * r.n)});
-        for (int64_t row = 0; row < r.rows; ++row) {
-          const float* x = input.row(row, row_buffer);
-          const float best = values->data()[row];
-          // A NaN extremum is its NaN elements (NaN == NaN is false), as PyTorch's max().
-          auto is_best = [&](float v) { return v == best || (std::isnan(v) && std::isnan(best)); };
-          float ties = 0.f;
-          for (int64_t k = 0; k < r.n; ++k) ties += is_best(x[k]) ? 1.f : 0.f;
-          const float share = g.data()[row] / std::max(ties, 1.f);
-          for (int64_t k = 0; k < r.n; ++k) dx.data()[row * r.n + k] = is_best(x[k]) ? share : 0.f;
-        }
-        return gradients(detail::from_rows(std::move(dx), r));
-      });
+  auto A = detail::saved<T>(a);
+  return make_output(std::move(result), op, {a},
+                     [A, layout = detail::layout_of(a), r, values](const ArrayOf<T>& g) {
+                       const detail::RowReaderOf<T> input(A.storage_data(), layout, r);
+                       std::vector<T> row_buffer;
+                       ArrayOf<T> dx = ArrayOf<T>::from_shape({static_cast<size_t>(r.rows * r.n)});
+                       for (int64_t row = 0; row < r.rows; ++row) {
+                         const T* x = input.row(row, row_buffer);
+                         const T best = values->data()[row];
+                         // A NaN extremum is its NaN elements (NaN == NaN is false), as PyTorch's
+                         // max().
+                         auto is_best = [&](T v) {
+                           return v == best || (std::isnan(v) && std::isnan(best));
+                         };
+                         T ties = 0;
+                         for (int64_t k = 0; k < r.n; ++k) ties += is_best(x[k]) ? T(1) : T(0);
+                         const T share = g.data()[row] / std::max(ties, T(1));
+                         for (int64_t k = 0; k < r.n; ++k)
+                           dx.data()[row * r.n + k] = is_best(x[k]) ? share : T(0);
+                       }
+                       return gradients(detail::from_rows(std::move(dx), r));
+                     });
 }
 
 // Values and indices of each row's extremum (the rows of `x`'s reduction); the first extremum
 // wins on ties, as PyTorch on CPU.
-std::pair<Array, std::vector<int64_t>> extreme_along(const detail::RowReader& x, bool largest) {
-  Array values = Array::from_shape({static_cast<size_t>(x.rows())});
+template <class T>
+std::pair<ArrayOf<T>, std::vector<int64_t>> extreme_along(const detail::RowReaderOf<T>& x,
+                                                          bool largest) {
+  ArrayOf<T> values = ArrayOf<T>::from_shape({static_cast<size_t>(x.rows())});
   std::vector<int64_t> idx(static_cast<size_t>(x.rows()));
-  std::vector<float> row_buffer;
+  std::vector<T> row_buffer;
   for (int64_t row = 0; row < x.rows(); ++row) {
-    const float* v = x.row(row, row_buffer);  // in the storage when its elements adjoin
+    const T* v = x.row(row, row_buffer);  // in the storage when its elements adjoin
     int64_t best = 0;
     for (int64_t k = 1; k < x.n(); ++k)
       if (better(v[k], v[best], largest)) best = k;
@@ -199,7 +223,8 @@ struct AlongDim {
   Shape in, out_shape;
   detail::DimSplit split;
   // The input's lines along dim, read where they sit.
-  detail::RowReader rows(const Tensor& a) const {
+  template <class T>
+  detail::RowReaderOf<T> rows(const Tensor& a) const {
     return {a, detail::make_reduction(in, {dim}, false, "along_dim")};
   }
 };
@@ -219,15 +244,17 @@ AlongDim along_dim(const Tensor& a, int64_t dim, bool keepdim, const char* op) {
   return d;
 }
 
+template <class T>
 std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool keepdim,
                                             bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  auto [values, idx] = extreme_along(d.rows(a), largest);
+  auto [values, idx] = extreme_along(d.rows<T>(a), largest);
   values.reshape(detail::to_xshape(d.out_shape));
   IndexTensor indices(idx, d.out_shape);
   Tensor out = make_output(
-      std::move(values), op, {a}, [in = d.in, s = d.split, idx = std::move(idx)](const Array& g) {
-        Array dx = xt::zeros<float>(detail::to_xshape(in));
+      std::move(values), op, {a},
+      [in = d.in, s = d.split, idx = std::move(idx)](const ArrayOf<T>& g) {
+        ArrayOf<T> dx = xt::zeros<T>(detail::to_xshape(in));
         for (int64_t o = 0; o < s.outer; ++o)
           for (int64_t i = 0; i < s.inner; ++i) {
             int64_t j = o * s.inner + i;
@@ -240,14 +267,32 @@ std::tuple<Tensor, IndexTensor> extreme_dim(const Tensor& a, int64_t dim, bool k
 
 IndexTensor arg_extreme(const Tensor& a, int64_t dim, bool keepdim, bool largest, const char* op) {
   AlongDim d = along_dim(a, dim, keepdim, op);
-  return IndexTensor(extreme_along(d.rows(a), largest).second, d.out_shape);
+  return detail::by_dtype(a, op, [&](auto real) {
+    return IndexTensor(extreme_along(d.rows<decltype(real)>(a), largest).second, d.out_shape);
+  });
 }
 
 IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
   EMBER_CHECK_SHAPE(a.numel() > 0, op, ": cannot reduce the empty shape ",
                     detail::shape_str(a.shape()), ": the extremum of no elements is undefined");
-  const detail::RowReader all(a, detail::make_reduction(a.shape(), {}, false, op));
-  return IndexTensor(extreme_along(all, largest).second, {});
+  const detail::Reduction all = detail::make_reduction(a.shape(), {}, false, op);
+  return detail::by_dtype(a, op, [&](auto real) {
+    return IndexTensor(extreme_along(detail::RowReaderOf<decltype(real)>(a, all), largest).second,
+                       Shape{});
+  });
+}
+
+// extreme_values and extreme_dim in the element type of a's dtype.
+Tensor extreme_values_of(const Tensor& a, const Shape& dims, bool keepdim, bool largest,
+                         const char* op) {
+  return detail::by_dtype(a, op, [&](auto real) {
+    return extreme_values<decltype(real)>(a, dims, keepdim, largest, op);
+  });
+}
+std::tuple<Tensor, IndexTensor> extreme_dim_of(const Tensor& a, int64_t dim, bool keepdim,
+                                               bool largest, const char* op) {
+  return detail::by_dtype(
+      a, op, [&](auto real) { return extreme_dim<decltype(real)>(a, dim, keepdim, largest, op); });
 }
 
 }  // namespace
@@ -255,11 +300,14 @@ IndexTensor arg_extreme_all(const Tensor& a, bool largest, const char* op) {
 // A bool tensor sums as 0/1, counting its trues (PyTorch's count is int64; this one float32).
 Tensor sum(const Tensor& a) {
   if (a.dtype() == kBool) return sum(a.to(kFloat32));
-  return reduce_all(a, false, "sum");
+  return detail::by_dtype(a, "sum",
+                          [&](auto real) { return reduce_all<decltype(real)>(a, false, "sum"); });
 }
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim) {
   if (a.dtype() == kBool) return sum(a.to(kFloat32), dims, keepdim);
-  return sum_impl(a, dims, keepdim, false, "sum");
+  return detail::by_dtype(a, "sum", [&](auto real) {
+    return sum_impl<decltype(real)>(a, dims, keepdim, false, "sum");
+  });
 }
 namespace {
 void check_not_bool(const Tensor& a, const char* op) {
@@ -269,27 +317,30 @@ void check_not_bool(const Tensor& a, const char* op) {
 }  // namespace
 Tensor mean(const Tensor& a) {
   check_not_bool(a, "mean");
-  return reduce_all(a, true, "mean");
+  return detail::by_dtype(a, "mean",
+                          [&](auto real) { return reduce_all<decltype(real)>(a, true, "mean"); });
 }
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim) {
   check_not_bool(a, "mean");
-  return sum_impl(a, dims, keepdim, true, "mean");
+  return detail::by_dtype(a, "mean", [&](auto real) {
+    return sum_impl<decltype(real)>(a, dims, keepdim, true, "mean");
+  });
 }
 
-Tensor max(const Tensor& a) { return extreme_values(a, {}, false, true, "max"); }
-Tensor min(const Tensor& a) { return extreme_values(a, {}, false, false, "min"); }
+Tensor max(const Tensor& a) { return extreme_values_of(a, {}, false, true, "max"); }
+Tensor min(const Tensor& a) { return extreme_values_of(a, {}, false, false, "min"); }
 Tensor amax(const Tensor& a, const Shape& dims, bool keepdim) {
-  return extreme_values(a, dims, keepdim, true, "amax");
+  return extreme_values_of(a, dims, keepdim, true, "amax");
 }
 Tensor amin(const Tensor& a, const Shape& dims, bool keepdim) {
-  return extreme_values(a, dims, keepdim, false, "amin");
+  return extreme_values_of(a, dims, keepdim, false, "amin");
 }
 
 std::tuple<Tensor, IndexTensor> max(const Tensor& a, int64_t dim, bool keepdim) {
-  return extreme_dim(a, dim, keepdim, true, "max");
+  return extreme_dim_of(a, dim, keepdim, true, "max");
 }
 std::tuple<Tensor, IndexTensor> min(const Tensor& a, int64_t dim, bool keepdim) {
-  return extreme_dim(a, dim, keepdim, false, "min");
+  return extreme_dim_of(a, dim, keepdim, false, "min");
 }
 
 IndexTensor argmax(const Tensor& a, int64_t dim, bool keepdim) {

@@ -1,5 +1,6 @@
 // RowReader: a tensor seen as a reduction's [rows, n] matrix, read through its layout.
 #include <algorithm>
+#include <type_traits>
 
 #include "op_helpers.hpp"
 
@@ -39,21 +40,37 @@ std::vector<size_t> dims_in(int64_t from, int64_t to) {
 
 ViewLayout layout_of(const Tensor& t) { return {t.shape(), t.strides(), t.storage_offset()}; }
 
-RowReader::RowReader(const Tensor& t, const Reduction& r)
-    : RowReader(t.impl()->storage->data(), layout_of(t), r) {}
+namespace {
+// The storage's first element as T (float32's own check and message for a float tensor).
+template <class T>
+const T* storage_base(const Tensor& t) {
+  if constexpr (std::is_same_v<T, float>)
+    return t.impl()->storage->data();
+  else
+    return t.impl()->storage->template data_as<T>();
+}
+}  // namespace
 
-RowReader::RowReader(const float* base, const ViewLayout& layout, const Reduction& r)
-    : RowReader(
+template <class T>
+RowReaderOf<T>::RowReaderOf(const Tensor& t, const Reduction& r)
+    : RowReaderOf(storage_base<T>(t), layout_of(t), r) {}
+
+template <class T>
+RowReaderOf<T>::RowReaderOf(const T* base, const ViewLayout& layout, const Reduction& r)
+    : RowReaderOf(
           base, layout,
           std::vector<size_t>(r.perm.begin(), r.perm.end() - static_cast<int64_t>(r.axes.size())),
           r.axes) {}
 
-RowReader::RowReader(const Tensor& t, int64_t first_element_dim)
-    : RowReader(t.impl()->storage->data(), layout_of(t), dims_in(0, first_element_dim),
-                dims_in(first_element_dim, t.dim())) {}
+template <class T>
+RowReaderOf<T>::RowReaderOf(const Tensor& t, int64_t first_element_dim)
+    : RowReaderOf(storage_base<T>(t), layout_of(t), dims_in(0, first_element_dim),
+                  dims_in(first_element_dim, t.dim())) {}
 
-RowReader::RowReader(const float* base, const ViewLayout& layout,
-                     const std::vector<size_t>& row_dims, const std::vector<size_t>& element_dims)
+template <class T>
+RowReaderOf<T>::RowReaderOf(const T* base, const ViewLayout& layout,
+                            const std::vector<size_t>& row_dims,
+                            const std::vector<size_t>& element_dims)
     : base_(base) {
   row_start_ = offsets_over(row_dims, layout);
   for (int64_t& start : row_start_) start += layout.offset;
@@ -62,12 +79,16 @@ RowReader::RowReader(const float* base, const ViewLayout& layout,
     adjacent_ = adjacent_ && element_[k] == static_cast<int64_t>(k);
 }
 
-const float* RowReader::row(int64_t r, std::vector<float>& scratch) const {
-  const float* start = base_ + row_start_[static_cast<size_t>(r)];
+template <class T>
+const T* RowReaderOf<T>::row(int64_t r, std::vector<T>& scratch) const {
+  const T* start = base_ + row_start_[static_cast<size_t>(r)];
   if (adjacent_) return start;
   scratch.resize(element_.size());
   for (size_t k = 0; k < element_.size(); ++k) scratch[k] = start[element_[k]];
   return scratch.data();
 }
+
+template class RowReaderOf<float>;
+template class RowReaderOf<double>;
 
 }  // namespace ember::detail
