@@ -28,12 +28,22 @@ std::mt19937_64& shared_engine() {
   return engine;
 }
 // Init fills the values through the tensor's layout: a parameter that is a view of a larger
-// tensor is initialised in place, as in PyTorch. Counts as one in-place write.
+// tensor is initialised in place, as in PyTorch. Counts as one in-place write. fill() draws a
+// double, stored in the tensor's dtype (float32 rounds it, float64 keeps it).
 template <class Fill>
-void fill_values(Tensor& t, Fill fill) {
+void fill_values(Tensor& t, const char* op, Fill fill) {
+  EMBER_CHECK_DTYPE(t.dtype() == kFloat32 || t.dtype() == kFloat64, op, ": got a ",
+                    dtype_name(t.dtype()), " tensor; init fills float32 or float64 tensors");
   NoGradGuard no_grad;
-  ValuesForWrite values(t);
-  for (float& v : values) v = fill();
+  auto fill_as = [&](auto real) {
+    using T = decltype(real);
+    ValuesForWriteOf<T> values(t);
+    for (T& v : values) v = static_cast<T>(fill());
+  };
+  if (t.dtype() == kFloat64)
+    fill_as(double{});
+  else
+    fill_as(float{});
 }
 }  // namespace
 
@@ -41,7 +51,7 @@ Tensor& uniform_(Tensor& t, double low, double high) {
   EMBER_CHECK_VALUE(low <= high, "uniform_: low ", low, " is greater than high ", high);
   std::uniform_real_distribution<double> dist(low, high);
   auto& engine = shared_engine();
-  fill_values(t, [&] { return static_cast<float>(dist(engine)); });
+  fill_values(t, "uniform_", [&] { return dist(engine); });
   return t;
 }
 
@@ -49,14 +59,14 @@ Tensor& normal_(Tensor& t, double mean, double std) {
   EMBER_CHECK_VALUE(std >= 0, "normal_: std must be non-negative, got ", std);
   std::normal_distribution<double> dist(mean, std);
   auto& engine = shared_engine();
-  fill_values(t, [&] { return static_cast<float>(dist(engine)); });
+  fill_values(t, "normal_", [&] { return dist(engine); });
   return t;
 }
 
 Tensor& zeros_(Tensor& t) { return constant_(t, 0.0); }
 
 Tensor& constant_(Tensor& t, double value) {
-  fill_values(t, [v = static_cast<float>(value)] { return v; });
+  fill_values(t, "constant_", [value] { return value; });
   return t;
 }
 

@@ -223,6 +223,41 @@ void Module::zero_grad(bool set_to_none) {
   }
 }
 
+namespace {
+// t's values in `dtype`, put in place of its own: every handle to t sees the new dtype (the
+// TensorImpl is kept, its storage and layout replaced), as PyTorch's `param.data = ...`.
+void convert_in_place(const Tensor& t, Dtype dtype) {
+  TensorImpl& impl = *t.impl();
+  if (impl.sparse_grad && dtype != kFloat32) impl.grad = t.grad().impl();  // row-sparse: float32
+  if (impl.grad) {
+    const Tensor grad(impl.grad);
+    impl.grad = Tensor(detail::convert_storage(grad, dtype), grad.shape()).impl();
+    impl.sparse_grad = nullptr;
+  }
+  const Tensor converted(detail::convert_storage(t, dtype), t.shape());
+  impl.storage = converted.impl()->storage;
+  impl.layout = converted.impl()->layout;
+  impl.view = false;
+  impl.base = nullptr;
+  impl.history_version = 0;
+  impl.made_in_no_grad = false;
+  impl.grad_fn = nullptr;  // a converted non-leaf buffer is new values, not its op's output
+}
+}  // namespace
+
+Module& Module::to(Dtype dtype) {
+  EMBER_CHECK_DTYPE(is_floating_point(dtype), "Module::to: ", name(),
+                    " can only be converted to a floating dtype (float32, float64 or bfloat16), ",
+                    "got ", dtype_name(dtype));
+  std::vector<std::pair<std::string, Tensor>> all;
+  collect("", true, false, all);
+  collect("", true, true, all);
+  NoGradGuard no_grad;
+  for (auto& [n, t] : first_of_each(std::move(all)))
+    if (t.is_floating_point() && t.dtype() != dtype) convert_in_place(t, dtype);
+  return *this;
+}
+
 StateDict Module::state_dict() const {
   std::vector<std::pair<std::string, Tensor>> all;
   collect("", true, false, all);

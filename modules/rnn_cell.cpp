@@ -48,7 +48,7 @@ std::tuple<Tensor, Tensor> RNNCellBase::step(const Tensor& input, const Tensor& 
   const Shape want = unbatched ? Shape{hidden} : Shape{input.size(0), hidden};
   // A missing state starts at zeros; a given one is checked here to name the layer.
   auto state = [&](const Tensor& s, const char* name) {
-    if (!s.defined()) return zeros(want);
+    if (!s.defined()) return zeros(want, input.dtype());
     EMBER_CHECK_SHAPE(s.shape() == want, layer_, ": expected ", name, " of shape ",
                       ember::detail::shape_str(want), ", got ",
                       ember::detail::shape_str(s.shape()));

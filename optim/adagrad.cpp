@@ -2,6 +2,7 @@
 #include "ember/optim/adagrad.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 
@@ -25,21 +26,21 @@ Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions defaults)
 }
 
 void Adagrad::step() {
-  for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
+  // In the parameter's element type T: float for float32, double for float64 (as PyTorch).
+  for_each_param([&](ParamGroup& group, Tensor& p, auto* w) {
+    using T = std::remove_pointer_t<decltype(w)>;
     const AdagradOptions& o = options_of(group);
-    const float wd = static_cast<float>(o.weight_decay()), eps = static_cast<float>(o.eps());
+    const T wd = static_cast<T>(o.weight_decay()), eps = static_cast<T>(o.eps());
     AdagradState& s = state_of(p);
-    if (s.sum.dimension() == 0)
-      s.sum = state_buffer(p, static_cast<float>(o.initial_accumulator_value()));
+    if (!s.sum.defined()) s.sum = state_buffer(p, o.initial_accumulator_value());
     ++s.step;
-    const float clr =
-        static_cast<float>(o.lr() / (1.0 + static_cast<double>(s.step - 1) * o.lr_decay()));
-    float* sum = s.sum.data();
-    for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+    const T clr = static_cast<T>(o.lr() / (1.0 + static_cast<double>(s.step - 1) * o.lr_decay()));
+    T* sum = state_values<T>(s.sum);
+    for_each_span<T>(p, [&](int64_t offset, const T* grad, int64_t n) {
       for (int64_t k = 0; k < n; ++k) {
         const int64_t i = offset + k;
-        float g = grad[k];
-        if (wd != 0.f) g += wd * w[i];
+        T g = grad[k];
+        if (wd != T(0)) g += wd * w[i];
         sum[i] += g * g;
         w[i] += -clr * (g / (std::sqrt(sum[i]) + eps));
       }

@@ -1,7 +1,9 @@
 // Adam and AdamW: one fused pass per parameter (dense) or per touched row (row-sparse, lazy).
 #include "ember/optim/adam.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 #include "ember/parallel.hpp"
@@ -19,14 +21,17 @@ void validate(const Options& o, const char* name) {
   EMBER_CHECK_VALUE(b2 >= 0.0 && b2 < 1.0, name, ": betas[1] must be in [0, 1), got ", b2);
 }
 
+// The constants of one step, in the parameter's element type T (float or double).
+template <class T>
 struct AdamStep {
-  float b1, b2, keep1, keep2, eps, wd, decay;
+  T b1, b2, keep1, keep2, eps, wd, decay;
   bool decoupled;
 };
 
 // Weight decay: AdamW shrinks the weight (decoupled), Adam adds wd * w to the gradient.
-inline float decayed_gradient(float g, float& w, const AdamStep& s) {
-  if (s.wd == 0.f) return g;
+template <class T>
+inline T decayed_gradient(T g, T& w, const AdamStep<T>& s) {
+  if (s.wd == T(0)) return g;
   if (s.decoupled) {
     w *= s.decay;
     return g;
@@ -34,37 +39,56 @@ inline float decayed_gradient(float g, float& w, const AdamStep& s) {
   return g + s.wd * w;
 }
 
-// The dense rule of torch.optim.Adam over n contiguous elements. Raw pointers and no xtensor
-// types, so the loop can be compiled for each vector unit (target_clones) without touching
-// the library's ABI. The ThreadSanitizer build has no clones (CMakeLists.txt says why).
-#ifdef EMBER_NO_TARGET_CLONES
-#define EMBER_ADAM_CLONES
-#else
-#define EMBER_ADAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-EMBER_ADAM_CLONES void adam_dense(float* w, const float* grad, float* m, float* v, float* vmax,
-                                  int64_t n, AdamStep s, float step_size, float bc2_sqrt) {
+// The dense rule of torch.optim.Adam over n contiguous elements, for T = float or double.
+template <class T>
+[[gnu::always_inline]] inline void adam_dense_rule(T* w, const T* grad, T* m, T* v, T* vmax,
+                                                   int64_t n, AdamStep<T> s, T step_size,
+                                                   T bc2_sqrt) {
   for (int64_t i = 0; i < n; ++i) {
-    const float g = decayed_gradient(grad[i], w[i], s);
+    const T g = decayed_gradient(grad[i], w[i], s);
     m[i] = m[i] * s.b1 + s.keep1 * g;
     v[i] = v[i] * s.b2 + s.keep2 * g * g;
-    float second = v[i];
+    T second = v[i];
     if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
     w[i] += -step_size * (m[i] / (std::sqrt(second) / bc2_sqrt + s.eps));
   }
 }
 
+// float32's loop, compiled for each vector unit (target_clones; the rule above is inlined into
+// each clone). Raw pointers and no xtensor types, so the clones do not touch the library's
+// ABI. The ThreadSanitizer build has no clones (CMakeLists.txt says why). float64 runs the
+// rule as it is (no speed target).
+#ifdef EMBER_NO_TARGET_CLONES
+#define EMBER_ADAM_CLONES
+#else
+#define EMBER_ADAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+EMBER_ADAM_CLONES void adam_dense_float(float* w, const float* grad, float* m, float* v,
+                                        float* vmax, int64_t n, AdamStep<float> s, float step_size,
+                                        float bc2_sqrt) {
+  adam_dense_rule(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
+}
+
+template <class T>
+void adam_dense(T* w, const T* grad, T* m, T* v, T* vmax, int64_t n, AdamStep<T> s, T step_size,
+                T bc2_sqrt) {
+  if constexpr (std::is_same_v<T, float>)
+    adam_dense_float(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
+  else
+    adam_dense_rule(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
+}
+
 // torch.optim.SparseAdam's rule, written as its updates are: old + (1 - β)(new - old).
-void adam_lazy(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, AdamStep s,
-               float step_size) {
+template <class T>
+void adam_lazy(T* w, const T* grad, T* m, T* v, T* vmax, int64_t n, AdamStep<T> s, T step_size) {
   for (int64_t i = 0; i < n; ++i) {
-    const float g = decayed_gradient(grad[i], w[i], s);
-    const float old_m = m[i], old_v = v[i];
-    const float update_m = (g - old_m) * s.keep1;
-    const float update_v = (g * g - old_v) * s.keep2;
+    const T g = decayed_gradient(grad[i], w[i], s);
+    const T old_m = m[i], old_v = v[i];
+    const T update_m = (g - old_m) * s.keep1;
+    const T update_v = (g * g - old_v) * s.keep2;
     m[i] = old_m + update_m;
     v[i] = old_v + update_v;
-    float second = update_v + old_v;
+    T second = update_v + old_v;
     if (vmax) second = vmax[i] = std::max(vmax[i], second);
     w[i] += -step_size * ((update_m + old_m) / (std::sqrt(second) + s.eps));
   }
@@ -88,33 +112,35 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults)
 
 template <class Options>
 void AdamFamily<Options>::step() {
-  this->for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
+  // In the parameter's element type T: float for float32, double for float64 (as PyTorch).
+  this->for_each_param([&](ParamGroup& group, Tensor& p, auto* w) {
+    using T = std::remove_pointer_t<decltype(w)>;
     const Options& o = this->options_of(group);
     const auto [beta1, beta2] = o.betas();
-    // 1 - β in double, then float, as PyTorch passes it: 1 - 0.999f would be off by 1e-5.
-    const AdamStep rule{static_cast<float>(beta1),
-                        static_cast<float>(beta2),
-                        static_cast<float>(1.0 - beta1),
-                        static_cast<float>(1.0 - beta2),
-                        static_cast<float>(o.eps()),
-                        static_cast<float>(o.weight_decay()),
-                        static_cast<float>(1.0 - o.lr() * o.weight_decay()),
-                        decoupled_weight_decay_};
+    // 1 - β in double, then T, as PyTorch passes it: 1 - 0.999f would be off by 1e-5.
+    const AdamStep<T> rule{static_cast<T>(beta1),
+                           static_cast<T>(beta2),
+                           static_cast<T>(1.0 - beta1),
+                           static_cast<T>(1.0 - beta2),
+                           static_cast<T>(o.eps()),
+                           static_cast<T>(o.weight_decay()),
+                           static_cast<T>(1.0 - o.lr() * o.weight_decay()),
+                           decoupled_weight_decay_};
     AdamState& s = this->state_of(p);
-    if (s.exp_avg.dimension() == 0) {
+    if (!s.exp_avg.defined()) {
       s.exp_avg = this->state_buffer(p);
       s.exp_avg_sq = this->state_buffer(p);
       if (o.amsgrad()) s.max_exp_avg_sq = this->state_buffer(p);
     }
     const double t = static_cast<double>(++s.step);
     const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
-    float* m = s.exp_avg.data();
-    float* v = s.exp_avg_sq.data();
-    float* vmax = o.amsgrad() ? s.max_exp_avg_sq.data() : nullptr;
+    T* m = this->template state_values<T>(s.exp_avg);
+    T* v = this->template state_values<T>(s.exp_avg_sq);
+    T* vmax = o.amsgrad() ? this->template state_values<T>(s.max_exp_avg_sq) : nullptr;
     if (!p.has_sparse_grad()) {
-      const float step_size = static_cast<float>(o.lr() / bc1);
-      const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-      this->for_each_span(p, [&](int64_t, const float* grad, int64_t n) {
+      const T step_size = static_cast<T>(o.lr() / bc1);
+      const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+      this->template for_each_span<T>(p, [&](int64_t, const T* grad, int64_t n) {
         // Elementwise: how the pool splits it does not change a bit.
         detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
           adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
@@ -123,8 +149,8 @@ void AdamFamily<Options>::step() {
       });
       return;
     }
-    const float step_size = static_cast<float>(o.lr() * std::sqrt(bc2) / bc1);
-    this->for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+    const T step_size = static_cast<T>(o.lr() * std::sqrt(bc2) / bc1);
+    this->template for_each_span<T>(p, [&](int64_t offset, const T* grad, int64_t n) {
       adam_lazy(w + offset, grad, m + offset, v + offset, vmax ? vmax + offset : nullptr, n, rule,
                 step_size);
     });

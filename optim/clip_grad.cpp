@@ -3,64 +3,76 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 
 namespace ember::nn::utils {
 
 namespace {
-// The gradient's values, written in place: a row-sparse one is coalesced so that duplicate
-// rows count once; a dense one is its .grad's storage. Empty when p has no gradient.
-struct GradValues {
-  float* data = nullptr;
-  int64_t size = 0;
-  float* begin() const { return data; }
-  float* end() const { return data + size; }
-};
-GradValues gradient_values(const Tensor& p) {
+// Calls f(values, n) over the gradient's values, written in place: a float* or, for a float64
+// gradient, a double*. A row-sparse one is coalesced so that duplicate rows count once; a
+// dense one is its .grad's storage. Nothing when p has no gradient.
+template <class F>
+void with_gradient_values(const Tensor& p, F&& f) {
   if (p.has_sparse_grad()) {
     RowSparseGrad& g = p.sparse_grad();
     g.coalesce();
-    return {g.values.data(), static_cast<int64_t>(g.values.size())};
+    f(g.values.data(), static_cast<int64_t>(g.values.size()));
+    return;
   }
-  if (!p.has_grad()) return {};
+  if (!p.has_grad()) return;
   const Tensor grad(p.impl()->grad);  // never a view: set_grad and backward keep it whole
-  return {const_cast<float*>(grad.data_ptr()), grad.numel()};
+  if (grad.dtype() == kFloat64)
+    f(const_cast<double*>(grad.data_ptr<double>()), grad.numel());
+  else
+    f(const_cast<float*>(grad.data_ptr<float>()), grad.numel());
 }
 }  // namespace
 
 double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type) {
   EMBER_CHECK_VALUE(norm_type > 0, "clip_grad_norm_: norm_type must be positive, got ", norm_type);
-  std::vector<GradValues> grads;
-  for (const Tensor& p : parameters)
-    if (p.has_grad()) grads.push_back(gradient_values(p));
-  if (grads.empty()) return 0.0;
   const bool inf = std::isinf(norm_type);
-  // As PyTorch: the norm of the per-tensor norms, each computed in float.
+  // As PyTorch: the norm of the per-tensor norms, each computed in its gradient's dtype; the
+  // total in float32 unless a gradient is float64 (torch.stack promotes).
   double total = 0.0;
-  for (const GradValues& g : grads) {
-    double n = 0.0;
-    for (float v : g) {
-      double a = std::abs(static_cast<double>(v));
-      n = inf ? std::max(n, a) : n + std::pow(a, norm_type);
-    }
-    n = inf ? n : std::pow(n, 1.0 / norm_type);
-    n = static_cast<float>(n);
-    total = inf ? std::max(total, n) : total + std::pow(n, norm_type);
-  }
-  total = inf ? total : static_cast<float>(std::pow(total, 1.0 / norm_type));
-  const float coef = static_cast<float>(std::min(max_norm / (total + 1e-6), 1.0));
-  for (const GradValues& g : grads)
-    for (float& v : g) v *= coef;
+  bool any = false, all_float32 = true;
+  for (const Tensor& p : parameters)
+    with_gradient_values(p, [&](auto* values, int64_t size) {
+      using T = std::remove_pointer_t<decltype(values)>;
+      any = true;
+      all_float32 = all_float32 && std::is_same_v<T, float>;
+      double n = 0.0;
+      for (int64_t i = 0; i < size; ++i) {
+        const double a = std::abs(static_cast<double>(values[i]));
+        n = inf ? std::max(n, a) : n + std::pow(a, norm_type);
+      }
+      n = inf ? n : std::pow(n, 1.0 / norm_type);
+      n = static_cast<T>(n);
+      total = inf ? std::max(total, n) : total + std::pow(n, norm_type);
+    });
+  if (!any) return 0.0;
+  if (!inf) total = std::pow(total, 1.0 / norm_type);
+  if (all_float32) total = static_cast<float>(total);
+  const double coef = std::min(max_norm / (total + 1e-6), 1.0);
+  for (const Tensor& p : parameters)
+    with_gradient_values(p, [&](auto* values, int64_t size) {
+      using T = std::remove_pointer_t<decltype(values)>;
+      const T c = static_cast<T>(coef);
+      for (int64_t i = 0; i < size; ++i) values[i] *= c;
+    });
   return total;
 }
 
 void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) {
   EMBER_CHECK_VALUE(clip_value >= 0, "clip_grad_value_: clip_value must be non-negative, got ",
                     clip_value);
-  const float c = static_cast<float>(clip_value);
   for (const Tensor& p : parameters)
-    for (float& v : gradient_values(p)) v = std::clamp(v, -c, c);
+    with_gradient_values(p, [&](auto* values, int64_t size) {
+      using T = std::remove_pointer_t<decltype(values)>;
+      const T c = static_cast<T>(clip_value);
+      for (int64_t i = 0; i < size; ++i) values[i] = std::clamp(values[i], -c, c);
+    });
 }
 
 }  // namespace ember::nn::utils

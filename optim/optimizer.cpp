@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 
@@ -52,21 +53,40 @@ std::vector<const Tensor*> Optimizer::all_params() const {
   return out;
 }
 
+void Optimizer::check_steppable(const Tensor& p) const {
+  EMBER_CHECK_DTYPE(p.dtype() == kFloat32 || p.dtype() == kFloat64, name_, ": a parameter of ",
+                    "shape ", detail::shape_str(p.shape()), " is ", dtype_name(p.dtype()),
+                    "; optimizers update float32 or float64 parameters (model.to(kFloat32))");
+}
+
+template <class T>
 bool Optimizer::for_each_span(const Tensor& param,
-                              const std::function<void(int64_t, const float*, int64_t)>& update) {
+                              const std::function<void(int64_t, const T*, int64_t)>& update) {
   if (param.has_sparse_grad()) {
     RowSparseGrad& g = param.sparse_grad();
     g.coalesce();
     const int64_t width = g.row_size();
-    for (size_t k = 0; k < g.rows.size(); ++k)
-      update(g.rows[k] * width, g.values.data() + static_cast<int64_t>(k) * width, width);
+    std::vector<T> row;  // a float32 row read as T, for a float64 parameter
+    for (size_t k = 0; k < g.rows.size(); ++k) {
+      const float* values = g.values.data() + static_cast<int64_t>(k) * width;
+      if constexpr (std::is_same_v<T, float>) {
+        update(g.rows[k] * width, values, width);
+      } else {
+        row.assign(values, values + width);
+        update(g.rows[k] * width, row.data(), width);
+      }
+    }
     return true;
   }
   if (!param.has_grad()) return false;
   const Tensor grad(param.impl()->grad);  // never a view: set_grad and backward keep it whole
-  update(0, grad.data_ptr(), grad.numel());
+  update(0, grad.data_ptr<T>(), grad.numel());
   return true;
 }
+template bool Optimizer::for_each_span<float>(
+    const Tensor&, const std::function<void(int64_t, const float*, int64_t)>&);
+template bool Optimizer::for_each_span<double>(
+    const Tensor&, const std::function<void(int64_t, const double*, int64_t)>&);
 
 void Optimizer::zero_grad(bool set_to_none) {
   for (ParamGroup& g : groups_)

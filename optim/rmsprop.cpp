@@ -2,6 +2,7 @@
 #include "ember/optim/rmsprop.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 
@@ -25,29 +26,31 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions defaults)
 }
 
 void RMSprop::step() {
-  for_each_param([&](ParamGroup& group, Tensor& p, float* w) {
+  // In the parameter's element type T: float for float32, double for float64 (as PyTorch).
+  for_each_param([&](ParamGroup& group, Tensor& p, auto* w) {
+    using T = std::remove_pointer_t<decltype(w)>;
     const RMSpropOptions& o = options_of(group);
-    const float lr = static_cast<float>(o.lr()), alpha = static_cast<float>(o.alpha());
-    const float eps = static_cast<float>(o.eps()), wd = static_cast<float>(o.weight_decay());
-    const float momentum = static_cast<float>(o.momentum());
-    const float keep = static_cast<float>(1.0 - o.alpha());  // in double first, as PyTorch
+    const T lr = static_cast<T>(o.lr()), alpha = static_cast<T>(o.alpha());
+    const T eps = static_cast<T>(o.eps()), wd = static_cast<T>(o.weight_decay());
+    const T momentum = static_cast<T>(o.momentum());
+    const T keep = static_cast<T>(1.0 - o.alpha());  // in double first, as PyTorch
     RMSpropState& s = state_of(p);
-    if (s.square_avg.dimension() == 0) {
+    if (!s.square_avg.defined()) {
       s.square_avg = state_buffer(p);
-      if (momentum > 0.f) s.momentum_buffer = state_buffer(p);
+      if (momentum > T(0)) s.momentum_buffer = state_buffer(p);
       if (o.centered()) s.grad_avg = state_buffer(p);
     }
     ++s.step;
-    float* sq = s.square_avg.data();
-    float* buf = momentum > 0.f ? s.momentum_buffer.data() : nullptr;
-    float* ga = o.centered() ? s.grad_avg.data() : nullptr;
-    for_each_span(p, [&](int64_t offset, const float* grad, int64_t n) {
+    T* sq = state_values<T>(s.square_avg);
+    T* buf = momentum > T(0) ? state_values<T>(s.momentum_buffer) : nullptr;
+    T* ga = o.centered() ? state_values<T>(s.grad_avg) : nullptr;
+    for_each_span<T>(p, [&](int64_t offset, const T* grad, int64_t n) {
       for (int64_t k = 0; k < n; ++k) {
         const int64_t i = offset + k;
-        float g = grad[k];
-        if (wd != 0.f) g += wd * w[i];
+        T g = grad[k];
+        if (wd != T(0)) g += wd * w[i];
         sq[i] = sq[i] * alpha + keep * g * g;
-        float avg;
+        T avg;
         if (ga) {
           ga[i] = ga[i] * alpha + keep * g;
           avg = std::sqrt(sq[i] - ga[i] * ga[i]);

@@ -1,6 +1,8 @@
 // SGD: one fused pass per parameter (or per touched row) over contiguous memory.
 #include "ember/optim/sgd.hpp"
 
+#include <type_traits>
+
 #include "ember/autograd.hpp"
 
 namespace ember::optim {
@@ -24,25 +26,27 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions defaults)
 }
 
 void SGD::step() {
-  for_each_param([&](ParamGroup& group, Tensor& p, float* param) {
+  // In the parameter's element type T: float for float32, double for float64 (as PyTorch).
+  for_each_param([&](ParamGroup& group, Tensor& p, auto* param) {
+    using T = std::remove_pointer_t<decltype(param)>;
     const SGDOptions& o = options_of(group);
-    const float lr = static_cast<float>(o.lr()), wd = static_cast<float>(o.weight_decay());
-    const float momentum = static_cast<float>(o.momentum());
-    const float keep = static_cast<float>(1.0 - o.dampening());
+    const T lr = static_cast<T>(o.lr()), wd = static_cast<T>(o.weight_decay());
+    const T momentum = static_cast<T>(o.momentum());
+    const T keep = static_cast<T>(1.0 - o.dampening());
     SGDState& s = state_of(p);
     const bool sparse = p.has_sparse_grad();
     // Dense: the first gradient is copied into the buffer, as PyTorch, whichever step it
     // comes on. Sparse: lazy buffer from zeros (see the header).
-    const bool fresh = s.momentum_buffer.dimension() == 0 && !sparse;
-    if (momentum != 0.f && s.momentum_buffer.dimension() == 0) s.momentum_buffer = state_buffer(p);
-    float* buf = s.momentum_buffer.dimension() ? s.momentum_buffer.data() : nullptr;
-    bool stepped = for_each_span(p, [&](int64_t offset, const float* g, int64_t n) {
+    const bool fresh = !s.momentum_buffer.defined() && !sparse;
+    if (momentum != T(0) && !s.momentum_buffer.defined()) s.momentum_buffer = state_buffer(p);
+    T* buf = s.momentum_buffer.defined() ? state_values<T>(s.momentum_buffer) : nullptr;
+    bool stepped = for_each_span<T>(p, [&](int64_t offset, const T* g, int64_t n) {
       for (int64_t i = 0; i < n; ++i) {
-        float* w = param + offset + i;
-        float d = g[i];
-        if (wd != 0.f) d += wd * *w;
-        if (momentum != 0.f) {
-          float& b = buf[offset + i];
+        T* w = param + offset + i;
+        T d = g[i];
+        if (wd != T(0)) d += wd * *w;
+        if (momentum != T(0)) {
+          T& b = buf[offset + i];
           b = fresh ? d : b * momentum + keep * d;
           d = o.nesterov() ? d + momentum * b : b;
         }

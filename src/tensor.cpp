@@ -281,19 +281,21 @@ Tensor Tensor::from_doubles(ArrayOf<double>&& data, bool requires_grad) {
   return out;
 }
 
-bool ValuesForWrite::writable(const Tensor& t) {
+template <class T>
+bool ValuesForWriteOf<T>::writable(const Tensor& t) {
   const Shape shape = t.shape(), strides = t.strides();
   for (size_t d = 0; d < shape.size(); ++d)
     if (strides[d] == 0 && shape[d] > 1) return false;
   return true;
 }
 
-ValuesForWrite::ValuesForWrite(const Tensor& t) : tensor_(t), size_(t.numel()) {
+template <class T>
+ValuesForWriteOf<T>::ValuesForWriteOf(const Tensor& t) : tensor_(t), size_(t.numel()) {
   EMBER_CHECK(writable(t), "in-place write: more than one element of the written-to tensor ",
               "refers to a single memory location (an expanded view, shape ",
               detail::shape_str(t.shape()), ", strides ", detail::shape_str(t.strides()),
               "); clone it first");
-  float* base = t.impl()->storage->data();
+  T* base = t.impl()->storage->template data_as<T>();
   if (t.is_contiguous()) {
     values_ = base + t.storage_offset();
   } else {
@@ -305,12 +307,16 @@ ValuesForWrite::ValuesForWrite(const Tensor& t) : tensor_(t), size_(t.numel()) {
   t.bump_version();  // a saved copy of these values is stale from now on
 }
 
-ValuesForWrite::~ValuesForWrite() {
+template <class T>
+ValuesForWriteOf<T>::~ValuesForWriteOf() {
   if (scratch_.empty()) return;
   const ViewLayout layout = detail::layout_of(tensor_);
   detail::write_strided(scratch_.data(), layout.shape, layout.strides, layout.offset,
-                        tensor_.impl()->storage->data());
+                        tensor_.impl()->storage->template data_as<T>());
 }
+
+template class ValuesForWriteOf<float>;
+template class ValuesForWriteOf<double>;
 
 SavedValues Tensor::storage() const {
   checked();

@@ -12,6 +12,7 @@ using namespace ember;
 using nn::detail::RnnMode;
 using nn::utils::rnn::pack_padded_sequence;
 using nn::utils::rnn::pad_packed_sequence;
+namespace functional = nn::functional;
 
 namespace {
 
@@ -22,6 +23,19 @@ std::string error_of(const std::function<void()>& fn) {
     return e.what();
   }
   return "no error";
+}
+
+// inputs followed by the module's parameters (in registration order, a layer's flat weights).
+std::vector<Tensor> with_parameters(std::vector<Tensor> inputs, const nn::Module& module) {
+  for (const Tensor& p : module.parameters()) inputs.push_back(p.detach().requires_grad_(true));
+  return inputs;
+}
+
+std::vector<double> doubles(const Tensor& t) { return ember::detail::values_as_double(t); }
+
+// a[first ..]: a stack's flat weights among gradcheck's inputs.
+std::vector<Tensor> weights(const std::vector<Tensor>& a, size_t first) {
+  return std::vector<Tensor>(a.begin() + static_cast<std::ptrdiff_t>(first), a.end());
 }
 
 }  // namespace
@@ -59,40 +73,121 @@ TEST_CASE("rnn kernel gradcheck: every mode, both directions, packed steps, no b
 }
 
 TEST_CASE("rnn layers gradcheck through stacking, directions, packing and states") {
+  // The modules' parameters become gradcheck inputs too (converted to float64 with the rest):
+  // the stack's routing of every layer's and direction's weight gradient is checked as well.
   manual_seed(5);
   nn::LSTM lstm(nn::LSTMOptions(2, 3).num_layers(2).bidirectional(true).batch_first(true));
   nn::GRU gru(nn::GRUOptions(2, 3).num_layers(2).bidirectional(true));
   nn::RNN rnn(nn::RNNOptions(2, 3).num_layers(2));
+  const auto two_bidirectional = functional::RNNFuncOptions().num_layers(2).bidirectional(true);
   const std::vector<int64_t> lengths{2, 4, 3};
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& a) {
         auto packed = pack_padded_sequence(a[0], lengths, true, false);
-        auto [out, state] = lstm(packed, nn::LSTM::State{a[1], a[2]});
+        auto [out, h_n, c_n] = functional::rnn(RnnMode::kLSTM, packed, a[1], a[2], weights(a, 3),
+                                               true, two_bidirectional);
         Tensor padded = std::get<0>(pad_packed_sequence(out, true));
-        return cat({padded.flatten(), std::get<0>(state).flatten(), std::get<1>(state).flatten()});
+        return cat({padded.flatten(), h_n.flatten(), c_n.flatten()});
       },
-      {randn({3, 4, 2}, true), randn({4, 3, 3}, true), randn({4, 3, 3}, true)});
+      with_parameters({randn({3, 4, 2}, true), randn({4, 3, 3}, true), randn({4, 3, 3}, true)},
+                      lstm));
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& a) {
-        auto [out, h] = gru(a[0], a[1]);
-        return cat({out.flatten(), h.flatten()});
+        auto [out, h_n, unused] = functional::rnn(RnnMode::kGRU, a[0], a[1], Tensor(),
+                                                  weights(a, 2), true, two_bidirectional);
+        return cat({out.flatten(), h_n.flatten()});
       },
-      {randn({4, 2, 2}, true), randn({4, 2, 3}, true)});
+      with_parameters({randn({4, 2, 2}, true), randn({4, 2, 3}, true)}, gru));
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& a) {
-        auto [out, h] = rnn(a[0]);
-        return cat({out.flatten(), h.flatten()});
+        auto [out, h_n, unused] =
+            functional::rnn(RnnMode::kTanh, a[0], Tensor(), Tensor(), weights(a, 1), true,
+                            functional::RNNFuncOptions().num_layers(2));
+        return cat({out.flatten(), h_n.flatten()});
       },
-      {randn({3, 2, 2}, true)});
+      with_parameters({randn({3, 2, 2}, true)}, rnn));
   nn::LSTMCell lstm_cell(2, 3);
   nn::GRUCell gru_cell(2, 3);
   nn::RNNCell rnn_cell(nn::RNNCellOptions(2, 3).nonlinearity(nn::kReLU));
+  std::vector<Tensor> inputs{randn({2, 2}, true), randn({2, 3}, true), randn({2, 3}, true)};
+  for (const nn::Module* cell :
+       {static_cast<const nn::Module*>(&lstm_cell), static_cast<const nn::Module*>(&gru_cell),
+        static_cast<const nn::Module*>(&rnn_cell)})
+    inputs = with_parameters(inputs, *cell);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& a) {
-        auto [h, c] = lstm_cell(a[0], std::make_tuple(a[1], a[2]));
-        return cat({h, c, gru_cell(a[0], a[1]), rnn_cell(a[0], a[1])}, 1);
+        auto [h, c] =
+            functional::lstm_cell(a[0], std::make_tuple(a[1], a[2]), a[3], a[4], a[5], a[6]);
+        return cat({h, c, functional::gru_cell(a[0], a[1], a[7], a[8], a[9], a[10]),
+                    functional::rnn_relu_cell(a[0], a[1], a[11], a[12], a[13], a[14])},
+                   1);
       },
-      {randn({2, 2}, true), randn({2, 3}, true), randn({2, 3}, true)});
+      inputs);
+}
+
+TEST_CASE("rnn layers in float64 compute what float32 does, to float32's rounding") {
+  manual_seed(6);
+  nn::LSTM lstm(nn::LSTMOptions(3, 4).num_layers(2).bidirectional(true));
+  nn::GRU gru(nn::GRUOptions(3, 4).batch_first(true));
+  nn::RNN rnn(nn::RNNOptions(3, 4).nonlinearity(nn::kReLU).bias(false));
+  const Tensor x = randn({5, 2, 3});
+  const std::vector<int64_t> lengths{5, 3};
+  for (const nn::RNNBase* layer :
+       {static_cast<const nn::RNNBase*>(&lstm), static_cast<const nn::RNNBase*>(&gru),
+        static_cast<const nn::RNNBase*>(&rnn)}) {
+    const RnnMode mode = layer == &lstm  ? RnnMode::kLSTM
+                         : layer == &gru ? RnnMode::kGRU
+                                         : RnnMode::kReLU;
+    CAPTURE(static_cast<int>(mode));
+    const auto options = functional::RNNFuncOptions()
+                             .num_layers(layer == &lstm ? 2 : 1)
+                             .bidirectional(layer == &lstm)
+                             .batch_first(layer == &gru);
+    const bool bias = layer != &rnn;
+    auto run = [&](Dtype dtype) {
+      std::vector<Tensor> w;
+      for (const Tensor& p : layer->parameters()) w.push_back(p.detach().to(dtype));
+      auto [out, h_n, c_n] =
+          functional::rnn(mode, x.to(dtype), Tensor(), Tensor(), w, bias, options);
+      auto packed = pack_padded_sequence(x.to(dtype), lengths, layer == &gru, true);
+      auto [packed_out, packed_h, packed_c] =
+          functional::rnn(mode, packed, Tensor(), Tensor(), w, bias, options);
+      Tensor padded = std::get<0>(pad_packed_sequence(packed_out, layer == &gru));
+      CHECK(out.dtype() == dtype);
+      CHECK(padded.dtype() == dtype);
+      return cat({out.flatten(), h_n.flatten(), padded.flatten(), packed_h.flatten()});
+    };
+    const std::vector<float> single = run(kFloat32).to_vector();
+    const std::vector<double> values = doubles(run(kFloat64));
+    REQUIRE(values.size() == single.size());
+    for (size_t i = 0; i < values.size(); ++i)
+      CHECK(values[i] == doctest::Approx(single[i]).epsilon(1e-5).scale(1));
+  }
+}
+
+TEST_CASE("rnn kernels and packing take float64 and refuse a mix of dtypes") {
+  manual_seed(8);
+  const Tensor x = randn({4, 2, 3}).to(kFloat64);
+  auto packed = pack_padded_sequence(x, std::vector<int64_t>{4, 2});
+  CHECK(packed.data.dtype() == kFloat64);
+  CHECK(packed.data.shape() == Shape{6, 3});
+  auto [padded, lengths] = pad_packed_sequence(packed, false, 7.f);
+  CHECK(padded.dtype() == kFloat64);
+  const std::vector<double> round_trip = doubles(padded), given = doubles(x);
+  for (size_t i = 0; i < given.size(); ++i) {
+    const bool padding = i / 3 % 2 == 1 && i / 6 >= 2;  // sequence 1 past its 2 steps
+    CHECK(round_trip[i] == (padding ? 7.0 : given[i]));
+  }
+  nn::GRU gru(3, 4);  // float32 weights
+  CHECK(error_of([&] { gru(x); }) ==
+        "GRU: expected weight_ih_l0 to have the input's dtype float64, got float32");
+  CHECK(error_of([&] {
+          functional::rnn_tanh_cell(zeros({1, 3}), zeros({1, 4}).to(kFloat64), zeros({4, 3}),
+                                    zeros({4, 4}));
+        }) == "rnn_tanh_cell: expected hx to have the input's dtype float32, got float64");
+  CHECK(error_of([&] {
+          pack_padded_sequence(zeros({2, 1, 3}).to(kBFloat16), std::vector<int64_t>{2});
+        }).rfind("pack_padded_sequence", 0) == 0);
 }
 
 TEST_CASE("padded steps never change the state and get zero gradient") {

@@ -398,27 +398,33 @@ class Tensor {
 // parameter that is a view is updated like any other. A tensor whose elements are contiguous
 // in its storage (every non-view, a narrow along dim 0) is written in place; a strided view is
 // gathered into a scratch buffer that the destructor writes back through the view's strides.
-// Constructing it counts as one in-place write (the storage's version moves).
-class ValuesForWrite {
+// Constructing it counts as one in-place write (the storage's version moves). T is the
+// tensor's element type: float (ValuesForWrite) or double for a float64 tensor (DtypeError
+// for another).
+template <class T>
+class ValuesForWriteOf {
  public:
-  explicit ValuesForWrite(const Tensor& t);
-  ~ValuesForWrite();
-  ValuesForWrite(const ValuesForWrite&) = delete;
-  ValuesForWrite& operator=(const ValuesForWrite&) = delete;
-  float* data() { return values_; }
+  explicit ValuesForWriteOf(const Tensor& t);
+  ~ValuesForWriteOf();
+  ValuesForWriteOf(const ValuesForWriteOf&) = delete;
+  ValuesForWriteOf& operator=(const ValuesForWriteOf&) = delete;
+  T* data() { return values_; }
   int64_t size() const { return size_; }
-  float* begin() { return values_; }
-  float* end() { return values_ + size_; }
+  T* begin() { return values_; }
+  T* end() { return values_ + size_; }
   // False for an expanded view (a stride 0 over a size above 1: one element is several of the
   // view's), which cannot be written element by element; the constructor throws for it.
   static bool writable(const Tensor& t);
 
  private:
   Tensor tensor_;
-  std::vector<float> scratch_;  // empty unless the view is strided
-  float* values_ = nullptr;
+  std::vector<T> scratch_;  // empty unless the view is strided
+  T* values_ = nullptr;
   int64_t size_ = 0;
 };
+using ValuesForWrite = ValuesForWriteOf<float>;
+extern template class ValuesForWriteOf<float>;
+extern template class ValuesForWriteOf<double>;
 
 // Factories. Random ones draw from a per-thread generator seeded by manual_seed.
 Tensor tensor(std::vector<float> values, const Shape& shape, bool requires_grad = false);

@@ -37,6 +37,13 @@ void in_row_blocks(const float* w, int64_t rows, int64_t cols, Use use) {
 }
 }  // namespace
 
+bool autocasts(TensorList operands) {
+  if (!autocast::is_enabled()) return false;
+  for (const Tensor& t : operands)
+    if (t.defined() && t.dtype() == kFloat64) return false;
+  return true;
+}
+
 bool keeps_bf16(const Tensor& t) {
   return autocast::is_enabled() && is_grad_enabled() && t.requires_grad();
 }

@@ -1,7 +1,8 @@
 // Conv1d as im2col + gemm: each sample's receptive fields are laid out once as columns
 // [C_in/groups * K, L_out] (kept for backward), then one gemm per group gives the outputs;
 // backward is dW += dY · colsᵀ, dcols = Wᵀ · dY scattered back (col2im), db = Σ dY. Under
-// autocast the columns, the weight and dY are bfloat16 (ember/autocast.hpp).
+// autocast the columns, the weight and dY are bfloat16 (ember/autocast.hpp); float64 tensors
+// run the same body in float64 (dgemm).
 #include "ember/nn/conv.hpp"
 
 #include <cmath>
@@ -60,72 +61,77 @@ ConvGeometry conv_geometry(const char* op, const Shape& sx, const Shape& sw, int
 }
 
 // The products on float32 operands (sgemm) or, under autocast, bfloat16 ones (gemm_bf16), both
-// summed in float32.
-void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  detail::sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
+// summed in float32; on float64 ones (dgemm) in float64.
+template <class Acc>
+void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const Acc* a, int64_t lda,
+             const Acc* b, int64_t ldb, Acc beta, Acc* c, int64_t ldc) {
+  gemm(ta, tb, m, n, k, Acc(1), a, lda, b, ldb, beta, c, ldc);
 }
 void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
              const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   gemm_bf16(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
-// conv1d with the columns and the weight as T: float, or BFloat16 under autocast (the columns,
-// K times the input's size, then kept for backward at half the bytes).
+// conv1d with the columns and the weight as T: float, double for float64 tensors, or BFloat16
+// under autocast (the columns, K times the input's size, then kept for backward at half the
+// bytes). Acc is what the input, the output and the gradients hold: double for double, else
+// float.
 template <class T>
 Tensor conv1d_as(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g) {
   constexpr bool kRounded = std::is_same_v<T, BFloat16>;
+  using Acc = std::conditional_t<kRounded, float, T>;
   const char* op = "conv1d";
   const int64_t Cg = g.C / g.G, Og = g.O / g.G, rows = Cg * g.K, T_out = g.L_out;
   // x is read where it sits (through its strides) while its fields are laid out as columns.
-  const float* x_base = x.data_ptr();
+  const Acc* x_base = x.data_ptr<Acc>();
   const Shape x_strides = x.strides();
   const auto x_shape = detail::to_xshape(x.shape());
   const auto w_shape = detail::to_xshape(weight.shape());
-  // The weight: its float32 values (version-checked in backward), or a bfloat16 copy.
-  const SavedValues W32 = kRounded ? SavedValues() : weight.storage();
+  // The weight: its values (version-checked in backward), or a bfloat16 copy.
+  const SavedValuesOf<Acc> W = kRounded ? SavedValuesOf<Acc>() : detail::saved<Acc>(weight);
   const std::shared_ptr<const Storage> W16 =
       kRounded ? detail::convert_storage(weight, kBFloat16) : nullptr;
-  auto w_data = [W32, W16]() -> const T* {
+  auto w_data = [W, W16]() -> const T* {
     if constexpr (kRounded)
       return W16->data_as<BFloat16>();
     else
-      return W32->data();
+      return W->data();
   };
   // cols[n][group]: [Cg * K, L_out], zero where the field reaches into the padding.
-  auto cols = std::make_shared<Storage>(g.N * g.G * rows * T_out, kRounded ? kBFloat16 : kFloat32);
-  Array y = Array::from_shape(
+  const std::shared_ptr<Storage> cols =
+      std::make_shared<Storage>(g.N * g.G * rows * T_out, dtype_of<T>::value);
+  ArrayOf<Acc> y = ArrayOf<Acc>::from_shape(
       {static_cast<size_t>(g.N), static_cast<size_t>(g.O), static_cast<size_t>(T_out)});
-  const float* b = bias.defined() ? bias.data_ptr() : nullptr;  // read through its stride
+  const Acc* b = bias.defined() ? bias.data_ptr<Acc>() : nullptr;  // read through its stride
   const int64_t b_step = bias.defined() ? bias.strides()[0] : 0;
   detail::parallel_rows(g.N, g.N * g.O * rows * T_out * 2, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
       T* col = cols->data_as<T>() + n * g.G * rows * T_out;
       for (int64_t c = 0; c < g.C; ++c) {
-        const float* xr = x_base + n * x_strides[0] + c * x_strides[1];
+        const Acc* xr = x_base + n * x_strides[0] + c * x_strides[1];
         for (int64_t k = 0; k < g.K; ++k) {
           T* dst = col + (c * g.K + k) * T_out;  // groups are consecutive channel blocks
           for (int64_t t = 0; t < T_out; ++t) {
             const int64_t pos = t * g.stride + k * g.dilation - g.pad_left;
-            dst[t] = T(pos >= 0 && pos < g.L ? xr[pos * x_strides[2]] : 0.f);
+            dst[t] = T(pos >= 0 && pos < g.L ? xr[pos * x_strides[2]] : Acc(0));
           }
         }
       }
-      float* out = y.data() + n * g.O * T_out;
+      Acc* out = y.data() + n * g.O * T_out;
       for (int64_t o2 = 0; o2 < g.O; ++o2)
-        std::fill(out + o2 * T_out, out + (o2 + 1) * T_out, b ? b[o2 * b_step] : 0.f);
+        std::fill(out + o2 * T_out, out + (o2 + 1) * T_out, b ? b[o2 * b_step] : Acc(0));
       for (int64_t gi = 0; gi < g.G; ++gi)
         product(false, false, Og, T_out, rows, w_data() + gi * Og * rows, rows,
-                col + gi * rows * T_out, T_out, 1.f, out + gi * Og * T_out, T_out);
+                col + gi * rows * T_out, T_out, Acc(1), out + gi * Og * T_out, T_out);
     }
   });
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool has_b = bias.defined(), need_b = has_b && bias.requires_grad();
   std::vector<Tensor> inputs{x, weight};
   if (has_b) inputs.push_back(bias);
-  return make_output(std::move(y), op, inputs, [=](const Array& dy) {
+  return make_output(std::move(y), op, inputs, [=](const ArrayOf<Acc>& dy) {
     Gradients grads(has_b ? 3 : 2);
-    // dy as the products read it: float32, or rounded to bfloat16 under autocast.
+    // dy as the products read it: as it is, or rounded to bfloat16 under autocast.
     std::shared_ptr<Storage> dy16;
     if constexpr (kRounded) dy16 = detail::rounded(dy.data(), static_cast<int64_t>(dy.size()));
     const T* dyp = [&]() -> const T* {
@@ -136,38 +142,38 @@ Tensor conv1d_as(const Tensor& x, const Tensor& weight, const Tensor& bias, cons
     }();
     const T* colp = cols->data_as<T>();
     if (need_w) {
-      Array dw = xt::zeros<float>(w_shape);
+      ArrayOf<Acc> dw = xt::zeros<Acc>(w_shape);
       for (int64_t n = 0; n < g.N; ++n)
         for (int64_t gi = 0; gi < g.G; ++gi)
           product(false, true, Og, rows, T_out, dyp + (n * g.O + gi * Og) * T_out, T_out,
-                  colp + (n * g.G + gi) * rows * T_out, T_out, 1.f, dw.data() + gi * Og * rows,
+                  colp + (n * g.G + gi) * rows * T_out, T_out, Acc(1), dw.data() + gi * Og * rows,
                   rows);
       grads[1] = std::move(dw);
     }
     if (need_b) {
-      Array db = xt::zeros<float>({static_cast<size_t>(g.O)});
+      ArrayOf<Acc> db = xt::zeros<Acc>({static_cast<size_t>(g.O)});
       for (int64_t n = 0; n < g.N; ++n)
         for (int64_t o2 = 0; o2 < g.O; ++o2) {
-          const float* r = dy.data() + (n * g.O + o2) * T_out;
-          float s = 0.f;
+          const Acc* r = dy.data() + (n * g.O + o2) * T_out;
+          Acc s = 0;
           for (int64_t t = 0; t < T_out; ++t) s += r[t];
           db.data()[o2] += s;
         }
       grads[2] = std::move(db);
     }
     if (need_x) {
-      Array dx = xt::zeros<float>(x_shape);
+      ArrayOf<Acc> dx = xt::zeros<Acc>(x_shape);
       const T* w = w_data();
       detail::parallel_rows(g.N, g.N * g.O * rows * T_out * 2, [&](int64_t lo, int64_t hi) {
-        std::vector<float> dcol(static_cast<size_t>(rows * T_out));
+        std::vector<Acc> dcol(static_cast<size_t>(rows * T_out));
         for (int64_t n = lo; n < hi; ++n)
           for (int64_t gi = 0; gi < g.G; ++gi) {
             product(true, false, rows, T_out, Og, w + gi * Og * rows, rows,
-                    dyp + (n * g.O + gi * Og) * T_out, T_out, 0.f, dcol.data(), T_out);
+                    dyp + (n * g.O + gi * Og) * T_out, T_out, Acc(0), dcol.data(), T_out);
             for (int64_t c = 0; c < Cg; ++c) {
-              float* dxr = dx.data() + (n * g.C + gi * Cg + c) * g.L;
+              Acc* dxr = dx.data() + (n * g.C + gi * Cg + c) * g.L;
               for (int64_t k = 0; k < g.K; ++k) {
-                const float* src = dcol.data() + (c * g.K + k) * T_out;
+                const Acc* src = dcol.data() + (c * g.K + k) * T_out;
                 for (int64_t t = 0; t < T_out; ++t) {
                   const int64_t pos = t * g.stride + k * g.dilation - g.pad_left;
                   if (pos >= 0 && pos < g.L) dxr[pos] += src[t];
@@ -194,8 +200,15 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
   if (bias.defined())
     EMBER_CHECK_SHAPE(bias.shape() == Shape{g.O}, op, ": bias shape ",
                       detail::shape_str(bias.shape()), " should be [", g.O, "]");
-  Tensor out = autocast::is_enabled() ? conv1d_as<BFloat16>(x, weight, bias, g)
-                                      : conv1d_as<float>(x, weight, bias, g);
+  Tensor out;
+  if (detail::autocasts({x, weight, bias})) {
+    out = conv1d_as<BFloat16>(x, weight, bias, g);
+  } else {
+    detail::check_same_dtype(op, x, weight, "input and weight");
+    if (bias.defined()) detail::check_same_dtype(op, weight, bias, "weight and bias");
+    out = detail::by_dtype(
+        x, op, [&](auto real) { return conv1d_as<decltype(real)>(x, weight, bias, g); });
+  }
   return unbatched ? out.squeeze(0) : out;
 }
 

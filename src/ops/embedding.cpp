@@ -1,15 +1,19 @@
 // Embedding and EmbeddingBag: a gather forward, an index-add backward. The backward is
 // deterministic whatever the thread count: each thread owns a block of table rows and walks
 // the ids in order (no float atomics). With sparse=true it returns the touched rows only.
+// Written once for float32 and float64 tables (T); a row-sparse gradient is float32 only
+// (RowSparseGrad holds float32 values), so sparse=true with a float64 table throws.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 
 #include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/functional.hpp"
 #include "ember/parallel.hpp"
 #include "kernels.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
@@ -34,8 +38,28 @@ constexpr int64_t kPrefetchRows = 8;
 // Each lookup's table row (-1: none), kept by the backward. Through Ember's buffer cache: as a
 // plain vector, 65,536 ids (512 KB) came fresh from the system each step, a page fault per 4 KB.
 using Targets = std::vector<int64_t, CachingAllocator<int64_t>>;
-inline void prefetch_row(const float* row, int64_t width) {
-  for (int64_t k = 0; k < width; k += 16) __builtin_prefetch(row + k);
+template <class T>
+void prefetch_row(const T* row, int64_t width) {
+  for (int64_t k = 0; k < width; k += 64 / static_cast<int64_t>(sizeof(T)))  // a cache line
+    __builtin_prefetch(row + k);
+}
+
+// y += alpha * x over n elements: float32's vectorised kernel, a plain loop in float64.
+template <class T>
+void axpy(T alpha, const T* x, T* y, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    detail::kernels::axpy(alpha, x, y, n);
+  } else {
+    for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
+  }
+}
+
+// Row-sparse gradients hold float32 values: a float64 table asks for a dense one.
+void check_sparse_dtype(bool sparse, const Tensor& weight, const char* op) {
+  EMBER_CHECK_DTYPE(!sparse || weight.dtype() == kFloat32, op,
+                    ": sparse=true gives a row-sparse gradient, which holds float32 values only; ",
+                    "the weight is ", dtype_name(weight.dtype()),
+                    " (use sparse=false, or a float32 weight)");
 }
 
 void check_ids(const IndexTensor& ids, int64_t num_embeddings, const char* op) {
@@ -55,23 +79,25 @@ int64_t resolve_padding(const std::optional<int64_t>& padding_idx, int64_t num_e
 }
 
 // Per-entry gradient scale of scale_grad_by_freq: 1 / (occurrences of the entry's id).
-std::vector<float> inverse_frequencies(const Targets& targets, int64_t rows) {
+template <class T>
+std::vector<T> inverse_frequencies(const Targets& targets, int64_t rows) {
   std::vector<int32_t> counts(static_cast<size_t>(rows), 0);
   for (int64_t r : targets)
     if (r >= 0) ++counts[static_cast<size_t>(r)];
-  std::vector<float> inv(targets.size(), 0.f);
+  std::vector<T> inv(targets.size(), T(0));
   for (size_t i = 0; i < targets.size(); ++i)
-    if (targets[i] >= 0) inv[i] = 1.f / static_cast<float>(counts[static_cast<size_t>(targets[i])]);
+    if (targets[i] >= 0) inv[i] = T(1) / static_cast<T>(counts[static_cast<size_t>(targets[i])]);
   return inv;
 }
 
 // dW[targets[i]] += scale(i) * src(i), for every entry with a target >= 0.
-template <class Src, class Scale>
-Array index_add_dense(TableShape t, const Targets& targets, Src src, Scale scale) {
-  Array dw = Array::from_shape({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
+template <class T, class Src, class Scale>
+ArrayOf<T> index_add_dense(TableShape t, const Targets& targets, Src src, Scale scale) {
+  ArrayOf<T> dw =
+      ArrayOf<T>::from_shape({static_cast<size_t>(t.rows), static_cast<size_t>(t.width)});
   const int64_t n = static_cast<int64_t>(targets.size()), D = t.width;
   detail::parallel_rows(t.rows, n * D + t.rows * D, [&](int64_t lo, int64_t hi) {
-    std::fill(dw.data() + lo * D, dw.data() + hi * D, 0.f);  // each thread zeroes its own rows
+    std::fill(dw.data() + lo * D, dw.data() + hi * D, T(0));  // each thread zeroes its own rows
     for (int64_t i = 0; i < n; ++i) {
       if (i + kPrefetchRows < n) {
         int64_t ahead = targets[static_cast<size_t>(i + kPrefetchRows)];
@@ -79,7 +105,7 @@ Array index_add_dense(TableShape t, const Targets& targets, Src src, Scale scale
       }
       int64_t r = targets[static_cast<size_t>(i)];
       if (r < lo || r >= hi) continue;  // another thread's row, or padding (-1)
-      detail::kernels::axpy(scale(i), src(i), dw.data() + r * D, D);
+      axpy<T>(scale(i), src(i), dw.data() + r * D, D);
     }
   });
   return dw;
@@ -112,10 +138,47 @@ std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const Targets& tar
   return grad;
 }
 
-template <class Src, class Scale>
+// (sparse=true is float32's only: check_sparse_dtype.)
+template <class T, class Src, class Scale>
 Gradient index_add(bool sparse, TableShape t, const Targets& targets, Src src, Scale scale) {
-  if (sparse) return Gradient(index_add_sparse(t, targets, src, scale));
-  return Gradient(index_add_dense(t, targets, src, scale));
+  if constexpr (std::is_same_v<T, float>) {
+    if (sparse) return Gradient(index_add_sparse(t, targets, src, scale));
+  }
+  return Gradient(index_add_dense<T>(t, targets, src, scale));
+}
+
+// A dense table gradient's rows that `targets` name, as a row-sparse gradient (float32's only).
+std::shared_ptr<RowSparseGrad> touched_rows(const Array& dw, const Targets& targets) {
+  const int64_t D = static_cast<int64_t>(dw.shape()[1]);
+  auto s = std::make_shared<RowSparseGrad>();
+  s->dense_shape = {static_cast<int64_t>(dw.shape()[0]), D};
+  std::vector<int64_t> rows;
+  for (int64_t r : targets)
+    if (r >= 0) rows.push_back(r);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
+  for (size_t k = 0; k < rows.size(); ++k)
+    std::copy_n(dw.data() + rows[k] * D, D, s->values.data() + static_cast<int64_t>(k) * D);
+  s->rows = std::move(rows);
+  return s;
+}
+// dw as the gradient sparse asks for (sparse=true is float32's only: check_sparse_dtype).
+template <class T>
+Gradient table_gradient(bool sparse, ArrayOf<T>&& dw, const Targets& targets) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (sparse) return Gradient(touched_rows(dw, targets));
+  }
+  return Gradient(std::move(dw));
+}
+
+// The factor of entry i's row in the sum of its bag (of `bag_size` entries): its per-sample
+// weight, divided by the bag's size for mode mean.
+template <class T>
+T bag_factor(const SavedValuesOf<T>& psw, EmbeddingBagMode mode, int64_t bag_size, int64_t i) {
+  T c = psw ? psw->data()[i] : T(1);
+  if (mode == EmbeddingBagMode::Mean) c /= static_cast<T>(bag_size);
+  return c;
 }
 
 Shape append_dim(Shape s, int64_t d) {
@@ -130,66 +193,80 @@ void embedding_renorm_(Tensor& weight, const IndexTensor& ids, double max_norm, 
   check_ids(ids, t.rows, "embedding_renorm_");
   EMBER_CHECK_VALUE(max_norm > 0, "embedding: max_norm must be positive, got ", max_norm);
   EMBER_CHECK_VALUE(norm_type > 0, "embedding: norm_type must be positive, got ", norm_type);
+  EMBER_CHECK(ValuesForWrite::writable(weight), "embedding_renorm_: the weight (shape ",
+              detail::shape_str(weight.shape()), ", strides ", detail::shape_str(weight.strides()),
+              ") is an expanded view whose rows share memory; clone it first");
   std::vector<int64_t> unique = ids.to_vector();
   std::sort(unique.begin(), unique.end());
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  ValuesForWrite table(weight);  // through the layout: a table that is a view is renormed too
-  float* w = table.data();
-  for (int64_t r : unique) {
-    float* row = w + r * t.width;
-    double norm = 0;
-    for (int64_t j = 0; j < t.width; ++j) norm += std::pow(std::abs(double(row[j])), norm_type);
-    norm = std::pow(norm, 1.0 / norm_type);
-    if (norm > max_norm) {
-      // As PyTorch: the 1e-7 keeps the scale finite for tiny max_norm.
-      float scale = static_cast<float>(max_norm / (norm + 1e-7));
-      for (int64_t j = 0; j < t.width; ++j) row[j] *= scale;
+  detail::by_dtype(weight, "embedding_renorm_", [&](auto real) {
+    using T = decltype(real);
+    // Through the layout: a table that is a view is renormed in place too.
+    T* w = weight.impl()->storage->template data_as<T>() + weight.storage_offset();
+    const int64_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
+    for (int64_t r : unique) {
+      T* row = w + r * row_stride;
+      double norm = 0;
+      for (int64_t j = 0; j < t.width; ++j)
+        norm += std::pow(std::abs(double(row[j * column_stride])), norm_type);
+      norm = std::pow(norm, 1.0 / norm_type);
+      if (norm > max_norm) {
+        // As PyTorch: the 1e-7 keeps the scale finite for tiny max_norm.
+        const T scale = static_cast<T>(max_norm / (norm + 1e-7));
+        for (int64_t j = 0; j < t.width; ++j) row[j * column_stride] *= scale;
+      }
     }
-  }
+  });
+  weight.bump_version();  // a saved copy of these values is stale from now on
 }
 
 Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFuncOptions& o) {
   TableShape t = check_weight(weight, "embedding");
   check_ids(ids, t.rows, "embedding");
   const int64_t pad = resolve_padding(o.padding_idx(), t.rows, "embedding");
+  check_sparse_dtype(o.sparse(), weight, "embedding");
   if (o.max_norm()) {
     Tensor w = weight;
     embedding_renorm_(w, ids, *o.max_norm(), o.norm_type());
   }
-  const int64_t n = ids.numel(), D = t.width;
-  Array out = Array::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
-  // Rows are read where they sit, through the table's strides: a table that is a view (rows of
-  // a larger parameter, a transposed matrix) is never copied.
-  const float* w = weight.data_ptr();
-  const int64_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
-  const int64_t* id = ids.data();
-  detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
-    for (int64_t i = lo; i < hi; ++i) {
-      const float* row = w + id[i] * row_stride;
-      float* to = out.data() + i * D;
-      if (column_stride != 1) {
-        for (int64_t j = 0; j < D; ++j) to[j] = row[j * column_stride];
-        continue;
+  return detail::by_dtype(weight, "embedding", [&](auto real) {
+    using T = decltype(real);
+    const int64_t n = ids.numel(), D = t.width;
+    ArrayOf<T> out = ArrayOf<T>::from_shape(detail::to_xshape(append_dim(ids.shape(), D)));
+    // Rows are read where they sit, through the table's strides: a table that is a view (rows
+    // of a larger parameter, a transposed matrix) is never copied.
+    const T* w = weight.data_ptr<T>();
+    const int64_t row_stride = weight.strides()[0], column_stride = weight.strides()[1];
+    const int64_t* id = ids.data();
+    detail::parallel_rows(n, n * D, [&](int64_t lo, int64_t hi) {  // output rows are independent
+      for (int64_t i = lo; i < hi; ++i) {
+        const T* row = w + id[i] * row_stride;
+        T* to = out.data() + i * D;
+        if (column_stride != 1) {
+          for (int64_t j = 0; j < D; ++j) to[j] = row[j * column_stride];
+          continue;
+        }
+        if (i + kPrefetchRows < hi) prefetch_row(w + id[i + kPrefetchRows] * row_stride, D);
+        std::copy_n(row, D, to);
       }
-      if (i + kPrefetchRows < hi) prefetch_row(w + id[i + kPrefetchRows] * row_stride, D);
-      std::copy_n(row, D, to);
-    }
-  });
+    });
 
-  // The row each output row's gradient goes to; -1 for the padding row, which never learns.
-  Targets targets(ids.data(), ids.data() + ids.numel());
-  for (int64_t& r : targets)
-    if (r == pad) r = -1;
-  bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
-  return make_output(
-      std::move(out), "embedding", {weight}, [=, targets = std::move(targets)](const Array& g) {
-        auto src = [&](int64_t i) { return g.data() + i * D; };
-        if (!by_freq)
-          return gradients(index_add(sparse, t, targets, src, [](int64_t) { return 1.f; }));
-        std::vector<float> inv = inverse_frequencies(targets, t.rows);
-        return gradients(index_add(sparse, t, targets, src,
-                                   [&](int64_t i) { return inv[static_cast<size_t>(i)]; }));
-      });
+    // The row each output row's gradient goes to; -1 for the padding row, which never learns.
+    Targets targets(ids.data(), ids.data() + ids.numel());
+    for (int64_t& r : targets)
+      if (r == pad) r = -1;
+    bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq();
+    return make_output(
+        std::move(out), "embedding", {weight},
+        [=, targets = std::move(targets)](const ArrayOf<T>& g) {
+          auto src = [&](int64_t i) { return g.data() + i * D; };
+          if (!by_freq)
+            return gradients(index_add<T>(sparse, t, targets, src, [](int64_t) { return T(1); }));
+          std::vector<T> inv = inverse_frequencies<T>(targets, t.rows);
+          return gradients(index_add<T>(sparse, t, targets, src,
+                                        [&](int64_t i) { return inv[static_cast<size_t>(i)]; }));
+        });
+  });
 }
 
 namespace {
@@ -245,7 +322,9 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
     EMBER_CHECK_SHAPE(psw.shape() == input.shape(), "embedding_bag: per_sample_weights shape ",
                       detail::shape_str(psw.shape()), " does not match input shape ",
                       detail::shape_str(input.shape()));
+    detail::check_same_dtype("embedding_bag", weight, psw, "weight and per_sample_weights");
   }
+  check_sparse_dtype(o.sparse(), weight, "embedding_bag");
   EMBER_CHECK_VALUE(!(o.scale_grad_by_freq() && mode == EmbeddingBagMode::Max),
                     "embedding_bag: scale_grad_by_freq is not supported with mode='max'");
   std::vector<int64_t> starts = bag_starts(input, o);
@@ -256,100 +335,88 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
   const int64_t B = static_cast<int64_t>(starts.size()) - 1, D = t.width, n = input.numel();
   Targets targets(input.data(), input.data() + n);
   Targets bag_of(static_cast<size_t>(n), -1);
-  std::vector<float> count(static_cast<size_t>(B), 0.f);
+  std::vector<int64_t> count(static_cast<size_t>(B), 0);  // the entries each bag averages
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = starts[b]; i < starts[b + 1]; ++i) {
       bag_of[static_cast<size_t>(i)] = b;
       if (targets[static_cast<size_t>(i)] == pad) targets[static_cast<size_t>(i)] = -1;
-      if (targets[static_cast<size_t>(i)] >= 0) count[static_cast<size_t>(b)] += 1.f;
+      if (targets[static_cast<size_t>(i)] >= 0) ++count[static_cast<size_t>(b)];
     }
   // Entries past the last offset (include_last_offset) belong to no bag.
   for (size_t i = 0; i < targets.size(); ++i)
     if (bag_of[i] < 0) targets[i] = -1;
 
-  auto W = weight.storage();
-  auto PSW = psw.defined() ? psw.storage() : SavedValues();
-  Array out = xt::zeros<float>({static_cast<size_t>(B), static_cast<size_t>(D)});
-  std::vector<int64_t> argmax;  // mode max: the entry that won each output element, or -1
-  if (mode == EmbeddingBagMode::Max) argmax.assign(static_cast<size_t>(B * D), -1);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t r = targets[static_cast<size_t>(i)], b = bag_of[static_cast<size_t>(i)];
-    if (r < 0) continue;
-    const float* row = W->data() + r * D;
-    float* dst = out.data() + b * D;
-    if (mode == EmbeddingBagMode::Max) {
-      for (int64_t j = 0; j < D; ++j) {
-        int64_t& winner = argmax[static_cast<size_t>(b * D + j)];
-        if (winner < 0 || row[j] > dst[j]) dst[j] = row[j], winner = i;
+  return detail::by_dtype(weight, "embedding_bag", [&](auto real) {
+    using T = decltype(real);
+    auto W = detail::saved<T>(weight);
+    auto PSW = psw.defined() ? detail::saved<T>(psw) : SavedValuesOf<T>();
+    auto factor = [&, mode](int64_t i) {
+      return bag_factor(PSW, mode, count[static_cast<size_t>(bag_of[static_cast<size_t>(i)])], i);
+    };
+    ArrayOf<T> out = xt::zeros<T>({static_cast<size_t>(B), static_cast<size_t>(D)});
+    std::vector<int64_t> argmax;  // mode max: the entry that won each output element, or -1
+    if (mode == EmbeddingBagMode::Max) argmax.assign(static_cast<size_t>(B * D), -1);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t r = targets[static_cast<size_t>(i)], b = bag_of[static_cast<size_t>(i)];
+      if (r < 0) continue;
+      const T* row = W->data() + r * D;
+      T* dst = out.data() + b * D;
+      if (mode == EmbeddingBagMode::Max) {
+        for (int64_t j = 0; j < D; ++j) {
+          int64_t& winner = argmax[static_cast<size_t>(b * D + j)];
+          if (winner < 0 || row[j] > dst[j]) dst[j] = row[j], winner = i;
+        }
+      } else {
+        const T c = factor(i);
+        for (int64_t j = 0; j < D; ++j) dst[j] += c * row[j];
       }
-    } else {
-      float c = PSW ? PSW->data()[i] : 1.f;
-      if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(b)];
-      for (int64_t j = 0; j < D; ++j) dst[j] += c * row[j];
     }
-  }
 
-  std::vector<Tensor> inputs{weight};
-  if (psw.defined()) inputs.push_back(psw);
-  bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq(), need_w = weight.requires_grad();
-  Shape psw_shape = input.shape();
-  size_t num_inputs = inputs.size();
-  return make_output(
-      std::move(out), "embedding_bag", inputs,
-      [=, targets = std::move(targets), bag_of = std::move(bag_of),
-       argmax = std::move(argmax)](const Array& g) {
-        Gradients grads(num_inputs);
-        if (need_w && mode == EmbeddingBagMode::Max) {
-          // Each output element's gradient goes to the entry that won it: one (row, column) each.
-          Array dw = xt::zeros<float>({static_cast<size_t>(t.rows), static_cast<size_t>(D)});
-          for (int64_t k = 0; k < B * D; ++k) {
-            int64_t e = argmax[static_cast<size_t>(k)];
-            if (e >= 0) dw.data()[targets[static_cast<size_t>(e)] * D + k % D] += g.data()[k];
+    std::vector<Tensor> inputs{weight};
+    if (psw.defined()) inputs.push_back(psw);
+    bool sparse = o.sparse(), by_freq = o.scale_grad_by_freq(), need_w = weight.requires_grad();
+    Shape psw_shape = input.shape();
+    size_t num_inputs = inputs.size();
+    return make_output(
+        std::move(out), "embedding_bag", inputs,
+        [=, targets = std::move(targets), bag_of = std::move(bag_of),
+         argmax = std::move(argmax)](const ArrayOf<T>& g) {
+          Gradients grads(num_inputs);
+          if (need_w && mode == EmbeddingBagMode::Max) {
+            // Each output element's gradient goes to the entry that won it: one (row, column).
+            ArrayOf<T> dw = xt::zeros<T>({static_cast<size_t>(t.rows), static_cast<size_t>(D)});
+            for (int64_t k = 0; k < B * D; ++k) {
+              int64_t e = argmax[static_cast<size_t>(k)];
+              if (e >= 0) dw.data()[targets[static_cast<size_t>(e)] * D + k % D] += g.data()[k];
+            }
+            grads[0] = table_gradient<T>(sparse, std::move(dw), targets);
+          } else if (need_w) {
+            std::vector<T> inv =
+                by_freq ? inverse_frequencies<T>(targets, t.rows) : std::vector<T>();
+            auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
+            auto scale = [&](int64_t i) {
+              const size_t k = static_cast<size_t>(i);
+              const T c = bag_factor(PSW, mode, count[static_cast<size_t>(bag_of[k])], i);
+              return by_freq ? c * inv[k] : c;
+            };
+            grads[0] = index_add<T>(sparse, t, targets, src, scale);
           }
-          if (sparse) {
-            auto s = std::make_shared<RowSparseGrad>();
-            s->dense_shape = {t.rows, D};
-            std::vector<int64_t> rows;
-            for (int64_t r : targets)
-              if (r >= 0) rows.push_back(r);
-            std::sort(rows.begin(), rows.end());
-            rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-            s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
-            for (size_t k = 0; k < rows.size(); ++k)
-              std::copy_n(dw.data() + rows[k] * D, D,
-                          s->values.data() + static_cast<int64_t>(k) * D);
-            s->rows = std::move(rows);
-            grads[0] = Gradient(std::move(s));
-          } else {
-            grads[0] = std::move(dw);
+          if (PSW) {  // d(out[b]) / d(psw[i]) = weight[id_i]
+            ArrayOf<T> dpsw = xt::zeros<T>(detail::to_xshape(psw_shape));
+            for (int64_t i = 0; i < n; ++i) {
+              int64_t r = targets[static_cast<size_t>(i)];
+              if (r < 0) continue;
+              const T* gb = g.data() + bag_of[static_cast<size_t>(i)] * D;
+              const T* row = W->data() + r * D;
+              T dot = 0;
+              for (int64_t j = 0; j < D; ++j) dot += gb[j] * row[j];
+              dpsw.data()[i] = dot;
+            }
+            grads[1] = std::move(dpsw);
           }
-        } else if (need_w) {
-          std::vector<float> inv =
-              by_freq ? inverse_frequencies(targets, t.rows) : std::vector<float>();
-          auto src = [&](int64_t i) { return g.data() + bag_of[static_cast<size_t>(i)] * D; };
-          auto scale = [&](int64_t i) {
-            size_t k = static_cast<size_t>(i);
-            float c = PSW ? PSW->data()[i] : 1.f;
-            if (mode == EmbeddingBagMode::Mean) c /= count[static_cast<size_t>(bag_of[k])];
-            return by_freq ? c * inv[k] : c;
-          };
-          grads[0] = index_add(sparse, t, targets, src, scale);
-        }
-        if (PSW) {  // d(out[b]) / d(psw[i]) = weight[id_i]
-          Array dpsw = xt::zeros<float>(detail::to_xshape(psw_shape));
-          for (int64_t i = 0; i < n; ++i) {
-            int64_t r = targets[static_cast<size_t>(i)];
-            if (r < 0) continue;
-            const float* gb = g.data() + bag_of[static_cast<size_t>(i)] * D;
-            const float* row = W->data() + r * D;
-            float dot = 0.f;
-            for (int64_t j = 0; j < D; ++j) dot += gb[j] * row[j];
-            dpsw.data()[i] = dot;
-          }
-          grads[1] = std::move(dpsw);
-        }
-        return grads;
-      });
+          return grads;
+        });
+  });
 }
 
 }  // namespace ember::nn::functional

@@ -1,4 +1,6 @@
-// Joining and indexing: cat, stack, index_select, gather, where, masked_fill.
+// Joining and indexing: cat, stack, index_select, gather, where, masked_fill, each written
+// once for float32 and float64 (mixed float dtypes promote as in PyTorch).
+#include <type_traits>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -7,7 +9,6 @@
 #include "ember/ops.hpp"
 #include "kernels.hpp"
 #include "op_helpers.hpp"
-#include "stack.hpp"
 
 namespace ember {
 
@@ -36,7 +37,7 @@ Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op
 
 namespace {
 // Bool tensors (masks) join and gather as 0/1 floats, converted back: exact, and rare enough
-// not to need kernels of their own. Mixed dtypes are refused, as Ember has no promotion here.
+// not to need kernels of their own. A mask joined with floats is refused (join masks with masks).
 bool all_bool(const std::vector<Tensor>& tensors, const char* op) {
   size_t bools = 0;
   for (const Tensor& t : tensors) bools += t.dtype() == kBool ? 1 : 0;
@@ -49,28 +50,37 @@ std::vector<Tensor> as_floats(const std::vector<Tensor>& tensors) {
   for (const Tensor& t : tensors) out.push_back(t.to(kFloat32));
   return out;
 }
-}  // namespace
+// Tensors of mixed float dtypes in their common one, as PyTorch's cat (float32 and float64
+// join as float64), each converted where it differs (a recorded, differentiable conversion).
+std::vector<Tensor> promoted_all(const std::vector<Tensor>& tensors) {
+  Dtype common = tensors.empty() ? kFloat32 : tensors[0].dtype();
+  for (const Tensor& t : tensors) common = promote_types(common, t.dtype());
+  std::vector<Tensor> out;
+  for (const Tensor& t : tensors) out.push_back(t.to(common));
+  return out;
+}
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (all_bool(tensors, "cat")) return cat(as_floats(tensors), dim).to(kBool);
-  std::vector<Shape> shapes;
-  for (const Tensor& t : tensors) shapes.push_back(t.shape());
-  detail::Joined joined = detail::join_shapes(shapes, dim, "cat");
-  dim = joined.dim;
+// The one kernel of cat and stack: input t, read through `walks[t]` (its shape as a part of
+// the result, with stack's new dim of size 1 and its strides), is copied into its place along
+// `joined.dim`; its gradient is g's slice in its own shape (`grad_shapes[t]`).
+template <class T>
+Tensor join_of(const std::vector<Tensor>& tensors, const std::vector<Shape>& walks,
+               const std::vector<Shape>& walk_strides, const std::vector<Shape>& grad_shapes,
+               const detail::Joined& joined, const char* op) {
   const Shape& out_shape = joined.shape;
   const std::vector<int64_t>& sizes = joined.sizes;
-  detail::DimSplit split = detail::split_at(out_shape, dim);
+  const detail::DimSplit split = detail::split_at(out_shape, joined.dim);
   const int64_t outer = split.outer, inner = split.inner, total = split.n;
-  Array out = Array::from_shape(detail::to_xshape(out_shape));
+  ArrayOf<T> out = ArrayOf<T>::from_shape(detail::to_xshape(out_shape));
   int64_t offset = 0;
   const Shape out_strides = detail::contiguous_strides(out_shape);
   for (size_t t = 0; t < tensors.size() && out.size() > 0; ++t) {  // no walk over empty rows
     const Tensor& in = tensors[t];
+    const T* src = in.impl()->storage->template data_as<T>();
     if (in.is_view()) {  // read through its strides into its place in the result
-      detail::copy_strided(in.impl()->storage->data(), shapes[t], in.strides(), in.storage_offset(),
-                           out.data(), out_strides, offset * inner);
+      detail::copy_strided(src, walks[t], walk_strides[t], in.storage_offset(), out.data(),
+                           out_strides, offset * inner);
     } else {
-      const float* src = in.impl()->storage->data();
       int64_t chunk = sizes[t] * inner;
       for (int64_t o = 0; o < outer; ++o)
         std::copy(src + o * chunk, src + (o + 1) * chunk,
@@ -78,11 +88,11 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     }
     offset += sizes[t];
   }
-  return make_output(std::move(out), "cat", tensors, [=](const Array& g) {
+  return make_output(std::move(out), op, tensors, [=](const ArrayOf<T>& g) {
     Gradients grads;
     int64_t at = 0;
-    for (size_t t = 0; t < shapes.size(); ++t) {
-      Array part = Array::from_shape(detail::to_xshape(shapes[t]));
+    for (size_t t = 0; t < grad_shapes.size(); ++t) {
+      ArrayOf<T> part = ArrayOf<T>::from_shape(detail::to_xshape(grad_shapes[t]));
       int64_t chunk = sizes[t] * inner;
       for (int64_t o = 0; o < outer && chunk > 0; ++o)
         std::copy(g.data() + (o * total + at) * inner, g.data() + (o * total + at) * inner + chunk,
@@ -94,22 +104,54 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   });
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (all_bool(tensors, "stack")) return stack(as_floats(tensors), dim).to(kBool);
-  return detail::stack_by_cat(tensors, dim);
+// cat, or stack when `stacked`: the inputs promoted to one dtype, then the kernel in it.
+Tensor join(const std::vector<Tensor>& given, int64_t dim, bool stacked) {
+  const char* op = stacked ? "stack" : "cat";
+  EMBER_CHECK_VALUE(!given.empty(), op, ": expected a non-empty list of tensors");
+  const std::vector<Tensor> tensors = promoted_all(given);
+  std::vector<Shape> shapes, walks, walk_strides;
+  for (const Tensor& t : tensors) {
+    shapes.push_back(t.shape());
+    walk_strides.push_back(t.strides());
+  }
+  walks = shapes;
+  if (stacked) {  // stack as PyTorch defines it: cat of the inputs unsqueezed at dim
+    const Shape& first = shapes[0];
+    dim = detail::wrap_dim(dim, static_cast<int64_t>(first.size()) + 1, op);
+    for (size_t t = 0; t < shapes.size(); ++t) {
+      EMBER_CHECK_SHAPE(shapes[t] == first, "stack: tensor ", t, " has shape ",
+                        detail::shape_str(shapes[t]), " but tensor 0 has ",
+                        detail::shape_str(first));
+      walks[t].insert(walks[t].begin() + dim, 1);
+      walk_strides[t].insert(walk_strides[t].begin() + dim, 0);  // a size-1 dim: never stepped
+    }
+  }
+  const detail::Joined joined = detail::join_shapes(walks, dim, op);
+  return detail::by_dtype(tensors[0], op, [&](auto real) {
+    return join_of<decltype(real)>(tensors, walks, walk_strides, shapes, joined, op);
+  });
+}
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (all_bool(tensors, "cat")) return cat(as_floats(tensors), dim).to(kBool);
+  return join(tensors, dim, false);
 }
 
-Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
-  if (a.dtype() == kBool) return index_select(a.to(kFloat32), dim, index).to(kBool);
-  dim = detail::wrap_dim(dim, a.dim(), "index_select");
-  EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ",
-                    detail::shape_str(index.shape()));
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (all_bool(tensors, "stack")) return stack(as_floats(tensors), dim).to(kBool);
+  return join(tensors, dim, true);
+}
+
+namespace {
+template <class T>
+Tensor index_select_of(const Tensor& a, int64_t dim, const IndexTensor& index) {
   Shape in = a.shape();
   if (in.empty()) {  // as PyTorch: a 0-d input takes one index, 0, and stays 0-d
     EMBER_CHECK_INDEX(index.numel() == 1 && index[0] == 0, "index_select: a 0-d input takes ",
                       "exactly one index, 0; got ", index.numel(), " indices");
-    return make_output(detail::pack(a), "index_select", {a},
-                       [](const Array& g) { return gradients(g); });
+    return make_output(detail::pack<T>(a), "index_select", {a},
+                       [](const ArrayOf<T>& g) { return gradients(g); });
   }
   detail::DimSplit s = detail::split_at(in, dim);
   std::vector<int64_t> idx = index.to_vector();
@@ -119,46 +161,57 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   Shape out_shape = in;
   out_shape[dim] = static_cast<int64_t>(idx.size());
   const int64_t m = static_cast<int64_t>(idx.size());
-  Array out = Array::from_shape(detail::to_xshape(out_shape));
+  ArrayOf<T> out = ArrayOf<T>::from_shape(detail::to_xshape(out_shape));
+  const T* storage = a.impl()->storage->template data_as<T>();
   if (a.is_view()) {  // each selected slice read through the view's strides into its place
     Shape slice = in, a_strides = a.strides();
     slice[dim] = 1;
     const Shape out_strides = detail::contiguous_strides(out_shape);
     for (int64_t k = 0; k < m; ++k)
-      detail::copy_strided(a.impl()->storage->data(), slice, a_strides,
-                           a.storage_offset() + idx[k] * a_strides[dim], out.data(), out_strides,
-                           k * out_strides[dim]);
+      detail::copy_strided(storage, slice, a_strides, a.storage_offset() + idx[k] * a_strides[dim],
+                           out.data(), out_strides, k * out_strides[dim]);
   } else {
-    const float* src = a.impl()->storage->data();
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < m; ++k)
-        std::copy(src + (o * s.n + idx[k]) * s.inner, src + (o * s.n + idx[k] + 1) * s.inner,
-                  out.data() + (o * m + k) * s.inner);
+        std::copy(storage + (o * s.n + idx[k]) * s.inner,
+                  storage + (o * s.n + idx[k] + 1) * s.inner, out.data() + (o * m + k) * s.inner);
   }
-  return make_output(std::move(out), "index_select", {a}, [=](const Array& g) {
-    Array dx = xt::zeros<float>(detail::to_xshape(in));
+  return make_output(std::move(out), "index_select", {a}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> dx = xt::zeros<T>(detail::to_xshape(in));
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t k = 0; k < m; ++k) {
-        const float* from = g.data() + (o * m + k) * s.inner;
-        float* to = dx.data() + (o * s.n + idx[k]) * s.inner;
+        const T* from = g.data() + (o * m + k) * s.inner;
+        T* to = dx.data() + (o * s.n + idx[k]) * s.inner;
         for (int64_t j = 0; j < s.inner; ++j) to[j] += from[j];
       }
     return gradients(std::move(dx));
   });
 }
+}  // namespace
 
-Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
-  dim = detail::wrap_dim(dim, a.dim(), "gather");
+Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
+  if (a.dtype() == kBool) return index_select(a.to(kFloat32), dim, index).to(kBool);
+  dim = detail::wrap_dim(dim, a.dim(), "index_select");
+  EMBER_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-D, got shape ",
+                    detail::shape_str(index.shape()));
+  return detail::by_dtype(
+      a, "index_select", [&](auto real) { return index_select_of<decltype(real)>(a, dim, index); });
+}
+
+namespace {
+template <class T>
+Tensor gather_of(const Tensor& a, int64_t dim, const IndexTensor& index) {
   Shape in = a.shape(), is = index.shape();
   if (in.empty()) {  // as PyTorch: a 0-d input is read as [1]; the output has the index's shape
     EMBER_CHECK_SHAPE(is.size() <= 1, "gather: a 0-d input takes a 0-d or 1-D index, got shape ",
                       detail::shape_str(is));
     for (int64_t i : index.to_vector())
       EMBER_CHECK_INDEX(i == 0, "gather: index ", i, " out of range for a 0-d input (only 0)");
-    const float v = a.item();
-    return make_output(Array(detail::to_xshape(is), v), "gather", {a}, [](const Array& g) {
-      return gradients(Array(xt::sum(g, xt::evaluation_strategy::immediate)));
-    });
+    const T v = a.item<T>();
+    return make_output(
+        ArrayOf<T>(detail::to_xshape(is), v), "gather", {a}, [](const ArrayOf<T>& g) {
+          return gradients(ArrayOf<T>(xt::sum(g, xt::evaluation_strategy::immediate)));
+        });
   }
   EMBER_CHECK_SHAPE(is.size() == in.size(), "gather: index has ", is.size(), " dims but input has ",
                     in.size(), "; they must match");
@@ -172,8 +225,8 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
   for (int64_t d = static_cast<int64_t>(in.size()) - 2; d >= 0; --d)
     in_strides[d] = in_strides[d + 1] * in[d + 1];
   const Shape a_strides = a.strides();
-  const float* base = a.data_ptr();
-  Array out = Array::from_shape(detail::to_xshape(is));
+  const T* base = a.data_ptr<T>();
+  ArrayOf<T> out = ArrayOf<T>::from_shape(detail::to_xshape(is));
   std::vector<int64_t> offsets(static_cast<size_t>(index.numel()));
   std::vector<int64_t> coord(is.size(), 0);
   for (int64_t flat = 0; flat < index.numel(); ++flat) {
@@ -193,32 +246,67 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
       coord[d] = 0;
     }
   }
-  return make_output(std::move(out), "gather", {a}, [in, offsets](const Array& g) {
-    Array dx = xt::zeros<float>(detail::to_xshape(in));
+  return make_output(std::move(out), "gather", {a}, [in, offsets](const ArrayOf<T>& g) {
+    ArrayOf<T> dx = xt::zeros<T>(detail::to_xshape(in));
     for (size_t i = 0; i < offsets.size(); ++i) dx.data()[offsets[i]] += g.data()[i];
     return gradients(std::move(dx));
   });
 }
+}  // namespace
 
-Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
+  dim = detail::wrap_dim(dim, a.dim(), "gather");
+  return detail::by_dtype(a, "gather",
+                          [&](auto real) { return gather_of<decltype(real)>(a, dim, index); });
+}
+
+namespace {
+// Both sides read where they sit (a view packed in float64, which has no strided adaptor).
+template <class T>
+Tensor where_of(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
-  detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), sa, "where"), sb, "where");
-  // Every operand read where it sits.
-  Array out = xt::where(detail::bool_values(mask, "where", "condition"), a.data(), b.data());
+  ArrayOf<T> out = detail::with_values_of<T>(a, [&](const auto& x) {
+    return detail::with_values_of<T>(b, [&](const auto& y) {
+      return ArrayOf<T>(xt::where(detail::bool_values(mask, "where", "condition"), x, y));
+    });
+  });
   return make_output(std::move(out), "where", {a, b},
-                     [M = detail::SavedMask(mask, "where"), sa, sb](const Array& g) {
+                     [M = detail::SavedMask(mask, "where"), sa, sb](const ArrayOf<T>& g) {
                        const auto keep = *M;
-                       return gradients(sum_to(Array(xt::where(keep, g, 0.f)), sa),
-                                        sum_to(Array(xt::where(keep, 0.f, g)), sb));
+                       return gradients(sum_to(ArrayOf<T>(xt::where(keep, g, T(0))), sa),
+                                        sum_to(ArrayOf<T>(xt::where(keep, T(0), g)), sb));
                      });
 }
+}  // namespace
 
-// A scalar side is a 0-d tensor, broadcast like any operand.
+// As torch.where: a and b in their common dtype (a float32 and a float64 side give float64, a
+// bool side counts as the other's float); two bool sides select bools.
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  detail::broadcast_shapes(detail::broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(),
+                           "where");
+  if (a.dtype() == kBool && b.dtype() == kBool)
+    return where(mask, a.to(kFloat32), b.to(kFloat32)).to(kBool);  // exact
+  if (a.dtype() != b.dtype()) {
+    const auto [x, y] = detail::promoted(a, b);
+    return where(mask, x, y);
+  }
+  return detail::by_dtype(a, "where",
+                          [&](auto real) { return where_of<decltype(real)>(mask, a, b); });
+}
+
+// A scalar side is a 0-d tensor of the other side's dtype (a float scalar does not widen a
+// tensor, as in PyTorch), broadcast like any operand.
+namespace {
+Tensor scalar_like(float value, const Tensor& other) {
+  const Dtype dtype = other.dtype() == kBool ? kFloat32 : other.dtype();
+  return full({}, value, dtype);
+}
+}  // namespace
 Tensor where(const Tensor& mask, const Tensor& a, float b) {
-  return where(mask, a, scalar_tensor(b));
+  return where(mask, a, scalar_like(b, a));
 }
 Tensor where(const Tensor& mask, float a, const Tensor& b) {
-  return where(mask, scalar_tensor(a), b);
+  return where(mask, scalar_like(a, b), b);
 }
 
 Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
@@ -226,19 +314,29 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
-  Array out;
-  if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {
-    // The common case, a mask of the input's shape: one plain pass.
-    out = Array::from_shape(detail::to_xshape(sa));
-    detail::kernels::fill_where(reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()), value,
-                                a.data_ptr(), out.data(), a.numel());
-  } else {  // both read where they sit, the mask broadcast
-    out = xt::where(detail::bool_values(mask, "masked_fill", "mask"), value, a.data());
-  }
-  return make_output(std::move(out), "masked_fill", {a},
-                     [M = detail::SavedMask(mask, "masked_fill")](const Array& g) {
-                       return gradients(Array(xt::where(*M, 0.f, g)));
-                     });
+  return detail::by_dtype(a, "masked_fill", [&](auto real) {
+    using T = decltype(real);
+    const T fill = value;
+    auto filled = [&]() -> ArrayOf<T> {
+      if constexpr (std::is_same_v<T, float>) {
+        if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {
+          // The common case, a mask of the input's shape: one plain pass.
+          Array out = Array::from_shape(detail::to_xshape(sa));
+          detail::kernels::fill_where(reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()), fill,
+                                      a.data_ptr(), out.data(), a.numel());
+          return out;
+        }
+      }
+      // both read where they sit, the mask broadcast
+      return detail::with_values_of<T>(a, [&](const auto& x) {
+        return ArrayOf<T>(xt::where(detail::bool_values(mask, "masked_fill", "mask"), fill, x));
+      });
+    };
+    return make_output(filled(), "masked_fill", {a},
+                       [M = detail::SavedMask(mask, "masked_fill")](const ArrayOf<T>& g) {
+                         return gradients(ArrayOf<T>(xt::where(*M, T(0), g)));
+                       });
+  });
 }
 
 }  // namespace ember

@@ -1,6 +1,8 @@
-// Matrix products through detail::sgemm (src/gemm.cpp: the fastest engine on this CPU), on raw
-// pointers so that transposes are flags, batches are pointer offsets and gradients accumulate
-// with beta = 1 — no transposed or sliced copies.
+// Matrix products through ember::gemm (float32: sgemm, the fastest engine on this CPU; float64:
+// OpenBLAS's dgemm), on raw pointers so that transposes are flags, batches are pointer offsets
+// and gradients accumulate with beta = 1 — no transposed or sliced copies. Each product is
+// written once for both dtypes (T = float or double); operands must share a dtype, as in
+// PyTorch, and a float64 operand is never autocast.
 #include <algorithm>
 
 #include "../gemm.hpp"
@@ -11,11 +13,17 @@
 
 namespace ember {
 
+void detail::check_same_dtype(const char* op, const Tensor& a, const Tensor& b, const char* what) {
+  EMBER_CHECK_DTYPE(a.dtype() == b.dtype(), op, ": expected ", what,
+                    " to have the same dtype, got ", dtype_name(a.dtype()), " and ",
+                    dtype_name(b.dtype()), " (convert one with .to(dtype))");
+}
+
 namespace {
 
-template <class S>
-Array uninitialized(const S& shape) {
-  return Array::from_shape(shape);
+template <class T, class S>
+ArrayOf<T> uninitialized(const S& shape) {
+  return ArrayOf<T>::from_shape(shape);
 }
 
 // Where each batch entry of a broadcast batch product finds its operand's matrix: the batch
@@ -108,26 +116,27 @@ bool repeats(const std::vector<int64_t>& offsets) {
 // [.., M, K] x [K, N]: the batch folds into the rows of one gemm. `ma` reads a as [rows, K]
 // (rows_operand), `mb` reads b (matrix_operand): a transposed or narrowed view becomes GEMM's
 // transpose flag and leading dimension, so neither operand is copied, in forward or backward.
+template <class T>
 Tensor matmul_folded(const Tensor& a, const Tensor& b, MatrixOperand ma, MatrixOperand mb) {
   Shape sa = a.shape();
-  auto A = a.storage(), B = b.storage();  // read through the layout, never packed
+  auto A = detail::saved<T>(a), B = detail::saved<T>(b);  // read through the layout, never packed
   const int64_t K = sa.back(), N = b.shape().back();
   std::vector<size_t> out_shape(sa.begin(), sa.end());
   out_shape.back() = static_cast<size_t>(N);
-  Array out = uninitialized(out_shape);
+  ArrayOf<T> out = uninitialized<T>(out_shape);
   int64_t row_count = 1;
   for (size_t i = 0; i + 1 < sa.size(); ++i) row_count *= sa[i];
-  detail::sgemm(ma.trans, mb.trans, row_count, N, K, 1.f, A.storage_data() + ma.offset, ma.ld,
-                B.storage_data() + mb.offset, mb.ld, 0.f, out.data(), N);
+  gemm(ma.trans, mb.trans, row_count, N, K, T(1), A.storage_data() + ma.offset, ma.ld,
+       B.storage_data() + mb.offset, mb.ld, T(0), out.data(), N);
   const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(b.shape());
-  return make_output(std::move(out), "mm", {a, b}, [=](const Array& g, GradSink* sinks) {
-    sinks[0].accumulate(a_shape, [&](float beta, float* da) {  // g · Bᵀ
-      detail::sgemm(false, !mb.trans, row_count, K, N, 1.f, g.data(), N,
-                    B.storage_data() + mb.offset, mb.ld, beta, da, K);
+  return make_output(std::move(out), "mm", {a, b}, [=](const ArrayOf<T>& g, GradSink* sinks) {
+    sinks[0].accumulate<T>(a_shape, [&](T beta, T* da) {  // g · Bᵀ
+      gemm(false, !mb.trans, row_count, K, N, T(1), g.data(), N, B.storage_data() + mb.offset,
+           mb.ld, beta, da, K);
     });
-    sinks[1].accumulate(b_shape, [&](float beta, float* db) {  // Aᵀ · g
-      detail::sgemm(!ma.trans, false, K, N, row_count, 1.f, A.storage_data() + ma.offset, ma.ld,
-                    g.data(), N, beta, db, N);
+    sinks[1].accumulate<T>(b_shape, [&](T beta, T* db) {  // Aᵀ · g
+      gemm(!ma.trans, false, K, N, row_count, T(1), A.storage_data() + ma.offset, ma.ld, g.data(),
+           N, beta, db, N);
     });
   });
 }
@@ -161,44 +170,48 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const char* name) 
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  if (autocast::is_enabled())  // bfloat16 copies of both: nothing to pack first
+  if (detail::autocasts({a_in, b_in}))  // bfloat16 copies of both: nothing to pack first
     return detail::matmul_batched_autocast(a_in, b_in, name, out_shape, {a_at, a_shared},
                                            {b_at, b_shared});
-  auto readable = [](const Tensor& t) {
-    return matrix_operand(t).ok ? t : t.contiguous();  // packed once, inside the op
-  };
-  const Tensor a = readable(a_in), b = readable(b_in);
-  const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
-  const Shape a_strides = a.strides(), b_strides = b.strides();
-  const std::vector<int64_t> a_read =
-      batch_offsets(batch_a, Shape(a_strides.begin(), a_strides.end() - 2), batch);
-  const std::vector<int64_t> b_read =
-      batch_offsets(batch_b, Shape(b_strides.begin(), b_strides.end() - 2), batch);
-  auto A = a.storage(), B = b.storage();
-  bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
-  Array out = uninitialized(detail::to_xshape(out_shape));
-  for (int64_t i = 0; i < count; ++i)
-    detail::sgemm(ma.trans, mb.trans, M, N, K, 1.f, A.storage_data() + ma.offset + a_read[i], ma.ld,
-                  B.storage_data() + mb.offset + b_read[i], mb.ld, 0.f, out.data() + i * M * N, N);
-  const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(sb);
-  return make_output(std::move(out), name, {a_in, b_in}, [=](const Array& g) {
-    Gradients grads(2);
-    if (need_a) {  // dA = g · op(B)ᵀ
-      Array da = a_shared ? Array(xt::zeros<float>(a_shape)) : uninitialized(a_shape);
-      for (int64_t i = 0; i < count; ++i)
-        detail::sgemm(false, !mb.trans, M, K, N, 1.f, g.data() + i * M * N, N,
-                      B.storage_data() + mb.offset + b_read[i], mb.ld, a_shared ? 1.f : 0.f,
-                      da.data() + a_at[i], K);
-      grads[0] = std::move(da);
-    }
-    if (need_b) {  // dB = op(A)ᵀ · g
-      Array db = b_shared ? Array(xt::zeros<float>(b_shape)) : uninitialized(b_shape);
-      for (int64_t i = 0; i < count; ++i)
-        detail::sgemm(!ma.trans, false, K, N, M, 1.f, A.storage_data() + ma.offset + a_read[i],
-                      ma.ld, g.data() + i * M * N, N, b_shared ? 1.f : 0.f, db.data() + b_at[i], N);
-      grads[1] = std::move(db);
-    }
-    return grads;
+  detail::check_same_dtype(name, a_in, b_in);
+  return detail::by_dtype(a_in, name, [&](auto real) {
+    using T = decltype(real);
+    auto readable = [](const Tensor& t) {
+      return matrix_operand(t).ok ? t : t.contiguous();  // packed once, inside the op
+    };
+    const Tensor a = readable(a_in), b = readable(b_in);
+    const MatrixOperand ma = matrix_operand(a), mb = matrix_operand(b);
+    const Shape a_strides = a.strides(), b_strides = b.strides();
+    const std::vector<int64_t> a_read =
+        batch_offsets(batch_a, Shape(a_strides.begin(), a_strides.end() - 2), batch);
+    const std::vector<int64_t> b_read =
+        batch_offsets(batch_b, Shape(b_strides.begin(), b_strides.end() - 2), batch);
+    auto A = detail::saved<T>(a), B = detail::saved<T>(b);
+    bool need_a = a_in.requires_grad(), need_b = b_in.requires_grad();
+    ArrayOf<T> out = uninitialized<T>(detail::to_xshape(out_shape));
+    for (int64_t i = 0; i < count; ++i)
+      gemm(ma.trans, mb.trans, M, N, K, T(1), A.storage_data() + ma.offset + a_read[i], ma.ld,
+           B.storage_data() + mb.offset + b_read[i], mb.ld, T(0), out.data() + i * M * N, N);
+    const auto a_shape = detail::to_xshape(sa), b_shape = detail::to_xshape(sb);
+    return make_output(std::move(out), name, {a_in, b_in}, [=](const ArrayOf<T>& g) {
+      Gradients grads(2);
+      if (need_a) {  // dA = g · op(B)ᵀ
+        ArrayOf<T> da = a_shared ? ArrayOf<T>(xt::zeros<T>(a_shape)) : uninitialized<T>(a_shape);
+        for (int64_t i = 0; i < count; ++i)
+          gemm(false, !mb.trans, M, K, N, T(1), g.data() + i * M * N, N,
+               B.storage_data() + mb.offset + b_read[i], mb.ld, T(a_shared ? 1 : 0),
+               da.data() + a_at[i], K);
+        grads[0] = std::move(da);
+      }
+      if (need_b) {  // dB = op(A)ᵀ · g
+        ArrayOf<T> db = b_shared ? ArrayOf<T>(xt::zeros<T>(b_shape)) : uninitialized<T>(b_shape);
+        for (int64_t i = 0; i < count; ++i)
+          gemm(!ma.trans, false, K, N, M, T(1), A.storage_data() + ma.offset + a_read[i], ma.ld,
+               g.data() + i * M * N, N, T(b_shared ? 1 : 0), db.data() + b_at[i], N);
+        grads[1] = std::move(db);
+      }
+      return grads;
+    });
   });
 }
 
@@ -223,9 +236,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       ": the last dim of the first must equal the second-to-last ", "dim of the second)");
   if (sb.size() == 2) {
     // Under autocast, a product with a matrix is linear's, with the weight given as [in, out].
-    if (autocast::is_enabled()) return detail::linear_autocast(a, b, Tensor(), true);
+    if (detail::autocasts({a, b})) return detail::linear_autocast(a, b, Tensor(), true);
+    detail::check_same_dtype("matmul", a, b);
     const MatrixOperand ma = rows_operand(a), mb = matrix_operand(b);
-    if (ma.ok && mb.ok) return matmul_folded(a, b, ma, mb);
+    if (ma.ok && mb.ok)
+      return detail::by_dtype(
+          a, "matmul", [&](auto real) { return matmul_folded<decltype(real)>(a, b, ma, mb); });
   }
   return matmul_batched(a, b, "matmul");
 }
@@ -254,52 +270,58 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                       detail::shape_str(bias.shape()), " does not match out_features ",
                       out_features);
   }
-  if (autocast::is_enabled()) return detail::linear_autocast(x, weight, bias);
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
-  // x as the matrix [rows, in] and the weight as [out, in], read where they sit: a transposed
-  // or narrowed view becomes GEMM's transpose flag and leading dimension, in forward, for dx
-  // and for dW. A view whose rows do not merge that way is packed once, here.
-  const Tensor x_read = rows_operand(x).ok ? x : x.contiguous();
-  const Tensor w_read = matrix_operand(weight).ok ? weight : weight.contiguous();
-  const MatrixOperand mx = rows_operand(x_read), mw = matrix_operand(w_read);
-  auto X = x_read.storage(), W = w_read.storage();
-  std::vector<size_t> out_shape(sx.begin(), sx.end());
-  out_shape.back() = static_cast<size_t>(out_features);
-  Array y = uninitialized(out_shape);
-  float beta = 0.f;
-  if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
-    const float* b = bias.data_ptr();
-    const int64_t step = bias.strides()[0];
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j * step];
-    beta = 1.f;
-  }
-  detail::sgemm(mx.trans, !mw.trans, rows, out_features, in, 1.f, X.storage_data() + mx.offset,
-                mx.ld, W.storage_data() + mw.offset, mw.ld, beta, y.data(), out_features);
-  const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
-  const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
-  const bool has_bias = bias.defined();
-  // Each gradient is one GEMM into its sink: with beta = 1 straight into a .grad (or a pending
-  // sum) that already exists, so a training step's dW allocates nothing and adds in the GEMM.
-  auto backward = [=](const Array& g, GradSink* sinks) {
-    sinks[0].accumulate(x_shape, [&](float beta, float* dx) {  // dx = g · W
-      detail::sgemm(false, mw.trans, rows, in, out_features, 1.f, g.data(), out_features,
-                    W.storage_data() + mw.offset, mw.ld, beta, dx, in);
-    });
-    sinks[1].accumulate(w_shape, [&](float beta, float* dw) {  // dW = gᵀ · x
-      detail::sgemm(true, mx.trans, out_features, in, rows, 1.f, g.data(), out_features,
-                    X.storage_data() + mx.offset, mx.ld, beta, dw, in);
-    });
-    if (has_bias)
-      sinks[2].accumulate(b_shape, [&](float beta, float* db) {  // db = the column sums of g
-        if (beta == 0.f) std::fill(db, db + out_features, 0.f);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < out_features; ++j) db[j] += g.data()[r * out_features + j];
+  if (detail::autocasts({x, weight, bias})) return detail::linear_autocast(x, weight, bias);
+  detail::check_same_dtype("linear", x, weight, "input and weight");
+  if (bias.defined()) detail::check_same_dtype("linear", weight, bias, "weight and bias");
+  return detail::by_dtype(x, "linear", [&](auto real) {
+    using T = decltype(real);
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
+    // x as the matrix [rows, in] and the weight as [out, in], read where they sit: a transposed
+    // or narrowed view becomes GEMM's transpose flag and leading dimension, in forward, for dx
+    // and for dW. A view whose rows do not merge that way is packed once, here.
+    const Tensor x_read = rows_operand(x).ok ? x : x.contiguous();
+    const Tensor w_read = matrix_operand(weight).ok ? weight : weight.contiguous();
+    const MatrixOperand mx = rows_operand(x_read), mw = matrix_operand(w_read);
+    auto X = detail::saved<T>(x_read), W = detail::saved<T>(w_read);
+    std::vector<size_t> out_shape(sx.begin(), sx.end());
+    out_shape.back() = static_cast<size_t>(out_features);
+    ArrayOf<T> y = uninitialized<T>(out_shape);
+    T beta = 0;
+    if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
+      const T* b = bias.data_ptr<T>();
+      const int64_t step = bias.strides()[0];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j * step];
+      beta = 1;
+    }
+    gemm(mx.trans, !mw.trans, rows, out_features, in, T(1), X.storage_data() + mx.offset, mx.ld,
+         W.storage_data() + mw.offset, mw.ld, beta, y.data(), out_features);
+    const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
+    const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
+    const bool has_bias = bias.defined();
+    // Each gradient is one GEMM into its sink: with beta = 1 straight into a .grad (or a pending
+    // sum) that already exists, so a training step's dW allocates nothing and adds in the GEMM.
+    auto backward = [=](const ArrayOf<T>& g, GradSink* sinks) {
+      sinks[0].accumulate<T>(x_shape, [&](T beta, T* dx) {  // dx = g · W
+        gemm(false, mw.trans, rows, in, out_features, T(1), g.data(), out_features,
+             W.storage_data() + mw.offset, mw.ld, beta, dx, in);
       });
-  };
-  if (bias.defined()) return make_output(std::move(y), "linear", {x, weight, bias}, backward);
-  return make_output(std::move(y), "linear", {x, weight}, backward);
+      sinks[1].accumulate<T>(w_shape, [&](T beta, T* dw) {  // dW = gᵀ · x
+        gemm(true, mx.trans, out_features, in, rows, T(1), g.data(), out_features,
+             X.storage_data() + mx.offset, mx.ld, beta, dw, in);
+      });
+      if (has_bias)
+        sinks[2].accumulate<T>(b_shape, [&](T beta, T* db) {  // db = the column sums of g
+          if (beta == T(0)) std::fill(db, db + out_features, T(0));
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < out_features; ++j) db[j] += g.data()[r * out_features + j];
+        });
+    };
+    if (bias.defined())
+      return make_output(std::move(y), "linear", {x, weight, bias}, SinkBackwardFnOf<T>(backward));
+    return make_output(std::move(y), "linear", {x, weight}, SinkBackwardFnOf<T>(backward));
+  });
 }
 
 }  // namespace ember

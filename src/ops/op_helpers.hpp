@@ -152,6 +152,15 @@ void check_finite(const ArrayOf<T>& a, const char* op, const char* where);
 // The name of the op whose backward is running on this thread (null outside backward).
 const char* current_backward_op();
 
+// Whether autocast runs an op on these operands in bfloat16: a Guard is on for this thread and
+// no operand is float64 (a float64 tensor is never autocast, as in PyTorch). Undefined tensors
+// (no bias) are skipped.
+bool autocasts(TensorList operands);
+// Products (matmul, bmm, linear, conv1d) do not promote, as in PyTorch: throws DtypeError naming
+// `op` and both dtypes unless a and b share one. `what` names the pair ("input and weight").
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b,
+                      const char* what = "both operands");
+
 // linear(x, weight, bias) under autocast (src/ops/autocast_products.cpp), weight [out, in]; or
 // matmul(x, weight) with weight_in_out (weight [in, out], bias undefined). Shapes checked.
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -7,6 +7,7 @@
 #include "../dense.hpp"
 #include "ember/autograd.hpp"
 #include "ember/nn/rnn.hpp"
+#include "op_helpers.hpp"
 #include "rnn_kernel.hpp"
 
 namespace ember::nn::detail {
@@ -63,10 +64,48 @@ std::vector<int64_t> packed_slots(const std::vector<int64_t>& batch_sizes,
   return slots;
 }
 
-Array rows_of(size_t rows, const Shape& trailing, float fill) {
-  std::vector<size_t> shape{rows};
-  for (int64_t d : trailing) shape.push_back(static_cast<size_t>(d));
-  return Array(shape, fill);
+// Packed row r is x's row slots[r] (x [steps, B, *] seen as rows of `features` elements); padded
+// rows get no gradient. T is the element type (float or double).
+template <class T>
+Tensor packed_rows(const Tensor& x, const std::vector<int64_t>& slots, const Shape& trailing,
+                   int64_t features) {
+  const size_t row_bytes = sizeof(T) * static_cast<size_t>(features);
+  Shape shape{static_cast<int64_t>(slots.size())};
+  shape.insert(shape.end(), trailing.begin(), trailing.end());
+  ArrayOf<T> data = ArrayOf<T>::from_shape(ember::detail::to_xshape(shape));
+  const ember::detail::DenseOf<T> x_values(x);  // [steps, B, *] of batch_first: packed here
+  const T* src = x_values->data();
+  for (size_t r = 0; r < slots.size(); ++r)
+    std::memcpy(data.data() + r * static_cast<size_t>(features), src + slots[r] * features,
+                row_bytes);
+  const auto x_shape = x_values->shape();
+  return make_output(std::move(data), "pack_padded_sequence", {x}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> dx(x_shape, T(0));
+    for (size_t r = 0; r < slots.size(); ++r)
+      std::memcpy(dx.data() + slots[r] * features, g.data() + r * static_cast<size_t>(features),
+                  row_bytes);
+    return gradients(std::move(dx));
+  });
+}
+
+// The inverse: a [steps, B, *] tensor of padding_value with packed row r at slot slots[r].
+template <class T>
+Tensor padded_rows(const Tensor& data, const std::vector<int64_t>& slots, const Shape& out_shape,
+                   int64_t features, T padding_value) {
+  const size_t row_bytes = sizeof(T) * static_cast<size_t>(features);
+  ArrayOf<T> out(ember::detail::to_xshape(out_shape), padding_value);
+  const ember::detail::DenseOf<T> rows(data);
+  for (size_t r = 0; r < slots.size(); ++r)
+    std::memcpy(out.data() + slots[r] * features, rows->data() + r * static_cast<size_t>(features),
+                row_bytes);
+  const auto data_shape = rows->shape();
+  return make_output(std::move(out), "pad_packed_sequence", {data}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> d = ArrayOf<T>::from_shape(data_shape);
+    for (size_t r = 0; r < slots.size(); ++r)
+      std::memcpy(d.data() + r * static_cast<size_t>(features), g.data() + slots[r] * features,
+                  row_bytes);
+    return gradients(std::move(d));
+  });
 }
 
 }  // namespace
@@ -115,21 +154,9 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
   const Shape trailing(x_dims.begin() + 2, x_dims.end());
   int64_t features = 1;
   for (int64_t d : trailing) features *= d;
-  std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
-  const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
-  Array data = rows_of(slots.size(), trailing, 0.f);
-  const ember::detail::Dense x_values(x);  // [T, B, *] of a batch-first input: packed here
-  const float* src = x_values->data();
-  for (size_t r = 0; r < slots.size(); ++r)
-    std::memcpy(data.data() + r * static_cast<size_t>(features), src + slots[r] * features,
-                row_bytes);
-  const auto x_shape = x_values->shape();
-  Tensor packed = make_output(std::move(data), "pack_padded_sequence", {x}, [=](const Array& g) {
-    Array dx(x_shape, 0.f);
-    for (size_t r = 0; r < slots.size(); ++r)
-      std::memcpy(dx.data() + slots[r] * features, g.data() + r * static_cast<size_t>(features),
-                  row_bytes);
-    return gradients(std::move(dx));
+  const std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
+  Tensor packed = ember::detail::by_dtype(x, "pack_padded_sequence", [&](auto real) {
+    return packed_rows<decltype(real)>(x, slots, trailing, features);
   });
   PackedSequence out{packed, IndexTensor(batch_sizes), {}, {}};
   if (!enforce_sorted) {
@@ -166,23 +193,12 @@ std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequen
   const Shape trailing(data_dims.begin() + 1, data_dims.end());
   int64_t features = 1;
   for (int64_t d : trailing) features *= d;
-  std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
-  const size_t row_bytes = sizeof(float) * static_cast<size_t>(features);
-  Array out = rows_of(static_cast<size_t>(steps * B), trailing, padding_value);
+  const std::vector<int64_t> slots = packed_slots(batch_sizes, order, B);
   Shape out_shape{steps, B};
   out_shape.insert(out_shape.end(), trailing.begin(), trailing.end());
-  out.reshape(ember::detail::to_xshape(out_shape));
-  const ember::detail::Dense rows(data);
-  for (size_t r = 0; r < slots.size(); ++r)
-    std::memcpy(out.data() + slots[r] * features, rows->data() + r * static_cast<size_t>(features),
-                row_bytes);
-  const auto data_shape = rows->shape();
-  Tensor padded = make_output(std::move(out), "pad_packed_sequence", {data}, [=](const Array& g) {
-    Array d = Array::from_shape(data_shape);
-    for (size_t r = 0; r < slots.size(); ++r)
-      std::memcpy(d.data() + r * static_cast<size_t>(features), g.data() + slots[r] * features,
-                  row_bytes);
-    return gradients(std::move(d));
+  Tensor padded = ember::detail::by_dtype(data, "pad_packed_sequence", [&](auto real) {
+    using T = decltype(real);
+    return padded_rows<T>(data, slots, out_shape, features, static_cast<T>(padding_value));
   });
   if (batch_first) padded = padded.transpose(0, 1);
   return {padded, IndexTensor(lengths)};

@@ -1,8 +1,10 @@
 // Max, average and adaptive pooling over the last dim of [N, C, L] (or [C, L]). Every row is
 // independent: forward records, per output, which inputs it read (max: the winner's index;
-// average: its window and divisor), and backward scatters the gradient back there.
+// average: its window and divisor), and backward scatters the gradient back there. Written once
+// for float32 and float64 (T).
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 #include "ember/nn/conv.hpp"
@@ -44,40 +46,60 @@ int64_t pooled_length(const char* op, int64_t L, int64_t k, int64_t s, int64_t p
   return T;
 }
 
+// x's rows (the last dim) as a float64 op reads them: packed once (float64 has no speed target),
+// where float32 reads x where it sits through a RowReader. The same interface.
+class PackedRows {
+ public:
+  PackedRows(const Tensor& x, int64_t last_dim)
+      : values_(detail::pack<double>(x)), L_(x.size(last_dim)) {}
+  double at(int64_t r, int64_t k) const { return values_.data()[r * L_ + k]; }
+  const double* row(int64_t r, std::vector<double>& /*scratch*/) const {
+    return values_.data() + r * L_;
+  }
+
+ private:
+  ArrayOf<double> values_;
+  int64_t L_;
+};
+template <class T>
+using RowsOf = std::conditional_t<std::is_same_v<T, float>, detail::RowReader, PackedRows>;
+
 // out[r, t] = x[r, idx[r, t]]; backward adds g back at idx.
-Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<int64_t> idx) {
-  Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, through its strides
+template <class T>
+Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T_out,
+                   std::vector<int64_t> idx) {
+  ArrayOf<T> y = ArrayOf<T>::from_shape(detail::to_xshape(with_length(x, T_out)));
+  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t j = idx[static_cast<size_t>(i * T + t)];
-      y.data()[i * T + t] = j < 0 ? -INFINITY : x_rows.at(i, j);
+    for (int64_t t = 0; t < T_out; ++t) {
+      const int64_t j = idx[static_cast<size_t>(i * T_out + t)];
+      y.data()[i * T_out + t] = j < 0 ? T(-INFINITY) : x_rows.at(i, j);
     }
   auto shape = detail::to_xshape(x.shape());
   auto saved = std::make_shared<std::vector<int64_t>>(std::move(idx));
-  return make_output(std::move(y), op, {x}, [=](const Array& g) {
-    Array dx = xt::zeros<float>(shape);
+  return make_output(std::move(y), op, {x}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> dx = xt::zeros<T>(shape);
     for (int64_t i = 0; i < r.rows; ++i)
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t j = (*saved)[static_cast<size_t>(i * T + t)];
-        if (j >= 0) dx.data()[i * r.L + j] += g.data()[i * T + t];
+      for (int64_t t = 0; t < T_out; ++t) {
+        const int64_t j = (*saved)[static_cast<size_t>(i * T_out + t)];
+        if (j >= 0) dx.data()[i * r.L + j] += g.data()[i * T_out + t];
       }
     return gradients(std::move(dx));
   });
 }
 
 // The argmax of x[r, begin(t) : end(t) : step] per output; NaN wins, as in PyTorch.
-template <class Window>
-std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T, Window window) {
-  std::vector<int64_t> idx(static_cast<size_t>(r.rows * T), -1);
-  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, through its strides
+template <class T, class Window>
+std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T_out, Window window) {
+  std::vector<int64_t> idx(static_cast<size_t>(r.rows * T_out), -1);
+  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < T_out; ++t) {
       auto [begin, end, step] = window(t);
-      float best = -INFINITY;
-      int64_t& at = idx[static_cast<size_t>(i * T + t)];
+      T best = -INFINITY;
+      int64_t& at = idx[static_cast<size_t>(i * T_out + t)];
       for (int64_t j = begin; j < end; j += step) {
-        const float v = x_rows.at(i, j);
+        const T v = x_rows.at(i, j);
         if (at < 0 || v > best || std::isnan(v)) {
           best = v;
           at = j;
@@ -88,35 +110,51 @@ std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T, Window w
   return idx;
 }
 
+// A max pool: the winners' indices, then the gather, in x's dtype.
+template <class Window>
+Tensor max_rows(const char* op, const Tensor& x, Rows r, int64_t T_out, Window window) {
+  return detail::by_dtype(x, op, [&](auto real) {
+    using T = decltype(real);
+    return gather_rows<T>(op, x, r, T_out, argmax_windows<T>(x, r, T_out, window));
+  });
+}
+
 struct Span {
-  int64_t begin, end;
-  float divisor;
+  int64_t begin, end, divisor;
 };
 
 // out[r, t] = sum(x[r, begin(t) : end(t)]) / divisor(t); backward spreads g / divisor.
-Tensor average_rows(const char* op, const Tensor& x, Rows r, int64_t T, std::vector<Span> spans) {
-  Array y = Array::from_shape(detail::to_xshape(with_length(x, T)));
-  const detail::RowReader x_rows(x, x.dim() - 1);  // x where it sits, one row at a time
-  std::vector<float> row_buffer;
+template <class T>
+Tensor average_rows_of(const char* op, const Tensor& x, Rows r, int64_t T_out,
+                       std::vector<Span> spans) {
+  ArrayOf<T> y = ArrayOf<T>::from_shape(detail::to_xshape(with_length(x, T_out)));
+  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, one row at a time
+  std::vector<T> row_buffer;
   for (int64_t i = 0; i < r.rows; ++i) {
-    const float* xd = x_rows.row(i, row_buffer);
-    for (int64_t t = 0; t < T; ++t) {
+    const T* xd = x_rows.row(i, row_buffer);
+    for (int64_t t = 0; t < T_out; ++t) {
       const Span& s = spans[static_cast<size_t>(t)];
-      float total = 0.f;
+      T total = 0;
       for (int64_t j = s.begin; j < s.end; ++j) total += xd[j];
-      y.data()[i * T + t] = total / s.divisor;
+      y.data()[i * T_out + t] = total / static_cast<T>(s.divisor);
     }
   }
   auto shape = detail::to_xshape(x.shape());
-  return make_output(std::move(y), op, {x}, [=](const Array& g) {
-    Array dx = xt::zeros<float>(shape);
+  return make_output(std::move(y), op, {x}, [=, spans = std::move(spans)](const ArrayOf<T>& g) {
+    ArrayOf<T> dx = xt::zeros<T>(shape);
     for (int64_t i = 0; i < r.rows; ++i)
-      for (int64_t t = 0; t < T; ++t) {
+      for (int64_t t = 0; t < T_out; ++t) {
         const Span& s = spans[static_cast<size_t>(t)];
-        const float v = g.data()[i * T + t] / s.divisor;
+        const T v = g.data()[i * T_out + t] / static_cast<T>(s.divisor);
         for (int64_t j = s.begin; j < s.end; ++j) dx.data()[i * r.L + j] += v;
       }
     return gradients(std::move(dx));
+  });
+}
+Tensor average_rows(const char* op, const Tensor& x, Rows r, int64_t T_out,
+                    std::vector<Span> spans) {
+  return detail::by_dtype(x, op, [&](auto real) {
+    return average_rows_of<decltype(real)>(op, x, r, T_out, std::move(spans));
   });
 }
 
@@ -140,7 +178,7 @@ Tensor max_pool1d(const Tensor& input, const MaxPool1dFuncOptions& o) {
     end = std::min(end, r.L);
     return std::make_tuple(begin, std::max(begin, end), d);
   };
-  return gather_rows(op, input, r, T, argmax_windows(input, r, T, window));
+  return max_rows(op, input, r, T, window);
 }
 
 Tensor avg_pool1d(const Tensor& input, const AvgPool1dFuncOptions& o) {
@@ -155,7 +193,7 @@ Tensor avg_pool1d(const Tensor& input, const AvgPool1dFuncOptions& o) {
     begin = std::max<int64_t>(begin, 0);
     end = std::min(end, r.L);
     const int64_t divisor = o.count_include_pad() ? padded_size : end - begin;
-    spans.push_back({begin, end, static_cast<float>(std::max<int64_t>(divisor, 1))});
+    spans.push_back({begin, end, std::max<int64_t>(divisor, 1)});
   }
   return average_rows(op, input, r, T, std::move(spans));
 }
@@ -168,7 +206,7 @@ Tensor adaptive_max_pool1d(const Tensor& input, int64_t output_size) {
     return std::make_tuple(t * r.L / output_size, ((t + 1) * r.L + output_size - 1) / output_size,
                            int64_t{1});
   };
-  return gather_rows(op, input, r, output_size, argmax_windows(input, r, output_size, window));
+  return max_rows(op, input, r, output_size, window);
 }
 
 Tensor adaptive_avg_pool1d(const Tensor& input, int64_t output_size) {
@@ -179,7 +217,7 @@ Tensor adaptive_avg_pool1d(const Tensor& input, int64_t output_size) {
   for (int64_t t = 0; t < output_size; ++t) {
     const int64_t begin = t * r.L / output_size;
     const int64_t end = ((t + 1) * r.L + output_size - 1) / output_size;
-    spans.push_back({begin, end, static_cast<float>(std::max<int64_t>(end - begin, 1))});
+    spans.push_back({begin, end, std::max<int64_t>(end - begin, 1)});
   }
   return average_rows(op, input, r, output_size, std::move(spans));
 }

@@ -1,6 +1,8 @@
 // Fused recurrent layer op: forward over all steps and its BPTT backward, side by side.
 // Saved for backward: the activated gates of every row, the state each row started from and,
 // for LSTM, tanh of the new cell (for GRU the hidden half of the n gate, which r scales).
+// Written once for float32 and float64 (T): float keeps its SIMD gate loops and sgemm, double
+// runs the same gate bodies on scalars and dgemm.
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -24,136 +26,163 @@ using namespace ::ember::detail::simd;  // Batch, vload, vstore, vexp, vtanh, vs
 
 // C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C, row-major with leading dimensions lda / ldc
 // (0: contiguous), so that every step of a batch-major sequence is a strided block of rows.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
-          const float* B, float beta, float* C, int64_t lda = 0, int64_t ldc = 0) {
+// (sgemm or dgemm: ember::gemm)
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* A, const T* B,
+          T beta, T* C, int64_t lda = 0, int64_t ldc = 0) {
   if (m == 0 || n == 0) return;
   if (lda == 0) lda = trans_a ? m : k;
   if (ldc == 0) ldc = n;
-  ::ember::detail::sgemm(trans_a, trans_b, m, n, k, 1.f, A, lda, B, trans_b ? k : n, beta, C, ldc);
+  ::ember::gemm(trans_a, trans_b, m, n, k, T(1), A, lda, B, trans_b ? k : n, beta, C, ldc);
 }
 
-// x [N, I] and W_ih [GH, I] as the input-side products read them: float32 (version-checked
-// saved values), or under autocast bfloat16 copies multiplied by gemm_bf16 (ember/autocast.hpp).
+// x [N, I] and W_ih [GH, I] as the input-side products read them: version-checked saved
+// values, or for float32 under autocast bfloat16 copies multiplied by gemm_bf16
+// (ember/autocast.hpp). float64 is never rounded, as in PyTorch (autocast casts float32 only).
+template <class T>
 class InputSide {
+  static constexpr bool kFloat = std::is_same_v<T, float>;
+
  public:
-  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(autocast::is_enabled()) {
+  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(kFloat && autocast::is_enabled()) {
     if (rounded_) {
       x16_ = ::ember::detail::convert_storage(x, kBFloat16);
       w16_ = ::ember::detail::convert_storage(w_ih, kBFloat16);
     } else {
-      x_ = x.storage();
-      w_ = w_ih.storage();
+      x_ = ::ember::detail::saved<T>(x);
+      w_ = ::ember::detail::saved<T>(w_ih);
     }
   }
   // gates += x · W_ihᵀ
-  void project(int64_t N, int64_t GH, int64_t I, float* gates) const {
-    if (!rounded_) return gemm(false, true, N, GH, I, x_->data(), w_->data(), 1.f, gates);
-    gemm_bf16(false, true, N, GH, I, x16(), I, w16(), I, 1.f, gates, GH);
+  void project(int64_t N, int64_t GH, int64_t I, T* gates) const {
+    if (!rounded_) return gemm(false, true, N, GH, I, x_->data(), w_->data(), T(1), gates);
+    if constexpr (kFloat) gemm_bf16(false, true, N, GH, I, x16(), I, w16(), I, 1.f, gates, GH);
   }
   // dx = dgi · W_ih
-  void input_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dx) const {
-    if (!rounded_) return gemm(false, false, N, I, GH, dgi.data(), w_->data(), 0.f, dx);
-    const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
-    gemm_bf16(false, false, N, I, GH, d->data_as<BFloat16>(), GH, w16(), I, 0.f, dx, I);
+  void input_grad(int64_t N, int64_t GH, int64_t I, const ArrayOf<T>& dgi, T* dx) const {
+    if (!rounded_) return gemm(false, false, N, I, GH, dgi.data(), w_->data(), T(0), dx);
+    if constexpr (kFloat) {
+      const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
+      gemm_bf16(false, false, N, I, GH, d->template data_as<BFloat16>(), GH, w16(), I, 0.f, dx, I);
+    }
   }
   // dW_ih = dgiᵀ · x
-  void weight_grad(int64_t N, int64_t GH, int64_t I, const Array& dgi, float* dw) const {
-    if (!rounded_) return gemm(true, false, GH, I, N, dgi.data(), x_->data(), 0.f, dw);
-    const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
-    gemm_bf16(true, false, GH, I, N, d->data_as<BFloat16>(), GH, x16(), I, 0.f, dw, I);
+  void weight_grad(int64_t N, int64_t GH, int64_t I, const ArrayOf<T>& dgi, T* dw) const {
+    if (!rounded_) return gemm(true, false, GH, I, N, dgi.data(), x_->data(), T(0), dw);
+    if constexpr (kFloat) {
+      const auto d = ::ember::detail::rounded(dgi.data(), static_cast<int64_t>(dgi.size()));
+      gemm_bf16(true, false, GH, I, N, d->template data_as<BFloat16>(), GH, x16(), I, 0.f, dw, I);
+    }
   }
 
  private:
   const BFloat16* x16() const { return x16_->data_as<BFloat16>(); }
   const BFloat16* w16() const { return w16_->data_as<BFloat16>(); }
   bool rounded_;
-  SavedValues x_, w_;
+  SavedValuesOf<T> x_, w_;
   std::shared_ptr<const Storage> x16_, w16_;
 };
 
-Array uninitialized(int64_t rows, int64_t cols) {
-  return Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
+template <class T>
+ArrayOf<T> uninitialized(int64_t rows, int64_t cols) {
+  return ArrayOf<T>::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
 }
 
-// RNN's ReLU gate and its derivative (LSTM and GRU share the rest: src/simd_lanes.hpp).
-inline float vrelu(float x) { return x > 0.f ? x : 0.f; }
+// A bias's values (read where they sit, a view through its stride); empty when undefined.
+template <class T>
+std::vector<T> bias_values(const Tensor& b) {
+  std::vector<T> v(b.defined() ? static_cast<size_t>(b.numel()) : 0);
+  if (b.defined()) ember::detail::read_into(b, v.data());
+  return v;
+}
+
+// RNN's ReLU gate and its derivative (LSTM and GRU share the rest: src/simd_lanes.hpp), on a
+// scalar S (float or double) or a float Batch.
+template <class S>
+S vrelu(S x) {
+  return x > S(0) ? x : S(0);
+}
 inline Batch vrelu(const Batch& x) { return xsimd::max(x, Batch(0.f)); }
-inline float vstep(float y, float g) { return y > 0.f ? g : 0.f; }  // relu' given its output
+template <class S>
+S vstep(S y, S g) {  // relu' given its output
+  return y > S(0) ? g : S(0);
+}
 inline Batch vstep(const Batch& y, const Batch& g) {
   return xsimd::select(y > Batch(0.f), g, Batch(0.f));
 }
 
-void column_sums(const Array& rows, int64_t n, int64_t cols, float* out) {
-  std::fill(out, out + cols, 0.f);
-  const float* p = rows.data();
+template <class T>
+void column_sums(const ArrayOf<T>& rows, int64_t n, int64_t cols, T* out) {
+  std::fill(out, out + cols, T(0));
+  const T* p = rows.data();
   for (int64_t r = 0; r < n; ++r)
     for (int64_t k = 0; k < cols; ++k) out[k] += p[r * cols + k];
 }
 
-}  // namespace
-
-Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
-                 const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
-                 const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major) {
+template <class T>
+Tensor rnn_layer_of(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
+                    const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
+                    const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major) {
   const bool lstm = mode == RnnMode::kLSTM, gru = mode == RnnMode::kGRU;
   const int64_t N = x.size(0), I = x.size(1), B = h0.size(0), H = h0.size(1);
-  const int64_t GH = gate_count(mode) * H, T = static_cast<int64_t>(batch_sizes.size());
+  const int64_t GH = gate_count(mode) * H, steps = static_cast<int64_t>(batch_sizes.size());
   // Row of (step t, sequence b): offsets[t] + b * stride.
-  const int64_t stride = batch_major ? T : 1;
-  std::vector<int64_t> offsets(static_cast<size_t>(T));
-  for (int64_t t = 0, r = 0; t < T; r += batch_sizes[static_cast<size_t>(t)], ++t)
+  const int64_t stride = batch_major ? steps : 1;
+  std::vector<int64_t> offsets(static_cast<size_t>(steps));
+  for (int64_t t = 0, r = 0; t < steps; r += batch_sizes[static_cast<size_t>(t)], ++t)
     offsets[static_cast<size_t>(t)] = batch_major ? t : r;
-  auto Whh = w_hh.storage();
+  auto Whh = ember::detail::saved<T>(w_hh);
   // The input-side products (the projection of every step, dx and dW_ih) under autocast run on
-  // bfloat16 copies of x and W_ih, x kept at half the bytes; the recurrence stays float32.
-  const InputSide in(x, w_ih);
+  // bfloat16 copies of x and W_ih, x kept at half the bytes; the recurrence stays float32
+  // (float32 only).
+  const InputSide<T> in(x, w_ih);
   // The biases, h0 and c0 are read where they sit (a view through its strides).
-  const ember::detail::Strided1D bih = ember::detail::strided_1d(b_ih),
-                                 bhh = ember::detail::strided_1d(b_hh);
+  const std::vector<T> bih = bias_values<T>(b_ih), bhh = bias_values<T>(b_hh);
+  const bool has_bih = !bih.empty(), has_bhh = !bhh.empty();
 
   // Input projection of every step at once; LSTM and RNN fold both biases in here.
-  auto gates = std::make_shared<Array>(uninitialized(N, GH));
-  float* gp = gates->data();
-  for (int64_t k = 0; k < GH; ++k) gp[k] = (bih ? bih[k] : 0.f) + (!gru && bhh ? bhh[k] : 0.f);
-  for (int64_t r = 1; r < N; ++r)
-    std::memcpy(gp + r * GH, gp, sizeof(float) * static_cast<size_t>(GH));
+  auto gates = std::make_shared<ArrayOf<T>>(uninitialized<T>(N, GH));
+  T* gp = gates->data();
+  for (int64_t k = 0; k < GH; ++k)
+    gp[k] = (has_bih ? bih[k] : T(0)) + (!gru && has_bhh ? bhh[k] : T(0));
+  for (int64_t r = 1; r < N; ++r) std::memcpy(gp + r * GH, gp, sizeof(T) * static_cast<size_t>(GH));
   in.project(N, GH, I, gp);
 
   // The output rows are followed by the state rows (h, then c), updated in place each step.
-  Array out = uninitialized(N + (lstm ? 2 : 1) * B, H);
-  float* yp = out.data();
-  float* hs = yp + N * H;
-  float* cs = hs + B * H;
+  ArrayOf<T> out = uninitialized<T>(N + (lstm ? 2 : 1) * B, H);
+  T* yp = out.data();
+  T* hs = yp + N * H;
+  T* cs = hs + B * H;
   ember::detail::read_into(h0, hs);
   if (lstm) ember::detail::read_into(c0, cs);
-  auto h_prev = std::make_shared<Array>(uninitialized(N, H));
+  auto h_prev = std::make_shared<ArrayOf<T>>(uninitialized<T>(N, H));
   // LSTM: c_prev and tanh(c) per row; GRU: W_hn h + b_hn per row.
-  auto saved_a = std::make_shared<Array>(uninitialized(lstm || gru ? N : 0, H));
-  auto saved_b = std::make_shared<Array>(uninitialized(lstm ? N : 0, H));
-  Array gh = uninitialized(gru ? B : 0, GH);  // GRU: the hidden projection of one step
+  auto saved_a = std::make_shared<ArrayOf<T>>(uninitialized<T>(lstm || gru ? N : 0, H));
+  auto saved_b = std::make_shared<ArrayOf<T>>(uninitialized<T>(lstm ? N : 0, H));
+  ArrayOf<T> gh = uninitialized<T>(gru ? B : 0, GH);  // GRU: the hidden projection of one step
 
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = reverse ? steps - 1 - s : s;
     const int64_t bs = batch_sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
     for (int64_t b = 0; b < bs; ++b)
       std::memcpy(h_prev->data() + (r0 + b * stride) * H, hs + b * H,
-                  sizeof(float) * static_cast<size_t>(H));
+                  sizeof(T) * static_cast<size_t>(H));
     if (!gru) {
-      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gp + r0 * GH, 0, stride * GH);
+      gemm(false, true, bs, GH, H, hs, Whh->data(), T(1), gp + r0 * GH, 0, stride * GH);
     } else {
       for (int64_t b = 0; b < bs; ++b)
-        for (int64_t k = 0; k < GH; ++k) gh.data()[b * GH + k] = bhh ? bhh[k] : 0.f;
-      gemm(false, true, bs, GH, H, hs, Whh->data(), 1.f, gh.data());
+        for (int64_t k = 0; k < GH; ++k) gh.data()[b * GH + k] = has_bhh ? bhh[k] : T(0);
+      gemm(false, true, bs, GH, H, hs, Whh->data(), T(1), gh.data());
     }
     for (int64_t b = 0; b < bs; ++b) {
-      float* g = gp + (r0 + b * stride) * GH;
-      float* h = hs + b * H;
-      float* y = yp + (r0 + b * stride) * H;
+      T* g = gp + (r0 + b * stride) * GH;
+      T* h = hs + b * H;
+      T* y = yp + (r0 + b * stride) * H;
       if (lstm) {
-        float* c = cs + b * H;
-        float* cp = saved_a->data() + (r0 + b * stride) * H;
-        float* tc = saved_b->data() + (r0 + b * stride) * H;
-        lanes(H, [&](int64_t j, auto tag) {
+        T* c = cs + b * H;
+        T* cp = saved_a->data() + (r0 + b * stride) * H;
+        T* tc = saved_b->data() + (r0 + b * stride) * H;
+        lanes_of<T>(H, [&](int64_t j, auto tag) {
           using V = decltype(tag);
           V i = vsigmoid(vload<V>(g + j)), f = vsigmoid(vload<V>(g + H + j));
           V gg = vtanh(vload<V>(g + 2 * H + j)), o = vsigmoid(vload<V>(g + 3 * H + j));
@@ -167,9 +196,9 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
           vstore(h + j, h_new), vstore(y + j, h_new);
         });
       } else if (gru) {
-        const float* q = gh.data() + b * GH;
-        float* hn_part = saved_a->data() + (r0 + b * stride) * H;
-        lanes(H, [&](int64_t j, auto tag) {
+        const T* q = gh.data() + b * GH;
+        T* hn_part = saved_a->data() + (r0 + b * stride) * H;
+        lanes_of<T>(H, [&](int64_t j, auto tag) {
           using V = decltype(tag);
           V r = vsigmoid(vload<V>(g + j) + vload<V>(q + j));
           V z = vsigmoid(vload<V>(g + H + j) + vload<V>(q + H + j));
@@ -181,7 +210,7 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
         });
       } else {
         const bool relu = mode == RnnMode::kReLU;
-        lanes(H, [&](int64_t j, auto tag) {
+        lanes_of<T>(H, [&](int64_t j, auto tag) {
           using V = decltype(tag);
           V v = vload<V>(g + j);
           V h_new = relu ? vrelu(v) : vtanh(v);
@@ -196,37 +225,35 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
   const bool need_w = w_ih.requires_grad() || w_hh.requires_grad() ||
                       (b_ih.defined() && b_ih.requires_grad()) ||
                       (b_hh.defined() && b_hh.requires_grad());
-  const bool has_bih = static_cast<bool>(bih), has_bhh = static_cast<bool>(bhh);
   std::vector<int64_t> sizes = batch_sizes;
   return make_output(
       std::move(out),
       lstm  ? "lstm"
       : gru ? "gru"
             : "rnn",
-      {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, [=](const Array& grad) {
-        const float* gy = grad.data();
-        Array dgi = uninitialized(N, GH);
-        Array dgh_own = uninitialized(gru ? N : 0, GH);  // GRU: r scales the hidden n part
-        Array& dgh = gru ? dgh_own : dgi;
-        Array dh = uninitialized(B, H), dc = uninitialized(lstm ? B : 0, H);
-        std::memcpy(dh.data(), gy + N * H, sizeof(float) * static_cast<size_t>(B * H));
-        if (lstm)
-          std::memcpy(dc.data(), gy + (N + B) * H, sizeof(float) * static_cast<size_t>(B * H));
-        const float* gs = gates->data();
-        for (int64_t s = 0; s < T; ++s) {
-          const int64_t t = reverse ? s : T - 1 - s;
+      {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, [=](const ArrayOf<T>& grad) {
+        const T* gy = grad.data();
+        ArrayOf<T> dgi = uninitialized<T>(N, GH);
+        ArrayOf<T> dgh_own = uninitialized<T>(gru ? N : 0, GH);  // GRU: r scales the hidden n
+        ArrayOf<T>& dgh = gru ? dgh_own : dgi;
+        ArrayOf<T> dh = uninitialized<T>(B, H), dc = uninitialized<T>(lstm ? B : 0, H);
+        std::memcpy(dh.data(), gy + N * H, sizeof(T) * static_cast<size_t>(B * H));
+        if (lstm) std::memcpy(dc.data(), gy + (N + B) * H, sizeof(T) * static_cast<size_t>(B * H));
+        const T* gs = gates->data();
+        for (int64_t s = 0; s < steps; ++s) {
+          const int64_t t = reverse ? s : steps - 1 - s;
           const int64_t bs = sizes[static_cast<size_t>(t)], r0 = offsets[static_cast<size_t>(t)];
           for (int64_t b = 0; b < bs; ++b) {
             const int64_t row = r0 + b * stride;
-            const float* g = gs + row * GH;
-            const float* go = gy + row * H;
-            float* dhb = dh.data() + b * H;
-            float* di = dgi.data() + row * GH;
+            const T* g = gs + row * GH;
+            const T* go = gy + row * H;
+            T* dhb = dh.data() + b * H;
+            T* di = dgi.data() + row * GH;
             if (lstm) {
-              float* dcb = dc.data() + b * H;
-              const float* cp = saved_a->data() + row * H;
-              const float* tc = saved_b->data() + row * H;
-              lanes(H, [&](int64_t j, auto tag) {
+              T* dcb = dc.data() + b * H;
+              const T* cp = saved_a->data() + row * H;
+              const T* tc = saved_b->data() + row * H;
+              lanes_of<T>(H, [&](int64_t j, auto tag) {
                 using V = decltype(tag);
                 V i = vload<V>(g + j), f = vload<V>(g + H + j), gg = vload<V>(g + 2 * H + j);
                 V o = vload<V>(g + 3 * H + j), tcj = vload<V>(tc + j);
@@ -239,10 +266,10 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
                 vstore(dcb + j, dcj * f);
               });
             } else if (gru) {
-              float* dq = dgh.data() + row * GH;
-              const float* hp = h_prev->data() + row * H;
-              const float* hn_part = saved_a->data() + row * H;
-              lanes(H, [&](int64_t j, auto tag) {
+              T* dq = dgh.data() + row * GH;
+              const T* hp = h_prev->data() + row * H;
+              const T* hn_part = saved_a->data() + row * H;
+              lanes_of<T>(H, [&](int64_t j, auto tag) {
                 using V = decltype(tag);
                 V r = vload<V>(g + j), z = vload<V>(g + H + j), n = vload<V>(g + 2 * H + j);
                 V dhj = vload<V>(dhb + j) + vload<V>(go + j);
@@ -255,43 +282,55 @@ Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batc
               });
             } else {
               const bool relu = mode == RnnMode::kReLU;
-              lanes(H, [&](int64_t j, auto tag) {
+              lanes_of<T>(H, [&](int64_t j, auto tag) {
                 using V = decltype(tag);
                 V y = vload<V>(g + j), dhj = vload<V>(dhb + j) + vload<V>(go + j);
                 vstore(di + j, relu ? vstep(y, dhj) : dhj * (V(1.f) - y * y));
               });
             }
           }
-          gemm(false, false, bs, H, GH, dgh.data() + r0 * GH, Whh->data(), gru ? 1.f : 0.f,
+          gemm(false, false, bs, H, GH, dgh.data() + r0 * GH, Whh->data(), T(gru ? 1 : 0),
                dh.data(), stride * GH);
         }
         Gradients grads(7);
         if (need_x) {
-          Array dx = uninitialized(N, I);
+          ArrayOf<T> dx = uninitialized<T>(N, I);
           in.input_grad(N, GH, I, dgi, dx.data());
           grads[0] = std::move(dx);
         }
         if (need_h0) grads[1] = std::move(dh);
         if (need_c0) grads[2] = std::move(dc);
         if (need_w) {
-          Array dwih = uninitialized(GH, I), dwhh = uninitialized(GH, H);
+          ArrayOf<T> dwih = uninitialized<T>(GH, I), dwhh = uninitialized<T>(GH, H);
           in.weight_grad(N, GH, I, dgi, dwih.data());
-          gemm(true, false, GH, H, N, dgh.data(), h_prev->data(), 0.f, dwhh.data());
+          gemm(true, false, GH, H, N, dgh.data(), h_prev->data(), T(0), dwhh.data());
           grads[3] = std::move(dwih);
           grads[4] = std::move(dwhh);
           if (has_bih) {
-            Array db = Array::from_shape({static_cast<size_t>(GH)});
+            ArrayOf<T> db = ArrayOf<T>::from_shape({static_cast<size_t>(GH)});
             column_sums(dgi, N, GH, db.data());
             grads[5] = std::move(db);
           }
           if (has_bhh) {
-            Array db = Array::from_shape({static_cast<size_t>(GH)});
+            ArrayOf<T> db = ArrayOf<T>::from_shape({static_cast<size_t>(GH)});
             column_sums(dgh, N, GH, db.data());
             grads[6] = std::move(db);
           }
         }
         return grads;
       });
+}
+
+}  // namespace
+
+Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
+                 const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
+                 const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major) {
+  const char* op = mode == RnnMode::kLSTM ? "lstm" : mode == RnnMode::kGRU ? "gru" : "rnn";
+  return ember::detail::by_dtype(x, op, [&](auto real) {
+    return rnn_layer_of<decltype(real)>(mode, x, batch_sizes, h0, c0, w_ih, w_hh, b_ih, b_hh,
+                                        reverse, batch_major);
+  });
 }
 
 }  // namespace ember::nn::detail

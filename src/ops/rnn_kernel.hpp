@@ -21,7 +21,8 @@ inline int64_t gate_count(RnnMode mode) { return functional::rnn_gate_count(mode
 // h0, c0 [B, H] (c0 only for LSTM); biases may be undefined.
 // batch_major: x holds a padded batch as [B, T] rows (batch_first without a transpose).
 // Returns [N + B, H] (outputs, then h_n) or, for LSTM, [N + 2B, H] (outputs, h_n, c_n).
-// The caller has checked that batch_sizes fit x and h0 (checked_batch_sizes).
+// The caller has checked that batch_sizes fit x and h0 (checked_batch_sizes) and that every
+// tensor has x's dtype, float32 or float64 (the op computes in it).
 Tensor rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
                  const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                  const Tensor& b_ih, const Tensor& b_hh, bool reverse, bool batch_major = false);

@@ -1,6 +1,9 @@
 // functional::rnn and the cell functions: the layers and directions of a recurrent stack over
 // the fused kernel of rnn.cpp. A padded batch runs as packed rows with every step full, so
 // both inputs share one path; each kernel's result is split into outputs and states by views.
+#include <string>
+#include <utility>
+
 #include "ember/nn/functional.hpp"
 #include "ember/nn/rnn.hpp"
 #include "ember/ops.hpp"
@@ -14,6 +17,14 @@ namespace {
 
 const char* layer_name(RnnMode mode) {
   return mode == RnnMode::kLSTM ? "LSTM" : mode == RnnMode::kGRU ? "GRU" : "RNN";
+}
+
+// Every defined tensor in the input's dtype: the kernel computes in it, and, as PyTorch's,
+// does not promote (a float64 input needs a float64 layer).
+void check_dtype(const char* op, const Tensor& input, const std::string& name, const Tensor& t) {
+  EMBER_CHECK_DTYPE(!t.defined() || t.dtype() == input.dtype(), op, ": expected ", name,
+                    " to have the input's dtype ", dtype_name(input.dtype()), ", got ",
+                    dtype_name(t.dtype()));
 }
 
 // The sizes every layer of a stack shares, read from its flat weights.
@@ -37,6 +48,22 @@ StackShape stack_shape(RnnMode mode, const std::vector<Tensor>& params, bool has
   return {params[0].size(1), params[1].size(1), D, per};
 }
 
+// The input's dtype for the states and the flat weights, named as the module's parameters.
+void check_dtypes(RnnMode mode, const Tensor& input, const Tensor& hx, const Tensor& cx,
+                  const std::vector<Tensor>& params, const StackShape& ss) {
+  const char* layer = layer_name(mode);
+  check_dtype(layer, input, "h_0", hx);
+  check_dtype(layer, input, "c_0", cx);
+  const char* kinds[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+  for (size_t k = 0; k < params.size(); ++k) {
+    const int64_t i = static_cast<int64_t>(k) / ss.per;  // layer * D + direction
+    check_dtype(layer, input,
+                ember::detail::cat(kinds[static_cast<int64_t>(k) % ss.per], "_l", i / ss.directions,
+                                   i % ss.directions == 1 ? "_reverse" : ""),
+                params[k]);
+  }
+}
+
 // Runs every layer and direction over packed rows; hx / cx are [L * D, batch, H] or undefined.
 std::tuple<Tensor, Tensor, Tensor> stack(RnnMode mode, const Tensor& rows,
                                          const std::vector<int64_t>& batch_sizes, int64_t batch,
@@ -54,7 +81,7 @@ std::tuple<Tensor, Tensor, Tensor> stack(RnnMode mode, const Tensor& rows,
   }
   Tensor h_all = hx.defined() ? hx.reshape({L * D * batch, H}) : Tensor();
   Tensor c_all = cx.defined() ? cx.reshape({L * D * batch, H}) : Tensor();
-  Tensor zero_state = zeros({batch, H});
+  Tensor zero_state = zeros({batch, H}, rows.dtype());
   const bool bias = ss.per == 4;
   std::vector<Tensor> h_n, c_n;
   Tensor layer_in = rows;
@@ -94,6 +121,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn(RnnMode mode, const Tensor& input, const 
   EMBER_CHECK_SHAPE(input.size(-1) == ss.input_size, layer, ": input.size(-1) must be equal to ",
                     "input_size. Expected ", ss.input_size, ", got ", input.size(-1),
                     " (input shape ", ember::detail::shape_str(input.shape()), ")");
+  check_dtypes(mode, input, hx, cx, params, ss);
   const bool unbatched = input.dim() == 2;
   // batch_first runs batch-major rows in place: no transpose of the input or the output.
   const bool batch_major = o.batch_first() && !unbatched;
@@ -127,6 +155,7 @@ std::tuple<PackedSequence, Tensor, Tensor> rnn(RnnMode mode, const PackedSequenc
                     ": packed input must be [N, input_size] with input_size ", ss.input_size,
                     ", got shape ", ember::detail::shape_str(data.shape()));
   EMBER_CHECK_SHAPE(input.batch_sizes.numel() > 0, layer, ": packed input has no steps");
+  check_dtypes(mode, data, hx, cx, params, ss);
   const std::vector<int64_t> sizes = detail::checked_batch_sizes(input, layer);
   const int64_t B = sizes[0];
   const bool permuted = input.sorted_indices.numel() > 0;
@@ -163,6 +192,9 @@ std::tuple<Tensor, Tensor> cell(RnnMode mode, const char* op, const Tensor& inpu
   EMBER_CHECK_SHAPE((input.dim() == 1 || input.dim() == 2) && input.size(-1) == I, op,
                     ": expected input [batch, ", I, "] or [", I, "], got shape ",
                     ember::detail::shape_str(input.shape()));
+  const std::pair<const char*, const Tensor*> operands[] = {
+      {"hx", &hx}, {"cx", &cx}, {"w_ih", &w_ih}, {"w_hh", &w_hh}, {"b_ih", &b_ih}, {"b_hh", &b_hh}};
+  for (const auto& [name, t] : operands) check_dtype(op, input, name, *t);
   const bool unbatched = input.dim() == 1;
   Tensor x = unbatched ? input.unsqueeze(0) : input;
   const int64_t B = x.size(0);

@@ -8,6 +8,44 @@
 
 namespace ember {
 
+namespace {
+// As PyTorch's index_add_ and scatter_add_: the input and the added values share one dtype.
+void check_same_dtype(const Tensor& a, const Tensor& added, const char* op, const char* what) {
+  EMBER_CHECK_DTYPE(a.dtype() == added.dtype(), op, ": expected both to have the same dtype, ",
+                    "but the input is ", dtype_name(a.dtype()), " and ", what, " is ",
+                    dtype_name(added.dtype()));
+}
+
+template <class T>
+Tensor index_add_of(const Tensor& a, int64_t dim, const std::vector<int64_t>& idx,
+                    const Tensor& source, T alpha) {
+  const Shape in = a.shape(), src_shape = source.shape();
+  const int64_t m = static_cast<int64_t>(idx.size());
+  const detail::DimSplit s = detail::split_at(in, dim);
+  ArrayOf<T> out = detail::pack<T>(a);  // the result: a's values, gathered where a view's sit
+  // The source's [outer * m, inner] rows (a 0-d source is one row): borrowed, or a view packed.
+  const detail::DenseOf<T> src(source);
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t k = 0; k < m; ++k) {
+      const T* from = src->data() + (o * m + k) * s.inner;
+      T* to = out.data() + (o * s.n + idx[k]) * s.inner;
+      for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
+    }
+  auto src_xshape = detail::to_xshape(src_shape);
+  return make_output(std::move(out), "index_add", {a, source}, [=](const ArrayOf<T>& g) {
+    // d a = g; d source = alpha * g's slices at the indices (index_select's forward).
+    ArrayOf<T> ds = ArrayOf<T>::from_shape(src_xshape);
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t k = 0; k < m; ++k) {
+        const T* from = g.data() + (o * s.n + idx[k]) * s.inner;
+        T* to = ds.data() + (o * m + k) * s.inner;
+        for (int64_t j = 0; j < s.inner; ++j) to[j] = alpha * from[j];
+      }
+    return gradients(g, std::move(ds));
+  });
+}
+}  // namespace
+
 Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& source,
                  float alpha) {
   dim = detail::wrap_dim(dim, a.dim(), "index_add");
@@ -22,34 +60,34 @@ Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const T
   EMBER_CHECK_SHAPE(ok, "index_add: source shape ", detail::shape_str(src_shape),
                     " must be the input shape ", detail::shape_str(in), " with dim ", dim,
                     " of size ", m, " (the number of indices)");
+  check_same_dtype(a, source, "index_add", "source");
   const detail::DimSplit s = detail::split_at(in, dim);
   std::vector<int64_t> idx = index.to_vector();
   for (int64_t i : idx)
     EMBER_CHECK_INDEX(i >= 0 && i < s.n, "index_add: index ", i, " out of range for dim ", dim,
                       " of size ", s.n);
-  Array out = detail::pack(a);  // the result: a's values, gathered where a view's sit
-  // The source read where it sits: its [outer * m, inner] rows (a 0-d source is one row).
-  const detail::RowReader src(source, source.dim() == 0 ? 0 : dim + 1);
-  std::vector<float> row_buffer;
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t k = 0; k < m; ++k) {
-      const float* from = src.row(o * m + k, row_buffer);
-      float* to = out.data() + (o * s.n + idx[k]) * s.inner;
-      for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
-    }
-  auto src_xshape = detail::to_xshape(src_shape);
-  return make_output(std::move(out), "index_add", {a, source}, [=](const Array& g) {
-    // d a = g; d source = alpha * g's slices at the indices (index_select's forward).
-    Array ds = Array::from_shape(src_xshape);
-    for (int64_t o = 0; o < s.outer; ++o)
-      for (int64_t k = 0; k < m; ++k) {
-        const float* from = g.data() + (o * s.n + idx[k]) * s.inner;
-        float* to = ds.data() + (o * m + k) * s.inner;
-        for (int64_t j = 0; j < s.inner; ++j) to[j] = alpha * from[j];
-      }
+  return detail::by_dtype(a, "index_add", [&](auto real) {
+    using T = decltype(real);
+    return index_add_of<T>(a, dim, idx, source, T(alpha));
+  });
+}
+
+namespace {
+// Adds src[from[i]] (read at read[i] through src's strides) into a's element to[i].
+template <class T>
+Tensor scatter_add_of(const Tensor& a, const Tensor& src, const std::vector<int64_t>& to,
+                      const std::vector<int64_t>& from, const std::vector<int64_t>& read) {
+  ArrayOf<T> out = detail::pack<T>(a);
+  const T* src_values = src.data_ptr<T>();  // src read where it sits, through its strides
+  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src_values[read[i]];
+  auto src_xshape = detail::to_xshape(src.shape());
+  return make_output(std::move(out), "scatter_add", {a, src}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> ds = xt::zeros<T>(src_xshape);  // src elements outside the index get nothing
+    for (size_t i = 0; i < to.size(); ++i) ds.data()[from[i]] = g.data()[to[i]];
     return gradients(g, std::move(ds));
   });
 }
+}  // namespace
 
 Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src) {
   dim = detail::wrap_dim(dim, a.dim(), "scatter_add");
@@ -62,6 +100,7 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const
                       "scatter_add: index shape ", detail::shape_str(is), " must be <= src shape ",
                       detail::shape_str(ss), " in every dim and <= input shape ",
                       detail::shape_str(in), " outside dim ", dim, " (fails at dim ", d, ")");
+  check_same_dtype(a, src, "scatter_add", "src");
   // Flat target offset in the input and source offset in src of every index element.
   auto strides = [](const Shape& s) {
     std::vector<int64_t> st(s.size(), 1);
@@ -91,14 +130,8 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const
       coord[d] = 0;
     }
   }
-  Array out = detail::pack(a);
-  const float* src_values = src.data_ptr();  // src read where it sits, through its strides
-  for (size_t i = 0; i < to.size(); ++i) out.data()[to[i]] += src_values[read[i]];
-  auto src_xshape = detail::to_xshape(ss);
-  return make_output(std::move(out), "scatter_add", {a, src}, [=](const Array& g) {
-    Array ds = xt::zeros<float>(src_xshape);  // src elements outside the index get nothing
-    for (size_t i = 0; i < to.size(); ++i) ds.data()[from[i]] = g.data()[to[i]];
-    return gradients(g, std::move(ds));
+  return detail::by_dtype(a, "scatter_add", [&](auto real) {
+    return scatter_add_of<decltype(real)>(a, src, to, from, read);
   });
 }
 
@@ -110,16 +143,21 @@ Tensor triangle(const Tensor& a, const char* op, Keep keep) {
   EMBER_CHECK_SHAPE(s.size() >= 2, op, ": input must have at least 2 dims (a matrix), got shape ",
                     detail::shape_str(s));
   if (a.dtype() == kBool) return triangle(a.to(kFloat32), op, keep).to(kBool);  // exact
-  const int64_t rows = s[s.size() - 2], cols = s.back();
-  Array mask = Array::from_shape(detail::to_xshape(s));
-  for (size_t k = 0; k < mask.size(); ++k) {
-    const int64_t j = static_cast<int64_t>(k) % cols, i = (static_cast<int64_t>(k) / cols) % rows;
-    mask.data()[k] = keep(j - i) ? 1.f : 0.f;
-  }
-  // A view is read through its strides; where(), not a product: -inf * 0 would be NaN.
-  Array out = xt::where(xt::not_equal(mask, 0.f), a.data(), 0.f);
-  return make_output(std::move(out), op, {a}, [mask = std::move(mask)](const Array& g) {
-    return gradients(Array(g * mask));
+  return detail::by_dtype(a, op, [&](auto real) {
+    using T = decltype(real);
+    const int64_t rows = s[s.size() - 2], cols = s.back();
+    ArrayOf<T> mask = ArrayOf<T>::from_shape(detail::to_xshape(s));
+    for (size_t k = 0; k < mask.size(); ++k) {
+      const int64_t j = static_cast<int64_t>(k) % cols, i = (static_cast<int64_t>(k) / cols) % rows;
+      mask.data()[k] = keep(j - i) ? T(1) : T(0);
+    }
+    // A view is read through its strides; where(), not a product: -inf * 0 would be NaN.
+    ArrayOf<T> out = detail::with_values_of<T>(a, [&](const auto& x) {
+      return ArrayOf<T>(xt::where(xt::not_equal(mask, T(0)), x, T(0)));
+    });
+    return make_output(std::move(out), op, {a}, [mask = std::move(mask)](const ArrayOf<T>& g) {
+      return gradients(ArrayOf<T>(g * mask));
+    });
   });
 }
 }  // namespace

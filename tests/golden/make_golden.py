@@ -96,11 +96,12 @@ OPS = {
 }
 
 
-def make_ops(w):
+def make_ops(w, dtype=torch.float32):
+    """dtype: the float inputs and gout converted to it (make_golden_float64.py's float64)."""
     for name, (fn, xs, idx) in OPS.items():
-        xs = [x.clone().requires_grad_(True) for x in xs]
+        xs = [x.to(dtype).clone().requires_grad_(True) for x in xs]
         out = fn(xs, idx)
-        gout = torch.randn(out.shape)
+        gout = torch.randn(out.shape).to(dtype)
         out.backward(gout)
         for k, x in enumerate(xs):
             w.tensor(name, f"x{k}", x)

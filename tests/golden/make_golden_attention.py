@@ -45,7 +45,7 @@ def record(w, case, module, inputs, out, extra=None):
     w.tensor(case, "gout", gout)
     w.tensor(case, "out", out)
     for name, t in (extra or {}).items():
-        w.tensor(case, name, t.float())
+        w.tensor(case, name, t.to(w.dtype))  # a bool mask as 0/1
 
 
 def leaf(*shape):

@@ -71,23 +71,28 @@ OPS = {
 }
 
 
+def write_cases(w, dtype=torch.float32):
+    """dtype: the leaf, other and gout converted to it (make_golden_float64.py's float64)."""
+    for op, (fn, positive) in OPS.items():
+        for view, (shape, make_view) in VIEWS.items():
+            name = f"{op}.{view}"
+            leaf = (torch.rand(shape) + 0.5 if positive else torch.randn(shape)).to(dtype)
+            leaf.requires_grad_(True)
+            other = torch.randn(3, 4).to(dtype)
+            out = fn(make_view(leaf), other)
+            gout = torch.randn(out.shape).to(dtype)
+            out.backward(gout)
+            w.tensor(name, "x0", leaf)
+            w.tensor(name, "x1", other)
+            w.tensor(name, "gout", gout)
+            w.tensor(name, "out", out)
+            w.tensor(name, "grad0", leaf.grad)
+
+
 def main():
     torch.manual_seed(12)
     with Writer(os.path.join(HERE, "noncontiguous.txt")) as w:
-        for op, (fn, positive) in OPS.items():
-            for view, (shape, make_view) in VIEWS.items():
-                name = f"{op}.{view}"
-                leaf = torch.rand(shape) + 0.5 if positive else torch.randn(shape)
-                leaf.requires_grad_(True)
-                other = torch.randn(3, 4)
-                out = fn(make_view(leaf), other)
-                gout = torch.randn(out.shape)
-                out.backward(gout)
-                w.tensor(name, "x0", leaf)
-                w.tensor(name, "x1", other)
-                w.tensor(name, "gout", gout)
-                w.tensor(name, "out", out)
-                w.tensor(name, "grad0", leaf.grad)
+        write_cases(w)
 
 
 if __name__ == "__main__":

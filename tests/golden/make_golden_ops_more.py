@@ -115,31 +115,35 @@ def cases():
     }
 
 
+def write_cases(w, dtype=torch.float32):
+    """dtype: the float inputs and gout converted to it (make_golden_float64.py's float64)."""
+    for name, (fn, xs, ids) in cases().items():
+        xs = [x.to(dtype).clone().requires_grad_(True) for x in xs]
+        result = fn(xs, ids)
+        out, indices = result if isinstance(result, tuple) else (result, None)
+        if out.dtype == torch.int64:  # argmax-like: indices only
+            out, indices = None, out
+        for k, x in enumerate(xs):
+            w.tensor(name, f"x{k}", x)
+        for k, t in enumerate(ids):
+            w.tensor(name, f"idx{k}", t)
+        if indices is not None:
+            w.tensor(name, "idxout", indices)
+        if out is None:
+            continue
+        w.tensor(name, "out", out.to(dtype))
+        if out.requires_grad:
+            gout = torch.randn(out.shape).to(dtype)
+            out.backward(gout)
+            w.tensor(name, "gout", gout)
+            for k, x in enumerate(xs):
+                w.tensor(name, f"grad{k}", x.grad if x.grad is not None else torch.zeros_like(x))
+
+
 def main():
     torch.manual_seed(10)
     with Writer(os.path.join(HERE, "ops_more.txt")) as w:
-        for name, (fn, xs, ids) in cases().items():
-            xs = [x.clone().requires_grad_(True) for x in xs]
-            result = fn(xs, ids)
-            out, indices = result if isinstance(result, tuple) else (result, None)
-            if out.dtype == torch.int64:  # argmax-like: indices only
-                out, indices = None, out
-            for k, x in enumerate(xs):
-                w.tensor(name, f"x{k}", x)
-            for k, t in enumerate(ids):
-                w.tensor(name, f"idx{k}", t)
-            if indices is not None:
-                w.tensor(name, "idxout", indices)
-            if out is None:
-                continue
-            w.tensor(name, "out", out.float() if out.dtype != torch.float32 else out)
-            if out.requires_grad:
-                gout = torch.randn(out.shape)
-                out.backward(gout)
-                w.tensor(name, "gout", gout)
-                for k, x in enumerate(xs):
-                    w.tensor(name, f"grad{k}", x.grad if x.grad is not None else
-                             torch.zeros_like(x))
+        write_cases(w)
 
 
 if __name__ == "__main__":

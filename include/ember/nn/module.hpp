@@ -63,6 +63,15 @@ class Module {
   // Sets requires_grad on every parameter (false freezes: no gradient, optimizers skip them).
   Module& requires_grad_(bool requires_grad = true);
 
+  // Converts every floating parameter and buffer to `dtype` in place, as PyTorch's
+  // module.to(torch.float64) (model.double()) and LibTorch's module->to(torch::kFloat64): the
+  // handles already held (a layer's `weight`, an optimizer's parameter list, a tied weight's
+  // second name) are the same tensors afterwards, now of `dtype`, with their requires_grad; a
+  // dense gradient is converted with its tensor (a row-sparse one, float32's, becomes dense).
+  // bool buffers stay bool. A parameter that was a view of a larger tensor gets a storage of
+  // its own. Throws DtypeError for a dtype that is not floating. Returns *this.
+  Module& to(Dtype dtype);
+
   virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -21,7 +21,7 @@ struct AdagradOptions : OptimizerOptionsBase<AdagradOptions> {
 
 struct AdagradState {
   int64_t step = 0;
-  Array sum;
+  Tensor sum;
   template <class S, class F>
   static void visit(S& s, F f) {
     f("sum", s.sum);

@@ -37,7 +37,7 @@ struct AdamWOptions : OptimizerOptionsBase<AdamWOptions> {
 
 struct AdamState {
   int64_t step = 0;
-  Array exp_avg, exp_avg_sq, max_exp_avg_sq;
+  Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
   template <class S, class F>
   static void visit(S& s, F f) {
     f("exp_avg", s.exp_avg);

@@ -74,6 +74,8 @@ class Optimizer {
   virtual void save_state(io::Archive& archive) const = 0;
   virtual void load_state(const io::Archive& archive) = 0;
   std::vector<const Tensor*> all_params() const;
+  // Throws DtypeError naming the optimizer for a parameter that is neither float32 nor float64.
+  void check_steppable(const Tensor& p) const;
   // Whether step() updates p: it has a gradient and requires grad (a frozen parameter, with
   // requires_grad false, is skipped as PyTorch skips it, and gets no state).
   static bool has_step(const Tensor& p) { return p.requires_grad() && p.has_grad(); }
@@ -81,27 +83,46 @@ class Optimizer {
   // NoGradGuard, with `w` the parameter's values as one writable contiguous buffer: a parameter
   // that is a view is updated through its layout (ValuesForWrite), and the write counts as an
   // in-place write (a backward that saved the old values throws). The state buffers and the
-  // spans of for_each_span index the same flat row-major order as `w`.
+  // spans of for_each_span index the same flat row-major order as `w`. `w` is a float* for a
+  // float32 parameter and a double* for a float64 one, which steps in double as PyTorch's:
+  // update is a generic lambda, the rule written once (`using T = std::remove_pointer_t<...>`).
   template <class Update>
   void for_each_param(Update&& update) {
     NoGradGuard no_grad;
     for (ParamGroup& group : groups_)
       for (Tensor& p : group.params) {
         if (!has_step(p)) continue;
-        ValuesForWrite w(p);
-        update(group, p, w.data());
+        if (p.dtype() == kFloat64) {
+          ValuesForWriteOf<double> w(p);
+          update(group, p, w.data());
+        } else {
+          check_steppable(p);
+          ValuesForWrite w(p);
+          update(group, p, w.data());
+        }
       }
   }
-  // A state buffer of p's shape, every element `value` (created on a parameter's first step).
-  static Array state_buffer(const Tensor& p, float value = 0.f) {
-    return Array(detail::to_xshape(p.shape()), value);
+  // A state buffer of p's shape and dtype, every element `value` (made on a parameter's first
+  // step).
+  static Tensor state_buffer(const Tensor& p, double value = 0.0) {
+    return full(p.shape(), value, p.dtype());
+  }
+  // A state buffer's values as T, the parameter's element type. A buffer of another dtype (a
+  // state loaded or made before model.to(kFloat64)) is converted first, as PyTorch's
+  // load_state_dict casts state to its parameter's dtype.
+  template <class T>
+  static T* state_values(Tensor& buffer) {
+    if (buffer.dtype() != dtype_of<T>::value) buffer = buffer.to(dtype_of<T>::value);
+    return buffer.impl()->storage->template data_as<T>();
   }
   // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
-  // touched row for a row-sparse one (coalesced first). `offset` indexes the flat parameter and
-  // its state buffers. Returns false when the parameter has no gradient.
+  // touched row for a row-sparse one (coalesced first; its float32 rows are read as T for a
+  // float64 parameter). `offset` indexes the flat parameter and its state buffers. Returns
+  // false when the parameter has no gradient.
+  template <class T>
   static bool for_each_span(
       const Tensor& param,
-      const std::function<void(int64_t offset, const float* grad, int64_t n)>& update);
+      const std::function<void(int64_t offset, const T* grad, int64_t n)>& update);
 
   std::vector<ParamGroup> groups_;
   std::unique_ptr<OptimizerOptions> defaults_;
@@ -109,8 +130,9 @@ class Optimizer {
 };
 
 // The part every optimizer shares: a small State struct per parameter, created on first use.
-// State provides `int64_t step` and `static void visit(S& state, F f)` calling f(name, Array&)
-// for each buffer; a buffer of dimension 0 is "not created yet".
+// State provides `int64_t step` and `static void visit(S& state, F f)` calling f(name, Tensor&)
+// for each buffer; an undefined buffer is "not created yet". A buffer has its parameter's
+// dtype (float32 or float64).
 template <class Options, class State>
 class OptimizerWithState : public Optimizer {
  protected:
@@ -133,8 +155,8 @@ class OptimizerWithState : public Optimizer {
       if (it == state_.end()) continue;
       std::string prefix = "state." + std::to_string(k) + ".";
       archive.index_tensors[prefix + "step"] = IndexTensor({it->second.step}, {});
-      State::visit(it->second, [&](const char* buffer, const Array& value) {
-        if (value.dimension() > 0) archive.tensors[prefix + buffer] = Tensor(value);
+      State::visit(it->second, [&](const char* buffer, const Tensor& value) {
+        if (value.defined()) archive.tensors[prefix + buffer] = value.clone();
       });
     }
   }
@@ -148,14 +170,16 @@ class OptimizerWithState : public Optimizer {
       if (step == archive.index_tensors.end()) continue;
       State s;
       s.step = step->second.item();
-      State::visit(s, [&](const char* buffer, Array& value) {
+      State::visit(s, [&](const char* buffer, Tensor& value) {
         auto it = archive.tensors.find(prefix + buffer);
         if (it == archive.tensors.end()) return;
         EMBER_CHECK_SHAPE(it->second.shape() == params[k]->shape(), name(),
                           ": load_state_dict: ", prefix, buffer, " has shape ",
                           detail::shape_str(it->second.shape()), " but the parameter has ",
                           detail::shape_str(params[k]->shape()));
-        value = it->second.data();
+        // A copy of its own, in the parameter's dtype (a float32 state loads into float64).
+        const Tensor converted = it->second.to(params[k]->dtype());
+        value = converted.impl() == it->second.impl() ? converted.clone() : converted;
       });
       loaded.emplace(params[k]->impl().get(), std::move(s));
     }

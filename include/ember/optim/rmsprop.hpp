@@ -21,7 +21,7 @@ struct RMSpropOptions : OptimizerOptionsBase<RMSpropOptions> {
 
 struct RMSpropState {
   int64_t step = 0;
-  Array square_avg, momentum_buffer, grad_avg;
+  Tensor square_avg, momentum_buffer, grad_avg;
   template <class S, class F>
   static void visit(S& s, F f) {
     f("square_avg", s.square_avg);

@@ -22,7 +22,7 @@ struct SGDOptions : OptimizerOptionsBase<SGDOptions> {
 
 struct SGDState {
   int64_t step = 0;
-  Array momentum_buffer;
+  Tensor momentum_buffer;
   template <class S, class F>
   static void visit(S& s, F f) {
     f("momentum_buffer", s.momentum_buffer);
