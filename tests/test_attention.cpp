@@ -217,15 +217,17 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
       {randn({2, 3, 2}, true), randn({2, 3, 2}, true), randn({2, 3, 2}, true)});
   CHECK_GRADCHECK([](const std::vector<Tensor>& x) { return F::layer_norm(x[0], {3}, x[1], x[2]); },
                   {randn({2, 3}, true), randn({3}, true), randn({3}, true)});
+  // The modules in float64 (PyTorch's module.double()), as the inputs gradcheck converts.
   nn::MultiheadAttention mha(4, 2);
+  mha.to(kFloat64);
   Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3}, kBool);
-  auto params = mha.parameters();
   std::vector<Tensor> inputs{randn({3, 2, 4}, true)};
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) { return std::get<0>(mha(x[0], x[0], x[0], kpm)); },
       inputs);
   // Parameters too: the lambda points the module at the perturbed copies.
   nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
+  cross.to(kFloat64);
   Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2}, kBool);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) {
@@ -240,6 +242,7 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
        cross.k_proj_weight, cross.v_proj_weight, randn({12}, true), cross.out_proj.weight});
   nn::TransformerEncoderLayer layer(
       nn::TransformerEncoderLayerOptions(4, 2).dim_feedforward(6).dropout(0.0).norm_first(true));
+  layer.to(kFloat64);
   CHECK_GRADCHECK([&](const std::vector<Tensor>& x) { return layer(x[0]); },
                   {randn({3, 2, 4}, true)});
 }
@@ -349,6 +352,41 @@ TEST_CASE("scaled_dot_product_attention in float64: float32's values to its roun
         CHECK(grads[1][j].dtype() == kFloat64);
         check_float32_rounding(grads[1][j], grads[0][j], "grad");
       }
+    }
+  }
+}
+
+TEST_CASE("MultiheadAttention in float64: float32's outputs, weights and gradients") {
+  for (bool separate : {false, true}) {
+    CAPTURE(separate);
+    auto options = nn::MultiheadAttentionOptions(8, 2).batch_first(separate);
+    if (separate) options.kdim(5).vdim(3);
+    manual_seed(21);
+    nn::MultiheadAttention mha32(options);
+    manual_seed(21);
+    nn::MultiheadAttention mha64(options);
+    mha64.to(kFloat64);
+    const Tensor q = randn({3, 4, 8}), k = separate ? randn({3, 2, 5}) : q;
+    const Tensor v = separate ? randn({3, 2, 3}) : q,
+                 mask = separate ? randn({4, 2}) : randn({3, 3});
+    const Tensor kpm = separate ? tensor({0, 1, 0, 0, 0, 0}, {3, 2}, kBool) : Tensor();
+    Tensor out[2], weights[2], grads[2];
+    for (int i : {0, 1}) {
+      nn::MultiheadAttention& mha = i ? mha64 : mha32;
+      const Dtype dtype = i ? kFloat64 : kFloat32;
+      Tensor x = q.to(dtype).detach().requires_grad_();
+      Tensor key = separate ? k.to(dtype) : x, value = separate ? v.to(dtype) : x;
+      // the float32 mask added to float64 scores; the bool padding mask as it is
+      std::tie(out[i], weights[i]) = mha(x, key, value, kpm, true, mask);
+      (sum(out[i] * out[i]) + sum(weights[i])).backward();
+      grads[i] = x.grad();
+    }
+    check_float32_rounding(out[1], out[0], "out");
+    check_float32_rounding(weights[1], weights[0], "weights");
+    check_float32_rounding(grads[1], grads[0], "grad_query");
+    for (auto& [name, p] : mha64.named_parameters()) {
+      CAPTURE(name);
+      CHECK(p.grad().dtype() == kFloat64);
     }
   }
 }

@@ -145,7 +145,7 @@ AttentionResultOf<T> attention(const std::vector<Tensor>& inputs, const Attentio
   std::vector<SavedValuesOf<T>> data;
   std::vector<Shape> shapes;
   for (const Tensor& t : inputs) {
-    data.push_back(saved<T>(t));
+    data.push_back(detail::saved<T>(t));
     shapes.push_back(t.shape());
   }
   auto probs = std::make_shared<ArrayOf<T>>(ArrayOf<T>::from_shape(
@@ -224,7 +224,7 @@ Tensor attention_weights(const std::vector<Tensor>& inputs, const AttentionSpecO
   std::vector<Shape> shapes;
   std::vector<bool> needs;
   for (const Tensor& t : inputs) {
-    data.push_back(saved<T>(t));
+    data.push_back(detail::saved<T>(t));
     shapes.push_back(t.shape());
     needs.push_back(t.requires_grad());
   }
