@@ -217,15 +217,17 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
       {randn({2, 3, 2}, true), randn({2, 3, 2}, true), randn({2, 3, 2}, true)});
   CHECK_GRADCHECK([](const std::vector<Tensor>& x) { return F::layer_norm(x[0], {3}, x[1], x[2]); },
                   {randn({2, 3}, true), randn({3}, true), randn({3}, true)});
+  // The modules in float64 (PyTorch's module.double()), as the inputs gradcheck converts.
   nn::MultiheadAttention mha(4, 2);
+  mha.to(kFloat64);
   Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3}, kBool);
-  auto params = mha.parameters();
   std::vector<Tensor> inputs{randn({3, 2, 4}, true)};
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) { return std::get<0>(mha(x[0], x[0], x[0], kpm)); },
       inputs);
   // Parameters too: the lambda points the module at the perturbed copies.
   nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
+  cross.to(kFloat64);
   Tensor kpm2 = tensor({0, 1, 0, 0}, {2, 2}, kBool);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) {
@@ -240,6 +242,7 @@ TEST_CASE("gradcheck: attention, MultiheadAttention, encoder layer, layer_norm")
        cross.k_proj_weight, cross.v_proj_weight, randn({12}, true), cross.out_proj.weight});
   nn::TransformerEncoderLayer layer(
       nn::TransformerEncoderLayerOptions(4, 2).dim_feedforward(6).dropout(0.0).norm_first(true));
+  layer.to(kFloat64);
   CHECK_GRADCHECK([&](const std::vector<Tensor>& x) { return layer(x[0]); },
                   {randn({3, 2, 4}, true)});
 }
@@ -298,4 +301,122 @@ TEST_CASE("attention errors name the layer and the values") {
       "TransformerEncoderLayer: activation must be \"relu\" or \"gelu\", got "
       "\"tanh\"",
       ValueError);
+}
+
+namespace {
+// a64 (float64) equals a32 (the same op in float32) to float32's rounding.
+void check_float32_rounding(const Tensor& a64, const Tensor& a32, const char* what) {
+  CAPTURE(what);
+  REQUIRE(a64.dtype() == kFloat64);
+  REQUIRE(a64.shape() == a32.shape());
+  const std::vector<double> x = detail::values_as_double(a64), y = detail::values_as_double(a32);
+  for (size_t i = 0; i < x.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(x[i] - y[i]) <= 1e-5 * (1 + std::abs(x[i])));
+  }
+}
+}  // namespace
+
+TEST_CASE("scaled_dot_product_attention in float64: float32's values to its rounding") {
+  manual_seed(12);
+  const Tensor q = randn({2, 3, 4, 5}), k = randn({2, 3, 6, 5}), v = randn({2, 3, 6, 2});
+  const Tensor gout = randn({2, 3, 4, 2});
+  struct Case {
+    const char* name;
+    Tensor mask;
+    double dropout_p;
+    bool causal;
+  };
+  const Case cases[] = {
+      {"plain", Tensor(), 0.0, false},
+      // a float32 mask added to float64 scores (converted, as a float mask of q's dtype)
+      {"float32 mask", randn({4, 6}), 0.0, false},
+      {"float64 mask per head", randn({2, 3, 4, 6}).to(kFloat64), 0.0, false},
+      {"bool mask, causal", randn({2, 1, 4, 6}) > 0.f, 0.0, true},
+      {"dropout", Tensor(), 0.4, false},
+  };
+  for (const Case& c : cases) {
+    SUBCASE(c.name) {
+      Tensor out[2], grads[2][3];
+      for (Dtype dtype : {kFloat32, kFloat64}) {
+        const int i = dtype == kFloat64;
+        Tensor x[3] = {q.to(dtype).detach().requires_grad_(), k.to(dtype).detach().requires_grad_(),
+                       v.to(dtype).detach().requires_grad_()};
+        manual_seed(4);  // one draw of the dropout mask for both dtypes
+        out[i] = F::scaled_dot_product_attention(x[0], x[1], x[2], c.mask, c.dropout_p, c.causal);
+        out[i].backward(gout.to(dtype));
+        for (int j = 0; j < 3; ++j) grads[i][j] = x[j].grad();
+      }
+      check_float32_rounding(out[1], out[0], "out");
+      for (int j = 0; j < 3; ++j) {
+        CHECK(grads[1][j].dtype() == kFloat64);
+        check_float32_rounding(grads[1][j], grads[0][j], "grad");
+      }
+    }
+  }
+}
+
+TEST_CASE("MultiheadAttention in float64: float32's outputs, weights and gradients") {
+  for (bool separate : {false, true}) {
+    CAPTURE(separate);
+    auto options = nn::MultiheadAttentionOptions(8, 2).batch_first(separate);
+    if (separate) options.kdim(5).vdim(3);
+    manual_seed(21);
+    nn::MultiheadAttention mha32(options);
+    manual_seed(21);
+    nn::MultiheadAttention mha64(options);
+    mha64.to(kFloat64);
+    const Tensor q = randn({3, 4, 8}), k = separate ? randn({3, 2, 5}) : q;
+    const Tensor v = separate ? randn({3, 2, 3}) : q,
+                 mask = separate ? randn({4, 2}) : randn({3, 3});
+    const Tensor kpm = separate ? tensor({0, 1, 0, 0, 0, 0}, {3, 2}, kBool) : Tensor();
+    Tensor out[2], weights[2], grads[2];
+    for (int i : {0, 1}) {
+      nn::MultiheadAttention& mha = i ? mha64 : mha32;
+      const Dtype dtype = i ? kFloat64 : kFloat32;
+      Tensor x = q.to(dtype).detach().requires_grad_();
+      Tensor key = separate ? k.to(dtype) : x, value = separate ? v.to(dtype) : x;
+      // the float32 mask added to float64 scores; the bool padding mask as it is
+      std::tie(out[i], weights[i]) = mha(x, key, value, kpm, true, mask);
+      (sum(out[i] * out[i]) + sum(weights[i])).backward();
+      grads[i] = x.grad();
+    }
+    check_float32_rounding(out[1], out[0], "out");
+    check_float32_rounding(weights[1], weights[0], "weights");
+    check_float32_rounding(grads[1], grads[0], "grad_query");
+    for (auto& [name, p] : mha64.named_parameters()) {
+      CAPTURE(name);
+      CHECK(p.grad().dtype() == kFloat64);
+    }
+  }
+}
+
+TEST_CASE("attention in float64: dtype errors and the subsequent mask's dtype") {
+  const Tensor x = zeros({2, 3, 4}), y = zeros({2, 3, 4}, kFloat64);
+  CHECK_THROWS_WITH_AS(F::scaled_dot_product_attention(x, y, x),
+                       "scaled_dot_product_attention: expected k to have the dtype of q (float32), "
+                       "got float64 (as PyTorch, convert with .to(dtype))",
+                       DtypeError);
+  const Tensor b = x.to(kBFloat16);
+  CHECK_THROWS_WITH_AS(F::scaled_dot_product_attention(b, b, b),
+                       "scaled_dot_product_attention: got a bfloat16 tensor, and "
+                       "scaled_dot_product_attention computes in float32 or float64 (a bool "
+                       "tensor is read only where a mask belongs); convert it first with "
+                       ".to(kFloat32)",
+                       DtypeError);
+  nn::MultiheadAttention mha(4, 2);
+  CHECK_THROWS_WITH_AS(mha(y, y, y),
+                       "multi_head_attention_forward: expected in_proj_weight to have the dtype "
+                       "of query (float64), got float32 (as PyTorch, convert with .to(dtype))",
+                       DtypeError);
+
+  const Tensor m64 = nn::generate_square_subsequent_mask(3, kFloat64);
+  REQUIRE(m64.dtype() == kFloat64);
+  const Tensor m32 = nn::generate_square_subsequent_mask(3);
+  CHECK(detail::values_as_double(m64) == detail::values_as_double(m32));
+  CHECK(m64.data_ptr<double>()[1] == -INFINITY);
+  CHECK(m64.data_ptr<double>()[3] == 0.0);
+  // As PyTorch's dtype=torch.bool: True above the diagonal, MultiheadAttention's hidden keys.
+  const Tensor hidden = nn::generate_square_subsequent_mask(3, kBool);
+  CHECK(equal(hidden, triu(ones({3, 3}, kBool), 1)));
 }

@@ -63,7 +63,9 @@ TEST_CASE("golden: a loss on MultiheadAttention's weights gets PyTorch's gradien
 
 TEST_CASE("gradcheck: MultiheadAttention's weights, averaged and per head, with dropout") {
   manual_seed(4);
+  // The modules in float64 (PyTorch's module.double()), as the inputs gradcheck converts.
   nn::MultiheadAttention mha(4, 2);
+  mha.to(kFloat64);
   Tensor kpm = tensor({0, 0, 1, 0, 0, 0}, {2, 3}, kBool);
   for (bool average : {true, false}) {
     CAPTURE(average);
@@ -76,17 +78,20 @@ TEST_CASE("gradcheck: MultiheadAttention's weights, averaged and per head, with 
   // Cross attention with separate projections: the weights reach query, key and the q/k
   // projections, never value or v_proj_weight.
   nn::MultiheadAttention cross(nn::MultiheadAttentionOptions(4, 2).kdim(3).vdim(2));
+  cross.to(kFloat64);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) {
         cross.q_proj_weight = x[2];
         cross.k_proj_weight = x[3];
         cross.in_proj_bias = x[4];
-        return std::get<1>(cross(x[0], x[1], randn({2, 2, 2}), Tensor(), true, Tensor(), false));
+        const Tensor value = randn({2, 2, 2}).to(kFloat64);
+        return std::get<1>(cross(x[0], x[1], value, Tensor(), true, Tensor(), false));
       },
       {randn({3, 2, 4}, true), randn({2, 2, 3}, true), cross.q_proj_weight, cross.k_proj_weight,
        randn({12}, true)});
   // Training-mode dropout: the same mask on every evaluation (seeded), scaled weights.
   nn::MultiheadAttention drop(nn::MultiheadAttentionOptions(4, 2).dropout(0.3));
+  drop.to(kFloat64);
   CHECK_GRADCHECK(
       [&](const std::vector<Tensor>& x) {
         manual_seed(9);

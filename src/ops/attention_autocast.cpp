@@ -63,7 +63,7 @@ AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const Atte
   });
 
   Tensor result = make_output(std::move(out), s.op, inputs, [=](const Array& g) {
-    std::vector<Array> grads = zeroed_grads(shapes, needs);
+    std::vector<Array> grads = zeroed_grads<float>(shapes, needs);
     const bool dq = needs[s.q.input], dk = needs[s.k.input], dv = needs[s.v.input];
     parallel_rows(BH, work * 2, [&](int64_t lo, int64_t hi) {
       std::vector<float> P(static_cast<size_t>(L * S)), dP(static_cast<size_t>(L * S));

@@ -2,58 +2,66 @@
 // head in place from the projections, and the output projection. Self-attention (query, key
 // and value the same tensor) projects with one gemm into a packed [.., 3E] tensor.
 #include <cmath>
+#include <type_traits>
 
 #include "../bool_values.hpp"
 #include "../dense.hpp"
-#include "../gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/autocast.hpp"
+#include "ember/gemm.hpp"
 #include "ember/nn/attention.hpp"
 #include "ember/ops.hpp"
+#include "op_helpers.hpp"
 
 namespace ember::nn::functional {
 
 namespace {
 
 // y = x · W[row0 : row0 + out]ᵀ + b[b0 : b0 + out]: one part of a packed projection, its
-// gradients written into the full W and b.
+// gradients written into the full W and b. T: float for float32 tensors, double for float64.
+template <class T>
 Tensor project(const Tensor& x, const Tensor& w, int64_t row0, int64_t out, const Tensor& b,
                int64_t b0) {
   const int64_t in = w.size(1), rows = x.numel() / in;
-  auto X = x.storage(), W = w.storage();
+  auto X = detail::saved<T>(x), W = detail::saved<T>(w);
   Shape shape = x.shape();
   shape.back() = out;
-  Array y = Array::from_shape(detail::to_xshape(shape));
-  float beta = 0.f;
+  ArrayOf<T> y = ArrayOf<T>::from_shape(detail::to_xshape(shape));
+  T beta = 0;
   if (b.defined()) {
-    const detail::Strided1D bias = detail::strided_1d(b);  // read through its stride
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < out; ++j) y.data()[r * out + j] = bias[b0 + j];
-    beta = 1.f;
+    auto fill = [&](const auto& bias) {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < out; ++j) y.data()[r * out + j] = bias[b0 + j];
+    };
+    if constexpr (std::is_same_v<T, float>)
+      fill(detail::strided_1d(b));  // read through its stride
+    else
+      fill(detail::pack<T>(b));  // float64 has no strided reader: a copy of 3E values
+    beta = 1;
   }
-  detail::sgemm(false, true, rows, out, in, 1.f, X->data(), in, W->data() + row0 * in, in, beta,
-                y.data(), out);
+  ember::gemm(false, true, rows, out, in, T(1), X->data(), in, W->data() + row0 * in, in, beta,
+              y.data(), out);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
   const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
   const int64_t bias_size = has_b ? b.numel() : 0;
   std::vector<Tensor> inputs{x, w};
   if (has_b) inputs.push_back(b);
-  return make_output(std::move(y), "in_projection", inputs, [=](const Array& g) {
+  return make_output(std::move(y), "in_projection", inputs, [=](const ArrayOf<T>& g) {
     Gradients grads(has_b ? 3 : 2);
     if (need_x) {
-      Array dx = Array::from_shape(X->shape());
-      detail::sgemm(false, false, rows, in, out, 1.f, g.data(), out, W->data() + row0 * in, in, 0.f,
-                    dx.data(), in);
+      ArrayOf<T> dx = ArrayOf<T>::from_shape(X->shape());
+      ember::gemm(false, false, rows, in, out, T(1), g.data(), out, W->data() + row0 * in, in, T(0),
+                  dx.data(), in);
       grads[0] = std::move(dx);
     }
     if (need_w) {
-      Array dw = xt::zeros<float>(W->shape());
-      detail::sgemm(true, false, out, in, rows, 1.f, g.data(), out, X->data(), in, 0.f,
-                    dw.data() + row0 * in, in);
+      ArrayOf<T> dw = xt::zeros<T>(W->shape());
+      ember::gemm(true, false, out, in, rows, T(1), g.data(), out, X->data(), in, T(0),
+                  dw.data() + row0 * in, in);
       grads[1] = std::move(dw);
     }
     if (need_b) {
-      Array db = xt::zeros<float>({static_cast<size_t>(bias_size)});
+      ArrayOf<T> db = xt::zeros<T>({static_cast<size_t>(bias_size)});
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < out; ++j) db.data()[b0 + j] += g.data()[r * out + j];
       grads[2] = std::move(db);
@@ -119,76 +127,89 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
                     detail::shape_str(b_in.shape()), " should be [", 3 * E, "]");
   EMBER_CHECK_SHAPE(o.out_proj_weight().defined() && o.out_proj_weight().shape() == (Shape{E, E}),
                     op, ": out_proj_weight should be ", detail::shape_str({E, E}));
-  detail::AttentionSpec s;
-  s.op = "multi_head_attention";
-  s.batch = N;
-  s.heads = H;
-  s.L = L;
-  s.S = S;
-  s.dk = s.dv = hd;
-  s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  s.dropout_p = o.training() ? o.dropout_p() : 0.0;
-  s.out_shape = query.shape();
-  auto layout = [&](int input, int64_t c0, int64_t width, int64_t length) {
-    detail::HeadLayout l;  // in a fresh projection: its storage and its gradient alike
-    l.input = input;
-    l.read.offset = c0;
-    l.read.head_stride = hd;
-    l.read.batch_stride = batch_first ? length * width : width;
-    l.read.row_stride = batch_first ? width : N * width;
-    l.grad = l.read;
-    return l;
-  };
-  std::vector<Tensor> inputs;
-  if (!separate && query.impl() == key.impl() && key.impl() == value.impl()) {
-    inputs.push_back(linear(query, w_in, b_in));  // [.., 3E], one gemm
-    s.q = layout(0, 0, 3 * E, L);
-    s.k = layout(0, E, 3 * E, L);
-    s.v = layout(0, 2 * E, 3 * E, L);
-  } else {
-    auto part = [&](const Tensor& x, int i, const Tensor& own) {
-      return separate ? project(x, own, 0, E, b_in, i * E)
-                      : project(x, w_in, i * E, E, b_in, i * E);
+  // Every tensor of the layer in one dtype, as PyTorch's linear requires; the masks are
+  // converted to it.
+  detail::check_same_dtype(
+      op,
+      {query, key, value, w_in, b_in, o.q_proj_weight(), o.k_proj_weight(), o.v_proj_weight(),
+       o.out_proj_weight(), o.out_proj_bias()},
+      {"query", "key", "value", "in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight",
+       "v_proj_weight", "out_proj_weight", "out_proj_bias"});
+  return detail::by_dtype(query, op, [&](auto real) -> std::tuple<Tensor, Tensor> {
+    using T = decltype(real);
+    detail::AttentionSpecOf<T> s;
+    s.op = "multi_head_attention";
+    s.batch = N;
+    s.heads = H;
+    s.L = L;
+    s.S = S;
+    s.dk = s.dv = hd;
+    s.scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
+    s.dropout_p = o.training() ? o.dropout_p() : 0.0;
+    s.out_shape = query.shape();
+    auto layout = [&](int input, int64_t c0, int64_t width, int64_t length) {
+      detail::HeadLayout l;  // in a fresh projection: its storage and its gradient alike
+      l.input = input;
+      l.read.offset = c0;
+      l.read.head_stride = hd;
+      l.read.batch_stride = batch_first ? length * width : width;
+      l.read.row_stride = batch_first ? width : N * width;
+      l.grad = l.read;
+      return l;
     };
-    inputs.push_back(part(query, 0, o.q_proj_weight()));
-    inputs.push_back(part(key, 1, o.k_proj_weight()));
-    inputs.push_back(part(value, 2, o.v_proj_weight()));
-    s.q = layout(0, 0, E, L);
-    s.k = layout(1, 0, E, S);
-    s.v = layout(2, 0, E, S);
-  }
-  s.out = layout(0, 0, E, L).read;
-  Array padding, mask;
-  const Tensor& key_padding_mask = o.key_padding_mask();
-  if (key_padding_mask.defined()) {
-    const Shape want = unbatched ? Shape{S} : Shape{N, S};
-    EMBER_CHECK_SHAPE(key_padding_mask.shape() == want, op, ": key_padding_mask shape ",
-                      detail::shape_str(key_padding_mask.shape()), " should be ",
-                      detail::shape_str(want));
-    // True = a padded key (-inf); a float mask is added to the scores, as PyTorch 1.13's.
-    padding = detail::pack(detail::additive_mask(key_padding_mask, true, op, "key_padding_mask"));
-    s.key_padding_mask = &padding;
-  }
-  if (o.attn_mask().defined()) {
-    Shape sm = o.attn_mask().shape();
-    EMBER_CHECK_SHAPE(sm == (Shape{L, S}) || sm == (Shape{N * H, L, S}), op, ": attn_mask shape ",
-                      detail::shape_str(sm), " should be ", detail::shape_str({L, S}), " or ",
-                      detail::shape_str({N * H, L, S}));
-    // True = not allowed (-inf); a float mask is added to the scores.
-    mask = detail::pack(detail::additive_mask(o.attn_mask(), true, op, "attn_mask"));
-    s.attn_mask = &mask;
-  }
-  // Under autocast in bfloat16, unless the weights are asked for (they are read from float32
-  // probabilities).
-  s.autocast = autocast::is_enabled() && !o.need_weights();
-  detail::AttentionResult r = detail::attention(inputs, s);
-  Tensor out = linear(r.out, o.out_proj_weight(), o.out_proj_bias());
-  if (unbatched) out = out.squeeze(1);
-  if (!o.need_weights()) return {out, Tensor()};
-  Tensor weights = detail::attention_weights(inputs, s, r);  // [N, H, L, S]
-  if (o.average_attn_weights()) weights = mean(weights, {1});
-  if (unbatched) weights = weights.squeeze(0);
-  return {out, weights};
+    std::vector<Tensor> inputs;
+    if (!separate && query.impl() == key.impl() && key.impl() == value.impl()) {
+      inputs.push_back(linear(query, w_in, b_in));  // [.., 3E], one gemm
+      s.q = layout(0, 0, 3 * E, L);
+      s.k = layout(0, E, 3 * E, L);
+      s.v = layout(0, 2 * E, 3 * E, L);
+    } else {
+      auto part = [&](const Tensor& x, int i, const Tensor& own) {
+        return separate ? project<T>(x, own, 0, E, b_in, i * E)
+                        : project<T>(x, w_in, i * E, E, b_in, i * E);
+      };
+      inputs.push_back(part(query, 0, o.q_proj_weight()));
+      inputs.push_back(part(key, 1, o.k_proj_weight()));
+      inputs.push_back(part(value, 2, o.v_proj_weight()));
+      s.q = layout(0, 0, E, L);
+      s.k = layout(1, 0, E, S);
+      s.v = layout(2, 0, E, S);
+    }
+    s.out = layout(0, 0, E, L).read;
+    ArrayOf<T> padding, mask;
+    const Tensor& key_padding_mask = o.key_padding_mask();
+    if (key_padding_mask.defined()) {
+      const Shape want = unbatched ? Shape{S} : Shape{N, S};
+      EMBER_CHECK_SHAPE(key_padding_mask.shape() == want, op, ": key_padding_mask shape ",
+                        detail::shape_str(key_padding_mask.shape()), " should be ",
+                        detail::shape_str(want));
+      // True = a padded key (-inf); a float mask is added to the scores, as PyTorch 1.13's.
+      padding = detail::pack<T>(
+          detail::additive_mask_as(key_padding_mask, query.dtype(), true, op, "key_padding_mask"));
+      s.key_padding_mask = &padding;
+    }
+    if (o.attn_mask().defined()) {
+      Shape sm = o.attn_mask().shape();
+      EMBER_CHECK_SHAPE(sm == (Shape{L, S}) || sm == (Shape{N * H, L, S}), op, ": attn_mask shape ",
+                        detail::shape_str(sm), " should be ", detail::shape_str({L, S}), " or ",
+                        detail::shape_str({N * H, L, S}));
+      // True = not allowed (-inf); a float mask is added to the scores.
+      mask = detail::pack<T>(
+          detail::additive_mask_as(o.attn_mask(), query.dtype(), true, op, "attn_mask"));
+      s.attn_mask = &mask;
+    }
+    // Under autocast in bfloat16, unless the weights are asked for (they are read from float32
+    // probabilities); a float64 layer never is.
+    s.autocast = std::is_same_v<T, float> && autocast::is_enabled() && !o.need_weights();
+    detail::AttentionResultOf<T> r = detail::attention(inputs, s);
+    Tensor out = linear(r.out, o.out_proj_weight(), o.out_proj_bias());
+    if (unbatched) out = out.squeeze(1);
+    if (!o.need_weights()) return {out, Tensor()};
+    Tensor weights = detail::attention_weights(inputs, s, r);  // [N, H, L, S]
+    if (o.average_attn_weights()) weights = mean(weights, {1});
+    if (unbatched) weights = weights.squeeze(0);
+    return {out, weights};
+  });
 }
 
 }  // namespace ember::nn::functional

@@ -75,8 +75,9 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
 namespace ember::nn {
 
 // [size, size] float mask: 0 on and below the diagonal, -inf above (PyTorch's
-// Transformer.generate_square_subsequent_mask).
-Tensor generate_square_subsequent_mask(int64_t size);
+// Transformer.generate_square_subsequent_mask, and its dtype: kFloat64 for a float64 model;
+// kBool gives True above the diagonal, a bool mask of the same meaning).
+Tensor generate_square_subsequent_mask(int64_t size, Dtype dtype = kFloat32);
 
 struct MultiheadAttentionOptions {
   MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads)
