@@ -4,7 +4,6 @@
 // for float32 and float64 (T).
 #include <cmath>
 #include <limits>
-#include <type_traits>
 
 #include "ember/autograd.hpp"
 #include "ember/nn/conv.hpp"
@@ -46,30 +45,12 @@ int64_t pooled_length(const char* op, int64_t L, int64_t k, int64_t s, int64_t p
   return T;
 }
 
-// x's rows (the last dim) as a float64 op reads them: packed once (float64 has no speed target),
-// where float32 reads x where it sits through a RowReader. The same interface.
-class PackedRows {
- public:
-  PackedRows(const Tensor& x, int64_t last_dim)
-      : values_(detail::pack<double>(x)), L_(x.size(last_dim)) {}
-  double at(int64_t r, int64_t k) const { return values_.data()[r * L_ + k]; }
-  const double* row(int64_t r, std::vector<double>& /*scratch*/) const {
-    return values_.data() + r * L_;
-  }
-
- private:
-  ArrayOf<double> values_;
-  int64_t L_;
-};
-template <class T>
-using RowsOf = std::conditional_t<std::is_same_v<T, float>, detail::RowReader, PackedRows>;
-
 // out[r, t] = x[r, idx[r, t]]; backward adds g back at idx.
 template <class T>
 Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T_out,
                    std::vector<int64_t> idx) {
   ArrayOf<T> y = ArrayOf<T>::from_shape(detail::to_xshape(with_length(x, T_out)));
-  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
+  const detail::RowReaderOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T_out; ++t) {
       const int64_t j = idx[static_cast<size_t>(i * T_out + t)];
@@ -92,7 +73,7 @@ Tensor gather_rows(const char* op, const Tensor& x, Rows r, int64_t T_out,
 template <class T, class Window>
 std::vector<int64_t> argmax_windows(const Tensor& x, Rows r, int64_t T_out, Window window) {
   std::vector<int64_t> idx(static_cast<size_t>(r.rows * T_out), -1);
-  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
+  const detail::RowReaderOf<T> x_rows(x, x.dim() - 1);  // x where it sits, through its strides
   for (int64_t i = 0; i < r.rows; ++i)
     for (int64_t t = 0; t < T_out; ++t) {
       auto [begin, end, step] = window(t);
@@ -128,7 +109,7 @@ template <class T>
 Tensor average_rows_of(const char* op, const Tensor& x, Rows r, int64_t T_out,
                        std::vector<Span> spans) {
   ArrayOf<T> y = ArrayOf<T>::from_shape(detail::to_xshape(with_length(x, T_out)));
-  const RowsOf<T> x_rows(x, x.dim() - 1);  // x where it sits, one row at a time
+  const detail::RowReaderOf<T> x_rows(x, x.dim() - 1);  // x where it sits, one row at a time
   std::vector<T> row_buffer;
   for (int64_t i = 0; i < r.rows; ++i) {
     const T* xd = x_rows.row(i, row_buffer);
