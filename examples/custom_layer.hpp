@@ -5,14 +5,18 @@
 #include <ember/ember.hpp>
 #include <xtensor/xmath.hpp>
 
-// swish(x) = x * sigmoid(x): forward with xtensor, backward as a closure beside it.
+// swish(x) = x * sigmoid(x): forward with xtensor, backward as a closure beside it. Written
+// once for float32 and float64 (T = float or double), so gradcheck can run it in float64.
 inline ember::Tensor swish(const ember::Tensor& x) {
-  auto X = x.storage();  // keep the input's data, never the Tensor
-  auto s = std::make_shared<ember::Array>(1.f / (1.f + xt::exp(-*X)));
-  ember::Array y = *X * *s;
-  return ember::make_output(std::move(y), "swish", {x}, [X, s](const ember::Array& g) {
-    // d/dx x·σ(x) = σ(x) + x·σ(x)·(1 − σ(x))
-    return ember::gradients(ember::Array(g * (*s + *X * *s * (1.f - *s))));
+  return ember::dispatch_floating(x, "swish", [&](auto real) {
+    using T = decltype(real);
+    auto X = ember::saved<T>(x);  // keep the input's data, never the Tensor
+    auto s = std::make_shared<ember::ArrayOf<T>>(T(1) / (T(1) + xt::exp(-*X)));
+    ember::ArrayOf<T> y = *X * *s;
+    return ember::make_output(std::move(y), "swish", {x}, [X, s](const ember::ArrayOf<T>& g) {
+      // d/dx x·σ(x) = σ(x) + x·σ(x)·(1 − σ(x))
+      return ember::gradients(g * (*s + *X * *s * (T(1) - *s)));
+    });
   });
 }
 

@@ -53,7 +53,9 @@ void add_into(Array& acc, const Array& g) {
   else
     acc += g;
 }
-void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { acc += g; }
+// (noalias: a plain += would build a temporary and swap it in, leaving a borrowed .grad's
+// storage unwritten.)
+void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc) += g; }
 
 // A gradient must have its input's dtype (a bfloat16 leaf takes float32's): a backward that
 // hands over another is Ember's bug, named here rather than read as the wrong bits.
@@ -156,9 +158,9 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
   if (g.sparse ? same_dims(g.sparse->dense_shape)
                : (g.dtype == kFloat64 ? same_dims(g.dense64.shape()) : same_dims(g.dense.shape())))
     return;
-  Shape got = g.sparse ? g.sparse->dense_shape
-                       : (g.dtype == kFloat64 ? detail::to_shape(g.dense64)
-                                              : detail::to_shape(g.dense));
+  Shape got = g.sparse
+                  ? g.sparse->dense_shape
+                  : (g.dtype == kFloat64 ? detail::to_shape(g.dense64) : detail::to_shape(g.dense));
   throw ShapeError(detail::cat("backward: ", node.name, " returned a gradient of shape ",
                                detail::shape_str(got), " for an input of shape ",
                                detail::shape_str(Shape(expected.begin(), expected.end()))));
@@ -187,7 +189,8 @@ void deliver_dense(TensorImpl& leaf, Gradient&& g, Capture* capture) {
     if (it != capture->leaves.end()) capture->add<T>(it->second, densify<T>(std::move(g)));
     return;
   }
-  if (!leaf.hooks.empty()) g = Gradient(run_hooks<T>(leaf.hooks, densify<T>(std::move(g)), nullptr));
+  if (!leaf.hooks.empty())
+    g = Gradient(run_hooks<T>(leaf.hooks, densify<T>(std::move(g)), nullptr));
   std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
   accumulate_leaf(leaf, std::move(g));
 }
@@ -364,8 +367,8 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       if constexpr (std::is_same_v<T, float>)
         grads = node->backward ? node->backward(*grad) : detail::SinkEngine::run<T>(*node, *grad);
       else
-        grads = node->backward64 ? node->backward64(*grad)
-                                 : detail::SinkEngine::run<T>(*node, *grad);
+        grads =
+            node->backward64 ? node->backward64(*grad) : detail::SinkEngine::run<T>(*node, *grad);
     }
     grad_out.reset();
     EMBER_CHECK(grads.size() == node->inputs.size(), "backward: ", node->name, " returned ",

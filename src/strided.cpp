@@ -172,8 +172,8 @@ void gather_strided(const double* base, const Shape& shape, const Shape& strides
                     double* out) {
   walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { out[i] = base[p]; });
 }
-void write_strided(const double* values, const Shape& shape, const Shape& strides,
-                   int64_t offset, double* base) {
+void write_strided(const double* values, const Shape& shape, const Shape& strides, int64_t offset,
+                   double* base) {
   walk_strided(shape, strides, offset, [&](int64_t i, int64_t p) { base[p] = values[i]; });
 }
 void scatter_add_strided(const double* values, const Shape& shape, const Shape& strides,
@@ -183,8 +183,8 @@ void scatter_add_strided(const double* values, const Shape& shape, const Shape& 
 
 namespace {
 template <class T>
-void copy_strided_of(const T* src, const Shape& shape, const Shape& src_strides,
-                     int64_t src_offset, T* dst, const Shape& dst_strides, int64_t dst_offset) {
+void copy_strided_of(const T* src, const Shape& shape, const Shape& src_strides, int64_t src_offset,
+                     T* dst, const Shape& dst_strides, int64_t dst_offset) {
   const size_t rank = shape.size();
   for (int64_t d : shape)
     if (d == 0) return;

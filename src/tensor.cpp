@@ -201,13 +201,12 @@ ArrayOf<T> borrow_values(const Tensor& t) {
   const TensorImpl& impl = *t.impl();
   EMBER_CHECK(!impl.view, "internal: borrow_values of a view (shape ", shape_str(t.shape()),
               "): a view has no array of its own");
-  return borrowed<T>(impl.storage.get(), typename ArrayOf<T>::shape_type(
-                                             impl.layout.shape.begin(), impl.layout.shape.end()));
+  return borrowed<T>(impl.storage.get(), typename ArrayOf<T>::shape_type(impl.layout.shape.begin(),
+                                                                         impl.layout.shape.end()));
 }
 
 template <class T>
-DenseOf<T>::DenseOf(const Tensor& t)
-    : values_(t.is_view() ? pack<T>(t) : borrow_values<T>(t)) {}
+DenseOf<T>::DenseOf(const Tensor& t) : values_(t.is_view() ? pack<T>(t) : borrow_values<T>(t)) {}
 
 template <class T>
 ArrayOf<T> own_values(const Tensor& t) {
@@ -410,7 +409,7 @@ Tensor Tensor::detach() const {
 }
 
 Tensor Tensor::clone() const {
-  if (dtype() != kFloat32) return detail::copy_as(*this, dtype(), "clone");
+  if (dtype() != kFloat32) return detail::copy_as(*this, dtype(), "clone");  // float64 included
   return make_output(detail::pack(*this), "clone", {*this},
                      [](const Array& g) { return gradients(g); });
 }
@@ -440,8 +439,8 @@ SavedValuesOf<T>::SavedValuesOf() : values_(borrowed<T>(nullptr, {})) {}
 template <class T>
 SavedValuesOf<T>::SavedValuesOf(std::shared_ptr<const Storage> storage, const Dims& shape)
     : storage_(std::move(storage)),
-      values_(borrowed<T>(storage_.get(),
-                          typename ArrayOf<T>::shape_type(shape.begin(), shape.end()))),
+      values_(
+          borrowed<T>(storage_.get(), typename ArrayOf<T>::shape_type(shape.begin(), shape.end()))),
       version_(storage_->version.load(std::memory_order_relaxed)) {}
 
 template <class T>

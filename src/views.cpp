@@ -52,23 +52,31 @@ ViewLayout contiguous_layout(const Shape& shape) {
 }
 
 // The gradient of a view's input: the output gradient put back where each element came from.
-Array scatter_back(const Array& grad, const ViewLayout& from, const Shape& input_shape) {
+template <class T>
+ArrayOf<T> scatter_back(const ArrayOf<T>& grad, const ViewLayout& from, const Shape& input_shape) {
   if (from.offset == 0 && count(from.shape) == count(input_shape) &&
       from.strides == detail::contiguous_strides(from.shape)) {
-    Array same = grad;  // a pure reshape: same order, new shape
+    ArrayOf<T> same = grad;  // a pure reshape: same order, new shape
     same.reshape(detail::to_xshape(input_shape));
     return same;
   }
-  Array out = xt::zeros<float>(detail::to_xshape(input_shape));
+  ArrayOf<T> out = xt::zeros<T>(detail::to_xshape(input_shape));
   detail::scatter_add_strided(grad.data(), from.shape, from.strides, from.offset, out.data());
   return out;
 }
 
-// The gradient through a view of a base of `base_shape` made at `region` (a storage layout).
-BackwardFn view_backward(const ViewLayout& region, const Shape& base_shape) {
-  return [region, base_shape](const Array& g) {
+// Records the backward of a view of a base of `base_shape` made at `region` (a storage
+// layout), in the gradient's element type: double for a float64 view, float otherwise.
+Tensor attach_view_backward(Tensor view, const char* name, const Tensor& base,
+                            const ViewLayout& region, const Shape& base_shape) {
+  if (view.dtype() == kFloat64)
+    return attach_grad_fn_of<double>(std::move(view), name, {base},
+                                     [region, base_shape](const ArrayOf<double>& g) {
+                                       return gradients(scatter_back(g, region, base_shape));
+                                     });
+  return attach_grad_fn(std::move(view), name, {base}, [region, base_shape](const Array& g) {
     return gradients(scatter_back(g, region, base_shape));
-  };
+  });
 }
 
 // A view of `t` through `transform`, recorded as op `name` when t needs grad.
@@ -93,8 +101,8 @@ Tensor make_view(const Tensor& t, const char* name, Transform transform) {
   Tensor out(std::move(impl));
   if (!needs_grad({t})) return out;
   Shape input_shape = t.shape();
-  return attach_grad_fn(std::move(out), name, {t},
-                        view_backward(transform(contiguous_layout(input_shape)), input_shape));
+  return attach_view_backward(std::move(out), name, t, transform(contiguous_layout(input_shape)),
+                              input_shape);
 }
 
 // Strides that let `layout` be read in `target` shape without a copy, or false (PyTorch's
@@ -145,16 +153,21 @@ void detail::rebase_view_history(const Tensor& view, const Tensor& result) {
       layout_of(view);  // the base is its whole storage: storage = base layout
   // base_new = base_old with the region replaced by result: the region's gradient goes to
   // result (whose history reaches base_old through the view's old node), the rest to base_old.
-  attach_grad_fn(base, "copy_slices", {base, result}, [region](const Array& g) {
-    Array rest = g;
-    Array zeros = xt::zeros<float>(detail::to_xshape(region.shape));
+  auto copy_slices = [region](const auto& g) {
+    using T = typename std::decay_t<decltype(g)>::value_type;
+    ArrayOf<T> rest = g;
+    ArrayOf<T> zeros = xt::zeros<T>(detail::to_xshape(region.shape));
     detail::write_strided(zeros.data(), region.shape, region.strides, region.offset, rest.data());
-    Array part = Array::from_shape(detail::to_xshape(region.shape));
+    ArrayOf<T> part = ArrayOf<T>::from_shape(detail::to_xshape(region.shape));
     detail::gather_strided(g.data(), region.shape, region.strides, region.offset, part.data());
     return gradients(std::move(rest), std::move(part));
-  });
+  };
+  if (base.dtype() == kFloat64)
+    attach_grad_fn_of<double>(base, "copy_slices", {base, result}, copy_slices);
+  else
+    attach_grad_fn(base, "copy_slices", {base, result}, copy_slices);
   v.history_version = v.storage->version.load(std::memory_order_relaxed);
-  attach_grad_fn(view, "as_strided", {base}, view_backward(region, base_shape));
+  attach_view_backward(view, "as_strided", base, region, base_shape);
 }
 
 void detail::refresh_view_history(const Tensor& view) {
@@ -172,7 +185,7 @@ void detail::refresh_view_history(const Tensor& view) {
               "Given that this use case is ambiguous and error-prone, it is forbidden: make the ",
               "view and the inplace either both under NoGradGuard or both outside it");
   v.history_version = now;
-  attach_grad_fn(view, "as_strided", {base}, view_backward(layout_of(view), base.shape()));
+  attach_view_backward(view, "as_strided", base, layout_of(view), base.shape());
 }
 
 Tensor Tensor::view(const Shape& requested) const {

@@ -18,10 +18,14 @@ int64_t allocations() {
 
 // A user's op in the sink form: y = 3x, whose backward adds 3g into x's gradient in place.
 Tensor triple(const Tensor& x) {
-  const auto shape = x.data().shape();
-  return make_output(Array(x.data() * 3.f), "triple", {x}, [shape](const Array& g, GradSink* s) {
-    s[0].accumulate(shape, [&](float beta, float* dx) {
-      for (size_t i = 0; i < g.size(); ++i) dx[i] = beta * dx[i] + 3.f * g.data()[i];
+  return dispatch_floating(x, "triple", [&](auto real) {
+    using T = decltype(real);
+    ArrayOf<T> y = *saved<T>(x) * T(3);
+    const auto shape = y.shape();
+    return make_output(std::move(y), "triple", {x}, [shape](const ArrayOf<T>& g, GradSink* sinks) {
+      sinks[0].accumulate<T>(shape, [&](T beta, T* dx) {
+        for (size_t i = 0; i < g.size(); ++i) dx[i] = beta * dx[i] + T(3) * g.data()[i];
+      });
     });
   });
 }

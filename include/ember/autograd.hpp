@@ -246,11 +246,31 @@ Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
 // For code written once for both (T = float or double, named: a lambda converts to either
 // BackwardFn, since an array converts to the other element type).
 template <class T>
-Tensor make_output_of(Tensor result, const char* name, TensorList inputs,
-                      BackwardFnOf<T> backward);
+Tensor make_output_of(Tensor result, const char* name, TensorList inputs, BackwardFnOf<T> backward);
 template <class T>
-Tensor attach_grad_fn_of(Tensor out, const char* name, TensorList inputs,
-                         BackwardFnOf<T> backward);
+Tensor attach_grad_fn_of(Tensor out, const char* name, TensorList inputs, BackwardFnOf<T> backward);
+
+// Calls f(T{}) with T the element type an op computes in for x's dtype: float for float32,
+// double for float64 (PyTorch's AT_DISPATCH_FLOATING_TYPES). Throws DtypeError naming `op`
+// for a bfloat16 or bool tensor. An op written once as a generic lambda,
+// `dispatch_floating(x, "swish", [&](auto real) { using T = decltype(real); ... })`, runs in
+// both dtypes (gradcheck runs in float64: docs/extending.md).
+namespace detail {
+[[noreturn]] void throw_no_kernel(const char* op, Dtype dtype);
+}
+template <class F>
+decltype(auto) dispatch_floating(const Tensor& x, const char* op, F&& f) {
+  const Dtype dtype = x.dtype();
+  if (dtype == kFloat64) return f(double{});
+  if (dtype != kFloat32) detail::throw_no_kernel(op, dtype);
+  return f(float{});
+}
+// What an op computing in T keeps of x for its backward: x.storage() for T = float, its
+// float64 values for T = double (`auto X = ember::saved<T>(x); ... *X`).
+template <class T>
+SavedValuesOf<T> saved(const Tensor& x) {
+  return detail::saved<T>(x);
+}
 
 // True when grad mode is on and one of `inputs` requires grad.
 bool needs_grad(TensorList inputs);

@@ -22,9 +22,9 @@ struct GradcheckOptions {
   // PyTorch's. With kFloat32, larger steps and tolerances (float32 rounding at eps = 1e-6
   // would swamp the difference) apply unless given.
   Dtype dtype = kFloat64;
-  double eps = 0;   // 0: 1e-6 in float64, 1e-3 in float32
-  double atol = 0;  // 0: 1e-5 in float64, 1e-3 in float32
-  double rtol = 0;  // 0: 1e-3 in float64, 1e-2 in float32
+  double eps = 0;     // 0: 1e-6 in float64, 1e-3 in float32
+  double atol = 0;    // 0: 1e-5 in float64, 1e-3 in float32
+  double rtol = 0;    // 0: 1e-3 in float64, 1e-2 in float32
   uint64_t seed = 7;  // seeds the random projection of the output
 };
 
@@ -75,9 +75,8 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   GradcheckResult result;
   for (size_t k = 0; k < args.size(); ++k) {
     if (!args[k].requires_grad()) continue;
-    const std::vector<double> analytic = args[k].grad().defined()
-                                             ? detail::values_as_double(args[k].grad())
-                                             : std::vector<double>();
+    const std::vector<double> analytic =
+        args[k].grad().defined() ? detail::values_as_double(args[k].grad()) : std::vector<double>();
     // Element i is set through the input's storage (args are fresh contiguous copies).
     auto set = [&](size_t i, double value) {
       NoGradGuard no_grad;
@@ -99,8 +98,8 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
       double got = analytic.empty() ? 0.0 : analytic[i];
       if (std::abs(got - numeric) > options.atol + options.rtol * std::abs(numeric)) {
         std::ostringstream msg;
-        msg << "gradcheck (" << dtype_name(args[k].dtype()) << "): input " << k << " element "
-            << i << ": autograd " << got << ", finite differences " << numeric;
+        msg << "gradcheck (" << dtype_name(args[k].dtype()) << "): input " << k << " element " << i
+            << ": autograd " << got << ", finite differences " << numeric;
         return {false, msg.str()};
       }
     }

@@ -29,8 +29,9 @@ namespace ember {
 // without a copy, and a new array becomes a tensor's storage without one. Ops compute in the
 // two floating dtypes: Array (float32, nearly all code) and ArrayOf<double> (float64).
 template <class T>
-using ArrayOf = xt::xarray_container<Buffer<T>, xt::layout_type::row_major,
-                                     xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>>;
+using ArrayOf =
+    xt::xarray_container<Buffer<T>, xt::layout_type::row_major,
+                         xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>>;
 using Array = ArrayOf<float>;
 using Shape = std::vector<int64_t>;
 

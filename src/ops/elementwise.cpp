@@ -176,20 +176,24 @@ Tensor div_of(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  return binary(a, b, Arith::Add, "add",
-                [](auto real, const Tensor& x, const Tensor& y) { return add_of<decltype(real)>(x, y); });
+  return binary(a, b, Arith::Add, "add", [](auto real, const Tensor& x, const Tensor& y) {
+    return add_of<decltype(real)>(x, y);
+  });
 }
 Tensor sub(const Tensor& a, const Tensor& b) {
-  return binary(a, b, Arith::Sub, "sub",
-                [](auto real, const Tensor& x, const Tensor& y) { return sub_of<decltype(real)>(x, y); });
+  return binary(a, b, Arith::Sub, "sub", [](auto real, const Tensor& x, const Tensor& y) {
+    return sub_of<decltype(real)>(x, y);
+  });
 }
 Tensor mul(const Tensor& a, const Tensor& b) {
-  return binary(a, b, Arith::Mul, "mul",
-                [](auto real, const Tensor& x, const Tensor& y) { return mul_of<decltype(real)>(x, y); });
+  return binary(a, b, Arith::Mul, "mul", [](auto real, const Tensor& x, const Tensor& y) {
+    return mul_of<decltype(real)>(x, y);
+  });
 }
 Tensor div(const Tensor& a, const Tensor& b) {
-  return binary(a, b, Arith::Div, "div",
-                [](auto real, const Tensor& x, const Tensor& y) { return div_of<decltype(real)>(x, y); });
+  return binary(a, b, Arith::Div, "div", [](auto real, const Tensor& x, const Tensor& y) {
+    return div_of<decltype(real)>(x, y);
+  });
 }
 
 namespace {
@@ -256,9 +260,8 @@ Tensor rdiv(float a, const Tensor& b) {
     using T = decltype(real);
     auto B = detail::saved<T>(b);
     return make_output(detail::elementwise<T>(b, [a](const auto& x) { return T(a) / x; }), "div",
-                       {b}, [a, B](const ArrayOf<T>& g) {
-                         return gradients(-g * T(a) / (*B * *B));
-                       });
+                       {b},
+                       [a, B](const ArrayOf<T>& g) { return gradients(-g * T(a) / (*B * *B)); });
   });
 }
 
@@ -390,18 +393,19 @@ Tensor pick_of(const Tensor& a, const Tensor& b, bool largest, const char* op) {
   auto a_wins = [largest](const ArrayOf<T>& x, const ArrayOf<T>& y) {
     ArrayOf<T> strictly = largest ? ArrayOf<T>(xt::where(x > y, T(1), T(0)))
                                   : ArrayOf<T>(xt::where(x < y, T(1), T(0)));
-    return ArrayOf<T>(xt::where(xt::isnan(x) || strictly > T(0), T(1),
-                                xt::where(xt::equal(x, y), T(0.5), T(0))));
+    return ArrayOf<T>(
+        xt::where(xt::isnan(x) || strictly > T(0), T(1), xt::where(xt::equal(x, y), T(0.5), T(0))));
   };
   // a wins where it is better or NaN; a tie picks either, as they are equal.
   const Shape out_shape = broadcast_shapes(sa, sb, op);
-  ArrayOf<T> out = largest ? detail::elementwise<T>(a, b, out_shape,
-                                                    [](const auto& x, const auto& y) {
-                                                      return xt::where(xt::isnan(x) || x > y, x, y);
-                                                    })
-                           : detail::elementwise<T>(a, b, out_shape, [](const auto& x, const auto& y) {
-                               return xt::where(xt::isnan(x) || x < y, x, y);
-                             });
+  ArrayOf<T> out = largest
+                       ? detail::elementwise<T>(a, b, out_shape,
+                                                [](const auto& x, const auto& y) {
+                                                  return xt::where(xt::isnan(x) || x > y, x, y);
+                                                })
+                       : detail::elementwise<T>(a, b, out_shape, [](const auto& x, const auto& y) {
+                           return xt::where(xt::isnan(x) || x < y, x, y);
+                         });
   return make_output(std::move(out), op, {a, b}, [=](const ArrayOf<T>& g) {
     ArrayOf<T> w = a_wins(*A, *B);
     return gradients(sum_to(g * w, sa), sum_to(g * (T(1) - w), sb));
@@ -413,7 +417,8 @@ Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
     const auto [x, y] = detail::promoted(a, b);
     return pick(x, y, largest, op);
   }
-  return detail::by_dtype(a, op, [&](auto real) { return pick_of<decltype(real)>(a, b, largest, op); });
+  return detail::by_dtype(a, op,
+                          [&](auto real) { return pick_of<decltype(real)>(a, b, largest, op); });
 }
 }  // namespace
 

@@ -95,17 +95,23 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
   EMBER_CHECK_SHAPE(result.shape() == self.shape(), op, ": output with shape ",
                     detail::shape_str(self.shape()), " doesn't match the broadcast shape ",
                     detail::shape_str(result.shape()));
+  // A float32 tensor updated by a float64 operand keeps its dtype (PyTorch casts the result
+  // back; the conversion is recorded, so the gradient flows through it).
+  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
   TensorImpl& impl = *self.impl();
-  // Packed before writing: result may be a view (copy_), even one overlapping self.
-  const detail::Dense packed(result);
-  const Array& values = *packed;
-  if (impl.view) {
-    const ViewLayout layout = detail::layout_of(self);
-    detail::write_strided(values.data(), layout.shape, layout.strides, layout.offset,
-                          impl.storage->data());
-  } else {
-    std::copy(values.begin(), values.end(), impl.storage->data());
-  }
+  detail::by_dtype(self, op, [&](auto real) {
+    using T = decltype(real);
+    // Packed before writing: result may be a view (copy_), even one overlapping self.
+    const detail::DenseOf<T> packed(result);
+    const ArrayOf<T>& values = *packed;
+    T* storage = impl.storage->data_as<T>();
+    if (impl.view) {
+      const ViewLayout layout = detail::layout_of(self);
+      detail::write_strided(values.data(), layout.shape, layout.strides, layout.offset, storage);
+    } else {
+      std::copy(values.begin(), values.end(), storage);
+    }
+  });
   self.bump_version();
   if (recording && impl.base) {
     detail::rebase_view_history(self, result);
@@ -116,20 +122,24 @@ const Tensor& apply_inplace(const Tensor& self, const char* op, TensorList other
   return self;
 }
 
-// The result of fill_/zero_/copy_: the overwritten values get a zero gradient, as in PyTorch.
-Tensor overwrite(const Tensor& self, Array values, const char* op, const Tensor& src) {
+// The result of fill_/zero_/copy_ in T: the overwritten values get a zero gradient, as in
+// PyTorch. src (copy_'s) has T's dtype.
+template <class T>
+Tensor overwrite(const Tensor& self, ArrayOf<T> values, const char* op, const Tensor& src) {
   const bool has_src = src.defined();
   Shape src_shape = has_src ? src.shape() : Shape{};
-  return make_output(std::move(values), op, {self, src}, [has_src, src_shape](const Array& g) {
-    return gradients(Array(xt::zeros<float>(g.shape())),
+  return make_output(std::move(values), op, {self, src}, [has_src, src_shape](const ArrayOf<T>& g) {
+    return gradients(ArrayOf<T>(xt::zeros<T>(g.shape())),
                      has_src ? Gradient(sum_to(g, src_shape)) : Gradient());
   });
 }
 
-Array broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
+template <class T>
+ArrayOf<T> broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
   detail::broadcast_shapes(shape, src.shape(), op);
-  Array out = xt::broadcast(src.data(), detail::to_xshape(shape));  // through its strides
-  return out;
+  return detail::with_values_of<T>(src, [&](const auto& values) {
+    return ArrayOf<T>(xt::broadcast(values, detail::to_xshape(shape)));  // through its strides
+  });
 }
 
 // fill_ and zero_; fill_(0) on grad() empties a row-sparse gradient, as zero_() of a PyTorch
@@ -139,7 +149,10 @@ const Tensor& fill(const Tensor& self, float value, const char* op) {
   return apply_inplace(
       self, op, {}, false,
       [&](const Tensor& t) {
-        return overwrite(t, Array(detail::to_xshape(t.shape()), value), op, Tensor());
+        return detail::by_dtype(t, op, [&](auto real) {
+          using T = decltype(real);
+          return overwrite(t, ArrayOf<T>(detail::to_xshape(t.shape()), T(value)), op, Tensor());
+        });
       },
       sparse);
 }
@@ -175,7 +188,12 @@ const Tensor& Tensor::zero_() const { return fill(*this, 0.0f, "zero_"); }
 const Tensor& Tensor::fill_(float value) const { return fill(*this, value, "fill_"); }
 const Tensor& Tensor::copy_(const Tensor& src) const {
   return apply_inplace(*this, "copy_", {src}, false, [&](const Tensor& self) {
-    return overwrite(self, broadcast_to(src, self.shape(), "copy_"), "copy_", src);
+    // src in self's dtype (a recorded conversion: its gradient comes back in src's dtype)
+    const Tensor from = src.dtype() == self.dtype() ? src : src.to(self.dtype());
+    return detail::by_dtype(self, "copy_", [&](auto real) {
+      using T = decltype(real);
+      return overwrite(self, broadcast_to<T>(from, self.shape(), "copy_"), "copy_", from);
+    });
   });
 }
 const Tensor& Tensor::clamp_(float min, float max) const {

@@ -1,5 +1,6 @@
 // Losses. cross_entropy is one fused pass: stable log-softmax, NLL and label smoothing.
 #include <cmath>
+#include <type_traits>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
 
@@ -25,16 +26,20 @@ void check_targets(const char* op, const Shape& input, const IndexTensor& target
                       " out of range for ", input[1], " classes");
 }
 
-// Per-row losses `rows` reduced as asked; `scale` maps a row's loss to its weight in the result.
-Array reduce_rows(const Array& rows, Reduction reduction, float count) {
+// Per-row losses `rows` reduced as asked; `count` is what Mean divides by. T is the dtype the
+// loss computes in (float or double), as everywhere in this file.
+template <class T>
+ArrayOf<T> reduce_rows(const ArrayOf<T>& rows, Reduction reduction, T count) {
   if (reduction == Reduction::None) return rows;
-  float total = xt::sum(rows)();
-  return Array(reduction == Reduction::Mean ? total / count : total);
+  T total = xt::sum(rows)();
+  return ArrayOf<T>(reduction == Reduction::Mean ? total / count : total);
 }
 
-float row_weight(Reduction reduction, float count, const Array& g, int64_t i) {
+// The weight of row i's loss in the result's gradient g.
+template <class T>
+T row_weight(Reduction reduction, T count, const ArrayOf<T>& g, int64_t i) {
   if (reduction == Reduction::None) return g.data()[i];
-  float w = g.data()[0];
+  T w = g.data()[0];
   return reduction == Reduction::Mean ? w / count : w;
 }
 
@@ -42,51 +47,57 @@ float row_weight(Reduction reduction, float count, const Array& g, int64_t i) {
 // `kept`: the log-probabilities themselves, or for cross_entropy under autocast the logits in
 // bfloat16 (half the bytes, as PyTorch's autocast linear hands them over), whose softmax it
 // recomputes (rounded log-probabilities of -10 would be 3% off; rounded logits are not).
-Tensor nll_from_log_probs(const Tensor& input, const SavedValues& log_probs, SavedValues kept,
-                          bool kept_logits, const IndexTensor& targets,
+// Autocast keeps float32 logits only: kept_logits is false for T = double.
+template <class T>
+Tensor nll_from_log_probs(const Tensor& input, const SavedValuesOf<T>& log_probs,
+                          SavedValuesOf<T> kept, bool kept_logits, const IndexTensor& targets,
                           const CrossEntropyOptions& o, bool input_is_logits, const char* op) {
   const int64_t N = log_probs->shape()[0], C = log_probs->shape()[1];
-  const float eps = static_cast<float>(o.label_smoothing());
+  const T eps = static_cast<T>(o.label_smoothing());
   std::vector<int64_t> t = targets.to_vector();
-  Array rows = xt::zeros<float>({static_cast<size_t>(N)});
-  float count = 0.f;
+  ArrayOf<T> rows = xt::zeros<T>({static_cast<size_t>(N)});
+  T count = 0;
   for (int64_t i = 0; i < N; ++i) {
     if (t[i] == o.ignore_index()) continue;
-    const float* lp = log_probs->data() + i * C;
-    float smooth = 0.f;
-    if (eps > 0.f)
+    const T* lp = log_probs->data() + i * C;
+    T smooth = 0;
+    if (eps > T(0))
       for (int64_t c = 0; c < C; ++c) smooth -= lp[c];
-    rows.data()[i] = -(1.f - eps) * lp[t[i]] + eps / static_cast<float>(C) * smooth;
-    count += 1.f;
+    rows.data()[i] = -(T(1) - eps) * lp[t[i]] + eps / static_cast<T>(C) * smooth;
+    count += T(1);
   }
   Reduction reduction = o.reduction();
   int64_t ignore = o.ignore_index();
-  return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const Array& g) {
-    Array dx = Array::from_shape(kept->shape());
+  return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const ArrayOf<T>& g) {
+    ArrayOf<T> dx = ArrayOf<T>::from_shape(kept->shape());
     // Rows are independent: split between threads, bit-identical for any count.
     detail::parallel_rows(N, N * C * 8, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
-        float* d = dx.data() + i * C;
+        T* d = dx.data() + i * C;
         if (t[i] == ignore) {
-          std::fill_n(d, C, 0.f);
+          std::fill_n(d, C, T(0));
           continue;
         }
-        const float w = row_weight(reduction, count, g, i);
-        const float* row = kept->data() + i * C;
-        const float smooth = eps / static_cast<float>(C);
+        const T w = row_weight(reduction, count, g, i);
+        const T* row = kept->data() + i * C;
+        const T smooth = eps / static_cast<T>(C);
         // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
         if (input_is_logits) {
           // p = exp(log p), or for logits exp(row - max) / sum: one pass of exp either way.
-          float inv = 1.f;
-          if (kept_logits)
-            inv = 1.f / detail::kernels::exp_shifted(row, d, C, detail::kernels::max_of(row, C));
-          else
-            detail::kernels::exp_shifted(row, d, C, 0.f);
+          T inv = 1;
+          if constexpr (std::is_same_v<T, float>) {
+            if (kept_logits)
+              inv = 1.f / detail::kernels::exp_shifted(row, d, C, detail::kernels::max_of(row, C));
+            else
+              detail::kernels::exp_shifted(row, d, C, 0.f);
+          } else {
+            for (int64_t c = 0; c < C; ++c) d[c] = std::exp(row[c]);
+          }
           for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] * inv - smooth);
         } else {
           std::fill_n(d, C, -w * smooth);
         }
-        d[t[i]] -= w * (1.f - eps);
+        d[t[i]] -= w * (T(1) - eps);
       }
     });
     return gradients(std::move(dx));
@@ -123,15 +134,22 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
   EMBER_CHECK_VALUE(options.label_smoothing() >= 0.0 && options.label_smoothing() <= 1.0,
                     "cross_entropy: label_smoothing must be in [0, 1], got ",
                     options.label_smoothing());
-  // Log-softmax over classes, row by row, without recording it as a separate op.
-  Tensor log_probs = [&] {
-    NoGradGuard no_grad;
-    return log_softmax(logits, 1);
-  }();
-  const bool bf16 = detail::keeps_bf16(logits);
-  return nll_from_log_probs(logits, log_probs.storage(),
-                            bf16 ? SavedValues::rounded_to_bfloat16(logits) : log_probs.storage(),
-                            bf16, targets, options, true, "cross_entropy");
+  return detail::by_dtype(logits, "cross_entropy", [&](auto real) {
+    using T = decltype(real);
+    // Log-softmax over classes, row by row, without recording it as a separate op.
+    Tensor log_probs = [&] {
+      NoGradGuard no_grad;
+      return log_softmax(logits, 1);
+    }();
+    auto kept = detail::saved<T>(log_probs);
+    bool bf16 = false;
+    if constexpr (std::is_same_v<T, float>) {
+      bf16 = detail::keeps_bf16(logits);
+      if (bf16) kept = SavedValues::rounded_to_bfloat16(logits);
+    }
+    return nll_from_log_probs<T>(logits, detail::saved<T>(log_probs), kept, bf16, targets, options,
+                                 true, "cross_entropy");
+  });
 }
 
 Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
@@ -140,22 +158,36 @@ Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
   check_targets("nll_loss", log_probs.shape(), targets, options.ignore_index());
   EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
                     "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");
-  return nll_from_log_probs(log_probs, log_probs.storage(), log_probs.storage(), false, targets,
-                            options, false, "nll_loss");
+  return detail::by_dtype(log_probs, "nll_loss", [&](auto real) {
+    using T = decltype(real);
+    return nll_from_log_probs<T>(log_probs, detail::saved<T>(log_probs),
+                                 detail::saved<T>(log_probs), false, targets, options, false,
+                                 "nll_loss");
+  });
 }
 
+// mse_loss and binary_cross_entropy_with_logits take an input and a target of one dtype: mixed
+// float dtypes are promoted (float64 wins), as PyTorch's mse_loss does.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   EMBER_CHECK_SHAPE(input.shape() == target.shape(), "mse_loss: input shape ",
                     detail::shape_str(input.shape()), " and target shape ",
                     detail::shape_str(target.shape()), " differ");
-  auto diff = std::make_shared<Array>(input.data() - target.data());  // strided reads
-  float count = static_cast<float>(input.numel());
-  Array out = reduce_rows(Array(*diff * *diff), reduction, count);
-  return make_output(std::move(out), "mse_loss", {input, target}, [=](const Array& g) {
-    Array d = reduction == Reduction::None
-                  ? Array(2.f * g * *diff)
-                  : Array(2.f * row_weight(reduction, count, g, 0) * *diff);
-    return gradients(d, Array(-d));
+  if (input.dtype() != target.dtype()) {
+    const auto [x, y] = detail::promoted(input, target);
+    return mse_loss(x, y, reduction);
+  }
+  return detail::by_dtype(input, "mse_loss", [&](auto real) {
+    using T = decltype(real);
+    auto diff = std::make_shared<ArrayOf<T>>(detail::elementwise<T>(  // strided reads
+        input, target, input.shape(), [](const auto& x, const auto& y) { return x - y; }));
+    T count = static_cast<T>(input.numel());
+    ArrayOf<T> out = reduce_rows(ArrayOf<T>(*diff * *diff), reduction, count);
+    return make_output(std::move(out), "mse_loss", {input, target}, [=](const ArrayOf<T>& g) {
+      ArrayOf<T> d = reduction == Reduction::None
+                         ? ArrayOf<T>(T(2) * g * *diff)
+                         : ArrayOf<T>(T(2) * row_weight(reduction, count, g, 0) * *diff);
+      return gradients(d, ArrayOf<T>(-d));
+    });
   });
 }
 
@@ -165,18 +197,26 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                     "binary_cross_entropy_with_logits: ", "input shape ",
                     detail::shape_str(logits.shape()), " and target shape ",
                     detail::shape_str(targets.shape()), " differ");
-  auto X = logits.storage(), Y = targets.storage();
-  // max(x, 0) - x*y + log(1 + exp(-|x|)): stable for large |x|.
-  Array rows = xt::maximum(*X, 0.f) - *X * *Y + xt::log1p(xt::exp(-xt::abs(*X)));
-  float count = static_cast<float>(logits.numel());
-  return make_output(reduce_rows(rows, reduction, count), "binary_cross_entropy_with_logits",
-                     {logits, targets}, [=](const Array& g) {
-                       Array w = reduction == Reduction::None
-                                     ? g
-                                     : Array(X->shape(), row_weight(reduction, count, g, 0));
-                       Array sig = 1.f / (1.f + xt::exp(-*X));
-                       return gradients(Array(w * (sig - *Y)), Array(-w * *X));
-                     });
+  if (logits.dtype() != targets.dtype()) {
+    const auto [x, y] = detail::promoted(logits, targets);
+    return binary_cross_entropy_with_logits(x, y, reduction);
+  }
+  return detail::by_dtype(logits, "binary_cross_entropy_with_logits", [&](auto real) {
+    using T = decltype(real);
+    auto X = detail::saved<T>(logits), Y = detail::saved<T>(targets);
+    // max(x, 0) - x*y + log(1 + exp(-|x|)): stable for large |x|.
+    ArrayOf<T> rows = xt::maximum(*X, T(0)) - *X * *Y + xt::log1p(xt::exp(-xt::abs(*X)));
+    T count = static_cast<T>(logits.numel());
+    return make_output(reduce_rows(rows, reduction, count), "binary_cross_entropy_with_logits",
+                       {logits, targets}, [=](const ArrayOf<T>& g) {
+                         ArrayOf<T> w =
+                             reduction == Reduction::None
+                                 ? g
+                                 : ArrayOf<T>(X->shape(), row_weight(reduction, count, g, 0));
+                         ArrayOf<T> sig = T(1) / (T(1) + xt::exp(-*X));
+                         return gradients(ArrayOf<T>(w * (sig - *Y)), ArrayOf<T>(-w * *X));
+                       });
+  });
 }
 
 }  // namespace ember::nn::functional

@@ -13,14 +13,11 @@ namespace ember::detail {
 
 // Calls f(T{}) with T the element type op computes in for x's dtype: float for float32, double
 // for float64 (an op written once for both, `by_dtype(x, "exp", [&](auto real) { using T =
-// decltype(real); ... })`). Throws DtypeError naming `op` for a bfloat16 or bool tensor.
-[[noreturn]] void throw_no_kernel(const char* op, Dtype dtype);
+// decltype(real); ... })`). Throws DtypeError naming `op` for a bfloat16 or bool tensor. (The
+// public ember::dispatch_floating, by the name Ember's own ops use.)
 template <class F>
 decltype(auto) by_dtype(const Tensor& x, const char* op, F&& f) {
-  const Dtype dtype = x.dtype();
-  if (dtype == kFloat64) return f(double{});
-  if (dtype != kFloat32) throw_no_kernel(op, dtype);
-  return f(float{});
+  return dispatch_floating(x, op, std::forward<F>(f));
 }
 // An op's floating operands in their common dtype (promote_types: float64 wins over float32,
 // a float over bfloat16 and bool), converted where they differ (a recorded, differentiable
