@@ -32,7 +32,7 @@ inline const std::map<std::string, Fn>& ops() {
       {"abs", [](const X& x, const I&) { return abs(x[0]); }},
       {"clamp", [](const X& x, const I&) { return clamp(x[0], -0.5f, 0.5f); }},
       {"relu", [](const X& x, const I&) { return relu(x[0]); }},
-      {"leaky_relu", [](const X& x, const I&) { return leaky_relu(x[0], 0.1f); }},
+      {"leaky_relu", [](const X& x, const I&) { return leaky_relu(x[0], 0.1); }},
       {"sigmoid", [](const X& x, const I&) { return sigmoid(x[0]); }},
       {"tanh", [](const X& x, const I&) { return tanh(x[0]); }},
       {"gelu", [](const X& x, const I&) { return gelu(x[0]); }},

@@ -33,6 +33,7 @@ TEST_CASE("the custom op and the custom layer pass gradcheck") {
   using Inputs = std::vector<Tensor>;
   CHECK_GRADCHECK([](const Inputs& x) { return swish(x[0]); }, {randn({3, 4}, true)});
   Highway layer(4);
+  layer.to(kFloat64);  // gradcheck runs in float64: the layer's parameters too (model.double())
   CHECK_GRADCHECK([&](const Inputs& x) { return layer(x[0]); }, {randn({2, 4}, true)});
   // The layer's own parameters: perturb a copy of the transform weight through the op.
   CHECK_GRADCHECK(

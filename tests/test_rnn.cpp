@@ -144,12 +144,13 @@ TEST_CASE("rnn layers in float64 compute what float32 does, to float32's roundin
                              .bidirectional(layer == &lstm)
                              .batch_first(layer == &gru);
     const bool bias = layer != &rnn;
+    const Tensor input = layer == &gru ? x.transpose(0, 1).contiguous() : x;  // batch first
     auto run = [&](Dtype dtype) {
       std::vector<Tensor> w;
       for (const Tensor& p : layer->parameters()) w.push_back(p.detach().to(dtype));
       auto [out, h_n, c_n] =
-          functional::rnn(mode, x.to(dtype), Tensor(), Tensor(), w, bias, options);
-      auto packed = pack_padded_sequence(x.to(dtype), lengths, layer == &gru, true);
+          functional::rnn(mode, input.to(dtype), Tensor(), Tensor(), w, bias, options);
+      auto packed = pack_padded_sequence(input.to(dtype), lengths, layer == &gru, true);
       auto [packed_out, packed_h, packed_c] =
           functional::rnn(mode, packed, Tensor(), Tensor(), w, bias, options);
       Tensor padded = std::get<0>(pad_packed_sequence(packed_out, layer == &gru));

@@ -50,7 +50,7 @@ Tensor operator/(float a, const Tensor& b);
 
 // Activations (src/ops/activation.cpp).
 Tensor relu(const Tensor& a);
-Tensor leaky_relu(const Tensor& a, float negative_slope = 0.01f);
+Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);  // float64 reads it exactly
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
 // approximate: "none" (the exact erf form, PyTorch's default) or "tanh" (PyTorch's

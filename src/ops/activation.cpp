@@ -45,11 +45,11 @@ Tensor relu(const Tensor& a) {
   });
 }
 
-Tensor leaky_relu(const Tensor& a, float slope) {
+Tensor leaky_relu(const Tensor& a, double slope) {
   return detail::by_dtype(a, "leaky_relu", [&](auto real) {
     using T = decltype(real);
     auto A = detail::saved<T>(a);
-    const T k = slope;
+    const T k = static_cast<T>(slope);  // float32 rounds it as a float argument would
     return make_output(
         detail::elementwise<T>(a, [k](const auto& x) { return xt::where(x > T(0), x, x * k); }),
         "leaky_relu", {a},
