@@ -127,23 +127,30 @@ Tensor attach_grad_fn_of(Tensor out, const char* name, TensorList inputs,
 template Tensor attach_grad_fn_of<float>(Tensor, const char*, TensorList, BackwardFnOf<float>);
 template Tensor attach_grad_fn_of<double>(Tensor, const char*, TensorList, BackwardFnOf<double>);
 
-Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward) {
+namespace {
+// make_output for a backward that writes into sinks, in T.
+template <class T>
+Tensor make_sink_output(ArrayOf<T> result, const char* name, TensorList inputs,
+                        SinkBackwardFnOf<T> backward) {
   if (anomaly_enabled) detail::check_finite(result, name, "forward output");
   Tensor out(std::move(result));
   std::shared_ptr<Node> node = new_node(out, name, inputs);
   if (!node) return out;
-  node->backward_into = std::move(backward);
+  if constexpr (std::is_same_v<T, float>)
+    node->backward_into = std::move(backward);
+  else
+    node->backward_into64 = std::move(backward);
   return attach(std::move(out), std::move(node));
+}
+}  // namespace
+
+Tensor make_output(Array result, const char* name, TensorList inputs, SinkBackwardFn backward) {
+  return make_sink_output<float>(std::move(result), name, inputs, std::move(backward));
 }
 
 Tensor make_output(ArrayOf<double> result, const char* name, TensorList inputs,
                    SinkBackwardFnOf<double> backward) {
-  if (anomaly_enabled) detail::check_finite(result, name, "forward output");
-  Tensor out(std::move(result));
-  std::shared_ptr<Node> node = new_node(out, name, inputs);
-  if (!node) return out;
-  node->backward_into64 = std::move(backward);
-  return attach(std::move(out), std::move(node));
+  return make_sink_output<double>(std::move(result), name, inputs, std::move(backward));
 }
 
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {

@@ -1,6 +1,7 @@
 // Attention, MultiheadAttention, the Transformer encoder, the fused layer_norm and positional
 // embeddings against PyTorch 1.13 (golden/attention.txt, trained_*.safetensors), gradcheck on
 // small shapes, and the errors a user can cause.
+#include "float64_checks.hpp"
 #include "golden.hpp"
 #include "gradcheck.hpp"
 
@@ -303,19 +304,7 @@ TEST_CASE("attention errors name the layer and the values") {
       ValueError);
 }
 
-namespace {
-// a64 (float64) equals a32 (the same op in float32) to float32's rounding.
-void check_float32_rounding(const Tensor& a64, const Tensor& a32, const char* what) {
-  CAPTURE(what);
-  REQUIRE(a64.dtype() == kFloat64);
-  REQUIRE(a64.shape() == a32.shape());
-  const std::vector<double> x = detail::values_as_double(a64), y = detail::values_as_double(a32);
-  for (size_t i = 0; i < x.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::abs(x[i] - y[i]) <= 1e-5 * (1 + std::abs(x[i])));
-  }
-}
-}  // namespace
+using float64_checks::check_float32_rounding;
 
 TEST_CASE("scaled_dot_product_attention in float64: float32's values to its rounding") {
   manual_seed(12);

@@ -10,24 +10,14 @@
 #include <ember/gradcheck.hpp>
 #include <functional>
 
+#include "float64_checks.hpp"
+
 using namespace ember;
 namespace F = ember::nn::functional;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-
-// a (float64) within float32's rounding of b (float32): the same shape, and every element
-// within 1e-5 relative (float32 keeps 24 bits; these ops sum at most a few dozen terms).
-void check_close(const Tensor& a, const Tensor& b, const char* what) {
-  INFO(what);
-  CHECK(a.dtype() == kFloat64);
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> x = detail::values_as_double(a), y = detail::values_as_double(b);
-  for (size_t i = 0; i < x.size(); ++i) {
-    INFO("element ", i, ": ", x[i], " vs ", y[i]);
-    CHECK(std::abs(x[i] - y[i]) <= 1e-5 * (1 + std::abs(y[i])));
-  }
-}
+using float64_checks::check_float32_rounding;
 
 // f on float64 copies of `inputs` against f on the float32 inputs: the result, then every
 // input's gradient for the same random output gradient.
@@ -36,14 +26,14 @@ void check_against_float32(const std::function<Tensor(const Inputs&)>& f, const 
   for (const Tensor& t : inputs)
     wide.push_back(t.detach().to(kFloat64).requires_grad_(t.requires_grad()));
   const Tensor y32 = f(inputs), y64 = f(wide);
-  check_close(y64, y32, "result");
+  check_float32_rounding(y64, y32, "result");
   const Tensor g = randn(y32.shape());
   y32.backward(g);
   y64.backward(g.to(kFloat64));
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].requires_grad()) continue;
     INFO("input ", i);
-    check_close(wide[i].grad(), inputs[i].grad(), "gradient");
+    check_float32_rounding(wide[i].grad(), inputs[i].grad(), "gradient");
   }
 }
 
@@ -184,8 +174,8 @@ TEST_CASE("float64 max_norm renormalises the looked-up rows in place, as float32
   const auto o = F::EmbeddingFuncOptions().max_norm(1.5);
   const uint64_t version = w64.version();
   const Tensor y64 = F::embedding(ids, w64, o);
-  check_close(y64, F::embedding(ids, w32, o), "looked-up rows");
-  check_close(w64, w32, "table after renorm");
+  check_float32_rounding(y64, F::embedding(ids, w32, o), "looked-up rows");
+  check_float32_rounding(w64, w32, "table after renorm");
   CHECK(w64.version() > version);  // a saved copy of the table is stale
   double squares = 0;              // the first looked-up row now has norm max_norm (it had more)
   for (double v : detail::values_as_double(y64.select(0, 0))) squares += v * v;
