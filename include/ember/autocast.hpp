@@ -2,8 +2,8 @@
 // Guard lives on a thread, the GEMM-bound ops it lists run their products on bfloat16 operands
 // with float32 accumulation, and what backward needs is kept in bfloat16 (half the bytes of
 // float32 activations). Weights, optimizer state, gradients and the other ops' arithmetic
-// (softmax, layer_norm, the losses) stay float32, and results stay float32 tensors.
-//
+// (softmax, layer_norm, the losses) stay float32, and results stay float32 tensors. As in
+// PyTorch, only float32 tensors are autocast: an op on float64 tensors computes in float64.
 // The products: linear (nn::Linear, the attention projections, BERT's layers, GPT-2's
 // lm_head), matmul (by a matrix, as GPT-2's Conv1D, or batched with broadcasting, as attention
 // written by hand: q · kᵀ), bmm, the fused attention (scaled_dot_product_attention, and
