@@ -120,9 +120,9 @@ Array elementwise_loop(const Tensor& x, Loop loop) {
 template <class F>
 Array elementwise_float(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f);
 
-// f(a, b) of a binary elementwise op with broadcasting, the same way: an operand that is a
-// view and has the result's shape is gathered into the result's buffer, f runs there in
-// place, and the other operand is read through its strides. Neither input is copied.
+// f(a, b) of a binary elementwise op with broadcasting: in float32 an operand that is a view
+// and has the result's shape is gathered into the result's buffer, f runs there in place, and
+// the other is read through its strides (no copy); float64 packs a view (no speed target).
 template <class T = float, class F>
 ArrayOf<T> elementwise(const Tensor& a, const Tensor& b, const Shape& out_shape, F&& f) {
   if constexpr (!std::is_same_v<T, float>) {
