@@ -1,5 +1,5 @@
 // The element type of a tensor's storage: float32 (the default), float64 (ops compute in
-// either: ember::dispatch_floating), bfloat16 and bool. The tag is in the storage (ember/tensor.hpp), so kernels check it.
+// either), bfloat16 and bool. The tag is in the storage (ember/tensor.hpp): kernels check it.
 // docs/guide.md ("Dtypes") says what each one does today.
 #pragma once
 

@@ -1,7 +1,7 @@
-// Tensor: a cheap handle to values of one dtype (float32 by default) plus what autograd needs (requires_grad, grad, the
-// node that made it). A tensor is a view: a shared Storage (a byte buffer, its dtype and its
-// version) and one Layout (shape, strides in elements, offset; inline) saying where its
-// elements sit in that storage.
+// Tensor: a cheap handle to values of one dtype (float32 by default) plus what autograd
+// needs (requires_grad, grad, the node that made it). A tensor is a view: a shared Storage
+// (a byte buffer, its dtype and its version) and one Layout (shape, strides in elements,
+// offset; inline) saying where its elements sit in that storage.
 #pragma once
 
 #include <atomic>
