@@ -1,15 +1,14 @@
-// The tape: recording nodes, and the backward walk (newest node first, never recursive).
+// The backward walk over the tape (newest node first, never recursive), Tensor::backward and
+// autograd::grad; where each gradient then goes is src/grad_delivery.cpp.
 #include "ember/autograd.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <mutex>
 #include <type_traits>
 #include <unordered_map>
-#include <xtensor/xreducer.hpp>
 
-#include "ops/kernels.hpp"
+#include "grad_delivery.hpp"
 #include "ops/op_helpers.hpp"
 
 namespace ember {
@@ -20,42 +19,15 @@ thread_local const char* backward_op = nullptr;  // the node whose backward runs
 
 const char* detail::current_backward_op() { return backward_op; }
 
-namespace {
-template <class T>
-ArrayOf<T> sum_to_of(const ArrayOf<T>& grad, const Shape& shape) {
-  Shape gshape = detail::to_shape(grad);
-  if (gshape == shape) return grad;
-  // Nothing to sum (an empty batch): zeros. xtensor's reducer reads past an empty input.
-  if (grad.size() == 0) return xt::zeros<T>(detail::to_xshape(shape));
-  size_t lead = gshape.size() - shape.size();
-  std::vector<size_t> axes;
-  for (size_t i = 0; i < gshape.size(); ++i) {
-    if (i < lead || (shape[i - lead] == 1 && gshape[i] != 1)) axes.push_back(i);
-  }
-  ArrayOf<T> reduced = xt::sum(grad, axes, xt::evaluation_strategy::immediate);
-  reduced.reshape(detail::to_xshape(shape));
-  return reduced;
-}
-}  // namespace
-
-Array sum_to(const Array& grad, const Shape& shape) { return sum_to_of(grad, shape); }
-ArrayOf<double> sum_to(const ArrayOf<double>& grad, const Shape& shape) {
-  return sum_to_of(grad, shape);
-}
+using detail::accumulate_leaf;
+using detail::add_into;
+using detail::Capture;
+using detail::deliver_to_leaf;
+using detail::densify;
+using detail::leaf_lock;
+using detail::run_hooks;
 
 namespace {
-
-// acc += g for two arrays of one shape (backward checked the shapes), on the dispatched loop:
-// xtensor's += costs more than the adding for the small tensors of most graphs.
-void add_into(Array& acc, const Array& g) {
-  if (acc.shape() == g.shape())
-    detail::kernels::add(acc.data(), g.data(), acc.data(), static_cast<int64_t>(acc.size()));
-  else
-    acc += g;
-}
-// In place (noalias): acc may borrow a leaf's .grad storage, and xtensor's plain += would
-// swap a fresh buffer into acc, leaving the .grad unchanged.
-void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc) += g; }
 
 // A gradient must have its input's dtype (a bfloat16 leaf takes float32's): a backward that
 // hands over another is Ember's bug, named here rather than read as the wrong bits.
@@ -63,85 +35,6 @@ void check_gradient_dtype(const char* op, Dtype input, const Gradient& g) {
   const Dtype expected = input == kBFloat16 ? kFloat32 : input;
   EMBER_CHECK_DTYPE(g.dtype == expected, "backward: ", op ? op : "backward", " returned a ",
                     dtype_name(g.dtype), " gradient for a ", dtype_name(input), " input");
-}
-
-template <class T>
-void accumulate_dense(TensorImpl& leaf, ArrayOf<T>&& g) {
-  if (leaf.grad) {
-    ArrayOf<T> grad = detail::own_values<T>(Tensor(leaf.grad));  // borrows the .grad's storage
-    add_into(grad, g);
-  } else {
-    leaf.grad = Tensor(std::move(g)).impl();
-  }
-}
-
-void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
-  if (g.sparse) {
-    if (leaf.grad) {
-      Array grad = detail::own_values(Tensor(leaf.grad));  // borrows the .grad's storage
-      g.sparse->add_to(grad);
-    } else if (leaf.sparse_grad) {
-      RowSparseGrad& s = *leaf.sparse_grad;
-      s.rows.insert(s.rows.end(), g.sparse->rows.begin(), g.sparse->rows.end());
-      s.values = xt::concatenate(xt::xtuple(s.values, g.sparse->values), 0);
-    } else {
-      leaf.sparse_grad = std::move(g.sparse);
-    }
-    return;
-  }
-  if (g.dtype == kFloat64) return accumulate_dense(leaf, std::move(g.dense64));
-  if (leaf.sparse_grad) {
-    leaf.sparse_grad->add_to(g.dense);
-    leaf.sparse_grad = nullptr;
-  }
-  accumulate_dense(leaf, std::move(g.dense));
-}
-
-// Two threads running backward through shared parameters accumulate into the same leaves:
-// a lock per leaf, taken from a small striped table (no mutex in every tensor).
-std::mutex& leaf_lock(const TensorImpl* leaf) {
-  static std::mutex locks[64];
-  return locks[(reinterpret_cast<uintptr_t>(leaf) >> 4) % 64];
-}
-
-// The dense array of a gradient of element type T (a row-sparse one is float32's).
-template <class T>
-ArrayOf<T> densify(Gradient&& g) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (g.sparse) {
-      Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
-      g.sparse->add_to(dense);
-      return dense;
-    }
-  }
-  return std::move(g.dense_of<T>());
-}
-
-// Runs a tensor's hooks on the gradient flowing into it; each may replace it, in the same
-// shape and dtype (checked here: a wrong one would surface later, blamed on the next op's
-// backward). `made_by` is the op that made the tensor, null for a leaf.
-template <class T>
-ArrayOf<T> run_hooks(const std::vector<std::function<Tensor(const Tensor&)>>& hooks,
-                     ArrayOf<T> grad, const char* made_by) {
-  for (size_t k = 0; k < hooks.size(); ++k) {
-    const Shape expected = detail::to_shape(grad);
-    Tensor given(std::move(grad));
-    Tensor replaced = hooks[k](given.detach());
-    if (!replaced.defined()) {        // keeps the gradient, as a PyTorch hook returning None
-      grad = detail::pack<T>(given);  // a copy: the hook may have kept the tensor
-      continue;
-    }
-    const std::string whose = made_by ? std::string("the output of ") + made_by : "a leaf tensor";
-    EMBER_CHECK_SHAPE(replaced.shape() == expected, "register_hook: hook ", k, " of ", whose,
-                      " returned a gradient of shape ", detail::shape_str(replaced.shape()),
-                      " for a gradient of shape ", detail::shape_str(expected),
-                      "; a hook must keep the shape");
-    EMBER_CHECK_DTYPE(replaced.dtype() == given.dtype(), "register_hook: hook ", k, " of ", whose,
-                      " returned a ", dtype_name(replaced.dtype()), " gradient for a ",
-                      dtype_name(given.dtype()), " one; a hook must keep the dtype");
-    grad = detail::pack<T>(replaced);  // the hook may return a view: packed here
-  }
-  return grad;
 }
 
 struct NewestFirst {
@@ -164,40 +57,6 @@ void check_gradient_shape(const Node& node, const Gradient& g, const S& expected
   throw ShapeError(detail::cat("backward: ", node.name, " returned a gradient of shape ",
                                detail::shape_str(got), " for an input of shape ",
                                detail::shape_str(Shape(expected.begin(), expected.end()))));
-}
-
-// Where autograd::grad collects gradients instead of accumulating them into leaves.
-struct Capture {
-  std::unordered_map<const TensorImpl*, size_t> leaves;
-  std::unordered_map<const Node*, size_t> nodes;
-  std::vector<Tensor> grads;
-  template <class T>
-  void add(size_t slot, ArrayOf<T> g) {
-    if (grads[slot].defined()) {
-      ArrayOf<T> sum = detail::own_values<T>(grads[slot]);  // borrows its storage
-      add_into(sum, g);
-    } else {
-      grads[slot] = Tensor(std::move(g));
-    }
-  }
-};
-
-template <class T>
-void deliver_dense(TensorImpl& leaf, Gradient&& g, Capture* capture) {
-  if (capture) {
-    auto it = capture->leaves.find(&leaf);
-    if (it != capture->leaves.end()) capture->add<T>(it->second, densify<T>(std::move(g)));
-    return;
-  }
-  if (!leaf.hooks.empty())
-    g = Gradient(run_hooks<T>(leaf.hooks, densify<T>(std::move(g)), nullptr));
-  std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
-  accumulate_leaf(leaf, std::move(g));
-}
-
-void deliver_to_leaf(TensorImpl& leaf, Gradient&& g, Capture* capture) {
-  if (g.dtype == kFloat64) return deliver_dense<double>(leaf, std::move(g), capture);
-  deliver_dense<float>(leaf, std::move(g), capture);
 }
 
 }  // namespace

@@ -13,6 +13,11 @@ namespace ember::detail {
 // Every helper here takes the element type T ops compute in: float (the default) for a float32
 // tensor, double for a float64 one (the storage's dtype is checked: DtypeError otherwise).
 
+// An array over `storage` with `shape` (no copy: it borrows the storage's elements), or with
+// no elements for a null storage (src/dense.cpp).
+template <class T>
+ArrayOf<T> borrowed(const Storage* storage, typename ArrayOf<T>::shape_type shape);
+
 // An array over the storage of a tensor that is its whole storage (no copy): it borrows the
 // elements, so it must not outlive the tensor's storage (do not move it into anything that
 // does). Throws for a view.
