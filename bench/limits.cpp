@@ -153,7 +153,9 @@ int main(int argc, char** argv) {
         ember::gemm_bf16(true, false, O, I, B, g.data(), O, x.data(), I, 0.f, dw.data(), I);
       },
       7);
-  std::printf("bf16_gemm_path %s\n", ember::autocast::native_bf16_gemm() ? "native" : "widened");
+  // gemm_bf16 runs on oneDNN on the bf16_native path, else widened to float32 for sgemm.
+  std::printf("autocast_products %s\n",
+              ember::autocast::products_name(ember::autocast::products()));
   std::printf("bf16_gemm_gflops %.1f\n", flop / bf16 / 1e3);
   // Footprints: the classifier's embedding table (V×D) and the large embedding's gradient.
   std::printf("triad_gbs_classifier %.2f\n",

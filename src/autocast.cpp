@@ -44,21 +44,39 @@ Guard::~Guard() { enabled = previous_; }
 
 bool is_enabled() { return enabled; }
 
-bool native_bf16_gemm() {
-  static const bool native = [] {
-    const char* env = std::getenv("EMBER_BF16_GEMM");
+Products products() {
+  static const Products chosen = [] {
     const bool onednn = gemm_engine_available(GemmEngine::onednn);
+    const char* env = std::getenv("EMBER_BF16_GEMM");
     if (env != nullptr && *env != '\0') {
       const std::string value = env;
-      EMBER_CHECK_VALUE(value == "native" || value == "widened", "EMBER_BF16_GEMM: '", value,
-                        "' is not one of 'native' or 'widened' (or unset)");
-      EMBER_CHECK_VALUE(value == "widened" || onednn, "EMBER_BF16_GEMM=native needs oneDNN, ",
+      EMBER_CHECK_VALUE(value == "native" || value == "float32" || value == "widened",
+                        "EMBER_BF16_GEMM: '", value,
+                        "' is not one of 'native', 'float32' or 'widened' (or unset)");
+      EMBER_CHECK_VALUE(value != "native" || onednn, "EMBER_BF16_GEMM=native needs oneDNN, ",
                         "which this build of Ember lacks");
-      return value == "native";
+      if (value == "native") return Products::bf16_native;
+      return value == "float32" ? Products::float32 : Products::bf16_widened;
     }
-    return onednn && get_gemm_engine() == GemmEngine::onednn && cpu_multiplies_bf16_fast();
+    const bool native =
+        onednn && get_gemm_engine() == GemmEngine::onednn && cpu_multiplies_bf16_fast();
+    return native ? Products::bf16_native : Products::float32;
   }();
-  return native;
+  return chosen;
 }
+
+const char* products_name(Products p) {
+  switch (p) {
+    case Products::bf16_native:
+      return "bf16_native";
+    case Products::float32:
+      return "float32";
+    case Products::bf16_widened:
+      return "bf16_widened";
+  }
+  return "unknown";
+}
+
+bool native_bf16_gemm() { return products() == Products::bf16_native; }
 
 }  // namespace ember::autocast

@@ -11,13 +11,21 @@ using namespace ember;
 namespace {
 Tensor bf16_rounded(const Tensor& t) { return t.detach().to(kBFloat16).to(kFloat32); }
 
+// What autocast's products multiply of an operand on this process's path (ember/autocast.hpp):
+// its bfloat16 rounding, or on the float32 path its own values. What backward keeps of an
+// activation is bfloat16 on every path (bf16_rounded).
+bool bf16_products() { return autocast::products() != autocast::Products::float32; }
+Tensor multiplied(const Tensor& t) { return bf16_products() ? bf16_rounded(t) : t.detach(); }
+
 // The largest |a - b| over the largest |b|: bfloat16 results are compared relative to the scale.
 float relative_gap(const Tensor& a, const Tensor& b) {
   return amax(abs(a - b), {}).item() / amax(abs(b), {}).item();
 }
 }  // namespace
 
-TEST_CASE("autocast: linear multiplies the bfloat16-rounded operands, summed in float32") {
+// ctest runs this file's autocast cases on each path: the machine's own (products() by the
+// rule), then EMBER_BF16_GEMM=widened and EMBER_BF16_GEMM=float32 (tests/CMakeLists.txt).
+TEST_CASE("autocast: linear multiplies the operands of its path, summed in float32") {
   manual_seed(5);
   Tensor x = randn({37, 300}, true), w = randn({129, 300}, true), b = randn({129}, true);
   Tensor y;
@@ -30,18 +38,20 @@ TEST_CASE("autocast: linear multiplies the bfloat16-rounded operands, summed in 
   CHECK(y.dtype() == kFloat32);
   Tensor g = randn({37, 129});
   y.backward(g);
-  // The same products in float32 on rounded operands: only the order of the sums differs.
-  Tensor xr = bf16_rounded(x).requires_grad_(), wr = bf16_rounded(w).requires_grad_();
-  Tensor yr = linear(xr, wr, b.detach());
-  yr.backward(bf16_rounded(g));  // backward rounds the incoming gradient too
-  CHECK(relative_gap(y, yr) < 1e-5f);
-  CHECK(relative_gap(x.grad(), xr.grad()) < 1e-5f);
-  CHECK(relative_gap(w.grad(), wr.grad()) < 1e-5f);
+  // The same products in float32 on the values the path multiplies: only the order of the sums
+  // differs. dW reads x as kept for backward: bfloat16 on every path.
+  CHECK(relative_gap(y, linear(multiplied(x), multiplied(w), b.detach())) < 1e-5f);
+  CHECK(relative_gap(x.grad(), matmul(multiplied(g), multiplied(w))) < 1e-5f);
+  CHECK(relative_gap(w.grad(), matmul(multiplied(g).t(), bf16_rounded(x))) < 1e-5f);
   CHECK(relative_gap(b.grad(), sum(g, {0})) < 1e-6f);  // the bias gradient stays float32
-  // And bfloat16's rounding away from float32's own result.
+  // bfloat16's rounding away from float32's own result; none on the float32 path.
   const float gap = relative_gap(y, linear(x.detach(), w.detach(), b.detach()));
-  CHECK(gap > 1e-5f);
-  CHECK(gap < 2e-2f);
+  if (bf16_products()) {
+    CHECK(gap > 1e-5f);
+    CHECK(gap < 2e-2f);
+  } else {
+    CHECK(gap < 1e-6f);
+  }
 }
 
 TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat16") {
@@ -59,7 +69,7 @@ TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat
     CHECK(autocast::is_enabled());
   }
   CHECK(y.shape() == Shape({2, 5, 7}));
-  CHECK(relative_gap(y, matmul(bf16_rounded(a), bf16_rounded(m))) < 1e-5f);
+  CHECK(relative_gap(y, matmul(multiplied(a), multiplied(m))) < 1e-5f);
   y.sum().backward();
   CHECK(a.grad().shape() == a.shape());
   CHECK(m.grad().shape() == m.shape());
@@ -80,40 +90,59 @@ TEST_CASE("autocast: batched matmul with broadcast batch dims, and bmm") {
     projected = matmul(h, shared);
     batched = bmm(a, b);
   }
-  CHECK(relative_gap(scores, matmul(bf16_rounded(q), bf16_rounded(k).transpose(-2, -1))) < 1e-5f);
-  CHECK(relative_gap(projected, matmul(bf16_rounded(h), bf16_rounded(shared))) < 1e-5f);
-  CHECK(relative_gap(batched, bmm(bf16_rounded(a), bf16_rounded(b))) < 1e-5f);
+  CHECK(relative_gap(scores, matmul(multiplied(q), multiplied(k).transpose(-2, -1))) < 1e-5f);
+  CHECK(relative_gap(projected, matmul(multiplied(h), multiplied(shared))) < 1e-5f);
+  CHECK(relative_gap(batched, bmm(multiplied(a), multiplied(b))) < 1e-5f);
   Tensor gs = randn(scores.shape()), gp = randn(projected.shape()), gb = randn(batched.shape());
   (sum(scores * gs) + sum(projected * gp) + sum(batched * gb)).backward();
-  // The same gradients from float32 products of the rounded values.
-  CHECK(relative_gap(q.grad(), matmul(bf16_rounded(gs), bf16_rounded(k))) < 1e-5f);
-  CHECK(relative_gap(k.grad(), matmul(bf16_rounded(gs).transpose(-2, -1), bf16_rounded(q))) <
+  // The same gradients from float32 products: g as the path multiplies it, the other operand
+  // as backward keeps it (bfloat16).
+  CHECK(relative_gap(q.grad(), matmul(multiplied(gs), bf16_rounded(k))) < 1e-5f);
+  CHECK(relative_gap(k.grad(), matmul(multiplied(gs).transpose(-2, -1), bf16_rounded(q))) <
         1e-5f);
-  CHECK(relative_gap(shared.grad(), sum(matmul(bf16_rounded(h).transpose(-2, -1), bf16_rounded(gp)),
-                                        {0})) < 1e-5f);
-  CHECK(relative_gap(b.grad(), bmm(bf16_rounded(a).transpose(1, 2), bf16_rounded(gb))) < 1e-5f);
+  CHECK(relative_gap(shared.grad(),
+                     sum(matmul(bf16_rounded(h).transpose(-2, -1), multiplied(gp)), {0})) < 1e-5f);
+  CHECK(relative_gap(b.grad(), bmm(bf16_rounded(a).transpose(1, 2), multiplied(gb))) < 1e-5f);
 }
 
-TEST_CASE("autocast: a weight larger than one conversion block (the LM head's case)") {
-  // 8448 x 1024 floats: rounded to bfloat16 in two blocks of rows (8192 and 256), in forward
-  // and for dx.
+TEST_CASE("autocast: the LM head's large weight; a parameter is rounded once per version") {
   manual_seed(8);
   Tensor x = randn({3, 1024}, true), w = randn({8448, 1024}, true);
   Tensor h = randn({3, 8448}, true), m = randn({8448, 1024}, true);
   Tensor y, z;
   {
     autocast::Guard guard;
-    y = linear(x, w);  // blocks of outputs
-    z = matmul(h, m);  // blocks of the inner dim
+    y = linear(x, w);
+    z = matmul(h, m);
   }
-  CHECK(relative_gap(y, linear(bf16_rounded(x), bf16_rounded(w))) < 1e-5f);
-  CHECK(relative_gap(z, matmul(bf16_rounded(h), bf16_rounded(m))) < 1e-5f);
+  CHECK(relative_gap(y, linear(multiplied(x), multiplied(w))) < 1e-5f);
+  CHECK(relative_gap(z, matmul(multiplied(h), multiplied(m))) < 1e-5f);
   Tensor gy = randn({3, 8448}), gz = randn({3, 1024});
   y.backward(gy);
   z.backward(gz);
-  CHECK(relative_gap(x.grad(), matmul(bf16_rounded(gy), bf16_rounded(w))) < 1e-5f);
-  CHECK(relative_gap(h.grad(), matmul(bf16_rounded(gz), bf16_rounded(m).t())) < 1e-5f);
-  CHECK(relative_gap(m.grad(), matmul(bf16_rounded(h).t(), bf16_rounded(gz))) < 1e-5f);
+  CHECK(relative_gap(x.grad(), matmul(multiplied(gy), multiplied(w))) < 1e-5f);
+  CHECK(relative_gap(h.grad(), matmul(multiplied(gz), multiplied(m).t())) < 1e-5f);
+  CHECK(relative_gap(m.grad(), matmul(bf16_rounded(h).t(), multiplied(gz))) < 1e-5f);
+
+  // The bfloat16 copy of a parameter is kept with it: a second forward at the same version
+  // allocates no new copy (17 MB here), and a change in place is seen by the next forward.
+  NoGradGuard no_grad;
+  autocast::Guard guard;
+  const Tensor first = linear(x, w);
+  const int64_t before = cache_stats().requested_bytes;
+  const Tensor again = linear(x, w);
+  const int64_t added = cache_stats().requested_bytes - before;
+  CHECK(equal(again, first));
+  if (bf16_products())
+    CHECK(added < w.numel());  // the output only: no bfloat16 copy (2 bytes an element)
+  w.mul_(2.f);
+  const Tensor doubled = linear(x, w);
+  CHECK(relative_gap(doubled, first * 2.f) < 1e-6f);  // the copy made again, at the new version
+  // A weight that is not a parameter (here an activation) is rounded afresh each time.
+  const Tensor act = w * 1.f;
+  CHECK(relative_gap(linear(x, act), doubled) < 1e-6f);
+  act.mul_(0.5f);
+  CHECK(relative_gap(linear(x, act), first) < 1e-6f);
 }
 
 TEST_CASE("gemm_bf16 equals sgemm on the widened operands, every transpose and leading dim") {
@@ -147,6 +176,10 @@ TEST_CASE("golden: linear under autocast against PyTorch 1.13's CPU bfloat16 aut
   {
     autocast::Guard guard;
     y = linear(x, w, b);
+  }
+  if (!bf16_products()) {  // the float32 path multiplies float32's operands: not PyTorch's
+    CHECK(relative_gap(y, linear(x.detach(), w.detach(), b.detach())) < 1e-6f);
+    return;  // (ctest runs this case on the bfloat16 paths too)
   }
   // PyTorch's result is rounded to bfloat16 (8 significant bits), Ember's kept in float32.
   golden::check_close(y, c.at("y"), "y", 1e-2, 1e-2);

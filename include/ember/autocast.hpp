@@ -18,13 +18,22 @@
 // backward recomputes). Forward reads the float32 values: a loss is float32's loss of the same
 // logits.
 //
-// Where the product runs (native_bf16_gemm()): oneDNN's bfloat16 matmul where the CPU makes it
-// faster than float32 (measured on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x;
-// on the Intel Xeon kind without AMX the issue measured it at half of float32's speed), else
-// the same bfloat16 operands widened to float32 and multiplied by sgemm: the same products,
-// slower, and correct on any CPU. The rule is fixed per machine, never timed (the two paths sum
-// in different orders): AMX-BF16, or an AMD CPU with AVX512_BF16, and oneDNN as the GEMM engine.
-// EMBER_BF16_GEMM=native|widened overrides it (native needs oneDNN).
+// Where the products run (products()), fixed per machine, never timed (the paths sum in
+// different orders):
+// - bf16_native: oneDNN's bfloat16 matmul, where the CPU makes it faster than float32 (measured
+//   on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x): AMX-BF16, or an AMD CPU with
+//   AVX512_BF16, and oneDNN as the GEMM engine. A parameter's bfloat16 copy is made once per
+//   version (forward rounds it, backward's dx reads the same copy, inference rounds it once)
+//   and kept with the parameter until it changes: the weights' size in bfloat16 (248 MB for
+//   GPT-2 124M), as PyTorch's autocast weight cache holds them through a step.
+// - float32, elsewhere (the issue measured the Intel Xeon kind without AMX at half of float32's
+//   speed in bfloat16): the products run on the float32 operands, as without autocast, and only
+//   what backward keeps is bfloat16 (linear's and matmul's inputs, as the other ops' above):
+//   the bytes are saved, the FLOPs are float32's. The fused attention, conv1d and the recurrent
+//   layers run their float32 kernels there.
+// - bf16_widened: the bfloat16 products of bf16_native, widened to float32 and multiplied by
+//   sgemm: the native numerics on any CPU (slower than both), for tests and comparisons.
+// EMBER_BF16_GEMM=native|float32|widened overrides the rule (native needs oneDNN).
 #pragma once
 
 #include "ember/dtype.hpp"
@@ -46,7 +55,11 @@ class Guard {
 
 // Whether a Guard is on for this thread.
 bool is_enabled();
-// Whether bfloat16 products run natively (oneDNN) on this machine, by the rule above.
+// Where autocast's products run on this machine, by the rule above.
+enum class Products { bf16_native, float32, bf16_widened };
+Products products();
+const char* products_name(Products p);  // "bf16_native", "float32", "bf16_widened"
+// Whether gemm_bf16 runs on oneDNN's bfloat16 matmul (products() is bf16_native).
 bool native_bf16_gemm();
 
 }  // namespace ember::autocast

@@ -94,6 +94,15 @@ class Storage {
 
   std::atomic<uint64_t> version{0};
 
+  // Autocast's bfloat16 copy of a parameter's values and the version it was rounded at, so a
+  // training step rounds each weight once (src/ops/autocast_products.cpp). Read and replaced
+  // with std::atomic_load / std::atomic_store: two threads may run one model.
+  struct RoundedCopy {
+    std::shared_ptr<const Storage> values;
+    uint64_t version = 0;
+  };
+  mutable std::shared_ptr<const RoundedCopy> rounded_copy;
+
  private:
   [[noreturn]] void throw_not_float32() const;
   [[noreturn]] void throw_wrong_dtype(Dtype wanted) const;

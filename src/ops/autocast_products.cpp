@@ -1,9 +1,11 @@
-// The products autocast runs in bfloat16 (ember/autocast.hpp), summed in float32 on gemm_bf16.
-// linear: x rounded once and kept for dW (half of float32's bytes: the activation memory
-// autocast saves); W rounded block by block, in forward and again for dx, so no bfloat16 copy
-// of a whole weight is kept; the bias added in float32. Batched matmul: both operands rounded
+// The products autocast lists (ember/autocast.hpp), on the path products() names: bfloat16
+// operands summed in float32 (gemm_bf16), or the float32 operands with only what backward keeps
+// in bfloat16. linear: x rounded once and kept for dW (half of float32's bytes: the activation
+// memory autocast saves); a parameter's bfloat16 copy made once per version and shared by the
+// step's forward and backward; the bias added in float32. Batched matmul: both operands rounded
 // once and kept for backward. And what other ops keep of an activation under autocast.
 #include <algorithm>
+#include <vector>
 
 #include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
@@ -21,20 +23,81 @@ std::shared_ptr<Storage> rounded(const float* values, int64_t n) {
 }
 
 namespace {
-// Calls use(first, count, part) on blocks of a row-major [rows, cols] float32 matrix's rows,
-// each rounded to bfloat16 just before use: at most 16 MB at a time instead of a copy of the
-// whole weight (the language-model head's is 77 MB in bfloat16) held through the product.
-// Blocks this large leave every other GPT-2 weight whole (smaller blocks split the inner dim
-// of the MLP's products and measured slower).
-template <class Use>
-void in_row_blocks(const float* w, int64_t rows, int64_t cols, Use use) {
-  const int64_t block = std::max<int64_t>(16, (int64_t{1} << 23) / std::max<int64_t>(cols, 1));
-  for (int64_t first = 0; first < rows; first += block) {
-    const int64_t count = std::min(block, rows - first);
-    const auto part = rounded(w + first * cols, count * cols);
-    use(first, count, part->data_as<BFloat16>());
-  }
+bool bf16_products() { return autocast::products() != autocast::Products::float32; }
+
+// An operand of autocast's products: float32 values or bfloat16 ones (one of the two set).
+struct Operand {
+  const float* f32 = nullptr;
+  const BFloat16* bf16 = nullptr;
+};
+
+// A row-major bfloat16 matrix [rows, cols] with leading dim ld, widened to a packed float32 one.
+std::vector<float> widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out.data() + i * cols, cols);
+  return out;
 }
+
+// c = beta * c + op(a) · op(b), summed in float32: on gemm_bf16 when both operands are bfloat16,
+// else on sgemm with a bfloat16 operand widened first (the float32 path's dW: g in float32, the
+// kept input in bfloat16).
+void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, Operand a, int64_t lda, Operand b,
+             int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (a.bf16 && b.bf16) return gemm_bf16(ta, tb, m, n, k, a.bf16, lda, b.bf16, ldb, beta, c, ldc);
+  std::vector<float> wa, wb;
+  if (!a.f32) {  // op(a) is [m, k]: stored [k, m] when transposed
+    wa = widened(a.bf16, ta ? k : m, ta ? m : k, lda);
+    a.f32 = wa.data();
+    lda = ta ? m : k;
+  }
+  if (!b.f32) {
+    wb = widened(b.bf16, tb ? n : k, tb ? k : n, ldb);
+    b.f32 = wb.data();
+    ldb = tb ? k : n;
+  }
+  sgemm(ta, tb, m, n, k, 1.f, a.f32, lda, b.f32, ldb, beta, c, ldc);
+}
+
+// A parameter's values in bfloat16, rounded once per version and kept with its storage: a step's
+// forward rounds each weight, its backward reads the same copy, and inference rounds it once.
+// `s` holds exactly the parameter's values.
+std::shared_ptr<const Storage> cached_bf16(const Storage& s) {
+  const uint64_t version = s.version.load(std::memory_order_relaxed);
+  std::shared_ptr<const Storage::RoundedCopy> held = std::atomic_load(&s.rounded_copy);
+  if (held && held->version == version) return held->values;
+  std::shared_ptr<const Storage> fresh = rounded(s.data(), s.numel());
+  std::atomic_store(&s.rounded_copy, std::make_shared<const Storage::RoundedCopy>(
+                                         Storage::RoundedCopy{fresh, version}));
+  return fresh;
+}
+
+// The weight (right operand) of linear's products, contiguous: its float32 values (float32
+// products), or bfloat16 ones: a parameter's cached copy, another tensor's own copy.
+class WeightOperand {
+ public:
+  WeightOperand(const Tensor& w, bool bf16)
+      : values_(w.storage()), storage_(w.impl()->storage), offset_(w.storage_offset()),
+        bf16_(bf16) {
+    const bool whole = offset_ == 0 && w.numel() == storage_->numel();
+    if (bf16_ && !(w.is_leaf() && w.requires_grad() && whole))
+      own_copy_ = convert_storage(w, kBFloat16);
+  }
+  // What a product reads; `hold` keeps a bfloat16 copy alive while it does.
+  Operand read(std::shared_ptr<const Storage>& hold) const {
+    const float* values = values_.storage_data() + offset_;  // checks the version
+    if (!bf16_) return {values, nullptr};
+    hold = own_copy_ ? own_copy_ : cached_bf16(*storage_);
+    return {nullptr, hold->data_as<BFloat16>()};
+  }
+
+ private:
+  SavedValues values_;
+  std::shared_ptr<const Storage> storage_;
+  int64_t offset_;
+  bool bf16_;
+  std::shared_ptr<const Storage> own_copy_;
+};
 }  // namespace
 
 bool autocasts(TensorList operands) {
@@ -43,6 +106,8 @@ bool autocasts(TensorList operands) {
     if (t.defined() && t.dtype() == kFloat64) return false;
   return true;
 }
+
+bool bf16_products_on() { return autocast::is_enabled() && bf16_products(); }
 
 bool keeps_bf16(const Tensor& t) {
   return autocast::is_enabled() && is_grad_enabled() && t.requires_grad();
@@ -54,16 +119,19 @@ SavedValues saved_activation(const Tensor& t) {
 
 Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        bool weight_in_out) {
+  const bool bf16 = bf16_products();
   const Shape sx = x.shape(), sw = weight.shape();
   // W is [out, in] (linear's) or [in, out] (matmul's right operand): a transpose flag, so
   // neither forward nor backward goes through a transposed view of the weight.
   const int64_t in = sw[weight_in_out ? 0 : 1], out_features = sw[weight_in_out ? 1 : 0];
-  const int64_t rows = in == 0 ? 0 : x.numel() / in;
-  // x as a row-major bfloat16 copy (read where it sits), kept for dW; W rounded block by block.
-  std::shared_ptr<const Storage> xb = convert_storage(x, kBFloat16);
-  const Tensor w_read = weight.is_contiguous() ? weight : weight.contiguous();
-  auto W = w_read.storage();
-  const int64_t w_rows = sw[0], w_cols = sw[1];
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
+  // x as a row-major bfloat16 copy (read where it sits): what the bfloat16 products multiply,
+  // and what dW reads on either path. The float32 path multiplies x's own values.
+  const bool keep_x = bf16 || (is_grad_enabled() && weight.requires_grad());
+  const std::shared_ptr<const Storage> xb = keep_x ? convert_storage(x, kBFloat16) : nullptr;
+  const Tensor x_read = bf16 || x.is_contiguous() ? x : x.contiguous();
+  const WeightOperand W(weight.is_contiguous() ? weight : weight.contiguous(), bf16);
   std::vector<size_t> out_shape(sx.begin(), sx.end());
   out_shape.back() = static_cast<size_t>(out_features);
   Array y = Array::from_shape(out_shape);
@@ -73,43 +141,46 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j];
     beta = 1.f;
-  } else if (w_rows == 0) {  // no block below writes y
+  } else if (in == 0) {  // an empty sum: the product writes nothing
     std::fill(y.begin(), y.end(), 0.f);
   }
-  const BFloat16* xp = xb->data_as<BFloat16>();
-  in_row_blocks(W->data(), w_rows, w_cols, [&](int64_t first, int64_t count, const BFloat16* w) {
-    if (weight_in_out)  // rows of W are a range of `in`: y += x[:, range] · W[range, :]
-      gemm_bf16(false, false, rows, out_features, count, xp + first, in, w, out_features,
-                first == 0 ? beta : 1.f, y.data(), out_features);
-    else  // rows of W are a range of outputs: y[:, range] = x · W[range, :]ᵀ
-      gemm_bf16(false, true, rows, count, in, xp, in, w, in, beta, y.data() + first, out_features);
-  });
+  {
+    std::shared_ptr<const Storage> hold;
+    const Operand X = bf16 ? Operand{nullptr, xb->data_as<BFloat16>()}
+                           : Operand{x_read.numel() ? x_read.data_ptr<float>() : nullptr, nullptr};
+    if (weight_in_out)  // y = x · W, W [in, out]
+      product(false, false, rows, out_features, in, X, in, W.read(hold), out_features, beta,
+              y.data(), out_features);
+    else  // y = x · Wᵀ, W [out, in]
+      product(false, true, rows, out_features, in, X, in, W.read(hold), in, beta, y.data(),
+              out_features);
+  }
   const auto x_shape = to_xshape(sx), w_shape = to_xshape(sw);
   const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
   const bool has_bias = bias.defined();
   auto backward = [=](const Array& g, GradSink* sinks) {
-    const auto gb = rounded(g.data(), static_cast<int64_t>(g.size()));
-    const BFloat16* gp = gb->data_as<BFloat16>();
-    sinks[0].accumulate(x_shape, [&](float beta_x, float* dx) {  // dx = g · W
-      if (w_rows == 0 && beta_x == 0.f) std::fill(dx, dx + rows * in, 0.f);
-      in_row_blocks(W->data(), w_rows, w_cols,
-                    [&](int64_t first, int64_t count, const BFloat16* w) {
-                      if (weight_in_out)  // dx[:, range] = g · W[range, :]ᵀ
-                        gemm_bf16(false, true, rows, count, out_features, gp, out_features, w,
-                                  out_features, beta_x, dx + first, in);
-                      else  // dx += g[:, range] · W[range, :]
-                        gemm_bf16(false, false, rows, in, count, gp + first, out_features, w, in,
-                                  first == 0 ? beta_x : 1.f, dx, in);
-                    });
+    // g as the products read it: rounded (bfloat16 products) or as it is.
+    const std::shared_ptr<const Storage> gb =
+        bf16 ? rounded(g.data(), static_cast<int64_t>(g.size())) : nullptr;
+    const Operand G = bf16 ? Operand{nullptr, gb->data_as<BFloat16>()} : Operand{g.data(), nullptr};
+    sinks[0].accumulate(x_shape, [&](float beta_x, float* dx) {
+      std::shared_ptr<const Storage> hold;
+      if (weight_in_out)  // dx = g · Wᵀ
+        product(false, true, rows, in, out_features, G, out_features, W.read(hold), out_features,
+                beta_x, dx, in);
+      else  // dx = g · W
+        product(false, false, rows, in, out_features, G, out_features, W.read(hold), in, beta_x,
+                dx, in);
     });
-    sinks[1].accumulate(w_shape, [&](float beta_w, float* dw) {
-      if (weight_in_out)  // dW = xᵀ · g, [in, out]
-        gemm_bf16(true, false, in, out_features, rows, xb->data_as<BFloat16>(), in, gp,
-                  out_features, beta_w, dw, out_features);
-      else  // dW = gᵀ · x, [out, in]
-        gemm_bf16(true, false, out_features, in, rows, gp, out_features, xb->data_as<BFloat16>(),
-                  in, beta_w, dw, in);
-    });
+    if (xb)  // kept whenever the weight's gradient can be asked for
+      sinks[1].accumulate(w_shape, [&](float beta_w, float* dw) {
+        const Operand X{nullptr, xb->data_as<BFloat16>()};
+        if (weight_in_out)  // dW = xᵀ · g, [in, out]
+          product(true, false, in, out_features, rows, X, in, G, out_features, beta_w, dw,
+                  out_features);
+        else  // dW = gᵀ · x, [out, in]
+          product(true, false, out_features, in, rows, G, out_features, X, in, beta_w, dw, in);
+      });
     if (has_bias)
       sinks[2].accumulate(b_shape, [&](float beta_b, float* db) {  // the column sums of g
         if (beta_b == 0.f) std::fill(db, db + out_features, 0.f);
@@ -125,36 +196,55 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
 Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* name,
                                const Shape& out_shape, const BatchEntries& ea,
                                const BatchEntries& eb) {
+  const bool bf16 = bf16_products();
   const Shape sa = a.shape(), sb = b.shape();
   const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
   const int64_t count = static_cast<int64_t>(ea.at.size());
-  // Both operands as row-major bfloat16 copies, kept for backward (half of float32's bytes).
-  std::shared_ptr<const Storage> ab = convert_storage(a, kBFloat16),
-                                 bb = convert_storage(b, kBFloat16);
+  const bool need_a = a.requires_grad() && is_grad_enabled();
+  const bool need_b = b.requires_grad() && is_grad_enabled();
+  // Row-major bfloat16 copies, kept for backward (half of float32's bytes): both for the
+  // bfloat16 products; on the float32 path only what backward reads (dA reads B, dB reads A).
+  const std::shared_ptr<const Storage> ab = bf16 || need_b ? convert_storage(a, kBFloat16) : nullptr;
+  const std::shared_ptr<const Storage> bb = bf16 || need_a ? convert_storage(b, kBFloat16) : nullptr;
+  auto kept = [](const std::shared_ptr<const Storage>& s, int64_t at) {
+    return Operand{nullptr, s->data_as<BFloat16>() + at};
+  };
   Array out = Array::from_shape(to_xshape(out_shape));
-  for (int64_t i = 0; i < count; ++i)
-    gemm_bf16(false, false, M, N, K, ab->data_as<BFloat16>() + ea.at[i], K,
-              bb->data_as<BFloat16>() + eb.at[i], N, 0.f, out.data() + i * M * N, N);
+  if (bf16) {
+    for (int64_t i = 0; i < count; ++i)
+      product(false, false, M, N, K, kept(ab, ea.at[i]), K, kept(bb, eb.at[i]), N, 0.f,
+              out.data() + i * M * N, N);
+  } else {
+    const Tensor ac = a.contiguous(), bc = b.contiguous();
+    const float* ap = ac.numel() ? ac.data_ptr<float>() : nullptr;
+    const float* bp = bc.numel() ? bc.data_ptr<float>() : nullptr;
+    for (int64_t i = 0; i < count; ++i)
+      product(false, false, M, N, K, {ap + ea.at[i], nullptr}, K, {bp + eb.at[i], nullptr}, N, 0.f,
+              out.data() + i * M * N, N);
+  }
   const auto a_shape = to_xshape(sa), b_shape = to_xshape(sb);
-  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
-    const auto gb = rounded(g.data(), static_cast<int64_t>(g.size()));
-    const BFloat16* gp = gb->data_as<BFloat16>();
+    const std::shared_ptr<const Storage> gb =
+        bf16 ? rounded(g.data(), static_cast<int64_t>(g.size())) : nullptr;
+    auto G = [&](int64_t i) {
+      return bf16 ? Operand{nullptr, gb->data_as<BFloat16>() + i * M * N}
+                  : Operand{g.data() + i * M * N, nullptr};
+    };
     Gradients grads(2);
     if (need_a) {  // dA = g · Bᵀ, summed over the entries that share a broadcast A
       Array da = Array::from_shape(a_shape);
       if (ea.shared) std::fill(da.begin(), da.end(), 0.f);
       for (int64_t i = 0; i < count; ++i)
-        gemm_bf16(false, true, M, K, N, gp + i * M * N, N, bb->data_as<BFloat16>() + eb.at[i], N,
-                  ea.shared ? 1.f : 0.f, da.data() + ea.at[i], K);
+        product(false, true, M, K, N, G(i), N, kept(bb, eb.at[i]), N, ea.shared ? 1.f : 0.f,
+                da.data() + ea.at[i], K);
       grads[0] = std::move(da);
     }
     if (need_b) {  // dB = Aᵀ · g
       Array db = Array::from_shape(b_shape);
       if (eb.shared) std::fill(db.begin(), db.end(), 0.f);
       for (int64_t i = 0; i < count; ++i)
-        gemm_bf16(true, false, K, N, M, ab->data_as<BFloat16>() + ea.at[i], K, gp + i * M * N, N,
-                  eb.shared ? 1.f : 0.f, db.data() + eb.at[i], N);
+        product(true, false, K, N, M, kept(ab, ea.at[i]), K, G(i), N, eb.shared ? 1.f : 0.f,
+                db.data() + eb.at[i], N);
       grads[1] = std::move(db);
     }
     return grads;

@@ -9,7 +9,6 @@
 #include <type_traits>
 
 #include "../gemm.hpp"
-#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
 #include "ember/parallel.hpp"
@@ -201,7 +200,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Conv1dFuncOptions
     EMBER_CHECK_SHAPE(bias.shape() == Shape{g.O}, op, ": bias shape ",
                       detail::shape_str(bias.shape()), " should be [", g.O, "]");
   Tensor out;
-  if (detail::autocasts({x, weight, bias})) {
+  if (detail::autocasts({x, weight, bias}) && detail::bf16_products_on()) {
     out = conv1d_as<BFloat16>(x, weight, bias, g);
   } else {
     detail::check_same_dtype(op, x, weight, "input and weight");

@@ -156,6 +156,10 @@ const char* current_backward_op();
 // no operand is float64 (a float64 tensor is never autocast, as in PyTorch). Undefined tensors
 // (no bias) are skipped.
 bool autocasts(TensorList operands);
+// Whether autocast is on for this thread and its products run on bfloat16 operands
+// (autocast::products() is not float32): the fused attention, conv1d and the recurrent layers
+// run their bfloat16 kernels then, and their float32 ones on the float32 path.
+bool bf16_products_on();
 // Products (matmul, bmm, linear, conv1d) do not promote, as in PyTorch: throws DtypeError naming
 // `op` and both dtypes unless a and b share one. `what` names the pair ("input and weight").
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b,

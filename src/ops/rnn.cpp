@@ -12,7 +12,6 @@
 #include "../dense.hpp"
 #include "../gemm.hpp"
 #include "../simd_lanes.hpp"
-#include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
 #include "op_helpers.hpp"
@@ -44,7 +43,7 @@ class InputSide {
   static constexpr bool kFloat = std::is_same_v<T, float>;
 
  public:
-  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(kFloat && autocast::is_enabled()) {
+  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(kFloat && ::ember::detail::bf16_products_on()) {
     if (rounded_) {
       x16_ = ::ember::detail::convert_storage(x, kBFloat16);
       w16_ = ::ember::detail::convert_storage(w_ih, kBFloat16);
