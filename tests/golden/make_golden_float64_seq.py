@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_golden_attention as attention  # noqa: E402
 import make_golden_rnn as rnn  # noqa: E402
-from golden_io import Writer  # noqa: E402
+from golden_io import Writer, write_leaves  # noqa: E402
 
 # The recurrent cases of make_golden_rnn.py that cover each option (tanh / relu, LSTM, GRU, 1
 # and 2 layers, bidirectional, batch_first both ways, with and without an initial state, no
@@ -91,9 +91,7 @@ def make_sdpa(w):
         gout = torch.randn(out.shape)
         out.backward(gout)
         w.tensor(case, "cfg", torch.tensor([int(causal)]))
-        for name, t in [("q", q), ("k", k), ("v", v)]:
-            w.tensor(case, name, t)
-            w.tensor(case, "grad_" + name, t.grad)
+        write_leaves(w, case, nn.Module(), {"q": q, "k": k, "v": v})
         for name, t in [("mask", keep), ("gout", gout), ("out", out)]:
             w.tensor(case, name, t.double())
 
@@ -175,13 +173,8 @@ def make_mha(w):
                                             kw.get("vdim", 0), int(kw.get("bias", True)),
                                             int(self_attn), int(average), int(need), *is_bool,
                                             int(unbatched), HEADS]))
-        for name, p in mha.named_parameters():
-            w.tensor(case, "param." + name, p)
-            w.tensor(case, "grad." + name, p.grad)
         inputs = {"query": q} if self_attn else {"query": q, "key": k, "value": v}
-        for name, t in inputs.items():
-            w.tensor(case, name, t)
-            w.tensor(case, "grad_" + name, t.grad)
+        write_leaves(w, case, mha, inputs)
         results = [("gout", gout), ("out", out), ("kpm", kpm), ("mask", mask)]
         if need:
             results += [("gweights", gweights), ("weights", weights)]
@@ -226,12 +219,9 @@ def make_encoder(w):
         w.tensor(case, "cfg", torch.tensor([int(kw.get("activation") == "gelu"),
                                             int(kw.get("norm_first", False)), int(bf), layers,
                                             int(final_norm), int(mask_is_bool), HEADS]))
-        for name, p in module.named_parameters():
-            w.tensor(case, "param." + name, p)
-            w.tensor(case, "grad." + name, p.grad)
-        for name, t in [("x", x), ("grad_x", x.grad), ("mask", mask), ("kpm", kpm),
-                        ("gout", gout), ("out", out)]:
-            w.tensor(case, name, t.double())
+        write_leaves(w, case, module, {"x": x})
+        for name, t in [("mask", mask), ("kpm", kpm), ("gout", gout), ("out", out)]:
+            w.tensor(case, name, t.double())  # a bool mask as 0/1
 
 
 def main():
