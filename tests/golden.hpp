@@ -8,6 +8,7 @@
 #include <cmath>
 #include <ember/ember.hpp>
 #include <fstream>
+#include <initializer_list>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -143,12 +144,11 @@ inline std::vector<ember::IndexTensor> index_inputs(const Case& c) {
   return idx;
 }
 
-// Loads `file_name`, checks that it holds `expected` cases, and runs body(name, case) for each
+// Checks that `file` holds `expected` cases, and runs body(name, case) for each
 // as a doctest subcase named after it: an exception (an op that refuses the dtype, say) fails
 // that case with its message, and the next cases still run.
 template <class Body>
-void for_each_case(const std::string& file_name, size_t expected, Body&& body) {
-  const File file = load(file_name);
+void for_each_case(const File& file, size_t expected, Body&& body) {
   CHECK(file.size() == expected);
   for (const auto& [name, c] : file) {
     SUBCASE(name.c_str()) {
@@ -160,6 +160,21 @@ void for_each_case(const std::string& file_name, size_t expected, Body&& body) {
       }
     }
   }
+}
+
+// The same over the golden file `file_name`.
+template <class Body>
+void for_each_case(const std::string& file_name, size_t expected, Body&& body) {
+  for_each_case(load(file_name), expected, body);
+}
+
+// The cases of `file` whose names start with one of `prefixes`.
+inline File cases_starting_with(const File& file, std::initializer_list<const char*> prefixes) {
+  File some;
+  for (const auto& [name, c] : file)
+    for (const char* prefix : prefixes)
+      if (name.rfind(prefix, 0) == 0) some[name] = c;
+  return some;
 }
 
 // Backpropagates the case's gout (in `dtype`) through `out` and checks each input's gradient
@@ -174,11 +189,12 @@ inline void check_input_grads(const ember::Tensor& out, const std::vector<ember:
 }
 
 // Loads every "<prefix><name>" value of a case with a strict load_state_dict: names and shapes
-// must be PyTorch's.
-inline void load_params(ember::nn::Module& m, const Case& c, const std::string& prefix) {
+// must be PyTorch's. The values are read as `dtype` (a float64 module's from a float64 file).
+inline void load_params(ember::nn::Module& m, const Case& c, const std::string& prefix,
+                        ember::Dtype dtype = ember::kFloat32) {
   ember::StateDict dict;
   for (const auto& [key, value] : c)
-    if (key.rfind(prefix, 0) == 0) dict[key.substr(prefix.size())] = value.tensor();
+    if (key.rfind(prefix, 0) == 0) dict[key.substr(prefix.size())] = value.tensor(false, dtype);
   m.load_state_dict(dict);
 }
 

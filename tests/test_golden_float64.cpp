@@ -3,9 +3,8 @@
 // same Ember calls (golden_*_table.hpp), float64 inputs and upstream gradients, the output and
 // every input gradient within golden::kRtol64 / kAtol64 (1e-10 relative + 1e-12 absolute),
 // and each of them a float64 tensor. The layer cases of nn.txt and attention.txt run through
-// the functional ops the layers are shells over: Ember's modules hold float32 parameters, so
-// the cases that only exist as modules (MultiheadAttention, the encoder layers, the recurrent
-// layers of rnn.txt) have no float64 form to check.
+// the functional ops the layers are shells over; the modules themselves (the recurrent layers,
+// MultiheadAttention, the encoder layers) run in float64 in test_golden_float64_seq.cpp.
 #include "golden_nn_options.hpp"
 #include "golden_noncontiguous_table.hpp"
 #include "golden_ops_more_table.hpp"

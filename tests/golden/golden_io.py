@@ -26,3 +26,14 @@ class Writer:
         else:
             values = " ".join(f"{float(v):.{self.digits}g}" for v in t.reshape(-1).tolist())
         self.f.write(f"{case} {key} {shape} {values}\n")
+
+
+def write_leaves(w, case, module, inputs):
+    """Each parameter of `module` and its gradient (param.<name>, grad.<name>), then each input
+    and its gradient (<name>, grad_<name>), after a backward."""
+    for name, p in module.named_parameters():
+        w.tensor(case, "param." + name, p)
+        w.tensor(case, "grad." + name, p.grad)
+    for name, t in inputs.items():
+        w.tensor(case, name, t)
+        w.tensor(case, "grad_" + name, t.grad)

@@ -10,8 +10,7 @@ Writes, with 17 significant digits (a float64 round-trips):
   float64_nn.txt             make_golden_nn.py's Linear, Embedding, EmbeddingBag and LayerNorm
                              cases (checked through Ember's functional ops)
   float64_attention.txt      make_golden_attention.py's op-level cases: layer_norm, sdpa, conv1d,
-                             the poolings (its module cases need float64 modules, which Ember
-                             does not have)
+                             the poolings (the modules in float64: make_golden_float64_seq.py)
 The generators run with their own seeds and draw the same numbers in the same order; only the
 float inputs, parameters and gout are converted to float64 before the op runs. So the first four
 files' inputs are the float32 files' inputs widened (checked below, value by value), and

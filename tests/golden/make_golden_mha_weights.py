@@ -15,7 +15,7 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from golden_io import Writer  # noqa: E402
+from golden_io import Writer, write_leaves  # noqa: E402
 from make_golden_attention import E, H, MHA, mha_inputs, randomize  # noqa: E402
 
 CASES = ["mha_self", "mha_self_batch_first_kpm", "mha_mask3d_kpm", "mha_cross", "mha_kdim_vdim",
@@ -35,13 +35,8 @@ def main():
                                average_attn_weights=average)
             gout, gweights = torch.randn(out.shape), torch.randn(weights.shape)
             ((out * gout).sum() + (weights * gweights).sum()).backward()
-            for name, p in mha.named_parameters():
-                w.tensor(case, "param." + name, p)
-                w.tensor(case, "grad." + name, p.grad)
             inputs = {"query": q} if self_attn else {"query": q, "key": k, "value": v}
-            for name, t in inputs.items():
-                w.tensor(case, name, t)
-                w.tensor(case, "grad_" + name, t.grad)
+            write_leaves(w, case, mha, inputs)
             for name, t in [("gout", gout), ("gweights", gweights), ("out", out),
                             ("weights", weights), ("kpm", kpm), ("mask", mask)]:
                 if t is not None:

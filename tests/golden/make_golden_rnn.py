@@ -75,19 +75,25 @@ def write_grads(w, case, module):
         w.tensor(case, "g." + name, p.grad)
 
 
-def make_layer(w, case, cls, kwargs, batch, steps, with_state, lengths, enforce_sorted):
+def make_layer(w, case, cls, kwargs, batch, steps, with_state, lengths, enforce_sorted,
+               sizes=(I, H)):
+    """batch None: unbatched input [steps, I]. sizes: (input_size, hidden_size);
+    make_golden_float64_seq.py's are smaller."""
+    I, H = sizes  # noqa: N806
     module = cls(I, H, **kwargs)
     module.train()
     bf = kwargs.get("batch_first", False)
     d = 2 if kwargs.get("bidirectional", False) else 1
     layers = kwargs.get("num_layers", 1)
-    x = torch.randn(*((batch, steps, I) if bf else (steps, batch, I)), requires_grad=True)
+    batch_dims = () if batch is None else (batch,)
+    x = torch.randn(*((*batch_dims, steps, I) if bf else (steps, *batch_dims, I)),
+                    requires_grad=True)
     state = None
     if with_state:
-        h0 = torch.randn(layers * d, batch, H, requires_grad=True)
+        h0 = torch.randn(layers * d, *batch_dims, H, requires_grad=True)
         state = h0
         if cls is nn.LSTM:
-            c0 = torch.randn(layers * d, batch, H, requires_grad=True)
+            c0 = torch.randn(layers * d, *batch_dims, H, requires_grad=True)
             state = (h0, c0)
     kind = {nn.RNN: 1 if kwargs.get("nonlinearity") == "relu" else 0, nn.LSTM: 2, nn.GRU: 3}[cls]
     # What the C++ side needs to rebuild the layer and its call.
@@ -129,7 +135,8 @@ def make_layer(w, case, cls, kwargs, batch, steps, with_state, lengths, enforce_
     write_grads(w, case, module)
 
 
-def make_cell(w, case, cls, kwargs, batch, with_state):
+def make_cell(w, case, cls, kwargs, batch, with_state, sizes=(I, H)):
+    I, H = sizes  # noqa: N806
     module = cls(I, H, **kwargs)
     shape = (batch,) if batch is not None else ()
     x = torch.randn(*shape, I, requires_grad=True)
