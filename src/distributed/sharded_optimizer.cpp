@@ -32,15 +32,16 @@ void slice_grad(const Tensor& p, int64_t begin, int64_t end, Tensor& piece) {
     std::vector<size_t> picked;
     for (size_t i = 0; i < full.rows.size(); ++i)
       if (full.rows[i] >= begin && full.rows[i] < end) picked.push_back(i);
-    std::vector<size_t> shape{picked.size()};
-    for (size_t d = 1; d < part->dense_shape.size(); ++d)
-      shape.push_back(static_cast<size_t>(part->dense_shape[d]));
-    part->values = Array::from_shape(shape);
-    for (size_t j = 0; j < picked.size(); ++j) {
-      part->rows.push_back(full.rows[picked[j]] - begin);
-      std::copy_n(full.values.data() + static_cast<int64_t>(picked[j]) * width, width,
-                  part->values.data() + static_cast<int64_t>(j) * width);
-    }
+    full.dispatch([&](auto real) {
+      using T = decltype(real);
+      const T* from = full.values_of<T>().data();
+      T* to = part->allocate<T>(picked.size()).data();
+      for (size_t j = 0; j < picked.size(); ++j) {
+        part->rows.push_back(full.rows[picked[j]] - begin);
+        std::copy_n(from + static_cast<int64_t>(picked[j]) * width, width,
+                    to + static_cast<int64_t>(j) * width);
+      }
+    });
     // Even with no row here: the wrapped optimizer counts a step for the piece as it would for
     // the whole parameter (Adam's bias correction depends on that count).
     detail::install_sparse_grad(piece, std::move(part));
