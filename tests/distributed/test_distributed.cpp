@@ -141,6 +141,28 @@ TEST_CASE("DataParallel: a gradient present on one rank only is averaged with ze
   CHECK(!idle.has_grad());
 }
 
+// A float64 table's row-sparse gradient travels as float64 rows: values a float32 would round
+// (1/3) arrive exact, merged in rank order and halved, on every rank.
+TEST_CASE("DataParallel: float64 row-sparse gradients are exchanged in float64") {
+  Tensor table = zeros({6, 2}, kFloat64, true);
+  dist::DataParallel dp({table});
+  const double a = 1.0 / 3.0, b = 1.0 / 3.0 + 1.0;  // rank 0's and rank 1's upstream values
+  const bool first = env().rank() == 0;
+  const IndexTensor ids = first ? IndexTensor{4, 1, 4} : IndexTensor{1, 5};
+  const Tensor gout = full({ids.numel(), 2}, first ? a : b, kFloat64);
+  nn::functional::embedding(ids, table, nn::functional::EmbeddingFuncOptions().sparse(true))
+      .backward(gout);
+  dp.synchronize();
+  REQUIRE(table.has_sparse_grad());
+  const RowSparseGrad& g = table.sparse_grad();
+  CHECK(g.dtype == kFloat64);
+  CHECK(g.rows == std::vector<int64_t>{1, 4, 5});
+  const double row1 = (a + b) * 0.5, row4 = (a + a) * 0.5, row5 = b * 0.5;
+  CHECK(std::vector<double>(g.values64.begin(), g.values64.end()) ==
+        std::vector<double>{row1, row1, row4, row4, row5, row5});
+  CHECK(dp.last_stats().sparse_bytes == 2 * (8 + 2 * 8));  // 2 rows of 2 doubles and an id
+}
+
 TEST_CASE("DataParallel: a row-sparse exchange sends rows, a dense one the whole table") {
   auto volume = [](bool sparse) {
     manual_seed(3);
