@@ -297,7 +297,16 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
   // Dense, or sparse on some ranks and dense on others (then densified): summed as dense.
   std::vector<size_t> dense;
   for (size_t k : params)
-    if (kinds[k] & kDense) dense.push_back(k);
+    if (kinds[k] & kDense) {
+      // Every rank sees the same kinds and dtypes, so every rank throws here alike.
+      EMBER_CHECK_DTYPE(parameters_[k].dtype() == kFloat32,
+                        "DataParallel::synchronize: ", "parameter ", k, " (shape ",
+                        ember::detail::shape_str(parameters_[k].shape()), ") is ",
+                        dtype_name(parameters_[k].dtype()), " with a dense gradient; ",
+                        "dense buckets are float32 (a float64 table's row-sparse gradient is ",
+                        "exchanged in float64)");
+      dense.push_back(k);
+    }
   auto buckets =
       cut_buckets(parameters_, dense, options_.first_bucket_bytes(), options_.bucket_bytes());
   // Through Ember's buffer cache: a fresh multi-MB vector every step cost a page fault per

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from golden_io import Writer
-from make_golden_optim import write_sparse_clipping
+from make_golden_optim import Model, batches, write_sparse_clipping
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS = 10
@@ -33,26 +33,10 @@ CASES = {
 }
 
 
-class Model(nn.Module):
-    def __init__(self, **options):
-        super().__init__()
-        self.emb = nn.Embedding(10, 4, sparse=True, **options)
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, ids):
-        return self.fc(self.emb(ids).mean(1))
-
-
-def batches():
-    g = torch.Generator().manual_seed(5)
-    return [(torch.randint(0, 10, (4, 5), generator=g), torch.randint(0, 3, (4,), generator=g))
-            for _ in range(STEPS)]
-
-
 def run_optimizers(w, data):
     for case, (cls, kwargs, options) in CASES.items():
         torch.manual_seed(7)
-        model = Model(**options).double()
+        model = Model(sparse=True, **options).double()
         model.fc.requires_grad_(False)
         for name, p in model.named_parameters():
             assert p.dtype == torch.float64
@@ -75,7 +59,7 @@ def run_clipping(w):
 
 
 def main():
-    data = batches()
+    data = batches(STEPS)
     with Writer(os.path.join(HERE, "float64_sparse.txt"), torch.float64) as w:
         for step, (ids, labels) in enumerate(data):
             w.tensor("data", f"ids{step}", ids)

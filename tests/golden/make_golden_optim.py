@@ -56,19 +56,19 @@ SPARSE = {
 
 
 class Model(nn.Module):
-    def __init__(self, sparse=False):
+    def __init__(self, sparse=False, **options):
         super().__init__()
-        self.emb = nn.Embedding(10, 4, sparse=sparse)
+        self.emb = nn.Embedding(10, 4, sparse=sparse, **options)
         self.fc = nn.Linear(4, 3)
 
     def forward(self, ids):
         return self.fc(self.emb(ids).mean(1))
 
 
-def batches():
+def batches(steps=STEPS):
     g = torch.Generator().manual_seed(5)
     return [(torch.randint(0, 10, (4, 5), generator=g), torch.randint(0, 3, (4,), generator=g))
-            for _ in range(STEPS)]
+            for _ in range(steps)]
 
 
 def write_params(w, case, prefix, model):
