@@ -228,7 +228,7 @@ namespace {
 // TensorImpl is kept, its storage and layout replaced), as PyTorch's `param.data = ...`.
 void convert_in_place(const Tensor& t, Dtype dtype) {
   TensorImpl& impl = *t.impl();
-  if (impl.sparse_grad && dtype != kFloat32) impl.grad = t.grad().impl();  // row-sparse: float32
+  if (impl.sparse_grad && dtype != impl.sparse_grad->dtype) impl.grad = t.grad().impl();
   if (impl.grad) {
     const Tensor grad(impl.grad);
     impl.grad = Tensor(detail::convert_storage(grad, dtype), grad.shape()).impl();

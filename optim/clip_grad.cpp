@@ -11,14 +11,17 @@ namespace ember::nn::utils {
 
 namespace {
 // Calls f(values, n) over the gradient's values, written in place: a float* or, for a float64
-// gradient, a double*. A row-sparse one is coalesced so that duplicate rows count once; a
-// dense one is its .grad's storage. Nothing when p has no gradient.
+// gradient (dense or row-sparse), a double*. A row-sparse one is coalesced so that duplicate
+// rows count once; a dense one is its .grad's storage. Nothing when p has no gradient.
 template <class F>
 void with_gradient_values(const Tensor& p, F&& f) {
   if (p.has_sparse_grad()) {
     RowSparseGrad& g = p.sparse_grad();
     g.coalesce();
-    f(g.values.data(), static_cast<int64_t>(g.values.size()));
+    g.dispatch([&](auto real) {
+      ArrayOf<decltype(real)>& values = g.values_of<decltype(real)>();
+      f(values.data(), static_cast<int64_t>(values.size()));
+    });
     return;
   }
   if (!p.has_grad()) return;

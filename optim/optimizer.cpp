@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <type_traits>
 
 #include "ember/autograd.hpp"
 
@@ -61,21 +60,18 @@ void Optimizer::check_steppable(const Tensor& p) const {
 
 template <class T>
 bool Optimizer::for_each_span(const Tensor& param,
-                              const std::function<void(int64_t, const T*, int64_t)>& update) {
+                              const std::function<void(int64_t, const T*, int64_t)>& update) const {
   if (param.has_sparse_grad()) {
     RowSparseGrad& g = param.sparse_grad();
+    EMBER_CHECK_DTYPE(g.dtype == param.dtype(), name_, ": a ", dtype_name(param.dtype()),
+                      " parameter of shape ", detail::shape_str(param.shape()), " has a ",
+                      dtype_name(g.dtype), " row-sparse gradient; a gradient has its ",
+                      "parameter's dtype");
     g.coalesce();
     const int64_t width = g.row_size();
-    std::vector<T> row;  // a float32 row read as T, for a float64 parameter
-    for (size_t k = 0; k < g.rows.size(); ++k) {
-      const float* values = g.values.data() + static_cast<int64_t>(k) * width;
-      if constexpr (std::is_same_v<T, float>) {
-        update(g.rows[k] * width, values, width);
-      } else {
-        row.assign(values, values + width);
-        update(g.rows[k] * width, row.data(), width);
-      }
-    }
+    const T* values = g.values_of<T>().data();
+    for (size_t k = 0; k < g.rows.size(); ++k)
+      update(g.rows[k] * width, values + static_cast<int64_t>(k) * width, width);
     return true;
   }
   if (!param.has_grad()) return false;
@@ -84,9 +80,9 @@ bool Optimizer::for_each_span(const Tensor& param,
   return true;
 }
 template bool Optimizer::for_each_span<float>(
-    const Tensor&, const std::function<void(int64_t, const float*, int64_t)>&);
+    const Tensor&, const std::function<void(int64_t, const float*, int64_t)>&) const;
 template bool Optimizer::for_each_span<double>(
-    const Tensor&, const std::function<void(int64_t, const double*, int64_t)>&);
+    const Tensor&, const std::function<void(int64_t, const double*, int64_t)>&) const;
 
 void Optimizer::zero_grad(bool set_to_none) {
   for (ParamGroup& g : groups_)

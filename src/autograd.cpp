@@ -34,7 +34,8 @@ namespace {
 void check_gradient_dtype(const char* op, Dtype input, const Gradient& g) {
   const Dtype expected = input == kBFloat16 ? kFloat32 : input;
   EMBER_CHECK_DTYPE(g.dtype == expected, "backward: ", op ? op : "backward", " returned a ",
-                    dtype_name(g.dtype), " gradient for a ", dtype_name(input), " input");
+                    dtype_name(g.dtype), g.sparse ? " row-sparse" : "", " gradient for a ",
+                    dtype_name(input), " input");
 }
 
 struct NewestFirst {
@@ -244,16 +245,16 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       }
       if (edge.leaf) {
         check_gradient_shape(*node, g, edge.leaf->layout.shape);
-        if (!g.sparse) check_gradient_dtype(node->name, edge.leaf->storage->dtype(), g);
+        check_gradient_dtype(node->name, edge.leaf->storage->dtype(), g);
         deliver_to_leaf(*edge.leaf, std::move(g), capture);
         continue;
       }
       Node* input = edge.node.get();
       check_gradient_shape(*node, g, input->output_shape);
-      if (g.sparse) g = Gradient(densify<float>(std::move(g)));  // only leaves keep row-sparse ones
       check_gradient_dtype(node->name, input->dtype, g);
       with_grad_type(g.dtype, [&](auto input_tag) {
         using U = decltype(input_tag);
+        if (g.sparse) g = Gradient(densify<U>(std::move(g)));  // only leaves keep row-sparse ones
         auto& pending = input->pending<U>();
         if (!pending) {
           pending = std::move(g.dense_of<U>());

@@ -47,38 +47,39 @@ void add_into(Array& acc, const Array& g) {
 void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc) += g; }
 
 namespace {
+// A row-sparse gradient joins a dense .grad (added into it) or a row-sparse one (its rows
+// appended, summed by a later coalesce()); a dense one densifies a row-sparse .grad first.
 template <class T>
-void accumulate_dense(TensorImpl& leaf, ArrayOf<T>&& g) {
+void accumulate_of(TensorImpl& leaf, Gradient&& g) {
+  if (g.sparse) {
+    if (leaf.grad) {
+      ArrayOf<T> grad = detail::own_values<T>(Tensor(leaf.grad));  // borrows the .grad's storage
+      g.sparse->add_to(grad);
+    } else if (leaf.sparse_grad) {
+      leaf.sparse_grad->append(*g.sparse);
+    } else {
+      leaf.sparse_grad = std::move(g.sparse);
+    }
+    return;
+  }
+  ArrayOf<T>& dense = g.dense_of<T>();
+  if (leaf.sparse_grad) {
+    leaf.sparse_grad->add_to(dense);
+    leaf.sparse_grad = nullptr;
+  }
   if (leaf.grad) {
     ArrayOf<T> grad = detail::own_values<T>(Tensor(leaf.grad));  // borrows the .grad's storage
-    add_into(grad, g);
+    add_into(grad, dense);
   } else {
-    leaf.grad = Tensor(std::move(g)).impl();
+    leaf.grad = Tensor(std::move(dense)).impl();
   }
 }
 
 }  // namespace
 
 void accumulate_leaf(TensorImpl& leaf, Gradient&& g) {
-  if (g.sparse) {
-    if (leaf.grad) {
-      Array grad = detail::own_values(Tensor(leaf.grad));  // borrows the .grad's storage
-      g.sparse->add_to(grad);
-    } else if (leaf.sparse_grad) {
-      RowSparseGrad& s = *leaf.sparse_grad;
-      s.rows.insert(s.rows.end(), g.sparse->rows.begin(), g.sparse->rows.end());
-      s.values = xt::concatenate(xt::xtuple(s.values, g.sparse->values), 0);
-    } else {
-      leaf.sparse_grad = std::move(g.sparse);
-    }
-    return;
-  }
-  if (g.dtype == kFloat64) return accumulate_dense(leaf, std::move(g.dense64));
-  if (leaf.sparse_grad) {
-    leaf.sparse_grad->add_to(g.dense);
-    leaf.sparse_grad = nullptr;
-  }
-  accumulate_dense(leaf, std::move(g.dense));
+  if (g.dtype == kFloat64) return accumulate_of<double>(leaf, std::move(g));
+  accumulate_of<float>(leaf, std::move(g));
 }
 
 std::mutex& leaf_lock(const TensorImpl* leaf) {
@@ -88,12 +89,10 @@ std::mutex& leaf_lock(const TensorImpl* leaf) {
 
 template <class T>
 ArrayOf<T> densify(Gradient&& g) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (g.sparse) {
-      Array dense = xt::zeros<float>(detail::to_xshape(g.sparse->dense_shape));
-      g.sparse->add_to(dense);
-      return dense;
-    }
+  if (g.sparse) {
+    ArrayOf<T> dense = xt::zeros<T>(detail::to_xshape(g.sparse->dense_shape));
+    g.sparse->add_to(dense);
+    return dense;
   }
   return std::move(g.dense_of<T>());
 }

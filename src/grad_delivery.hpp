@@ -25,7 +25,7 @@ void accumulate_leaf(TensorImpl& leaf, Gradient&& g);
 // a lock per leaf, taken from a small striped table (no mutex in every tensor).
 std::mutex& leaf_lock(const TensorImpl* leaf);
 
-// The dense array of a gradient of element type T (a row-sparse one is float32's).
+// The dense array of a gradient of element type T (a row-sparse one densified).
 template <class T>
 ArrayOf<T> densify(Gradient&& g);
 

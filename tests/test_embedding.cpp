@@ -2,6 +2,7 @@
 // across thread counts, row-sparse gradients, shapes and errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ember/ember.hpp>
 
@@ -136,4 +137,174 @@ TEST_CASE("Embedding and EmbeddingBag errors name the op and the values") {
                        "mode='mean'",
                        ValueError);
   CHECK_THROWS_AS(bag(IndexTensor{1, 2}), ValueError);  // 1-D input without offsets
+}
+
+namespace {
+std::vector<double> doubles(const Tensor& t) {
+  REQUIRE(t.dtype() == kFloat64);
+  const Tensor c = t.contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+// The weight's gradient after out(w).backward(gout), for a fresh float64 copy of `table` (a
+// max_norm lookup renorms the table in place), checked to be row-sparse when asked.
+template <class Lookup>
+Tensor float64_grad(const Tensor& table, bool sparse, const Tensor& gout, Lookup lookup) {
+  Tensor w = table.clone().requires_grad_(true);
+  lookup(w, sparse).backward(gout);
+  CHECK(w.has_sparse_grad() == sparse);
+  if (sparse) {
+    CHECK(w.sparse_grad().dtype == kFloat64);
+    CHECK(w.sparse_grad().values64.shape()[0] == w.sparse_grad().rows.size());
+  }
+  return w.grad();
+}
+}  // namespace
+
+// A row-sparse gradient has its table's dtype, as PyTorch's: the same sums, in float64.
+TEST_CASE("float64 tables: sparse=true gives sparse=false's gradient exactly, in float64") {
+  manual_seed(3);
+  const Tensor table = randn({7, 3}).to(kFloat64);
+  const IndexTensor ids({2, 5, 2, 0, 6, 2, 5, 4}, {2, 4});  // 2 three times, 5 twice
+  const Tensor gout = randn({2, 4, 3}).to(kFloat64);
+  const std::vector<std::pair<const char*, F::EmbeddingFuncOptions>> cases = {
+      {"plain", F::EmbeddingFuncOptions()},
+      {"padding_idx", F::EmbeddingFuncOptions().padding_idx(2)},
+      {"scale_grad_by_freq", F::EmbeddingFuncOptions().scale_grad_by_freq(true)},
+      {"padding_idx + scale_grad_by_freq",
+       F::EmbeddingFuncOptions().padding_idx(5).scale_grad_by_freq(true)},
+      {"max_norm", F::EmbeddingFuncOptions().max_norm(1.0).padding_idx(0)},
+  };
+  for (const auto& [name, options] : cases) {
+    SUBCASE(name) {
+      auto lookup = [&](const Tensor& w, bool sparse) {
+        return F::embedding(ids, w, F::EmbeddingFuncOptions(options).sparse(sparse));
+      };
+      const Tensor dense = float64_grad(table, false, gout, lookup);
+      const Tensor sparse = float64_grad(table, true, gout, lookup);
+      CHECK(doubles(sparse) == doubles(dense));
+      if (options.padding_idx()) {  // the pad row is not among the touched rows
+        Tensor w = table.clone().requires_grad_(true);
+        sum(F::embedding(ids, w, F::EmbeddingFuncOptions(options).sparse(true))).backward();
+        const std::vector<int64_t>& rows = w.sparse_grad().rows;
+        CHECK(std::find(rows.begin(), rows.end(), *options.padding_idx()) == rows.end());
+      }
+    }
+  }
+  SUBCASE("EmbeddingBag, each mode") {
+    using Mode = F::EmbeddingBagMode;
+    const IndexTensor flat{2, 5, 2, 0, 6, 2, 5, 4};
+    const Tensor bag_gout = randn({3, 3}).to(kFloat64);
+    for (Mode mode : {Mode::Sum, Mode::Mean, Mode::Max}) {
+      CAPTURE(F::mode_name(mode));
+      auto lookup = [&](const Tensor& w, bool sparse) {
+        auto o = F::EmbeddingBagFuncOptions().offsets(IndexTensor{0, 3, 5}).mode(mode);
+        manual_seed(4);  // the same per_sample_weights for both
+        if (mode == Mode::Sum) o.per_sample_weights(rand({8}).to(kFloat64));
+        if (mode != Mode::Max) o.scale_grad_by_freq(true);
+        return F::embedding_bag(flat, w, o.padding_idx(6).sparse(sparse));
+      };
+      const Tensor dense = float64_grad(table, false, bag_gout, lookup);
+      const Tensor sparse = float64_grad(table, true, bag_gout, lookup);
+      CHECK(doubles(sparse) == doubles(dense));
+    }
+  }
+}
+
+TEST_CASE("float64 row-sparse gradients accumulate, mix with dense ones and take mul_/zero_") {
+  // Integer gradients, so that every order of summing gives the same bits.
+  const Tensor table = zeros({6, 2}, kFloat64);
+  const Tensor gout = arange(8.f).reshape({4, 2}).to(kFloat64);
+  const IndexTensor ids{4, 1, 4, 3};
+  auto lookup = [&](const Tensor& w, bool sparse) {
+    return F::embedding(ids, w, F::EmbeddingFuncOptions().sparse(sparse));
+  };
+  auto dense_sum = [&](int times) {
+    Tensor r = table.clone().requires_grad_(true);
+    for (int k = 0; k < times; ++k) lookup(r, false).backward(gout);
+    return doubles(r.grad());
+  };
+  Tensor w = table.clone().requires_grad_(true);
+  lookup(w, true).backward(gout);
+  lookup(w, true).backward(gout);  // rows appended, summed by coalesce()
+  REQUIRE(w.has_sparse_grad());
+  CHECK(w.sparse_grad().rows.size() == 6);
+  CHECK(doubles(w.grad()) == dense_sum(2));
+  lookup(w, false).backward(gout);  // a dense one densifies the row-sparse sum
+  CHECK_FALSE(w.has_sparse_grad());
+  CHECK(doubles(w.grad()) == dense_sum(3));
+  lookup(w, true).backward(gout);  // a row-sparse one adds into the dense .grad
+  CHECK_FALSE(w.has_sparse_grad());
+  CHECK(doubles(w.grad()) == dense_sum(4));
+
+  w.clear_grad();
+  lookup(w, true).backward(gout);
+  w.grad().mul_(0.5f);  // acts on the row-sparse gradient (PyTorch's sparse mul_)
+  REQUIRE(w.has_sparse_grad());
+  std::vector<double> half = dense_sum(1);
+  for (double& v : half) v *= 0.5;
+  CHECK(doubles(w.grad()) == half);
+  w.grad().zero_();
+  CHECK(w.sparse_grad().rows.empty());
+  CHECK(w.sparse_grad().dtype == kFloat64);
+  CHECK(doubles(w.grad()) == std::vector<double>(12, 0.0));
+}
+
+TEST_CASE("a gradient has its input's dtype: a row-sparse one of the other dtype throws") {
+  const Tensor w = zeros({4, 2}, kFloat64, true);
+  auto rows_of = [](Dtype dtype) {
+    auto g = std::make_shared<RowSparseGrad>();
+    g->dense_shape = {4, 2};
+    g->rows = {3, 1};
+    if (dtype == kFloat64)
+      g->allocate<double>(2).fill(1.5);
+    else
+      g->allocate<float>(2).fill(1.5f);
+    return g;
+  };
+  auto op = [&](const Tensor& input, Dtype dtype) {
+    return make_output_of<double>(
+        Tensor(ArrayOf<double>(xt::zeros<double>({1}))), "rows_op", {input},
+        [g = rows_of(dtype)](const ArrayOf<double>&) { return gradients(g); });
+  };
+  const Tensor one = ones({1}, kFloat64);
+  CHECK_THROWS_WITH_AS(op(w, kFloat32).backward(one),
+                       "backward: rows_op returned a float32 row-sparse gradient for a float64 "
+                       "input",
+                       DtypeError);
+  CHECK_FALSE(w.has_grad());
+  op(w, kFloat64).backward(one);
+  REQUIRE(w.has_sparse_grad());
+  CHECK(doubles(w.grad()) == std::vector<double>{0, 0, 1.5, 1.5, 0, 0, 1.5, 1.5});
+  // Into an op's output (not a leaf): checked, then densified in its dtype.
+  Tensor v = zeros({4, 2}, kFloat64, true);
+  CHECK_THROWS_WITH_AS(op(v * 2.0f, kFloat32).backward(one),
+                       "backward: rows_op returned a float32 row-sparse gradient for a float64 "
+                       "input",
+                       DtypeError);
+  op(v * 2.0f, kFloat64).backward(one);
+  CHECK_FALSE(v.has_sparse_grad());
+  CHECK(doubles(v.grad()) == std::vector<double>{0, 0, 3, 3, 0, 0, 3, 3});
+  // A float32 one into a float32 input is accepted as before; add_to checks the dtype.
+  RowSparseGrad f64 = *rows_of(kFloat64);
+  Array dense = xt::zeros<float>({4, 2});
+  CHECK_THROWS_WITH_AS(f64.add_to(dense),
+                       "RowSparseGrad::add_to: a float64 row-sparse gradient cannot be added "
+                       "into a float32 array",
+                       DtypeError);
+}
+
+TEST_CASE("Module::to converts a row-sparse gradient: dense when the dtype changes") {
+  manual_seed(6);
+  nn::Embedding emb(nn::EmbeddingOptions(5, 2).sparse(true));
+  emb.to(kFloat64);
+  sum(emb(IndexTensor{1, 3, 1})).backward();
+  REQUIRE(emb.weight.has_sparse_grad());
+  CHECK(emb.weight.sparse_grad().dtype == kFloat64);
+  emb.to(kFloat64);  // the same dtype: still row-sparse
+  CHECK(emb.weight.has_sparse_grad());
+  emb.to(kFloat32);
+  CHECK_FALSE(emb.weight.has_sparse_grad());
+  CHECK(emb.weight.grad().dtype() == kFloat32);
+  CHECK(row(emb.weight.grad(), 1) == std::vector<float>{2, 2});
 }

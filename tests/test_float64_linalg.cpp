@@ -224,17 +224,6 @@ TEST_CASE("products of different dtypes throw naming the op and both dtypes") {
                        doctest::Contains("max_pool1d: got a bool tensor"), DtypeError);
 }
 
-TEST_CASE("sparse=true with a float64 table throws: row-sparse gradients are float32") {
-  const Tensor w = randn({4, 3}).to(kFloat64).requires_grad_(true);
-  CHECK_THROWS_WITH_AS(F::embedding(IndexTensor{1, 2}, w, F::EmbeddingFuncOptions().sparse(true)),
-                       "embedding: sparse=true gives a row-sparse gradient, which holds float32 "
-                       "values only; the weight is float64 (use sparse=false, or a float32 weight)",
-                       DtypeError);
-  CHECK_THROWS_WITH_AS(
-      F::embedding_bag(IndexTensor({1, 2}, {1, 2}), w, F::EmbeddingBagFuncOptions().sparse(true)),
-      doctest::Contains("embedding_bag: sparse=true gives a row-sparse gradient"), DtypeError);
-}
-
 TEST_CASE("a float64 operand is never autocast: the same bits as without a Guard") {
   manual_seed(15);
   const Tensor x = randn({2, 3, 4}).to(kFloat64), w = randn({5, 4}).to(kFloat64),

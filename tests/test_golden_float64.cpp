@@ -111,14 +111,9 @@ FunctionalTable nn_ops() {
        {"plain", "padding_idx", "padding_idx_negative", "max_norm_l2", "max_norm_l1",
         "scale_grad_by_freq", "sparse", "sparse_padding_freq", "max_norm_padding_freq"})
     table["embedding_" + name] = [name](L l, C c) {
-      F::EmbeddingFuncOptions options = embedding_options(name, l.at("weight"));
-      if (options.sparse()) {
-        // Row-sparse gradients hold float32 only: a float64 table refuses sparse=true (before
-        // max_norm touches it), and its dense gradient is the sparse one's dense form.
-        CHECK_THROWS_AS(F::embedding(c.at("ids").index(), l.at("weight"), options), DtypeError);
-        options.sparse(false);
-      }
-      return F::embedding(c.at("ids").index(), l.at("weight"), options);
+      // sparse=true: a float64 row-sparse gradient, checked through its dense form (grad()).
+      return F::embedding(c.at("ids").index(), l.at("weight"),
+                          embedding_options(name, l.at("weight")));
     };
   for (const char* name : {"from_pretrained_frozen", "from_pretrained_trainable"})
     table[name] = [](L l, C c) {
@@ -129,12 +124,8 @@ FunctionalTable nn_ops() {
        {"sum_2d", "mean_2d", "max_2d", "sum_offsets", "mean_offsets", "max_offsets", "sum_weights",
         "sum_last_offset", "mean_padding", "max_padding_sparse", "sum_freq_sparse"})
     table["bag_" + name] = [name](L l, C c) {
-      F::EmbeddingBagFuncOptions options = bag_options(name, l.at("weight"), c, value(l, c, "psw"));
-      if (options.sparse()) {  // as embedding's, above
-        CHECK_THROWS_AS(F::embedding_bag(c.at("ids").index(), l.at("weight"), options), DtypeError);
-        options.sparse(false);
-      }
-      return F::embedding_bag(c.at("ids").index(), l.at("weight"), options);
+      return F::embedding_bag(c.at("ids").index(), l.at("weight"),
+                              bag_options(name, l.at("weight"), c, value(l, c, "psw")));
     };
   return table;
 }

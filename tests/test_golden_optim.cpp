@@ -1,5 +1,5 @@
 // Optimizer trajectories, sparse updates, scheduler lr sequences and clipping against
-// PyTorch 1.13 (golden/optim.txt).
+// PyTorch 1.13 (golden/optim.txt; float64 row-sparse steps: golden/float64_sparse.txt).
 #include <functional>
 #include <limits>
 
@@ -18,7 +18,8 @@ const golden::File& optim_file() {
 struct Model : nn::Module {
   nn::Embedding emb;
   nn::Linear fc;
-  explicit Model(bool sparse) : emb(nn::EmbeddingOptions(10, 4).sparse(sparse)), fc(4, 3) {
+  explicit Model(bool sparse) : Model(nn::EmbeddingOptions(10, 4).sparse(sparse)) {}
+  explicit Model(const nn::EmbeddingOptions& options) : emb(options), fc(4, 3) {
     register_module("emb", emb);
     register_module("fc", fc);
   }
@@ -145,12 +146,15 @@ void load_init(Model& m, const golden::Case& c) {
   m.load_state_dict(init);
 }
 
-void train(Model& m, Optimizer& opt, int from, int to) {
-  const golden::Case& data = optim_file().at("data");
+// `after_backward(step)` sees each step's gradient before the optimizer does.
+void train(Model& m, Optimizer& opt, int from, int to, const golden::File& file = optim_file(),
+           const std::function<void(int)>& after_backward = {}) {
+  const golden::Case& data = file.at("data");
   for (int step = from; step < to; ++step) {
     opt.zero_grad();
     Tensor logits = m.forward(data.at("ids" + std::to_string(step)).index());
     F::cross_entropy(logits, data.at("labels" + std::to_string(step)).index()).backward();
+    if (after_backward) after_backward(step);
     opt.step();
   }
 }
@@ -260,4 +264,72 @@ TEST_CASE("golden: clip_grad_norm_ equals torch.nn.utils.clip_grad_norm_, dense 
   CHECK(total == doctest::Approx(s.at("total").values[0]).epsilon(1e-5));
   CHECK(emb.weight.has_sparse_grad());
   golden::check_close(emb.weight.grad(), s.at("clipped"), "sparse clipped");
+}
+
+namespace {
+const golden::File& sparse64_file() {
+  static const golden::File file = golden::load("float64_sparse.txt");
+  return file;
+}
+}  // namespace
+
+// A float64 table's gradient is row-sparse in float64, and the optimizers step it in double.
+TEST_CASE("golden float64: row-sparse steps equal PyTorch's SGD, SparseAdam and Adagrad") {
+  using Make = std::function<std::unique_ptr<Optimizer>(Tensor&)>;
+  const Make sgd = [](Tensor& w) {
+    return std::make_unique<SGD>(std::vector<Tensor>{w}, SGDOptions(0.5));
+  };
+  const std::map<std::string, std::pair<nn::EmbeddingOptions, Make>> cases = {
+      {"sparse_sgd", {nn::EmbeddingOptions(10, 4), sgd}},
+      {"sparse_adam",
+       {nn::EmbeddingOptions(10, 4),
+        [](Tensor& w) {
+          return std::make_unique<Adam>(std::vector<Tensor>{w}, AdamOptions(0.01));
+        }}},
+      {"sparse_adagrad",
+       {nn::EmbeddingOptions(10, 4),
+        [](Tensor& w) {
+          return std::make_unique<Adagrad>(std::vector<Tensor>{w}, AdagradOptions(0.5));
+        }}},
+      {"sparse_sgd_padding_max_norm",
+       {nn::EmbeddingOptions(10, 4).padding_idx(1).max_norm(1.0), sgd}},
+      {"sparse_adam_padding",
+       {nn::EmbeddingOptions(10, 4).padding_idx(3),
+        [](Tensor& w) {
+          return std::make_unique<Adam>(std::vector<Tensor>{w},
+                                        AdamOptions(0.01).betas(std::make_tuple(0.8, 0.9)));
+        }}},
+  };
+  for (const auto& [name, setup] : cases) {
+    SUBCASE(name.c_str()) {
+      const golden::Case& c = sparse64_file().at(name);
+      Model m(nn::EmbeddingOptions(setup.first).sparse(true));
+      m.to(kFloat64);
+      StateDict init;
+      for (const char* param : {"emb.weight", "fc.weight", "fc.bias"})
+        init[param] = c.at(std::string("init.") + param).tensor(false, kFloat64);
+      m.load_state_dict(init);
+      m.fc.weight.requires_grad_(false);
+      m.fc.bias.requires_grad_(false);
+      std::unique_ptr<Optimizer> opt = setup.second(m.emb.weight);
+      train(m, *opt, 0, 10, sparse64_file(), [&](int step) {
+        REQUIRE(m.emb.weight.has_sparse_grad());
+        CHECK(m.emb.weight.sparse_grad().dtype == kFloat64);
+        if (step == 0) golden::check_close(m.emb.weight.grad(), c.at("grad0"), "grad0", kFloat64);
+      });
+      golden::check_close(m.emb.weight, c.at("final.emb.weight"), "final.emb.weight", kFloat64);
+    }
+  }
+}
+
+TEST_CASE("golden float64: clip_grad_norm_ over a float64 row-sparse gradient") {
+  const golden::Case& s = sparse64_file().at("clip_sparse");
+  nn::Embedding emb(
+      nn::EmbeddingOptions(6, 3).sparse(true)._weight(s.at("weight").tensor(false, kFloat64)));
+  sum(emb(s.at("ids").index()) * arange(12.f).reshape({4, 3}).to(kFloat64)).backward();
+  REQUIRE(emb.weight.sparse_grad().dtype == kFloat64);
+  const double total = nn::utils::clip_grad_norm_({emb.weight}, 2.0);
+  CHECK(total == doctest::Approx(s.at("total").values[0]).epsilon(1e-10));
+  CHECK(emb.weight.has_sparse_grad());
+  golden::check_close(emb.weight.grad(), s.at("clipped"), "sparse clipped", kFloat64);
 }

@@ -132,6 +132,48 @@ TEST_CASE("a sparse step changes only the touched rows") {
   }
 }
 
+// Lazy Adam differs from dense Adam on purpose; SGD and Adagrad leave an untouched row as a
+// zero gradient would, so the two paths agree bit for bit.
+TEST_CASE("float64: a row-sparse SGD or Adagrad step equals the dense one, bit for bit") {
+  const std::vector<std::pair<const char*, Factory>> cases = {
+      {"SGD", [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1)); }},
+      {"Adagrad",
+       [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions(0.1).lr_decay(0.01)); }},
+  };
+  manual_seed(8);
+  const Tensor table = randn({20, 3}).to(kFloat64);
+  const std::vector<IndexTensor> ids = {IndexTensor{7, 3, 7, 12}, IndexTensor{3, 0, 19, 3}};
+  const Tensor gout = randn({4, 3}).to(kFloat64);
+  for (const auto& [name, make] : cases) {
+    CAPTURE(name);
+    auto train = [&](bool sparse) {
+      Tensor w = table.clone().requires_grad_(true);
+      auto opt = make({w});
+      for (int step = 0; step < 4; ++step) {
+        opt->zero_grad();
+        F::embedding(ids[step % 2], w, F::EmbeddingFuncOptions().sparse(sparse)).backward(gout);
+        CHECK(w.has_sparse_grad() == sparse);
+        opt->step();
+      }
+      const double* v = w.data_ptr<double>();
+      return std::vector<double>(v, v + w.numel());
+    };
+    const std::vector<double> sparse = train(true), dense = train(false);
+    CHECK(sparse == dense);
+    const double* before = table.data_ptr<double>();
+    CHECK(std::vector<double>(before, before + table.numel()) != sparse);
+  }
+  // A row-sparse gradient of another dtype than its parameter's (made by hand) is refused.
+  Tensor w = zeros({4, 2}, kFloat64, true);
+  sum(F::embedding(IndexTensor{1}, w, F::EmbeddingFuncOptions().sparse(true))).backward();
+  w.sparse_grad().allocate<float>(1).fill(1.0f);
+  SGD opt(std::vector<Tensor>{w}, SGDOptions(0.1));
+  CHECK_THROWS_WITH_AS(opt.step(),
+                       "SGD: a float64 parameter of shape [4,2] has a float32 row-sparse "
+                       "gradient; a gradient has its parameter's dtype",
+                       DtypeError);
+}
+
 TEST_CASE("invalid options throw, naming the option and value") {
   auto p = [] { return std::vector<Tensor>{zeros({2}, true)}; };
   CHECK_THROWS_WITH_AS(SGD(p(), SGDOptions(-0.1)), "SGD: lr must be non-negative, got -0.1",

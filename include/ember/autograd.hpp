@@ -16,21 +16,48 @@
 namespace ember {
 
 // A row-sparse gradient: `values[i]` is the gradient of row `rows[i]` of a 2-D (or higher)
-// tensor of `dense_shape`. Rows may repeat until coalesce() sums them.
+// tensor of `dense_shape`. Rows may repeat until coalesce() sums them. It has its table's dtype,
+// as PyTorch's sparse gradients: float32 rows in `values`, float64 ones in `values64`
+// (values_of<T>() is the one of element type T).
 struct RowSparseGrad {
   std::vector<int64_t> rows;
-  Array values;  // [rows.size(), dense_shape[1:]...]
+  Array values;              // float32: [rows.size(), dense_shape[1:]...]
+  ArrayOf<double> values64;  // float64: the same
   Shape dense_shape;
+  Dtype dtype = kFloat32;
 
+  template <class T>
+  ArrayOf<T>& values_of() {
+    if constexpr (std::is_same_v<T, float>)
+      return values;
+    else
+      return values64;
+  }
+  template <class T>
+  const ArrayOf<T>& values_of() const {
+    return const_cast<RowSparseGrad*>(this)->values_of<T>();
+  }
+  // Calls f(T{}) with T the values' element type: float for float32, double for float64.
+  template <class F>
+  decltype(auto) dispatch(F&& f) const {
+    if (dtype == kFloat64) return f(double{});
+    return f(float{});
+  }
   int64_t row_size() const;
-  void coalesce();  // sorts rows and sums duplicates
+  // Makes the values an uninitialised [n, dense_shape[1:]...] array of T (the dtype T's).
+  template <class T>
+  ArrayOf<T>& allocate(size_t n);
+  void coalesce();                          // sorts rows and sums duplicates
+  void append(const RowSparseGrad& other);  // other's rows after these (of one dtype)
   Tensor to_dense() const;
+  // dense[rows[i]] += alpha * values[i]; dense has this gradient's dtype (throws otherwise).
   void add_to(Array& dense, float alpha = 1.0f) const;
+  void add_to(ArrayOf<double>& dense, double alpha = 1.0) const;
 };
 
 // One input's gradient, as a backward closure returns it: none, dense, or row-sparse. A dense
-// one is float32 (`dense`) or, from an op on float64 tensors, float64 (`dense64`): a
-// gradient has its input's dtype.
+// one is float32 (`dense`) or, from an op on float64 tensors, float64 (`dense64`); a
+// row-sparse one has its values' dtype: a gradient has its input's dtype.
 // An undefined or row-sparse Gradient holds empty (shape [0]) dense arrays: a default xarray
 // is a 0-d scalar, and allocating one would cost a malloc per input of every backward.
 struct Gradient {
@@ -57,12 +84,13 @@ struct Gradient {
       : dense(Array::shape_type{0}),
         dense64(ArrayOf<double>::shape_type{0}),
         sparse(std::move(sparse)),
-        defined(true) {}
+        defined(true),
+        dtype(this->sparse ? this->sparse->dtype : kFloat32) {}
   Array dense;
   ArrayOf<double> dense64;
   std::shared_ptr<RowSparseGrad> sparse;
   bool defined = false;
-  Dtype dtype = kFloat32;  // of the dense array; a row-sparse gradient is float32
+  Dtype dtype = kFloat32;  // of the dense array, or of the row-sparse values
   // The dense array of element type T (dense or dense64).
   template <class T>
   ArrayOf<T>& dense_of() {

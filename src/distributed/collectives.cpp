@@ -29,26 +29,32 @@ void broadcast(Tensor& t, int root) {
   EMBER_CHECK_INDEX(root >= 0 && root < env.world_size(), "broadcast: root ", root,
                     " is not a rank of ", env.world_size());
   NoGradGuard no_grad;
-  ValuesForWrite values(t);  // through the layout: a parameter may be a view
-  MPI_Request request;
-  detail::check(MPI_Ibcast(values.data(), count_of(t.numel(), "broadcast"), MPI_FLOAT, root,
-                           MPI_COMM_WORLD, &request),
-                "MPI_Ibcast");
-  detail::wait(request, "broadcast");
+  dispatch_floating(t, "broadcast", [&](auto real) {
+    using T = decltype(real);
+    ValuesForWriteOf<T> values(t);  // through the layout: a parameter may be a view
+    MPI_Request request;
+    detail::check(MPI_Ibcast(values.data(), count_of(t.numel(), "broadcast"), detail::mpi_type<T>(),
+                             root, MPI_COMM_WORLD, &request),
+                  "MPI_Ibcast");
+    detail::wait(request, "broadcast");
+  });
 }
 
 void all_reduce(Tensor& t, ReduceOp op) {
   const Environment& env = Environment::current();
   NoGradGuard no_grad;
-  ValuesForWrite values(t);  // through the layout: a parameter may be a view
-  MPI_Request request;
-  detail::check(
-      MPI_Iallreduce(MPI_IN_PLACE, values.data(), count_of(t.numel(), "all_reduce"), MPI_FLOAT,
-                     op == ReduceOp::Max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD, &request),
-      "MPI_Iallreduce");
-  detail::wait(request, "all_reduce");
-  if (op == ReduceOp::Mean)
-    for (float& v : values) v *= 1.0f / static_cast<float>(env.world_size());
+  dispatch_floating(t, "all_reduce", [&](auto real) {
+    using T = decltype(real);
+    ValuesForWriteOf<T> values(t);  // through the layout: a parameter may be a view
+    MPI_Request request;
+    detail::check(MPI_Iallreduce(MPI_IN_PLACE, values.data(), count_of(t.numel(), "all_reduce"),
+                                 detail::mpi_type<T>(), op == ReduceOp::Max ? MPI_MAX : MPI_SUM,
+                                 MPI_COMM_WORLD, &request),
+                  "MPI_Iallreduce");
+    detail::wait(request, "all_reduce");
+    if (op == ReduceOp::Mean)
+      for (T& v : values) v *= T(1) / static_cast<T>(env.world_size());
+  });
 }
 
 double all_reduce(double value, ReduceOp op) {

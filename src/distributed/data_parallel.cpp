@@ -297,7 +297,16 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
   // Dense, or sparse on some ranks and dense on others (then densified): summed as dense.
   std::vector<size_t> dense;
   for (size_t k : params)
-    if (kinds[k] & kDense) dense.push_back(k);
+    if (kinds[k] & kDense) {
+      // Every rank sees the same kinds and dtypes, so every rank throws here alike.
+      EMBER_CHECK_DTYPE(parameters_[k].dtype() == kFloat32,
+                        "DataParallel::synchronize: ", "parameter ", k, " (shape ",
+                        ember::detail::shape_str(parameters_[k].shape()), ") is ",
+                        dtype_name(parameters_[k].dtype()), " with a dense gradient; ",
+                        "dense buckets are float32 (a float64 table's row-sparse gradient is ",
+                        "exchanged in float64)");
+      dense.push_back(k);
+    }
   auto buckets =
       cut_buckets(parameters_, dense, options_.first_bucket_bytes(), options_.bucket_bytes());
   // Through Ember's buffer cache: a fresh multi-MB vector every step cost a page fault per
@@ -336,59 +345,61 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
     const size_t k = params[i];
     if (kinds[k] != kSparse) continue;
     Tensor& p = parameters_[k];
-    auto merged = std::make_shared<RowSparseGrad>();
-    merged->dense_shape = p.shape();
-    const int64_t width = merged->row_size(), row_bytes = 8 + 4 * width;
-    // Rows and values in one message per rank: [row ids (int64)][values (float)].
-    std::vector<int> counts(ranks), displs(ranks);
-    int64_t total = 0;
-    for (size_t r = 0; r < ranks; ++r) {
-      displs[r] = int_count(total * row_bytes);
-      counts[r] = int_count(all[2 * (r * n + i) + 1] * row_bytes);
-      total += all[2 * (r * n + i) + 1];
-    }
-    const int64_t count = mine[2 * i + 1];
-    std::vector<char> send(static_cast<size_t>(count * row_bytes));
-    if (p.has_sparse_grad()) {
-      p.sparse_grad().coalesce();  // each rank sends every touched row once
-      const RowSparseGrad& g = p.sparse_grad();
-      std::memcpy(send.data(), g.rows.data(), static_cast<size_t>(count) * 8);
-      std::memcpy(send.data() + count * 8, g.values.data(),
-                  static_cast<size_t>(count * width) * sizeof(float));
-    }
-    std::vector<char> received(static_cast<size_t>(total * row_bytes));
-    detail::check(
-        MPI_Iallgatherv(send.data(), int_count(count * row_bytes), MPI_BYTE, received.data(),
-                        counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD, &request),
-        "MPI_Iallgatherv");
-    detail::wait(request, "DataParallel::synchronize (sparse rows)");
-    // Every rank's rows in rank order, then their values in the same order.
-    merged->rows.resize(static_cast<size_t>(total));
-    std::vector<size_t> shape{static_cast<size_t>(total)};
-    for (size_t d = 1; d < merged->dense_shape.size(); ++d)
-      shape.push_back(static_cast<size_t>(merged->dense_shape[d]));
-    merged->values = Array::from_shape(shape);
-    int64_t at = 0;
-    for (size_t r = 0; r < ranks; ++r) {
-      const int64_t c = all[2 * (r * n + i) + 1];
-      const char* part = received.data() + displs[r];
-      std::memcpy(merged->rows.data() + at, part, static_cast<size_t>(c) * 8);
-      std::memcpy(merged->values.data() + at * width, part + c * 8,
-                  static_cast<size_t>(c * width) * sizeof(float));
-      at += c;
-    }
-    stats_.allgather_calls += 1;
-    stats_.sparse_bytes += count * row_bytes;
-    stats_.sparse_bytes_received += total * row_bytes;
-    // Every rank now holds the same rows in rank order; the stable sort in coalesce() sums
-    // duplicates in that order, so the bits agree everywhere.
-    merged->coalesce();
-    merged->values *= scale;
-    if (p.has_sparse_grad()) {
-      p.sparse_grad() = std::move(*merged);
-    } else {
-      detail::install_sparse_grad(p, std::move(merged));  // needs grad mode: no NoGradGuard
-    }
+    // In the parameter's dtype, as its row-sparse gradient is.
+    dispatch_floating(p, "DataParallel::synchronize", [&](auto real) {
+      using T = decltype(real);
+      auto merged = std::make_shared<RowSparseGrad>();
+      merged->dense_shape = p.shape();
+      const int64_t width = merged->row_size();
+      const int64_t row_bytes = 8 + static_cast<int64_t>(sizeof(T)) * width;
+      // Rows and values in one message per rank: [row ids (int64)][values (T)].
+      std::vector<int> counts(ranks), displs(ranks);
+      int64_t total = 0;
+      for (size_t r = 0; r < ranks; ++r) {
+        displs[r] = int_count(total * row_bytes);
+        counts[r] = int_count(all[2 * (r * n + i) + 1] * row_bytes);
+        total += all[2 * (r * n + i) + 1];
+      }
+      const int64_t count = mine[2 * i + 1];
+      std::vector<char> send(static_cast<size_t>(count * row_bytes));
+      if (p.has_sparse_grad()) {
+        p.sparse_grad().coalesce();  // each rank sends every touched row once
+        const RowSparseGrad& g = p.sparse_grad();
+        std::memcpy(send.data(), g.rows.data(), static_cast<size_t>(count) * 8);
+        std::memcpy(send.data() + count * 8, g.values_of<T>().data(),
+                    static_cast<size_t>(count * width) * sizeof(T));
+      }
+      std::vector<char> received(static_cast<size_t>(total * row_bytes));
+      detail::check(
+          MPI_Iallgatherv(send.data(), int_count(count * row_bytes), MPI_BYTE, received.data(),
+                          counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD, &request),
+          "MPI_Iallgatherv");
+      detail::wait(request, "DataParallel::synchronize (sparse rows)");
+      // Every rank's rows in rank order, then their values in the same order.
+      merged->rows.resize(static_cast<size_t>(total));
+      ArrayOf<T>& values = merged->allocate<T>(static_cast<size_t>(total));
+      int64_t at = 0;
+      for (size_t r = 0; r < ranks; ++r) {
+        const int64_t c = all[2 * (r * n + i) + 1];
+        const char* part = received.data() + displs[r];
+        std::memcpy(merged->rows.data() + at, part, static_cast<size_t>(c) * 8);
+        std::memcpy(values.data() + at * width, part + c * 8,
+                    static_cast<size_t>(c * width) * sizeof(T));
+        at += c;
+      }
+      stats_.allgather_calls += 1;
+      stats_.sparse_bytes += count * row_bytes;
+      stats_.sparse_bytes_received += total * row_bytes;
+      // Every rank now holds the same rows in rank order; the stable sort in coalesce() sums
+      // duplicates in that order, so the bits agree everywhere.
+      merged->coalesce();
+      merged->values_of<T>() *= T(1) / static_cast<T>(env.world_size());
+      if (p.has_sparse_grad()) {
+        p.sparse_grad() = std::move(*merged);
+      } else {
+        detail::install_sparse_grad(p, std::move(merged));  // needs grad mode: no NoGradGuard
+      }
+    });
   }
   if (options_.overlap() && !state_->layout_known) build_overlap(kinds);
 }

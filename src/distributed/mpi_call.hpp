@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 
@@ -16,6 +17,11 @@ void check(int rc, const char* call);
 // Polls `request` until it completes; after Environment::timeout() seconds throws an Error
 // saying which call waited and that another rank has probably died.
 void wait(MPI_Request& request, const char* call);
+// The MPI datatype of a tensor's elements: a float64 tensor travels as doubles.
+template <class T>
+MPI_Datatype mpi_type() {
+  return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
+}
 // Sets a row-sparse gradient on a parameter that has none.
 void install_sparse_grad(const Tensor& param, std::shared_ptr<RowSparseGrad> grad);
 

@@ -1,8 +1,7 @@
 // Embedding and EmbeddingBag: a gather forward, an index-add backward. The backward is
 // deterministic whatever the thread count: each thread owns a block of table rows and walks
 // the ids in order (no float atomics). With sparse=true it returns the touched rows only.
-// Written once for float32 and float64 tables (T); a row-sparse gradient is float32 only
-// (RowSparseGrad holds float32 values), so sparse=true with a float64 table throws.
+// Written once for float32 and float64 tables (T); a row-sparse gradient has the table's dtype.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -52,14 +51,6 @@ void axpy(T alpha, const T* x, T* y, int64_t n) {
   } else {
     for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
   }
-}
-
-// Row-sparse gradients hold float32 values: a float64 table asks for a dense one.
-void check_sparse_dtype(bool sparse, const Tensor& weight, const char* op) {
-  EMBER_CHECK_DTYPE(!sparse || weight.dtype() == kFloat32, op,
-                    ": sparse=true gives a row-sparse gradient, which holds float32 values only; ",
-                    "the weight is ", dtype_name(weight.dtype()),
-                    " (use sparse=false, or a float32 weight)");
 }
 
 void check_ids(const IndexTensor& ids, int64_t num_embeddings, const char* op) {
@@ -112,7 +103,7 @@ ArrayOf<T> index_add_dense(TableShape t, const Targets& targets, Src src, Scale 
 }
 
 // The same sums, as a coalesced row-sparse gradient (rows sorted, each once).
-template <class Src, class Scale>
+template <class T, class Src, class Scale>
 std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const Targets& targets, Src src,
                                                 Scale scale) {
   std::vector<int64_t> order;
@@ -128,27 +119,26 @@ std::shared_ptr<RowSparseGrad> index_add_sparse(TableShape t, const Targets& tar
     if (grad->rows.empty() || grad->rows.back() != r) grad->rows.push_back(r);
   }
   const int64_t D = t.width;
-  grad->values = xt::zeros<float>({grad->rows.size(), static_cast<size_t>(D)});
+  ArrayOf<T>& values = grad->allocate<T>(grad->rows.size());
+  std::fill(values.begin(), values.end(), T(0));
   int64_t slot = -1, last = -1;
   for (int64_t i : order) {
     int64_t r = targets[static_cast<size_t>(i)];
     if (r != last) ++slot, last = r;
-    detail::kernels::axpy(scale(i), src(i), grad->values.data() + slot * D, D);
+    axpy<T>(scale(i), src(i), values.data() + slot * D, D);
   }
   return grad;
 }
 
-// (sparse=true is float32's only: check_sparse_dtype.)
 template <class T, class Src, class Scale>
 Gradient index_add(bool sparse, TableShape t, const Targets& targets, Src src, Scale scale) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (sparse) return Gradient(index_add_sparse(t, targets, src, scale));
-  }
+  if (sparse) return Gradient(index_add_sparse<T>(t, targets, src, scale));
   return Gradient(index_add_dense<T>(t, targets, src, scale));
 }
 
-// A dense table gradient's rows that `targets` name, as a row-sparse gradient (float32's only).
-std::shared_ptr<RowSparseGrad> touched_rows(const Array& dw, const Targets& targets) {
+// A dense table gradient's rows that `targets` name, as a row-sparse gradient.
+template <class T>
+std::shared_ptr<RowSparseGrad> touched_rows(const ArrayOf<T>& dw, const Targets& targets) {
   const int64_t D = static_cast<int64_t>(dw.shape()[1]);
   auto s = std::make_shared<RowSparseGrad>();
   s->dense_shape = {static_cast<int64_t>(dw.shape()[0]), D};
@@ -157,18 +147,16 @@ std::shared_ptr<RowSparseGrad> touched_rows(const Array& dw, const Targets& targ
     if (r >= 0) rows.push_back(r);
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  s->values = Array::from_shape({rows.size(), static_cast<size_t>(D)});
+  ArrayOf<T>& values = s->allocate<T>(rows.size());
   for (size_t k = 0; k < rows.size(); ++k)
-    std::copy_n(dw.data() + rows[k] * D, D, s->values.data() + static_cast<int64_t>(k) * D);
+    std::copy_n(dw.data() + rows[k] * D, D, values.data() + static_cast<int64_t>(k) * D);
   s->rows = std::move(rows);
   return s;
 }
-// dw as the gradient sparse asks for (sparse=true is float32's only: check_sparse_dtype).
+// dw as the gradient sparse asks for.
 template <class T>
 Gradient table_gradient(bool sparse, ArrayOf<T>&& dw, const Targets& targets) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (sparse) return Gradient(touched_rows(dw, targets));
-  }
+  if (sparse) return Gradient(touched_rows(dw, targets));
   return Gradient(std::move(dw));
 }
 
@@ -224,7 +212,6 @@ Tensor embedding(const IndexTensor& ids, const Tensor& weight, const EmbeddingFu
   TableShape t = check_weight(weight, "embedding");
   check_ids(ids, t.rows, "embedding");
   const int64_t pad = resolve_padding(o.padding_idx(), t.rows, "embedding");
-  check_sparse_dtype(o.sparse(), weight, "embedding");
   if (o.max_norm()) {
     Tensor w = weight;
     embedding_renorm_(w, ids, *o.max_norm(), o.norm_type());
@@ -324,7 +311,6 @@ Tensor embedding_bag(const IndexTensor& input, const Tensor& weight,
                       detail::shape_str(input.shape()));
     detail::check_same_dtype("embedding_bag", weight, psw, "weight and per_sample_weights");
   }
-  check_sparse_dtype(o.sparse(), weight, "embedding_bag");
   EMBER_CHECK_VALUE(!(o.scale_grad_by_freq() && mode == EmbeddingBagMode::Max),
                     "embedding_bag: scale_grad_by_freq is not supported with mode='max'");
   std::vector<int64_t> starts = bag_starts(input, o);

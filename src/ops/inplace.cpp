@@ -50,15 +50,15 @@ void write_sparse_source(const Tensor& self, const char* op, SparseWrite write) 
               "gradient takes only mul_/div_ by a number and zero_ on the whole of grad(); ",
               "otherwise compute the new gradient and give it to set_grad()");
   RowSparseGrad& sparse = *impl.densified_from;
-  if (write.kind == SparseWrite::kClear) {
-    sparse.rows.clear();
-    std::vector<size_t> shape{0};
-    for (size_t i = 1; i < sparse.dense_shape.size(); ++i)
-      shape.push_back(static_cast<size_t>(sparse.dense_shape[i]));
-    sparse.values = Array::from_shape(shape);
-  } else {
-    sparse.values *= write.factor;
-  }
+  sparse.dispatch([&](auto real) {
+    using T = decltype(real);
+    if (write.kind == SparseWrite::kClear) {
+      sparse.rows.clear();
+      sparse.allocate<T>(0);
+    } else {
+      sparse.values_of<T>() *= static_cast<T>(write.factor);
+    }
+  });
 }
 
 // `compute` gets the tensor's current values (a clone when the op's backward needs the old

@@ -141,6 +141,84 @@ TEST_CASE("DataParallel: a gradient present on one rank only is averaged with ze
   CHECK(!idle.has_grad());
 }
 
+// A float64 table's row-sparse gradient travels as float64 rows: values a float32 would round
+// (1/3) arrive exact, merged in rank order and halved, on every rank.
+TEST_CASE("DataParallel: float64 row-sparse gradients are exchanged in float64") {
+  Tensor table = zeros({6, 2}, kFloat64, true);
+  dist::DataParallel dp({table});
+  const double a = 1.0 / 3.0, b = 1.0 / 3.0 + 1.0;  // rank 0's and rank 1's upstream values
+  const bool first = env().rank() == 0;
+  const IndexTensor ids = first ? IndexTensor{4, 1, 4} : IndexTensor{1, 5};
+  const Tensor gout = full({ids.numel(), 2}, first ? a : b, kFloat64);
+  nn::functional::embedding(ids, table, nn::functional::EmbeddingFuncOptions().sparse(true))
+      .backward(gout);
+  dp.synchronize();
+  REQUIRE(table.has_sparse_grad());
+  const RowSparseGrad& g = table.sparse_grad();
+  CHECK(g.dtype == kFloat64);
+  CHECK(g.rows == std::vector<int64_t>{1, 4, 5});
+  const double row1 = (a + b) * 0.5, row4 = (a + a) * 0.5, row5 = b * 0.5;
+  CHECK(std::vector<double>(g.values64.begin(), g.values64.end()) ==
+        std::vector<double>{row1, row1, row4, row4, row5, row5});
+  CHECK(dp.last_stats().sparse_bytes == 2 * (8 + 2 * 8));  // 2 rows of 2 doubles and an id
+  // A float64 dense gradient is refused by name (dense buckets are float32).
+  Tensor dense = zeros({2, 2}, kFloat64, true);
+  dist::DataParallel dense_dp({dense});
+  sum(dense).backward();
+  CHECK_THROWS_WITH_AS(dense_dp.synchronize(),
+                       "DataParallel::synchronize: parameter 0 (shape [2,2]) is float64 with a "
+                       "dense gradient; dense buckets are float32 (a float64 table's row-sparse "
+                       "gradient is exchanged in float64)",
+                       DtypeError);
+  // broadcast and all_reduce (DataParallel's start) carry float64 values exactly too.
+  Tensor t = full({3}, first ? a : b, kFloat64);
+  dist::broadcast(t, 0);
+  CHECK(std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + 3) ==
+        std::vector<double>(3, a));
+  Tensor s = full({2}, first ? a : b, kFloat64);
+  dist::all_reduce(s, dist::ReduceOp::Mean);
+  CHECK(std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + 2) ==
+        std::vector<double>(2, (a + b) * 0.5));
+}
+
+// Each rank steps its shard of the float64 table in double, on float64 rows, and gathers the
+// shards as doubles: the same bits as the unsharded optimizer.
+TEST_CASE("ShardedOptimizer steps a float64 table's row-sparse gradient as the whole optimizer") {
+  manual_seed(5);
+  const Tensor start = randn({9, 3}).to(kFloat64);
+  const Tensor gout = randn({4, 3}).to(kFloat64);
+  const std::vector<IndexTensor> ids = {IndexTensor{0, 7, 0, 2}, IndexTensor{8, 4, 4, 1},
+                                        IndexTensor{3, 3, 6, 5}, IndexTensor{2, 8, 1, 0}};
+  auto adam = [](std::vector<Tensor> p) {
+    return std::make_unique<optim::Adam>(p, optim::AdamOptions(0.01));
+  };
+  auto train = [&](bool sharded) {
+    Tensor table = start.clone().requires_grad_(true);
+    dist::DataParallel dp({table});
+    std::unique_ptr<optim::Optimizer> opt;
+    if (sharded)
+      opt = std::make_unique<dist::ShardedOptimizer>(std::vector<Tensor>{table}, adam);
+    else
+      opt = adam({table});
+    for (size_t step = 0; step < 3; ++step) {
+      opt->zero_grad();
+      const IndexTensor& mine = ids[(step + static_cast<size_t>(env().rank())) % ids.size()];
+      nn::functional::embedding(mine, table, nn::functional::EmbeddingFuncOptions().sparse(true))
+          .backward(gout);
+      dp.synchronize();
+      REQUIRE(table.sparse_grad().dtype == kFloat64);
+      opt->step();
+    }
+    // Two float64 buffers per element, split over the ranks.
+    CHECK(dist::all_reduce(static_cast<double>(dist::optimizer_state_bytes(*opt)),
+                           dist::ReduceOp::Sum) == (sharded ? 1 : env().world_size()) * 2 * 27 * 8);
+    return std::vector<double>(table.data_ptr<double>(), table.data_ptr<double>() + 27);
+  };
+  const std::vector<double> sharded = train(true), whole = train(false);
+  CHECK(sharded == whole);
+  CHECK(sharded != std::vector<double>(start.data_ptr<double>(), start.data_ptr<double>() + 27));
+}
+
 TEST_CASE("DataParallel: a row-sparse exchange sends rows, a dense one the whole table") {
   auto volume = [](bool sparse) {
     manual_seed(3);

@@ -56,19 +56,19 @@ SPARSE = {
 
 
 class Model(nn.Module):
-    def __init__(self, sparse=False):
+    def __init__(self, sparse=False, **options):
         super().__init__()
-        self.emb = nn.Embedding(10, 4, sparse=sparse)
+        self.emb = nn.Embedding(10, 4, sparse=sparse, **options)
         self.fc = nn.Linear(4, 3)
 
     def forward(self, ids):
         return self.fc(self.emb(ids).mean(1))
 
 
-def batches():
+def batches(steps=STEPS):
     g = torch.Generator().manual_seed(5)
     return [(torch.randint(0, 10, (4, 5), generator=g), torch.randint(0, 3, (4,), generator=g))
-            for _ in range(STEPS)]
+            for _ in range(steps)]
 
 
 def write_params(w, case, prefix, model):
@@ -151,11 +151,17 @@ def run_clipping(w):
         w.tensor("clip", f"total_{tag}", total)
         w.tensor("clip", f"a_clipped_{tag}", a.grad)
         w.tensor("clip", f"b_clipped_{tag}", b.grad)
-    emb = nn.Embedding(6, 3, sparse=True)
+    write_sparse_clipping(w, nn.Embedding(6, 3, sparse=True))
+
+
+def write_sparse_clipping(w, emb):
+    """The "clip_sparse" case: clip_grad_norm_ over emb's row-sparse gradient (emb: an
+    Embedding(6, 3, sparse=True), float32 here, float64 in make_golden_float64_sparse.py)."""
     ids = torch.tensor([1, 4, 4, 0])
     w.tensor("clip_sparse", "weight", emb.weight)
     w.tensor("clip_sparse", "ids", ids)
-    (emb(ids) * torch.arange(12.0).reshape(4, 3)).sum().backward()
+    (emb(ids) * torch.arange(12.0, dtype=emb.weight.dtype).reshape(4, 3)).sum().backward()
+    assert emb.weight.grad.dtype == emb.weight.dtype
     total = torch.nn.utils.clip_grad_norm_([emb.weight], max_norm=2.0)
     w.tensor("clip_sparse", "total", total)
     # PyTorch 1.13 computes the norm of a sparse gradient but its in-place scaling does not reach

@@ -67,7 +67,8 @@ class Environment {
 enum class ReduceOp { Sum, Mean, Max };
 
 // Collectives on the world communicator. Every rank must call them in the same order with
-// tensors of the same shape; they never record autograd history.
+// tensors of the same shape; they never record autograd history. broadcast and all_reduce
+// carry a float32 or float64 tensor in its dtype.
 void barrier();
 // Overwrites `t` with rank `root`'s values.
 void broadcast(Tensor& t, int root = 0);

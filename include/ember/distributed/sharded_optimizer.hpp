@@ -5,7 +5,8 @@
 // DataParallel::synchronize(), in place of the optimizer it wraps: every element is updated by
 // the same arithmetic as the unsharded optimizer, so the numbers are the same bit for bit (the
 // wrapped optimizer must update each element from its own gradient and state, as SGD, Adam,
-// AdamW, Adagrad and RMSprop do; row-sparse gradients stay row-sparse).
+// AdamW, Adagrad and RMSprop do; row-sparse gradients stay row-sparse). The parameters have one
+// dtype, float32 or float64, in which the shards are stepped and gathered.
 #pragma once
 
 #include <cstdint>

@@ -67,7 +67,7 @@ class Module {
   // module.to(torch.float64) (model.double()) and LibTorch's module->to(torch::kFloat64): the
   // handles already held (a layer's `weight`, an optimizer's parameter list, a tied weight's
   // second name) are the same tensors afterwards, now of `dtype`, with their requires_grad; a
-  // dense gradient is converted with its tensor (a row-sparse one, float32's, becomes dense).
+  // gradient is converted with its tensor (a row-sparse one becomes dense when its dtype changes).
   // bool buffers stay bool. A parameter that was a view of a larger tensor gets a storage of
   // its own. Throws DtypeError for a dtype that is not floating. Returns *this.
   Module& to(Dtype dtype);

@@ -116,13 +116,13 @@ class Optimizer {
     return buffer.impl()->storage->template data_as<T>();
   }
   // Calls update(offset, grad, n) over the parameter's gradient: once for a dense one, once per
-  // touched row for a row-sparse one (coalesced first; its float32 rows are read as T for a
-  // float64 parameter). `offset` indexes the flat parameter and its state buffers. Returns
-  // false when the parameter has no gradient.
+  // touched row for a row-sparse one (coalesced first; of the parameter's dtype, else
+  // DtypeError). `offset` indexes the flat parameter and its state buffers. Returns false when
+  // the parameter has no gradient.
   template <class T>
-  static bool for_each_span(
+  bool for_each_span(
       const Tensor& param,
-      const std::function<void(int64_t offset, const T* grad, int64_t n)>& update);
+      const std::function<void(int64_t offset, const T* grad, int64_t n)>& update) const;
 
   std::vector<ParamGroup> groups_;
   std::unique_ptr<OptimizerOptions> defaults_;
