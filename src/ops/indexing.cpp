@@ -294,26 +294,26 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
 // A scalar side is a 0-d tensor of the other side's dtype (a float scalar does not widen a
 // tensor, as in PyTorch), broadcast like any operand.
 namespace {
-Tensor scalar_like(float value, const Tensor& other) {
+Tensor scalar_like(double value, const Tensor& other) {
   const Dtype dtype = other.dtype() == kBool ? kFloat32 : other.dtype();
   return full({}, value, dtype);
 }
 }  // namespace
-Tensor where(const Tensor& mask, const Tensor& a, float b) {
+Tensor where(const Tensor& mask, const Tensor& a, double b) {
   return where(mask, a, scalar_like(b, a));
 }
-Tensor where(const Tensor& mask, float a, const Tensor& b) {
+Tensor where(const Tensor& mask, double a, const Tensor& b) {
   return where(mask, scalar_like(a, b), b);
 }
 
-Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
   Shape sa = a.shape();
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
   return detail::by_dtype(a, "masked_fill", [&](auto real) {
     using T = decltype(real);
-    const T fill = value;
+    const T fill = static_cast<T>(value);
     auto filled = [&]() -> ArrayOf<T> {
       if constexpr (std::is_same_v<T, float>) {
         if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {

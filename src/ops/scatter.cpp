@@ -48,7 +48,7 @@ Tensor index_add_of(const Tensor& a, int64_t dim, const std::vector<int64_t>& id
 }  // namespace
 
 Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& source,
-                 float alpha) {
+                 double alpha) {
   dim = detail::wrap_dim(dim, a.dim(), "index_add");
   EMBER_CHECK_SHAPE(index.dim() <= 1, "index_add: index must be 0-d or 1-D, got shape ",
                     detail::shape_str(index.shape()));
@@ -69,7 +69,7 @@ Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const T
                       " of size ", s.n);
   return detail::by_dtype(a, "index_add", [&](auto real) {
     using T = decltype(real);
-    return index_add_of<T>(a, dim, idx, source, T(alpha));
+    return index_add_of<T>(a, dim, idx, source, static_cast<T>(alpha));
   });
 }
 
