@@ -3,6 +3,8 @@
 // tensor's strides, bumps the storage's version and, when recording, makes the op's node this
 // tensor's grad_fn: PyTorch's semantics for `x.mul_(y)`. On a view, the view's base gets a
 // node that splices the result into its old values (PyTorch's CopySlices, src/views.cpp).
+#include <cmath>
+
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
@@ -158,12 +160,29 @@ const Tensor& fill(const Tensor& self, double value, const char* op) {
       sparse);
 }
 
+// self + alpha * other, the value of add_ (and sub_) with an alpha. float32 rounds alpha *
+// other first (its bits as ever); float64 rounds once, in an fma, as PyTorch's add kernel does.
+Tensor add_scaled(const Tensor& self, const Tensor& other, double alpha) {
+  if (alpha == 1.0) return ember::add(self, other);
+  if (self.dtype() != kFloat64 && other.dtype() != kFloat64)
+    return ember::add(self, ember::mul(other, alpha));
+  const auto [x, y] = detail::promoted(self, other);
+  const Shape sx = x.shape(), sy = y.shape();
+  const auto shape = detail::to_xshape(detail::broadcast_shapes(sx, sy, "add_"));
+  ArrayOf<double> out = xt::broadcast(detail::pack<double>(x), shape);
+  const ArrayOf<double> scaled = xt::broadcast(detail::pack<double>(y), shape);
+  for (size_t i = 0; i < out.size(); ++i)
+    out.data()[i] = std::fma(alpha, scaled.data()[i], out.data()[i]);
+  return make_output(std::move(out), "add", {x, y}, [sx, sy, alpha](const ArrayOf<double>& g) {
+    return gradients(sum_to(g, sx), sum_to(g * alpha, sy));
+  });
+}
+
 }  // namespace
 
 const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
-  return apply_inplace(*this, "add_", {other}, false, [&](const Tensor& self) {
-    return alpha == 1.0 ? ember::add(self, other) : ember::add(self, ember::mul(other, alpha));
-  });
+  return apply_inplace(*this, "add_", {other}, false,
+                       [&](const Tensor& self) { return add_scaled(self, other, alpha); });
 }
 const Tensor& Tensor::add_(double value) const {
   return apply_inplace(*this, "add_", {}, false,
