@@ -26,8 +26,11 @@ Tensor tensor(std::vector<float> values, bool requires_grad) {
   return tensor(std::move(values), shape, requires_grad);
 }
 
-Tensor scalar_tensor(float value, bool requires_grad) {
-  return Tensor(Array(value), requires_grad);
+Tensor scalar_tensor(double value, bool requires_grad) {
+  return Tensor(Array(static_cast<float>(value)), requires_grad);
+}
+Tensor scalar_tensor(double value, Dtype dtype, bool requires_grad) {
+  return full({}, value, dtype, requires_grad);
 }
 
 Tensor zeros(const Shape& shape, bool requires_grad) {
@@ -36,30 +39,32 @@ Tensor zeros(const Shape& shape, bool requires_grad) {
 Tensor ones(const Shape& shape, bool requires_grad) {
   return Tensor(filled(shape, 1.f, "ones"), requires_grad);
 }
-Tensor full(const Shape& shape, float value, bool requires_grad) {
-  return Tensor(filled(shape, value, "full"), requires_grad);
+Tensor full(const Shape& shape, double value, bool requires_grad) {
+  return Tensor(filled(shape, static_cast<float>(value), "full"), requires_grad);
 }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
-Tensor arange(float end) { return arange(0.f, end, 1.f); }
+Tensor arange(double end) { return arange(0.0, end, 1.0); }
+Tensor arange(double start, double end, double step) { return arange(start, end, step, kFloat32); }
 
 // As PyTorch: the length is ceil((end - start) / step) in double, and element i is
-// start + i * step (a float running sum would drift, and stall for good at 2^24).
-Tensor arange(float start, float end, float step) {
-  EMBER_CHECK_VALUE(step != 0.f, "arange: step must be non-zero");
+// start + i * step in double, then stored in dtype (a running sum would drift, and a float one
+// stall for good at 2^24).
+Tensor arange(double start, double end, double step, Dtype dtype) {
+  EMBER_CHECK_DTYPE(dtype != kBool, "arange: a bool range is not supported (as in PyTorch)");
+  EMBER_CHECK_VALUE(step != 0.0, "arange: step must be non-zero");
   EMBER_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: start ", start,
                     " and end ", end, " must be finite");
-  const double length = std::ceil((double(end) - double(start)) / double(step));
+  const double length = std::ceil((end - start) / step);
   EMBER_CHECK_VALUE(length >= 0, "arange: start ", start, " end ", end, " and step ", step,
                     " give a negative length");
   EMBER_CHECK_SHAPE(length < 9.2e18, "arange: start ", start, " end ", end, " and step ", step,
                     " give ", length, " elements, more than int64 can count");
   const int64_t n = static_cast<int64_t>(length);
-  Array a = Array::from_shape(detail::to_xshape({n}, "arange"));
-  for (int64_t i = 0; i < n; ++i)
-    a.data()[i] = static_cast<float>(double(start) + double(i) * double(step));
-  return Tensor(std::move(a));
+  ArrayOf<double> a = ArrayOf<double>::from_shape(detail::to_xshape({n}, "arange"));
+  for (int64_t i = 0; i < n; ++i) a.data()[i] = start + double(i) * step;
+  return dtype == kFloat64 ? Tensor(std::move(a)) : Tensor(std::move(a)).to(dtype);
 }
 
 Tensor eye(int64_t n) {

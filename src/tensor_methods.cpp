@@ -13,8 +13,8 @@ Tensor Tensor::sqrt() const { return ember::sqrt(*this); }
 Tensor Tensor::abs() const { return ember::abs(*this); }
 Tensor Tensor::sin() const { return ember::sin(*this); }
 Tensor Tensor::cos() const { return ember::cos(*this); }
-Tensor Tensor::pow(float exponent) const { return ember::pow(*this, exponent); }
-Tensor Tensor::clamp(float min, float max) const { return ember::clamp(*this, min, max); }
+Tensor Tensor::pow(double exponent) const { return ember::pow(*this, exponent); }
+Tensor Tensor::clamp(double min, double max) const { return ember::clamp(*this, min, max); }
 Tensor Tensor::relu() const { return ember::relu(*this); }
 Tensor Tensor::sigmoid() const { return ember::sigmoid(*this); }
 Tensor Tensor::tanh() const { return ember::tanh(*this); }
@@ -54,8 +54,8 @@ Tensor Tensor::var(const Shape& dims, bool unbiased, bool keepdim) const {
 Tensor Tensor::std(const Shape& dims, bool unbiased, bool keepdim) const {
   return ember::std(*this, dims, unbiased, keepdim);
 }
-Tensor Tensor::norm(float p) const { return ember::norm(*this, p); }
-Tensor Tensor::norm(float p, const Shape& dims, bool keepdim) const {
+Tensor Tensor::norm(double p) const { return ember::norm(*this, p); }
+Tensor Tensor::norm(double p, const Shape& dims, bool keepdim) const {
   return ember::norm(*this, p, dims, keepdim);
 }
 Tensor Tensor::logsumexp(const Shape& dims, bool keepdim) const {
@@ -68,7 +68,7 @@ std::tuple<Tensor, IndexTensor> Tensor::topk(int64_t k, int64_t dim, bool larges
 Tensor Tensor::matmul(const Tensor& other) const { return ember::matmul(*this, other); }
 Tensor Tensor::softmax(int64_t dim) const { return ember::softmax(*this, dim); }
 Tensor Tensor::log_softmax(int64_t dim) const { return ember::log_softmax(*this, dim); }
-Tensor Tensor::masked_fill(const Tensor& mask, float value) const {
+Tensor Tensor::masked_fill(const Tensor& mask, double value) const {
   return ember::masked_fill(*this, mask, value);
 }
 Tensor Tensor::index_select(int64_t dim, const IndexTensor& index) const {

@@ -243,7 +243,6 @@ TEST_CASE("bool masks: join, gather, views, any and all") {
   CHECK(joined.to_vector() == std::vector<float>{1, 0, 0, 1, 1, 1, 1, 0, 0});
   CHECK(stack({m, ~m}, 0).shape() == Shape{2, 2, 3});
   CHECK(stack({m, ~m}, 0).select(0, 1).to_vector() == std::vector<float>{0, 1, 1, 0, 0, 0});
-  CHECK_THROWS_AS(cat({m, ones({2, 3})}, 0), DtypeError);
   CHECK(index_select(m, 1, IndexTensor{2, 0}).to_vector() == std::vector<float>{0, 1, 1, 1});
   CHECK(m.t().contiguous().to_vector() == std::vector<float>{1, 1, 0, 1, 0, 1});
   CHECK(m.unsqueeze(0).expand({2, 2, 3}).dtype() == kBool);
@@ -252,6 +251,50 @@ TEST_CASE("bool masks: join, gather, views, any and all") {
   CHECK(all(m, 1).to_vector() == std::vector<float>{0, 1});
   CHECK(any(m, 0, true).shape() == Shape{1, 3});
   CHECK(any(m, 0).dtype() == kBool);
+}
+
+// As PyTorch 1.13's torch.cat / torch.stack: mixed dtypes join in their promoted one
+// (bool < bfloat16 < float32 < float64); a bool joins as 0/1 and gets no gradient.
+TEST_CASE("cat and stack promote mixed dtypes, with gradients to the float inputs") {
+  const Tensor m = tensor({1, 0, 0, 1, 1, 1}, {2, 3}, kBool);
+  SUBCASE("bool with float32 is float32") {
+    Tensor x = tensor({1.5f, -2, 3}, {1, 3}, true);
+    Tensor joined = cat({m, x}, 0);
+    CHECK(joined.dtype() == kFloat32);
+    CHECK(joined.to_vector() == std::vector<float>{1, 0, 0, 1, 1, 1, 1.5f, -2, 3});
+    (joined * tensor({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3})).sum().backward();
+    CHECK(x.grad().dtype() == kFloat32);
+    CHECK(x.grad().to_vector() == std::vector<float>{7, 8, 9});
+    CHECK_FALSE(m.requires_grad());
+    CHECK_FALSE(m.grad().defined());
+    Tensor y = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, true);
+    Tensor stacked = stack({y, m}, 1);  // [2, 2, 3]
+    CHECK(stacked.dtype() == kFloat32);
+    CHECK(stacked.to_vector() == std::vector<float>{1, 2, 3, 1, 0, 0, 4, 5, 6, 1, 1, 1});
+    stacked.sum().backward();
+    CHECK(y.grad().to_vector() == std::vector<float>{1, 1, 1, 1, 1, 1});
+  }
+  SUBCASE("bool with float64 is float64; float32 with float64 is float64") {
+    Tensor x = tensor({0.1, 0.2, 0.3}, {1, 3}, kFloat64, true);
+    Tensor f = tensor({0.5f, 0.25f, 2}, {1, 3}, true);
+    Tensor joined = cat({f, m, x}, 0);
+    CHECK(joined.dtype() == kFloat64);
+    CHECK(joined.select(0, 3).select(0, 0).item<double>() == 0.1);
+    joined.sum().backward();
+    CHECK(x.grad().dtype() == kFloat64);
+    CHECK(f.grad().dtype() == kFloat32);
+    CHECK(f.grad().to_vector() == std::vector<float>{1, 1, 1});
+  }
+  SUBCASE("bfloat16 with float32 is float32") {
+    Tensor b = tensor({1.5f, -2, 3}, {1, 3}).to(kBFloat16);
+    Tensor joined = cat({tensor({1, 2, 3}, {1, 3}), b}, 0);
+    CHECK(joined.dtype() == kFloat32);
+    CHECK(joined.to_vector() == std::vector<float>{1, 2, 3, 1.5f, -2, 3});
+  }
+  SUBCASE("bools alone stay bool") {
+    CHECK(cat({m, ~m}, 1).dtype() == kBool);
+    CHECK(stack({m, m}, 0).dtype() == kBool);
+  }
 }
 
 TEST_CASE("bool masks: masked_mean keeps the trues; a mask changed in place fails backward") {

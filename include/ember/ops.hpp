@@ -11,22 +11,26 @@
 
 namespace ember {
 
+// Scalar arguments are doubles, as PyTorch's Scalar: an op converts one to its tensor's dtype,
+// so a float64 tensor gets the exact double (`x * 0.1`) and a float32 one the nearest float.
+
 // Elementwise (src/ops/elementwise.cpp).
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor add(const Tensor& a, float b);
-Tensor mul(const Tensor& a, float b);
-Tensor rsub(float a, const Tensor& b);  // a - b
-Tensor rdiv(float a, const Tensor& b);  // a / b
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);   // float32: times the float 1/b; float64: a / b
+Tensor rsub(double a, const Tensor& b);  // a - b
+Tensor rdiv(double a, const Tensor& b);  // a / b
 Tensor neg(const Tensor& a);
-Tensor pow(const Tensor& a, float exponent);
+Tensor pow(const Tensor& a, double exponent);
 Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);
-Tensor clamp(const Tensor& a, float min, float max);
+Tensor clamp(const Tensor& a, double min, double max);
 Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 Tensor log1p(const Tensor& a);
@@ -39,14 +43,14 @@ Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
 Tensor operator/(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a);
-Tensor operator+(const Tensor& a, float b);
-Tensor operator+(float a, const Tensor& b);
-Tensor operator-(const Tensor& a, float b);
-Tensor operator-(float a, const Tensor& b);
-Tensor operator*(const Tensor& a, float b);
-Tensor operator*(float a, const Tensor& b);
-Tensor operator/(const Tensor& a, float b);
-Tensor operator/(float a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator/(double a, const Tensor& b);
 
 // Activations (src/ops/activation.cpp).
 Tensor relu(const Tensor& a);
@@ -58,7 +62,7 @@ Tensor tanh(const Tensor& a);
 Tensor gelu(const Tensor& a, const std::string& approximate = "none");
 Tensor silu(const Tensor& a);
 // log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch).
-Tensor softplus(const Tensor& a, float beta = 1.f, float threshold = 20.f);
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
 Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
 
@@ -98,8 +102,8 @@ Tensor var(const Tensor& a, const Shape& dims = {}, bool unbiased = true, bool k
 Tensor std(const Tensor& a, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim = false);
 // The p-norm (p > 0, or INFINITY) of everything, or over `dims`.
-Tensor norm(const Tensor& a, float p = 2.f);
-Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim = false);
+Tensor norm(const Tensor& a, double p = 2.0);
+Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim = false);
 Tensor cumsum(const Tensor& a, int64_t dim);
 // The k largest (or smallest) along dim: (values, indices), sorted.
 std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim = -1,
@@ -107,30 +111,31 @@ std::tuple<Tensor, IndexTensor> topk(const Tensor& a, int64_t k, int64_t dim = -
 
 // Comparisons (src/ops/compare.cpp): broadcasting, a bool result (as PyTorch's), never
 // differentiated. A bool operand compares as 0/1. `(a == b).to(kFloat32).mean()` is an accuracy.
+// A scalar compares in the tensor's dtype, as PyTorch (float32 `x == 0.1` compares with 0.1f).
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, float b);
-Tensor ne(const Tensor& a, float b);
-Tensor lt(const Tensor& a, float b);
-Tensor le(const Tensor& a, float b);
-Tensor gt(const Tensor& a, float b);
-Tensor ge(const Tensor& a, float b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
 Tensor operator==(const Tensor& a, const Tensor& b);
 Tensor operator!=(const Tensor& a, const Tensor& b);
 Tensor operator<(const Tensor& a, const Tensor& b);
 Tensor operator<=(const Tensor& a, const Tensor& b);
 Tensor operator>(const Tensor& a, const Tensor& b);
 Tensor operator>=(const Tensor& a, const Tensor& b);
-Tensor operator==(const Tensor& a, float b);
-Tensor operator!=(const Tensor& a, float b);
-Tensor operator<(const Tensor& a, float b);
-Tensor operator<=(const Tensor& a, float b);
-Tensor operator>(const Tensor& a, float b);
-Tensor operator>=(const Tensor& a, float b);
+Tensor operator==(const Tensor& a, double b);
+Tensor operator!=(const Tensor& a, double b);
+Tensor operator<(const Tensor& a, double b);
+Tensor operator<=(const Tensor& a, double b);
+Tensor operator>(const Tensor& a, double b);
+Tensor operator>=(const Tensor& a, double b);
 // Logical ops: any nonzero value (NaN too) is true; bool results, broadcasting.
 Tensor logical_not(const Tensor& a);
 Tensor logical_and(const Tensor& a, const Tensor& b);
@@ -157,15 +162,15 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
 // Masks are bool, as PyTorch's (a float mask throws DtypeError: `mask != 0` makes a bool one).
 // where: a where mask is true, else b (all three broadcast); gradients flow to a and b.
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
-Tensor where(const Tensor& mask, const Tensor& a, float b);  // torch.where(mask, x, 0.)
-Tensor where(const Tensor& mask, float a, const Tensor& b);
+Tensor where(const Tensor& mask, const Tensor& a, double b);  // torch.where(mask, x, 0.)
+Tensor where(const Tensor& mask, double a, const Tensor& b);
 // a with `value` where mask (broadcastable to a) is true: masked_fill(x, pad, -INFINITY).
-Tensor masked_fill(const Tensor& a, const Tensor& mask, float value);
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value);
 
 // Scatter and masks (src/ops/scatter.cpp).
 // a with alpha * source's slices added at `index` along dim (index 1-D, repeats add up).
 Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& source,
-                 float alpha = 1.f);
+                 double alpha = 1.0);
 // a with src[i][j] added at [index[i][j]][j] (dim 0), and so on: gather's adjoint.
 Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src);
 // The upper / lower triangle of the last two dims, from `diagonal` (0 the main diagonal).

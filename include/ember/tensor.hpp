@@ -320,19 +320,19 @@ class Tensor {
 
   // In-place ops (src/ops/inplace.cpp): each bumps the storage's version and, when it needs
   // grad, records itself on the tape as PyTorch does. `other` broadcasts to this tensor's shape.
-  const Tensor& add_(const Tensor& other, float alpha = 1.0f) const;
-  const Tensor& add_(float value) const;
-  const Tensor& sub_(const Tensor& other, float alpha = 1.0f) const;
-  const Tensor& sub_(float value) const;
+  const Tensor& add_(const Tensor& other, double alpha = 1.0) const;
+  const Tensor& add_(double value) const;
+  const Tensor& sub_(const Tensor& other, double alpha = 1.0) const;
+  const Tensor& sub_(double value) const;
   const Tensor& mul_(const Tensor& other) const;
-  const Tensor& mul_(float value) const;
+  const Tensor& mul_(double value) const;
   const Tensor& div_(const Tensor& other) const;
-  const Tensor& div_(float value) const;
+  const Tensor& div_(double value) const;
   const Tensor& zero_() const;
-  const Tensor& fill_(float value) const;
+  const Tensor& fill_(double value) const;
   const Tensor& copy_(const Tensor& src) const;
-  const Tensor& clamp_(float min, float max) const;
-  const Tensor& masked_fill_(const Tensor& mask, float value) const;
+  const Tensor& clamp_(double min, double max) const;
+  const Tensor& masked_fill_(const Tensor& mask, double value) const;
 
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
 
@@ -350,8 +350,8 @@ class Tensor {
   Tensor abs() const;
   Tensor sin() const;
   Tensor cos() const;
-  Tensor pow(float exponent) const;
-  Tensor clamp(float min, float max) const;
+  Tensor pow(double exponent) const;
+  Tensor clamp(double min, double max) const;
   Tensor relu() const;
   Tensor sigmoid() const;
   Tensor tanh() const;
@@ -371,15 +371,15 @@ class Tensor {
   IndexTensor argmin(int64_t dim, bool keepdim = false) const;
   Tensor var(const Shape& dims = {}, bool unbiased = true, bool keepdim = false) const;
   Tensor std(const Shape& dims = {}, bool unbiased = true, bool keepdim = false) const;
-  Tensor norm(float p = 2.f) const;
-  Tensor norm(float p, const Shape& dims, bool keepdim = false) const;
+  Tensor norm(double p = 2.0) const;
+  Tensor norm(double p, const Shape& dims, bool keepdim = false) const;
   Tensor logsumexp(const Shape& dims, bool keepdim = false) const;
   Tensor cumsum(int64_t dim) const;
   std::tuple<Tensor, IndexTensor> topk(int64_t k, int64_t dim = -1, bool largest = true) const;
   Tensor matmul(const Tensor& other) const;
   Tensor softmax(int64_t dim) const;
   Tensor log_softmax(int64_t dim) const;
-  Tensor masked_fill(const Tensor& mask, float value) const;
+  Tensor masked_fill(const Tensor& mask, double value) const;
   Tensor index_select(int64_t dim, const IndexTensor& index) const;
   Tensor gather(int64_t dim, const IndexTensor& index) const;
   Tensor triu(int64_t diagonal = 0) const;
@@ -438,14 +438,16 @@ extern template class ValuesForWriteOf<double>;
 // Factories. Random ones draw from a per-thread generator seeded by manual_seed.
 Tensor tensor(std::vector<float> values, const Shape& shape, bool requires_grad = false);
 Tensor tensor(std::vector<float> values, bool requires_grad = false);  // 1-D
-Tensor scalar_tensor(float value, bool requires_grad = false);
+Tensor scalar_tensor(double value, bool requires_grad = false);
 Tensor zeros(const Shape& shape, bool requires_grad = false);
 Tensor ones(const Shape& shape, bool requires_grad = false);
-Tensor full(const Shape& shape, float value, bool requires_grad = false);
+Tensor full(const Shape& shape, double value, bool requires_grad = false);
 Tensor randn(const Shape& shape, bool requires_grad = false);
 Tensor rand(const Shape& shape, bool requires_grad = false);
-Tensor arange(float end);
-Tensor arange(float start, float end, float step = 1.0f);
+// As PyTorch: ceil((end - start) / step) elements, element i being start + i * step computed in
+// double and then stored (float32 by default).
+Tensor arange(double end);
+Tensor arange(double start, double end, double step = 1.0);
 Tensor eye(int64_t n);
 Tensor zeros_like(const Tensor& t);  // of t's shape and dtype
 Tensor ones_like(const Tensor& t);
@@ -453,6 +455,8 @@ Tensor ones_like(const Tensor& t);
 Tensor zeros(const Shape& shape, Dtype dtype, bool requires_grad = false);
 Tensor ones(const Shape& shape, Dtype dtype, bool requires_grad = false);
 Tensor full(const Shape& shape, double value, Dtype dtype, bool requires_grad = false);
+Tensor scalar_tensor(double value, Dtype dtype, bool requires_grad = false);
+Tensor arange(double start, double end, double step, Dtype dtype);
 // Values given as doubles, stored in `dtype` (a float64 tensor keeps them exact):
 // tensor({0.1, 0.2}, {2}, kFloat64), tensor({1, 0}, {2}, kBool).
 Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype,

@@ -132,12 +132,12 @@ Tensor silu(const Tensor& a) {
   });
 }
 
-Tensor softplus(const Tensor& a, float beta, float threshold) {
-  EMBER_CHECK_VALUE(beta != 0.f, "softplus: beta must be non-zero");
+Tensor softplus(const Tensor& a, double beta, double threshold) {
+  EMBER_CHECK_VALUE(beta != 0.0, "softplus: beta must be non-zero");
   return detail::by_dtype(a, "softplus", [&](auto real) {
     using T = decltype(real);
     auto A = detail::saved<T>(a);
-    const T b = beta, th = threshold;
+    const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
     ArrayOf<T> out = detail::elementwise<T>(a, [b, th](const auto& x) {
       return xt::where(x * b > th, x, xt::log1p(xt::exp(x * b)) / b);
     });

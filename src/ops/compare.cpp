@@ -61,13 +61,15 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* op, Cmp cmp) {
         y, [&](const auto& v) { return detail::bool_tensor<double>(shape, cmp(u, v)); });
   });
 }
+// A scalar compares in the tensor's dtype, as PyTorch's wrapped scalar: rounded to float for a
+// float32 (or bool) tensor, exact for a float64 one.
 template <class Cmp>
-Tensor compare(const Tensor& a, float b, Cmp cmp) {
+Tensor compare(const Tensor& a, double b, Cmp cmp) {
   const Dtype as = a.dtype() == kFloat64 ? kFloat64 : kFloat32;
   const Tensor x = comparable(a, as);
-  if (as == kFloat32) return detail::bool_tensor(a.shape(), cmp(x.data(), b));
+  if (as == kFloat32) return detail::bool_tensor(a.shape(), cmp(x.data(), static_cast<float>(b)));
   return detail::with_values_of<double>(
-      x, [&](const auto& u) { return detail::bool_tensor<double>(a.shape(), cmp(u, double{b})); });
+      x, [&](const auto& u) { return detail::bool_tensor<double>(a.shape(), cmp(u, b)); });
 }
 
 // Bitwise ops exist for bool tensors only (on floats PyTorch refuses them too).
@@ -83,11 +85,11 @@ void check_bool(const Tensor& t, const char* op) {
   Tensor name(const Tensor& a, const Tensor& b) {                                      \
     return compare(a, b, #name, [](const auto& x, const auto& y) { return xt_expr; }); \
   }                                                                                    \
-  Tensor name(const Tensor& a, float b) {                                              \
+  Tensor name(const Tensor& a, double b) {                                             \
     return compare(a, b, [](const auto& x, const auto& y) { return xt_expr; });        \
   }                                                                                    \
   Tensor operator sym(const Tensor& a, const Tensor& b) { return name(a, b); }         \
-  Tensor operator sym(const Tensor& a, float b) { return name(a, b); }
+  Tensor operator sym(const Tensor& a, double b) { return name(a, b); }
 
 EMBER_COMPARISON(eq, ==, xt::equal(x, y))
 EMBER_COMPARISON(ne, !=, xt::not_equal(x, y))

@@ -231,37 +231,55 @@ Tensor unary(const Tensor& x, const char* op, F&& f) {
 }
 }  // namespace
 
-Tensor add(const Tensor& a, float b) {
+Tensor add(const Tensor& a, double b) {
   return unary(a, "add", [&](auto real, const Tensor& a) {
     using T = decltype(real);
-    return make_output(detail::elementwise<T>(a, [b](const auto& x) { return x + T(b); }), "add",
-                       {a}, [](const ArrayOf<T>& g) { return gradients(g); });
+    const T s = static_cast<T>(b);
+    return make_output(detail::elementwise<T>(a, [s](const auto& x) { return x + s; }), "add", {a},
+                       [](const ArrayOf<T>& g) { return gradients(g); });
   });
 }
 
-Tensor mul(const Tensor& a, float b) {
+Tensor mul(const Tensor& a, double b) {
   return unary(a, "mul", [&](auto real, const Tensor& a) {
     using T = decltype(real);
-    return make_output(detail::elementwise<T>(a, [b](const auto& x) { return x * T(b); }), "mul",
-                       {a}, [b](const ArrayOf<T>& g) { return gradients(g * T(b)); });
+    const T s = static_cast<T>(b);
+    return make_output(detail::elementwise<T>(a, [s](const auto& x) { return x * s; }), "mul", {a},
+                       [s](const ArrayOf<T>& g) { return gradients(g * s); });
   });
 }
 
-Tensor rsub(float a, const Tensor& b) {
+// float32 multiplies by the float reciprocal of b (its bits since round one; PyTorch divides,
+// which can differ in the last bit); float64 divides, as PyTorch.
+Tensor div(const Tensor& a, double b) {
+  return unary(a, "div", [&](auto real, const Tensor& a) {
+    using T = decltype(real);
+    if constexpr (std::is_same_v<T, float>) {
+      return mul(a, 1.f / static_cast<float>(b));
+    } else {
+      const T s = static_cast<T>(b);
+      return make_output(detail::elementwise<T>(a, [s](const auto& x) { return x / s; }), "div",
+                         {a}, [s](const ArrayOf<T>& g) { return gradients(g / s); });
+    }
+  });
+}
+
+Tensor rsub(double a, const Tensor& b) {
   return unary(b, "rsub", [&](auto real, const Tensor& b) {
     using T = decltype(real);
-    return make_output(detail::elementwise<T>(b, [a](const auto& x) { return T(a) - x; }), "rsub",
-                       {b}, [](const ArrayOf<T>& g) { return gradients(-g); });
+    const T s = static_cast<T>(a);
+    return make_output(detail::elementwise<T>(b, [s](const auto& x) { return s - x; }), "rsub", {b},
+                       [](const ArrayOf<T>& g) { return gradients(-g); });
   });
 }
 
-Tensor rdiv(float a, const Tensor& b) {
+Tensor rdiv(double a, const Tensor& b) {
   return unary(b, "div", [&](auto real, const Tensor& b) {
     using T = decltype(real);
+    const T s = static_cast<T>(a);
     auto B = detail::saved<T>(b);
-    return make_output(detail::elementwise<T>(b, [a](const auto& x) { return T(a) / x; }), "div",
-                       {b},
-                       [a, B](const ArrayOf<T>& g) { return gradients(-g * T(a) / (*B * *B)); });
+    return make_output(detail::elementwise<T>(b, [s](const auto& x) { return s / x; }), "div", {b},
+                       [s, B](const ArrayOf<T>& g) { return gradients(-g * s / (*B * *B)); });
   });
 }
 
@@ -291,11 +309,11 @@ ArrayOf<T> power(const ArrayOf<T>& x, T e) {
 }
 }  // namespace
 
-Tensor pow(const Tensor& a, float exponent) {
+Tensor pow(const Tensor& a, double exponent) {
   return unary(a, "pow", [&](auto real, const Tensor& a) {
     using T = decltype(real);
     auto A = detail::saved<T>(a);
-    const T e = exponent;
+    const T e = static_cast<T>(exponent);
     auto raise = [e](const T* in, T* o, int64_t n) { power(in, o, n, e); };
     ArrayOf<T> out;
     if constexpr (std::is_same_v<T, float>) {
@@ -425,12 +443,12 @@ Tensor pick(const Tensor& a, const Tensor& b, bool largest, const char* op) {
 Tensor maximum(const Tensor& a, const Tensor& b) { return pick(a, b, true, "maximum"); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return pick(a, b, false, "minimum"); }
 
-Tensor clamp(const Tensor& a, float min, float max) {
+Tensor clamp(const Tensor& a, double min, double max) {
   EMBER_CHECK_VALUE(min <= max, "clamp: min ", min, " is greater than max ", max);
   return detail::by_dtype(a, "clamp", [&](auto real) {
     using T = decltype(real);
     auto A = detail::saved<T>(a);
-    const T lo = min, hi = max;
+    const T lo = static_cast<T>(min), hi = static_cast<T>(max);
     return make_output(
         detail::elementwise<T>(a, [=](const auto& x) { return xt::clip(x, lo, hi); }), "clamp", {a},
         [A, lo, hi](const ArrayOf<T>& g) {
@@ -445,13 +463,13 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, float b) { return add(a, b); }
-Tensor operator+(float a, const Tensor& b) { return add(b, a); }
-Tensor operator-(const Tensor& a, float b) { return add(a, -b); }
-Tensor operator-(float a, const Tensor& b) { return rsub(a, b); }
-Tensor operator*(const Tensor& a, float b) { return mul(a, b); }
-Tensor operator*(float a, const Tensor& b) { return mul(b, a); }
-Tensor operator/(const Tensor& a, float b) { return mul(a, 1.f / b); }
-Tensor operator/(float a, const Tensor& b) { return rdiv(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator-(double a, const Tensor& b) { return rsub(a, b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(const Tensor& a, double b) { return div(a, b); }
+Tensor operator/(double a, const Tensor& b) { return rdiv(a, b); }
 
 }  // namespace ember

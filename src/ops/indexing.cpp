@@ -1,5 +1,6 @@
 // Joining and indexing: cat, stack, index_select, gather, where, masked_fill, each written
 // once for float32 and float64 (mixed float dtypes promote as in PyTorch).
+#include <algorithm>
 #include <type_traits>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
@@ -38,21 +39,19 @@ Joined join_shapes(const std::vector<Shape>& shapes, int64_t dim, const char* op
 
 namespace {
 // Bool tensors (masks) join and gather as 0/1 floats, converted back: exact, and rare enough
-// not to need kernels of their own. A mask joined with floats is refused (join masks with masks).
-bool all_bool(const std::vector<Tensor>& tensors, const char* op) {
-  size_t bools = 0;
-  for (const Tensor& t : tensors) bools += t.dtype() == kBool ? 1 : 0;
-  EMBER_CHECK_DTYPE(bools == 0 || bools == tensors.size(), op, ": ", bools, " of the ",
-                    tensors.size(), " tensors are bool; join masks with masks");
-  return bools > 0;
+// not to need kernels of their own. A mask joined with floats is promoted (below).
+bool all_bool(const std::vector<Tensor>& tensors) {
+  return !tensors.empty() && std::all_of(tensors.begin(), tensors.end(),
+                                         [](const Tensor& t) { return t.dtype() == kBool; });
 }
 std::vector<Tensor> as_floats(const std::vector<Tensor>& tensors) {
   std::vector<Tensor> out;
   for (const Tensor& t : tensors) out.push_back(t.to(kFloat32));
   return out;
 }
-// Tensors of mixed float dtypes in their common one, as PyTorch's cat (float32 and float64
-// join as float64), each converted where it differs (a recorded, differentiable conversion).
+// Tensors of mixed dtypes in their common one, as PyTorch's cat: float32 and float64 join as
+// float64, a bool with a float as that float (0/1), bfloat16 with float32 as float32. Each is
+// converted where it differs (recorded and differentiable between floats; a bool gets no grad).
 std::vector<Tensor> promoted_all(const std::vector<Tensor>& tensors) {
   Dtype common = tensors.empty() ? kFloat32 : tensors[0].dtype();
   for (const Tensor& t : tensors) common = promote_types(common, t.dtype());
@@ -131,12 +130,12 @@ Tensor join(const std::vector<Tensor>& given, int64_t dim, bool stacked) {
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (all_bool(tensors, "cat")) return cat(as_floats(tensors), dim).to(kBool);
+  if (all_bool(tensors)) return cat(as_floats(tensors), dim).to(kBool);
   return join(tensors, dim, false);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (all_bool(tensors, "stack")) return stack(as_floats(tensors), dim).to(kBool);
+  if (all_bool(tensors)) return stack(as_floats(tensors), dim).to(kBool);
   return join(tensors, dim, true);
 }
 
@@ -294,26 +293,26 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
 // A scalar side is a 0-d tensor of the other side's dtype (a float scalar does not widen a
 // tensor, as in PyTorch), broadcast like any operand.
 namespace {
-Tensor scalar_like(float value, const Tensor& other) {
+Tensor scalar_like(double value, const Tensor& other) {
   const Dtype dtype = other.dtype() == kBool ? kFloat32 : other.dtype();
   return full({}, value, dtype);
 }
 }  // namespace
-Tensor where(const Tensor& mask, const Tensor& a, float b) {
+Tensor where(const Tensor& mask, const Tensor& a, double b) {
   return where(mask, a, scalar_like(b, a));
 }
-Tensor where(const Tensor& mask, float a, const Tensor& b) {
+Tensor where(const Tensor& mask, double a, const Tensor& b) {
   return where(mask, scalar_like(a, b), b);
 }
 
-Tensor masked_fill(const Tensor& a, const Tensor& mask, float value) {
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
   Shape sa = a.shape();
   EMBER_CHECK_SHAPE(detail::broadcast_shapes(sa, mask.shape(), "masked_fill") == sa,
                     "masked_fill: mask shape ", detail::shape_str(mask.shape()),
                     " is not broadcastable to input shape ", detail::shape_str(sa));
   return detail::by_dtype(a, "masked_fill", [&](auto real) {
     using T = decltype(real);
-    const T fill = value;
+    const T fill = static_cast<T>(value);
     auto filled = [&]() -> ArrayOf<T> {
       if constexpr (std::is_same_v<T, float>) {
         if (!a.is_view() && !mask.is_view() && mask.shape() == sa && mask.dtype() == kBool) {

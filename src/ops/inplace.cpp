@@ -3,6 +3,8 @@
 // tensor's strides, bumps the storage's version and, when recording, makes the op's node this
 // tensor's grad_fn: PyTorch's semantics for `x.mul_(y)`. On a view, the view's base gets a
 // node that splices the result into its old values (PyTorch's CopySlices, src/views.cpp).
+#include <cmath>
+
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
 #include "op_helpers.hpp"
@@ -144,48 +146,70 @@ ArrayOf<T> broadcast_to(const Tensor& src, const Shape& shape, const char* op) {
 
 // fill_ and zero_; fill_(0) on grad() empties a row-sparse gradient, as zero_() of a PyTorch
 // sparse tensor.
-const Tensor& fill(const Tensor& self, float value, const char* op) {
-  const SparseWrite sparse{value == 0.0f ? SparseWrite::kClear : SparseWrite::kRefuse};
+const Tensor& fill(const Tensor& self, double value, const char* op) {
+  const SparseWrite sparse{value == 0.0 ? SparseWrite::kClear : SparseWrite::kRefuse};
   return apply_inplace(
       self, op, {}, false,
       [&](const Tensor& t) {
         return detail::by_dtype(t, op, [&](auto real) {
           using T = decltype(real);
-          return overwrite(t, ArrayOf<T>(detail::to_xshape(t.shape()), T(value)), op, Tensor());
+          return overwrite(t, ArrayOf<T>(detail::to_xshape(t.shape()), static_cast<T>(value)), op,
+                           Tensor());
         });
       },
       sparse);
 }
 
-}  // namespace
-
-const Tensor& Tensor::add_(const Tensor& other, float alpha) const {
-  return apply_inplace(*this, "add_", {other}, false, [&](const Tensor& self) {
-    return alpha == 1.0f ? ember::add(self, other) : ember::add(self, ember::mul(other, alpha));
+// self + alpha * other, the value of add_ (and sub_) with an alpha. float32 rounds alpha *
+// other first (its bits as ever); float64 rounds once, in an fma, as PyTorch's add kernel does.
+Tensor add_scaled(const Tensor& self, const Tensor& other, double alpha) {
+  if (alpha == 1.0) return ember::add(self, other);
+  if (self.dtype() != kFloat64 && other.dtype() != kFloat64)
+    return ember::add(self, ember::mul(other, alpha));
+  const auto [x, y] = detail::promoted(self, other);
+  const Shape sx = x.shape(), sy = y.shape();
+  const auto shape = detail::to_xshape(detail::broadcast_shapes(sx, sy, "add_"));
+  ArrayOf<double> out = xt::broadcast(detail::pack<double>(x), shape);
+  const ArrayOf<double> scaled = xt::broadcast(detail::pack<double>(y), shape);
+  for (size_t i = 0; i < out.size(); ++i)
+    out.data()[i] = std::fma(alpha, scaled.data()[i], out.data()[i]);
+  return make_output(std::move(out), "add", {x, y}, [sx, sy, alpha](const ArrayOf<double>& g) {
+    return gradients(sum_to(g, sx), sum_to(g * alpha, sy));
   });
 }
-const Tensor& Tensor::add_(float value) const {
+
+}  // namespace
+
+const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
+  return apply_inplace(*this, "add_", {other}, false,
+                       [&](const Tensor& self) { return add_scaled(self, other, alpha); });
+}
+const Tensor& Tensor::add_(double value) const {
   return apply_inplace(*this, "add_", {}, false,
                        [&](const Tensor& self) { return ember::add(self, value); });
 }
-const Tensor& Tensor::sub_(const Tensor& other, float alpha) const { return add_(other, -alpha); }
-const Tensor& Tensor::sub_(float value) const { return add_(-value); }
+const Tensor& Tensor::sub_(const Tensor& other, double alpha) const { return add_(other, -alpha); }
+const Tensor& Tensor::sub_(double value) const { return add_(-value); }
 const Tensor& Tensor::mul_(const Tensor& other) const {
   return apply_inplace(*this, "mul_", {other}, other.requires_grad(),
                        [&](const Tensor& self) { return ember::mul(self, other); });
 }
-const Tensor& Tensor::mul_(float value) const {
+const Tensor& Tensor::mul_(double value) const {
   return apply_inplace(*this, "mul_", {}, false,
                        [&](const Tensor& self) { return ember::mul(self, value); },
-                       {SparseWrite::kScale, value});
+                       {SparseWrite::kScale, static_cast<float>(value)});
 }
 const Tensor& Tensor::div_(const Tensor& other) const {
   return apply_inplace(*this, "div_", {other}, other.requires_grad(),
                        [&](const Tensor& self) { return ember::div(self, other); });
 }
-const Tensor& Tensor::div_(float value) const { return mul_(1.0f / value); }
+const Tensor& Tensor::div_(double value) const {
+  return apply_inplace(*this, "div_", {}, false,
+                       [&](const Tensor& self) { return ember::div(self, value); },
+                       {SparseWrite::kScale, 1.0f / static_cast<float>(value)});
+}
 const Tensor& Tensor::zero_() const { return fill(*this, 0.0f, "zero_"); }
-const Tensor& Tensor::fill_(float value) const { return fill(*this, value, "fill_"); }
+const Tensor& Tensor::fill_(double value) const { return fill(*this, value, "fill_"); }
 const Tensor& Tensor::copy_(const Tensor& src) const {
   return apply_inplace(*this, "copy_", {src}, false, [&](const Tensor& self) {
     // src in self's dtype (a recorded conversion: its gradient comes back in src's dtype)
@@ -196,11 +220,11 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     });
   });
 }
-const Tensor& Tensor::clamp_(float min, float max) const {
+const Tensor& Tensor::clamp_(double min, double max) const {
   return apply_inplace(*this, "clamp_", {}, true,
                        [&](const Tensor& self) { return ember::clamp(self, min, max); });
 }
-const Tensor& Tensor::masked_fill_(const Tensor& mask, float value) const {
+const Tensor& Tensor::masked_fill_(const Tensor& mask, double value) const {
   return apply_inplace(*this, "masked_fill_", {}, false,
                        [&](const Tensor& self) { return ember::masked_fill(self, mask, value); });
 }

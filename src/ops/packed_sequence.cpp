@@ -170,7 +170,7 @@ PackedSequence pack_padded_sequence(const Tensor& input, const std::vector<int64
 }
 
 std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequence,
-                                                    bool batch_first, float padding_value,
+                                                    bool batch_first, double padding_value,
                                                     int64_t total_length) {
   const Tensor& data = sequence.data;
   EMBER_CHECK_SHAPE(sequence.batch_sizes.numel() > 0 && data.dim() >= 1,

@@ -1,6 +1,8 @@
 // Scatter and triangle masks: index_add, scatter_add (the adjoints of index_select and
 // gather), triu/tril and one_hot.
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 #include "ember/autograd.hpp"
 #include "ember/ops.hpp"
@@ -30,7 +32,11 @@ Tensor index_add_of(const Tensor& a, int64_t dim, const std::vector<int64_t>& id
     for (int64_t k = 0; k < m; ++k) {
       const T* from = src.row(o * m + k, row_buffer);
       T* to = out.data() + (o * s.n + idx[k]) * s.inner;
-      for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
+      if constexpr (std::is_same_v<T, float>) {
+        for (int64_t j = 0; j < s.inner; ++j) to[j] += alpha * from[j];
+      } else {  // one rounding, as PyTorch's index_add (an add_ with alpha: an fma)
+        for (int64_t j = 0; j < s.inner; ++j) to[j] = std::fma(alpha, from[j], to[j]);
+      }
     }
   auto src_xshape = detail::to_xshape(src_shape);
   return make_output(std::move(out), "index_add", {a, source}, [=](const ArrayOf<T>& g) {
@@ -48,7 +54,7 @@ Tensor index_add_of(const Tensor& a, int64_t dim, const std::vector<int64_t>& id
 }  // namespace
 
 Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& source,
-                 float alpha) {
+                 double alpha) {
   dim = detail::wrap_dim(dim, a.dim(), "index_add");
   EMBER_CHECK_SHAPE(index.dim() <= 1, "index_add: index must be 0-d or 1-D, got shape ",
                     detail::shape_str(index.shape()));
@@ -69,7 +75,7 @@ Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const T
                       " of size ", s.n);
   return detail::by_dtype(a, "index_add", [&](auto real) {
     using T = decltype(real);
-    return index_add_of<T>(a, dim, idx, source, T(alpha));
+    return index_add_of<T>(a, dim, idx, source, static_cast<T>(alpha));
   });
 }
 

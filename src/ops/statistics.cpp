@@ -105,7 +105,7 @@ Tensor logsumexp_of(const Tensor& a, const Shape& dims, bool keepdim) {
 }
 
 template <class T>
-Tensor norm_of(const Tensor& a, float p, const Shape& dims, bool keepdim) {
+Tensor norm_of(const Tensor& a, T p, const Shape& dims, bool keepdim) {
   return row_reduction<T>(
       a, dims, keepdim, "norm",
       [p](const T* x, int64_t n) {
@@ -155,12 +155,15 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
       a, "logsumexp", [&](auto real) { return logsumexp_of<decltype(real)>(a, dims, keepdim); });
 }
 
-Tensor norm(const Tensor& a, float p) { return norm(a, p, {}, false); }
+Tensor norm(const Tensor& a, double p) { return norm(a, p, {}, false); }
 
-Tensor norm(const Tensor& a, float p, const Shape& dims, bool keepdim) {
-  EMBER_CHECK_VALUE(p > 0.f, "norm: p must be positive (or INFINITY), got ", p);
-  return detail::by_dtype(a, "norm",
-                          [&](auto real) { return norm_of<decltype(real)>(a, p, dims, keepdim); });
+// p in the tensor's dtype, as PyTorch's wrapped scalar (a float32 norm raises to the float p).
+Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
+  EMBER_CHECK_VALUE(p > 0.0, "norm: p must be positive (or INFINITY), got ", p);
+  return detail::by_dtype(a, "norm", [&](auto real) {
+    using T = decltype(real);
+    return norm_of<T>(a, static_cast<T>(p), dims, keepdim);
+  });
 }
 
 namespace {

@@ -40,7 +40,7 @@ PackedSequence pack_padded_sequence(const Tensor& input, const IndexTensor& leng
 // to total_length steps (-1: the longest); also returns the lengths.
 std::tuple<Tensor, IndexTensor> pad_packed_sequence(const PackedSequence& sequence,
                                                     bool batch_first = false,
-                                                    float padding_value = 0.f,
+                                                    double padding_value = 0.0,
                                                     int64_t total_length = -1);
 
 }  // namespace utils::rnn
