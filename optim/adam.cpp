@@ -5,7 +5,9 @@
 #include <cmath>
 #include <type_traits>
 
+#include "../src/ops/kernels.hpp"
 #include "ember/autograd.hpp"
+#include "ember/optim/rounded_copies.hpp"
 #include "ember/parallel.hpp"
 
 namespace ember::optim {
@@ -68,14 +70,33 @@ EMBER_ADAM_CLONES void adam_dense_float(float* w, const float* grad, float* m, f
                                         float bc2_sqrt) {
   adam_dense_rule(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
 }
+// The same, then the new weights' bfloat16 bits into w16 (autocast's copy of the parameter,
+// optim/rounded_copies.hpp), a block at a time while it is in cache. Two loops: rounding in the
+// rule's loop keeps the compiler from vectorizing it.
+void adam_dense_float_rounded(float* w, const float* grad, float* m, float* v, float* vmax,
+                              int64_t n, AdamStep<float> s, float step_size, float bc2_sqrt,
+                              uint16_t* w16) {
+  constexpr int64_t kBlock = 2048;  // 8 KB of weights: in L1 for the rounding pass
+  for (int64_t lo = 0; lo < n; lo += kBlock) {
+    const int64_t count = std::min(kBlock, n - lo);
+    adam_dense_float(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, count, s,
+                     step_size, bc2_sqrt);
+    detail::kernels::to_bf16(w + lo, w16 + lo, count);  // serial: below the pool's threshold
+  }
+}
 
+// w16: autocast's bfloat16 copy to write too, or null (always null for float64).
 template <class T>
 void adam_dense(T* w, const T* grad, T* m, T* v, T* vmax, int64_t n, AdamStep<T> s, T step_size,
-                T bc2_sqrt) {
-  if constexpr (std::is_same_v<T, float>)
-    adam_dense_float(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
-  else
+                T bc2_sqrt, uint16_t* w16) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (w16)
+      adam_dense_float_rounded(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt, w16);
+    else
+      adam_dense_float(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
+  } else {
     adam_dense_rule(w, grad, m, v, vmax, n, s, step_size, bc2_sqrt);
+  }
 }
 
 // torch.optim.SparseAdam's rule, written as its updates are: old + (1 - β)(new - old).
@@ -112,6 +133,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions defaults)
 
 template <class Options>
 void AdamFamily<Options>::step() {
+  RoundedCopies copies;  // autocast's bfloat16 copies, written in the same pass
   // In the parameter's element type T: float for float32, double for float64 (as PyTorch).
   this->for_each_param([&](ParamGroup& group, Tensor& p, auto* w) {
     using T = std::remove_pointer_t<decltype(w)>;
@@ -140,11 +162,12 @@ void AdamFamily<Options>::step() {
     if (!p.has_sparse_grad()) {
       const T step_size = static_cast<T>(o.lr() / bc1);
       const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+      uint16_t* w16 = std::is_same_v<T, float> ? copies.target(p) : nullptr;
       this->template for_each_span<T>(p, [&](int64_t, const T* grad, int64_t n) {
         // Elementwise: how the pool splits it does not change a bit.
         detail::parallel_rows(n, n * 4, [&](int64_t lo, int64_t hi) {
           adam_dense(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, hi - lo, rule,
-                     step_size, bc2_sqrt);
+                     step_size, bc2_sqrt, w16 ? w16 + lo : nullptr);
         });
       });
       return;
@@ -155,6 +178,7 @@ void AdamFamily<Options>::step() {
                 step_size);
     });
   });
+  copies.stamp();
 }
 
 template class AdamFamily<AdamOptions>;

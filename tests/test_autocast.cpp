@@ -98,8 +98,7 @@ TEST_CASE("autocast: batched matmul with broadcast batch dims, and bmm") {
   // The same gradients from float32 products: g as the path multiplies it, the other operand
   // as backward keeps it (bfloat16).
   CHECK(relative_gap(q.grad(), matmul(multiplied(gs), bf16_rounded(k))) < 1e-5f);
-  CHECK(relative_gap(k.grad(), matmul(multiplied(gs).transpose(-2, -1), bf16_rounded(q))) <
-        1e-5f);
+  CHECK(relative_gap(k.grad(), matmul(multiplied(gs).transpose(-2, -1), bf16_rounded(q))) < 1e-5f);
   CHECK(relative_gap(shared.grad(),
                      sum(matmul(bf16_rounded(h).transpose(-2, -1), multiplied(gp)), {0})) < 1e-5f);
   CHECK(relative_gap(b.grad(), bmm(bf16_rounded(a).transpose(1, 2), multiplied(gb))) < 1e-5f);
@@ -188,4 +187,28 @@ TEST_CASE("golden: linear under autocast against PyTorch 1.13's CPU bfloat16 aut
   golden::check_close(w.grad(), c.at("gweight"), "gweight", 1e-2, 3e-2);
   // PyTorch sums the bias gradient in bfloat16; Ember keeps g's float32 column sums.
   golden::check_close(b.grad(), c.at("gbias"), "gbias", 1e-2, 1e-2);
+}
+
+TEST_CASE("autocast: AdamW writes a parameter's bfloat16 copy in its step") {
+  manual_seed(10);
+  Tensor w = randn({64, 32}, true), x = randn({8, 32});
+  optim::AdamW opt(std::vector<Tensor>{w}, optim::AdamWOptions(1e-2));
+  {
+    autocast::Guard guard;
+    linear(x, w).sum().backward();
+  }
+  opt.step();
+  // On the bfloat16 paths the copy is current after the step (the next forward reads it): at
+  // the weight's new version, holding the new values' rounding.
+  const Storage& values = *w.impl()->storage;
+  const auto copy = std::atomic_load(&values.rounded_copy);
+  REQUIRE((copy != nullptr) == bf16_products());
+  if (copy) {
+    CHECK(copy->version == values.version.load());
+    const Tensor held(std::const_pointer_cast<Storage>(copy->values), w.shape());
+    CHECK(equal(held.to(kFloat32), bf16_rounded(w)));
+  }
+  NoGradGuard no_grad;
+  autocast::Guard guard;
+  CHECK(relative_gap(linear(x, w), linear(multiplied(x), multiplied(w))) < 1e-5f);
 }

@@ -31,9 +31,10 @@ struct Operand {
   const BFloat16* bf16 = nullptr;
 };
 
-// A row-major bfloat16 matrix [rows, cols] with leading dim ld, widened to a packed float32 one.
-std::vector<float> widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
-  std::vector<float> out(static_cast<size_t>(rows * cols));
+// A row-major bfloat16 matrix [rows, cols] with leading dim ld, widened to a packed float32 one
+// (from the buffer cache: a fresh block of this size would fault its pages in on every call).
+Array widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
+  Array out = Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
   for (int64_t i = 0; i < rows; ++i)
     kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out.data() + i * cols, cols);
   return out;
@@ -45,7 +46,7 @@ std::vector<float> widened(const BFloat16* x, int64_t rows, int64_t cols, int64_
 void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, Operand a, int64_t lda, Operand b,
              int64_t ldb, float beta, float* c, int64_t ldc) {
   if (a.bf16 && b.bf16) return gemm_bf16(ta, tb, m, n, k, a.bf16, lda, b.bf16, ldb, beta, c, ldc);
-  std::vector<float> wa, wb;
+  Array wa, wb;
   if (!a.f32) {  // op(a) is [m, k]: stored [k, m] when transposed
     wa = widened(a.bf16, ta ? k : m, ta ? m : k, lda);
     a.f32 = wa.data();
@@ -77,7 +78,9 @@ std::shared_ptr<const Storage> cached_bf16(const Storage& s) {
 class WeightOperand {
  public:
   WeightOperand(const Tensor& w, bool bf16)
-      : values_(w.storage()), storage_(w.impl()->storage), offset_(w.storage_offset()),
+      : values_(w.storage()),
+        storage_(w.impl()->storage),
+        offset_(w.storage_offset()),
         bf16_(bf16) {
     const bool whole = offset_ == 0 && w.numel() == storage_->numel();
     if (bf16_ && !(w.is_leaf() && w.requires_grad() && whole))
@@ -169,8 +172,8 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
         product(false, true, rows, in, out_features, G, out_features, W.read(hold), out_features,
                 beta_x, dx, in);
       else  // dx = g · W
-        product(false, false, rows, in, out_features, G, out_features, W.read(hold), in, beta_x,
-                dx, in);
+        product(false, false, rows, in, out_features, G, out_features, W.read(hold), in, beta_x, dx,
+                in);
     });
     if (xb)  // kept whenever the weight's gradient can be asked for
       sinks[1].accumulate(w_shape, [&](float beta_w, float* dw) {
@@ -204,8 +207,10 @@ Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* nam
   const bool need_b = b.requires_grad() && is_grad_enabled();
   // Row-major bfloat16 copies, kept for backward (half of float32's bytes): both for the
   // bfloat16 products; on the float32 path only what backward reads (dA reads B, dB reads A).
-  const std::shared_ptr<const Storage> ab = bf16 || need_b ? convert_storage(a, kBFloat16) : nullptr;
-  const std::shared_ptr<const Storage> bb = bf16 || need_a ? convert_storage(b, kBFloat16) : nullptr;
+  const std::shared_ptr<const Storage> ab =
+      bf16 || need_b ? convert_storage(a, kBFloat16) : nullptr;
+  const std::shared_ptr<const Storage> bb =
+      bf16 || need_a ? convert_storage(b, kBFloat16) : nullptr;
   auto kept = [](const std::shared_ptr<const Storage>& s, int64_t at) {
     return Operand{nullptr, s->data_as<BFloat16>() + at};
   };

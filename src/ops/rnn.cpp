@@ -43,7 +43,8 @@ class InputSide {
   static constexpr bool kFloat = std::is_same_v<T, float>;
 
  public:
-  InputSide(const Tensor& x, const Tensor& w_ih) : rounded_(kFloat && ::ember::detail::bf16_products_on()) {
+  InputSide(const Tensor& x, const Tensor& w_ih)
+      : rounded_(kFloat && ::ember::detail::bf16_products_on()) {
     if (rounded_) {
       x16_ = ::ember::detail::convert_storage(x, kBFloat16);
       w16_ = ::ember::detail::convert_storage(w_ih, kBFloat16);
