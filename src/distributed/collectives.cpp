@@ -1,7 +1,9 @@
 // Collectives on tensors: non-blocking MPI calls waited on with the Environment's timeout.
 #include <mpi.h>
 
+#include <cstring>
 #include <limits>
+#include <memory>
 
 #include "ember/autograd.hpp"
 #include "ember/distributed/environment.hpp"
@@ -67,36 +69,46 @@ double all_reduce(double value, ReduceOp op) {
   return op == ReduceOp::Mean ? value / env.world_size() : value;
 }
 
+// Any dtype, as torch.distributed.all_gather: the elements travel as their bytes, so every
+// value (float32, float64, bfloat16, bool) arrives exact.
 std::vector<Tensor> all_gather(const Tensor& t) {
   const Environment& env = Environment::current();
   const size_t ranks = static_cast<size_t>(env.world_size());
-  // Shapes first: a mismatch is an error every rank reports, not a garbled buffer.
-  Shape shape = t.shape();
-  int64_t dims[2] = {static_cast<int64_t>(shape.size()), t.numel()};
-  std::vector<int64_t> all_dims(2 * ranks);
+  // Shapes and dtypes first: a mismatch is an error every rank reports, not a garbled buffer.
+  const Shape shape = t.shape();
+  int64_t mine[3] = {static_cast<int64_t>(shape.size()), t.numel(),
+                     static_cast<int64_t>(t.dtype())};
+  std::vector<int64_t> all(3 * ranks);
   MPI_Request request;
-  detail::check(MPI_Iallgather(dims, 2, MPI_INT64_T, all_dims.data(), 2, MPI_INT64_T,
-                               MPI_COMM_WORLD, &request),
-                "MPI_Iallgather");
+  detail::check(
+      MPI_Iallgather(mine, 3, MPI_INT64_T, all.data(), 3, MPI_INT64_T, MPI_COMM_WORLD, &request),
+      "MPI_Iallgather");
   detail::wait(request, "all_gather");
   for (size_t r = 0; r < ranks; ++r) {
-    EMBER_CHECK_SHAPE(all_dims[2 * r] == dims[0] && all_dims[2 * r + 1] == dims[1],
-                      "all_gather: rank ", r, " has a tensor of ", all_dims[2 * r + 1],
-                      " values in ", all_dims[2 * r], " dims, rank ", env.rank(), " one of ",
-                      dims[1], " values in ", dims[0], " dims");
+    EMBER_CHECK_SHAPE(all[3 * r] == mine[0] && all[3 * r + 1] == mine[1], "all_gather: rank ", r,
+                      " has a tensor of ", all[3 * r + 1], " values in ", all[3 * r],
+                      " dims, rank ", env.rank(), " one of ", mine[1], " values in ", mine[0],
+                      " dims");
+    EMBER_CHECK_DTYPE(all[3 * r + 2] == mine[2], "all_gather: rank ", r, " has a ",
+                      dtype_name(static_cast<Dtype>(all[3 * r + 2])), " tensor, rank ", env.rank(),
+                      " a ", dtype_name(t.dtype()), " one");
   }
-  const int n = count_of(t.numel(), "all_gather");
-  std::vector<float> gathered(static_cast<size_t>(n) * ranks);
-  const Array& values = t.data();
-  detail::check(MPI_Iallgather(values.data(), n, MPI_FLOAT, gathered.data(), n, MPI_FLOAT,
-                               MPI_COMM_WORLD, &request),
-                "MPI_Iallgather");
+  const int64_t bytes = t.numel() * static_cast<int64_t>(element_size(t.dtype()));
+  const int n = count_of(bytes, "all_gather (bytes)");
+  const Tensor local = t.contiguous();
+  const char* values = static_cast<const char*>(local.impl()->storage->bytes()) +
+                       local.storage_offset() * static_cast<int64_t>(element_size(t.dtype()));
+  std::vector<char> gathered(static_cast<size_t>(n) * ranks);
+  detail::check(
+      MPI_Iallgather(values, n, MPI_BYTE, gathered.data(), n, MPI_BYTE, MPI_COMM_WORLD, &request),
+      "MPI_Iallgather");
   detail::wait(request, "all_gather");
   std::vector<Tensor> out;
   for (size_t r = 0; r < ranks; ++r) {
-    out.push_back(tensor(std::vector<float>(gathered.begin() + static_cast<long>(r * n),
-                                            gathered.begin() + static_cast<long>((r + 1) * n)),
-                         shape));
+    auto storage = std::make_shared<Storage>(t.numel(), t.dtype());
+    std::memcpy(storage->bytes(), gathered.data() + r * static_cast<size_t>(n),
+                static_cast<size_t>(n));
+    out.emplace_back(std::move(storage), shape);
   }
   return out;
 }

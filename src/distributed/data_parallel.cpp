@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <variant>
 
 #include "ember/autograd.hpp"
 #include "ember/distributed/environment.hpp"
@@ -42,53 +44,133 @@ int int_count(int64_t n) {
   return static_cast<int>(n);
 }
 
-// Parameter indices cut into buckets in the given order: the first holds up to `first` bytes,
-// the others up to `rest`; a tensor larger than a bucket gets one of its own.
+// Parameter indices cut into buckets in the given order, one dtype per bucket (as DDP's): each
+// dtype fills its own open bucket, the first of a dtype up to `first` bytes, the others up to
+// `rest`; a tensor larger than a bucket gets one of its own. Buckets are listed in the order
+// their first parameter comes, so a float32-only model gets the buckets it always had.
 std::vector<std::vector<size_t>> cut_buckets(const std::vector<Tensor>& params,
                                              const std::vector<size_t>& order, int64_t first,
                                              int64_t rest) {
   std::vector<std::vector<size_t>> buckets;
-  int64_t filled = 0;
+  struct Open {
+    Dtype dtype;
+    size_t bucket, count;  // its open bucket, and how many it has had
+    int64_t filled;
+  };
+  std::vector<Open> open;
   for (size_t k : order) {
-    const int64_t bytes = params[k].numel() * static_cast<int64_t>(sizeof(float));
-    const int64_t cap = buckets.size() == 1 ? first : rest;
-    if (buckets.empty() || filled + bytes > cap) {
+    const Dtype dtype = params[k].dtype();
+    const int64_t bytes = params[k].numel() * static_cast<int64_t>(element_size(dtype));
+    auto it =
+        std::find_if(open.begin(), open.end(), [&](const Open& o) { return o.dtype == dtype; });
+    if (it == open.end() || it->filled + bytes > (it->count == 1 ? first : rest)) {
+      if (it == open.end()) it = open.insert(open.end(), Open{dtype, 0, 0, 0});
       buckets.emplace_back();
-      filled = 0;
+      *it = Open{dtype, buckets.size() - 1, it->count + 1, 0};
     }
-    buckets.back().push_back(k);
-    filled += bytes;
+    buckets[it->bucket].push_back(k);
+    it->filled += bytes;
   }
   return buckets;
 }
 
-// The mean of a reduced bucket, written into each parameter's gradient.
-void unpack_mean(std::vector<Tensor>& params, const std::vector<size_t>& bucket, const float* sum,
-                 float scale) {
-  size_t offset = 0;
-  for (size_t k : bucket) {
-    Tensor& p = params[k];
-    Array mean = Array::from_shape(ember::detail::to_xshape(p.shape()));
-    for (size_t i = 0; i < mean.size(); ++i) mean.data()[i] = sum[offset + i] * scale;
-    offset += mean.size();
-    p.set_grad(Tensor(std::move(mean)));
+}  // namespace
+
+// In detail, not the anonymous namespace: DataParallel::State holds buckets.
+namespace detail {
+// Copies p's gradient (as it stands) into dst, or zeros when it has none; reports which.
+template <class T>
+bool pack(const Tensor& p, T* dst) {
+  if (!p.has_grad()) {
+    std::fill(dst, dst + p.numel(), T(0));
+    return false;
   }
+  const auto grad = saved<T>(p.grad());  // contiguous, in the parameter's dtype
+  std::copy(grad->data(), grad->data() + grad->size(), dst);
+  return true;
+}
+
+template <class T>
+using BufferOf = std::vector<T, CachingAllocator<T>>;
+
+// A bucket: its parameters (one dtype), where each one's gradient starts in the buffer, and the
+// buffer, in that dtype. With flags, one more element per parameter after the gradients: 1 when
+// this rank has its gradient (the sum counts the ranks that do). Padded to a multiple of N.
+struct Bucket {
+  std::vector<size_t> params;
+  std::vector<size_t> offsets;
+  size_t elements = 0;  // of gradient, before the flags
+  std::variant<BufferOf<float>, BufferOf<double>> buffer;
+  size_t arrived = 0;
+
+  Bucket(const std::vector<Tensor>& all, std::vector<size_t> members, bool flags)
+      : params(std::move(members)) {
+    for (size_t k : params) {
+      offsets.push_back(elements);
+      elements += static_cast<size_t>(all[k].numel());
+    }
+    const size_t n = RankOrderedReducer::padded(elements + (flags ? params.size() : 0));
+    dispatch_floating(all[params.front()], "DataParallel", [&](auto real) {
+      buffer.emplace<BufferOf<decltype(real)>>(n, decltype(real)(0));
+    });
+  }
+  template <class T>
+  T* values() {
+    return std::get<BufferOf<T>>(buffer).data();
+  }
+  // Calls f(T{}) with the bucket's element type.
+  template <class F>
+  decltype(auto) visit(F&& f) {
+    return std::visit([&](auto& b) { return f(typename std::decay_t<decltype(b)>::value_type{}); },
+                      buffer);
+  }
+  // Packs what this rank has of parameter `slot` (its gradient or zeros) and its flag.
+  void pack_slot(const Tensor& p, size_t slot) {
+    visit([&](auto real) {
+      using T = decltype(real);
+      values<T>()[elements + slot] = pack(p, values<T>() + offsets[slot]) ? T(1) : T(0);
+    });
+  }
+  bool flagged(size_t slot) {
+    return visit([&](auto real) { return values<decltype(real)>()[elements + slot] != 0; });
+  }
+  void start(RankOrderedReducer& reducer) {
+    std::visit(
+        [&](auto& b) {
+          reducer.start(b.data(), b.size(), "DataParallel::synchronize (dense bucket)");
+        },
+        buffer);
+  }
+  size_t bytes() const {
+    return elements * (std::holds_alternative<BufferOf<float>>(buffer) ? 4 : 8);
+  }
+};
+
+}  // namespace detail
+
+namespace {
+using detail::Bucket;
+
+// The mean of a reduced bucket, written into each parameter's gradient in its dtype.
+void unpack_mean(std::vector<Tensor>& params, Bucket& b, int ranks) {
+  b.visit([&](auto real) {
+    using T = decltype(real);
+    const T scale = T(1) / static_cast<T>(ranks);
+    const T* sum = b.values<T>();
+    for (size_t slot = 0; slot < b.params.size(); ++slot) {
+      Tensor& p = params[b.params[slot]];
+      ArrayOf<T> mean = ArrayOf<T>::from_shape(ember::detail::to_xshape(p.shape()));
+      for (size_t i = 0; i < mean.size(); ++i) mean.data()[i] = sum[b.offsets[slot] + i] * scale;
+      p.set_grad(Tensor(std::move(mean)));
+    }
+  });
 }
 }  // namespace
 
 struct DataParallel::State {
-  // A bucket reduced during backward: its gradients, then one flag per parameter (1 when this
-  // rank has its gradient: the sum counts the ranks that do), padded to a multiple of N.
-  struct Bucket {
-    std::vector<size_t> params;
-    std::vector<size_t> offsets;
-    size_t floats = 0;
-    std::vector<float, CachingAllocator<float>> buffer;
-    size_t arrived = 0;
-  };
   std::vector<Tensor> params;
   detail::RankOrderedReducer reducer;
-  std::vector<Bucket> buckets;
+  std::vector<detail::Bucket> buckets;
   std::vector<int> bucket_of, slot_of;  // per parameter; -1: exchanged after backward
   std::vector<char> arrived;            // per parameter, in this backward
   std::vector<size_t> rest;             // parameters exchanged in synchronize()
@@ -109,18 +191,22 @@ struct DataParallel::State {
     arrived[k] = 1;
     Bucket& b = buckets[static_cast<size_t>(bucket_of[k])];
     const size_t slot = static_cast<size_t>(slot_of[k]);
-    float* dst = b.buffer.data() + b.offsets[slot];
-    const float* g = incoming.data().data();
-    const size_t n = static_cast<size_t>(incoming.numel());
-    const Tensor& p = params[k];
-    if (p.has_grad() && !p.has_sparse_grad()) {
-      const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
-      const float* old = grad.data().data();
-      for (size_t i = 0; i < n; ++i) dst[i] = old[i] + g[i];
-    } else {
-      std::copy(g, g + n, dst);
-    }
-    b.buffer[b.floats + slot] = 1.0f;
+    b.visit([&](auto real) {
+      using T = decltype(real);
+      T* dst = b.values<T>() + b.offsets[slot];
+      const auto incoming_values = saved<T>(incoming);
+      const T* g = incoming_values->data();
+      const size_t n = incoming_values->size();
+      const Tensor& p = params[k];
+      if (p.has_grad() && !p.has_sparse_grad()) {
+        const auto old_values = saved<T>(p.grad());
+        const T* old = old_values->data();
+        for (size_t i = 0; i < n; ++i) dst[i] = old[i] + g[i];
+      } else {
+        std::copy(g, g + n, dst);
+      }
+      b.values<T>()[b.elements + slot] = T(1);
+    });
     ++b.arrived;
     while (next_start < buckets.size() &&
            buckets[next_start].arrived == buckets[next_start].params.size()) {
@@ -130,9 +216,7 @@ struct DataParallel::State {
     reducer.progress();
   }
 
-  void start(Bucket& b) {
-    reducer.start(b.buffer.data(), b.buffer.size(), "DataParallel::synchronize (dense bucket)");
-  }
+  void start(Bucket& b) { b.start(reducer); }
 };
 
 DataParallel::DataParallel(std::vector<Tensor> parameters, DataParallelOptions options)
@@ -151,12 +235,15 @@ DataParallel::DataParallel(std::vector<Tensor> parameters, DataParallelOptions o
 DataParallel::~DataParallel() = default;
 
 void DataParallel::check_same_parameters() const {
-  // A fingerprint of the shapes: the min and max over the ranks differ when any rank differs.
+  // A fingerprint of the shapes and dtypes (a bucket's layout follows both): the min and max
+  // over the ranks differ when any rank differs.
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
   mix(parameters_.size());
-  for (const Tensor& p : parameters_)
+  for (const Tensor& p : parameters_) {
+    mix(static_cast<uint64_t>(p.dtype()));
     for (int64_t d : p.shape()) mix(static_cast<uint64_t>(d));
+  }
   uint64_t mine[2] = {h, ~h}, reduced[2];
   MPI_Request request;
   detail::check(MPI_Iallreduce(mine, reduced, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD, &request),
@@ -164,7 +251,7 @@ void DataParallel::check_same_parameters() const {
   detail::wait(request, "DataParallel");
   EMBER_CHECK_SHAPE(reduced[0] == h && reduced[1] == ~h, "DataParallel: rank ",
                     Environment::current().rank(), "'s ", parameters_.size(),
-                    " parameters do not have the same shapes as another rank's");
+                    " parameters do not have the same shapes and dtypes as another rank's");
 }
 
 void DataParallel::broadcast_parameters() {
@@ -193,17 +280,13 @@ void DataParallel::build_overlap(const std::vector<int>& kinds) {
   std::vector<size_t> hooked;
   s.rest.clear();
   for (size_t k = parameters_.size(); k-- > 0;) (kinds[k] == kDense ? hooked : s.rest).push_back(k);
-  for (const std::vector<size_t>& members :
+  for (std::vector<size_t>& members :
        cut_buckets(parameters_, hooked, options_.first_bucket_bytes(), options_.bucket_bytes())) {
-    State::Bucket& b = s.buckets.emplace_back();
-    b.params = members;
     for (size_t slot = 0; slot < members.size(); ++slot) {
-      b.offsets.push_back(b.floats);
-      b.floats += static_cast<size_t>(parameters_[members[slot]].numel());
-      s.bucket_of[members[slot]] = static_cast<int>(s.buckets.size() - 1);
+      s.bucket_of[members[slot]] = static_cast<int>(s.buckets.size());
       s.slot_of[members[slot]] = static_cast<int>(slot);
     }
-    b.buffer.assign(detail::RankOrderedReducer::padded(b.floats + members.size()), 0.0f);
+    s.buckets.emplace_back(parameters_, std::move(members), true);
   }
   std::weak_ptr<State> weak = state_;
   for (size_t k : hooked) {
@@ -224,41 +307,27 @@ void DataParallel::synchronize() {
   stats_.overlapped_buckets = s.overlapped;
   s.overlapped = 0;
   if (env.world_size() == 1) return;  // the mean over one rank is its gradient, bit for bit
-  const float scale = 1.0f / static_cast<float>(env.world_size());
 
   // Buckets backward did not complete: what this rank has (an accumulated gradient from
   // no_sync steps, or none: zeros, flag 0), then every bucket in order.
   for (size_t i = s.next_start; i < s.buckets.size(); ++i) {
-    State::Bucket& b = s.buckets[i];
-    for (size_t slot = 0; slot < b.params.size(); ++slot) {
-      const size_t k = b.params[slot];
-      if (s.arrived[k]) continue;
-      const Tensor& p = parameters_[k];
-      float* dst = b.buffer.data() + b.offsets[slot];
-      const bool has = p.has_grad();
-      if (has) {
-        const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
-        const Array& g = grad.data();
-        std::copy(g.data(), g.data() + g.size(), dst);
-      } else {
-        std::fill(dst, dst + p.numel(), 0.0f);
-      }
-      b.buffer[b.floats + slot] = has ? 1.0f : 0.0f;
-    }
+    Bucket& b = s.buckets[i];
+    for (size_t slot = 0; slot < b.params.size(); ++slot)
+      if (!s.arrived[b.params[slot]]) b.pack_slot(parameters_[b.params[slot]], slot);
     s.start(b);
   }
   s.reducer.finish();
-  for (State::Bucket& b : s.buckets) {
+  for (Bucket& b : s.buckets) {
     NoGradGuard no_grad;
-    unpack_mean(parameters_, b.params, b.buffer.data(), scale);
+    unpack_mean(parameters_, b, env.world_size());
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
       // No rank had this gradient: none is made up.
-      if (b.buffer[b.floats + slot] == 0.0f) parameters_[b.params[slot]].clear_grad();
+      if (!b.flagged(slot)) parameters_[b.params[slot]].clear_grad();
       s.arrived[b.params[slot]] = 0;
     }
     b.arrived = 0;
     ++stats_.allreduce_calls;
-    stats_.dense_bytes += static_cast<int64_t>(b.floats * sizeof(float));
+    stats_.dense_bytes += static_cast<int64_t>(b.bytes());
   }
   s.next_start = 0;
   if (!s.rest.empty()) synchronize_rest(s.rest);
@@ -270,7 +339,6 @@ void DataParallel::synchronize() {
 // buckets, then one all-gather of rows and values per row-sparse parameter.
 void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
   const Environment& env = Environment::current();
-  const float scale = 1.0f / static_cast<float>(env.world_size());
   // One small all-gather: every rank's gradient kind and row count per parameter (the rows it
   // will send once coalesced), so the kinds are OR-ed and the row exchange needs no count step.
   const size_t ranks = static_cast<size_t>(env.world_size()), n = params.size();
@@ -294,51 +362,40 @@ void DataParallel::synchronize_rest(const std::vector<size_t>& params) {
   for (size_t r = 0; r < ranks; ++r)
     for (size_t i = 0; i < n; ++i) kinds[params[i]] |= static_cast<int>(all[2 * (r * n + i)]);
 
-  // Dense, or sparse on some ranks and dense on others (then densified): summed as dense.
+  // Dense, or sparse on some ranks and dense on others (then densified): summed as dense, in
+  // buckets of one dtype each.
   std::vector<size_t> dense;
   for (size_t k : params)
     if (kinds[k] & kDense) {
-      // Every rank sees the same kinds and dtypes, so every rank throws here alike.
-      EMBER_CHECK_DTYPE(parameters_[k].dtype() == kFloat32,
-                        "DataParallel::synchronize: ", "parameter ", k, " (shape ",
-                        ember::detail::shape_str(parameters_[k].shape()), ") is ",
-                        dtype_name(parameters_[k].dtype()), " with a dense gradient; ",
-                        "dense buckets are float32 (a float64 table's row-sparse gradient is ",
-                        "exchanged in float64)");
+      // Every rank sees the same kinds and dtypes, so every rank throws here alike, before
+      // any bucket starts.
+      const Dtype dtype = parameters_[k].dtype();
+      EMBER_CHECK_DTYPE(
+          dtype == kFloat32 || dtype == kFloat64, "DataParallel::synchronize: ", "parameter ", k,
+          " (shape ", ember::detail::shape_str(parameters_[k].shape()), ") is ", dtype_name(dtype),
+          " with a dense gradient; buckets are float32 or float64");
       dense.push_back(k);
     }
-  auto buckets =
-      cut_buckets(parameters_, dense, options_.first_bucket_bytes(), options_.bucket_bytes());
   // Through Ember's buffer cache: a fresh multi-MB vector every step cost a page fault per
   // 4 KB on top of the exchange.
-  std::vector<std::vector<float, CachingAllocator<float>>> buffers(buckets.size());
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    auto& buffer = buffers[i];
-    size_t floats = 0;
-    for (size_t k : buckets[i]) floats += static_cast<size_t>(parameters_[k].numel());
-    buffer.resize(detail::RankOrderedReducer::padded(floats));
-    size_t offset = 0;
-    for (size_t k : buckets[i]) {
-      const Tensor& p = parameters_[k];
-      if (p.has_grad()) {
-        const Tensor grad = p.grad();  // a named tensor: data() of a temporary is a copy
-        const Array& g = grad.data();
-        std::copy(g.data(), g.data() + g.size(), buffer.data() + offset);
-      } else {
-        std::fill(buffer.data() + offset, buffer.data() + offset + p.numel(), 0.0f);
-      }
-      offset += static_cast<size_t>(p.numel());
-    }
-    std::fill(buffer.begin() + static_cast<long>(offset), buffer.end(), 0.0f);
-    state_->reducer.start(buffer.data(), buffer.size(), "DataParallel::synchronize (dense bucket)");
+  std::vector<std::vector<size_t>> cuts =
+      cut_buckets(parameters_, dense, options_.first_bucket_bytes(), options_.bucket_bytes());
+  std::vector<Bucket> buckets;
+  buckets.reserve(cuts.size());  // the reducer holds their buffers' addresses
+  for (std::vector<size_t>& members : cuts) {
+    Bucket& b = buckets.emplace_back(parameters_, std::move(members), false);
+    for (size_t slot = 0; slot < b.params.size(); ++slot)
+      b.visit([&](auto real) {
+        detail::pack(parameters_[b.params[slot]], b.values<decltype(real)>() + b.offsets[slot]);
+      });
+    b.start(state_->reducer);
     ++stats_.allreduce_calls;
-    stats_.dense_bytes += static_cast<int64_t>(offset * sizeof(float));
+    stats_.dense_bytes += static_cast<int64_t>(b.bytes());
   }
   state_->reducer.finish();
   {
     NoGradGuard no_grad;
-    for (size_t i = 0; i < buckets.size(); ++i)
-      unpack_mean(parameters_, buckets[i], buffers[i].data(), scale);
+    for (Bucket& b : buckets) unpack_mean(parameters_, b, env.world_size());
   }
 
   for (size_t i = 0; i < n; ++i) {

@@ -3,6 +3,7 @@
 #include "reducer.hpp"
 
 #include <limits>
+#include <type_traits>
 
 #include "ember/distributed/environment.hpp"
 #include "ember/error.hpp"
@@ -44,22 +45,26 @@ size_t RankOrderedReducer::padded(size_t n) {
   return (n + ranks - 1) / ranks * ranks;
 }
 
-void RankOrderedReducer::start(float* data, size_t n, const char* what) {
+template <class T>
+void RankOrderedReducer::start(T* data, size_t n, const char* what) {
   const size_t ranks = static_cast<size_t>(ranks_);
-  EMBER_CHECK_VALUE(n % ranks == 0, "RankOrderedReducer: ", n, " floats do not divide among ",
+  EMBER_CHECK_VALUE(n % ranks == 0, "RankOrderedReducer: ", n, " elements do not divide among ",
                     ranks, " ranks");
   EMBER_CHECK_VALUE(n / ranks <= static_cast<size_t>(std::numeric_limits<int>::max()), what,
-                    ": a bucket of ", n, " floats exceeds MPI's int count per rank");
+                    ": a bucket of ", n, " elements exceeds MPI's int count per rank");
   Job& job = jobs_.emplace_back();
   job.data = data;
   job.n = n;
   job.what = what;
-  job.parts.resize(n);
+  job.type = mpi_type<T>();
+  auto& parts = job.parts.emplace<std::vector<T, CachingAllocator<T>>>(n);
   const int segment = static_cast<int>(n / ranks);
-  check(MPI_Ialltoall(data, segment, MPI_FLOAT, job.parts.data(), segment, MPI_FLOAT, scatter_,
+  check(MPI_Ialltoall(data, segment, job.type, parts.data(), segment, job.type, scatter_,
                       &job.request),
         "MPI_Ialltoall");
 }
+template void RankOrderedReducer::start(float*, size_t, const char*);
+template void RankOrderedReducer::start(double*, size_t, const char*);
 
 bool RankOrderedReducer::advance(Job& job, bool block) {
   if (job.phase == Phase::Done) return false;
@@ -78,15 +83,20 @@ bool RankOrderedReducer::advance(Job& job, bool block) {
   // parts holds rank r's values of this rank's segment at [r * segment, (r + 1) * segment):
   // summed 0, 1, ..., N-1, as one process would add the ranks' gradients.
   const size_t segment = job.n / static_cast<size_t>(ranks_);
-  float* out = job.data + static_cast<size_t>(rank_) * segment;
-  const float* parts = job.parts.data();
-  for (size_t i = 0; i < segment; ++i) out[i] = parts[i];
-  for (size_t r = 1; r < static_cast<size_t>(ranks_); ++r) {
-    const float* part = parts + r * segment;
-    for (size_t i = 0; i < segment; ++i) out[i] += part[i];
-  }
+  std::visit(
+      [&](const auto& all) {
+        using T = typename std::decay_t<decltype(all)>::value_type;
+        T* out = static_cast<T*>(job.data) + static_cast<size_t>(rank_) * segment;
+        const T* parts = all.data();
+        for (size_t i = 0; i < segment; ++i) out[i] = parts[i];
+        for (size_t r = 1; r < static_cast<size_t>(ranks_); ++r) {
+          const T* part = parts + r * segment;
+          for (size_t i = 0; i < segment; ++i) out[i] += part[i];
+        }
+      },
+      job.parts);
   check(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, job.data, static_cast<int>(segment),
-                       MPI_FLOAT, gather_, &job.request),
+                       job.type, gather_, &job.request),
         "MPI_Iallgather");
   job.phase = Phase::Gather;
   return true;

@@ -1,12 +1,13 @@
-// Private: sums of float buffers over the ranks, taken in rank order by Ember rather than by
-// MPI's reduction (whose order depends on the algorithm Open MPI picks for the message size and
-// rank count). Every rank gets the same bits, and the same bits as one process that adds the
+// Private: sums of float32 or float64 buffers over the ranks, taken in rank order by Ember rather
+// than by MPI's reduction (whose order depends on the algorithm Open MPI picks for the message size
+// and rank count). Every rank gets the same bits, and the same bits as one process that adds the
 // ranks' buffers 0, 1, ..., N-1 in turn, at any N.
 #pragma once
 
 #include <mpi.h>
 
 #include <deque>
+#include <variant>
 #include <vector>
 
 #include "ember/allocator.hpp"
@@ -25,9 +26,10 @@ class RankOrderedReducer {
   RankOrderedReducer(const RankOrderedReducer&) = delete;
   RankOrderedReducer& operator=(const RankOrderedReducer&) = delete;
 
-  // Queues data[0, n) for summing in place; n must be a multiple of the world size (padded()),
-  // and the buffer must stay put until finish().
-  void start(float* data, size_t n, const char* what);
+  // Queues data[0, n) for summing in place, in T (float or double); n must be a multiple of
+  // the world size (padded()), and the buffer must stay put until finish().
+  template <class T>
+  void start(T* data, size_t n, const char* what);
   // Moves queued sums along without blocking: call it often while computing.
   void progress();
   // Waits (with the Environment's timeout) until every queued sum is done; empties the queue.
@@ -38,10 +40,14 @@ class RankOrderedReducer {
  private:
   enum class Phase { Scatter, Gather, Done };
   struct Job {
-    float* data;
+    void* data;
     size_t n;
     const char* what;
-    std::vector<float, CachingAllocator<float>> parts;
+    MPI_Datatype type;
+    // Every rank's part of this rank's segment, in the buffer's element type.
+    std::variant<std::vector<float, CachingAllocator<float>>,
+                 std::vector<double, CachingAllocator<double>>>
+        parts;
     MPI_Request request = MPI_REQUEST_NULL;
     Phase phase = Phase::Scatter;
   };

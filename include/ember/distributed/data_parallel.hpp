@@ -3,8 +3,9 @@
 // before the optimizer step, leaves every rank with the mean gradient over the ranks.
 //
 // Dense gradients travel in buckets, parameters in reverse order (the order backward finishes
-// them), as PyTorch's DDP. With overlap on, a bucket's reduction starts during backward as soon
-// as every gradient in it has arrived (gradient hooks); synchronize() then only waits. Row-sparse
+// them), one dtype per bucket (float32 or float64, averaged in that type), as PyTorch's DDP.
+// With overlap on, a bucket's reduction starts during backward as soon as every gradient in it
+// has arrived (gradient hooks); synchronize() then only waits. Row-sparse
 // gradients (Embedding sparse=true) travel as their touched rows and values and are merged in
 // rank order. Every sum over ranks is taken in rank order by Ember itself, so every rank holds
 // the same bits, and the same bits as one process adding the ranks' gradients 0, 1, ..., N-1.
@@ -34,7 +35,7 @@ struct DataParallelOptions {
 
 // What the last synchronize() moved, per rank, and how long it took.
 struct SyncStats {
-  int64_t dense_bytes = 0;   // floats reduced x 4
+  int64_t dense_bytes = 0;   // elements reduced x their size (4 or 8)
   int64_t sparse_bytes = 0;  // rows (8 bytes each) + values sent by this rank
   int64_t sparse_bytes_received = 0;
   int64_t allreduce_calls = 0, allgather_calls = 0;

@@ -68,14 +68,14 @@ enum class ReduceOp { Sum, Mean, Max };
 
 // Collectives on the world communicator. Every rank must call them in the same order with
 // tensors of the same shape; they never record autograd history. broadcast and all_reduce
-// carry a float32 or float64 tensor in its dtype.
+// carry a float32 or float64 tensor in its dtype; all_gather any dtype (its bytes, exact).
 void barrier();
 // Overwrites `t` with rank `root`'s values.
 void broadcast(Tensor& t, int root = 0);
 // In place: the element-wise sum / mean / max over the ranks.
 void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum);
 double all_reduce(double value, ReduceOp op = ReduceOp::Sum);
-// Every rank's `t`, in rank order (shapes must match across ranks).
+// Every rank's `t`, in rank order, of t's dtype (shapes and dtypes must match across ranks).
 std::vector<Tensor> all_gather(const Tensor& t);
 
 }  // namespace ember::distributed
