@@ -23,9 +23,9 @@
 // - bf16_native: oneDNN's bfloat16 matmul, where the CPU makes it faster than float32 (measured
 //   on the AMD EPYC kind: 214 vs 114 GFLOPS on one thread, 1.9x): AMX-BF16, or an AMD CPU with
 //   AVX512_BF16, and oneDNN as the GEMM engine. A parameter's bfloat16 copy is made once per
-//   version (forward rounds it, backward's dx reads the same copy, inference rounds it once)
-//   and kept with the parameter until it changes: the weights' size in bfloat16 (248 MB for
-//   GPT-2 124M), as PyTorch's autocast weight cache holds them through a step.
+//   version (forward rounds it, backward's dx reads the same copy, inference rounds it once;
+//   AdamW's step writes it in its own pass, optim/rounded_copies.hpp) and kept with the
+//   parameter: the weights' size in bfloat16 beside them (248 MB for GPT-2 124M).
 // - float32, elsewhere (the issue measured the Intel Xeon kind without AMX at half of float32's
 //   speed in bfloat16): the products run on the float32 operands, as without autocast, and only
 //   what backward keeps is bfloat16 (linear's and matmul's inputs, as the other ops' above):
