@@ -19,4 +19,17 @@ using ember::sgemm;
 void split_product(int64_t m, int64_t n, int64_t k,
                    const std::function<void(int64_t lo, int64_t hi, bool rows)>& piece);
 
+// An operand of a product summed in float32: float32 values or bfloat16 ones (one of the two
+// set).
+struct MixedOperand {
+  const float* f32 = nullptr;
+  const BFloat16* bf16 = nullptr;
+};
+// C = beta * C + op(A) · op(B), summed in float32: gemm_bf16 when both operands are bfloat16,
+// else sgemm with each bfloat16 operand widened to float32 first (gemm_bf16's own path on a CPU
+// without its native kernel, and autocast's float32 path, whose dW multiplies a float32
+// gradient by a kept bfloat16 input).
+void gemm_mixed(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, MixedOperand a,
+                int64_t lda, MixedOperand b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 }  // namespace ember::detail

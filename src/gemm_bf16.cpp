@@ -5,11 +5,12 @@
 #include <algorithm>
 #include <map>
 #include <tuple>
-#include <vector>
 
 #include "ember/autocast.hpp"
 #include "ember/parallel.hpp"
+#include "ember/tensor.hpp"
 #include "gemm.hpp"
+#include "ops/kernels.hpp"
 
 #ifdef EMBER_HAVE_DNNL
 #include <omp.h>
@@ -21,19 +22,32 @@ namespace ember {
 
 namespace {
 
-// op(X)[rows, cols] of a row-major X with leading dimension ld, widened to float32.
-std::vector<float> widen(const BFloat16* x, bool trans, int64_t rows, int64_t cols, int64_t ld) {
-  std::vector<float> out(static_cast<size_t>(rows * cols));
+// A row-major bfloat16 matrix [rows, cols] with leading dim ld, widened to a packed float32 one
+// (from the buffer cache: a fresh block of this size would fault its pages in on every call).
+Array widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
+  Array out = Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      out[static_cast<size_t>(i * cols + j)] = trans ? x[j * ld + i] : x[i * ld + j];
+    detail::kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out.data() + i * cols,
+                               cols);
   return out;
 }
 
-void widened_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a, int64_t lda,
-                  const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const std::vector<float> wa = widen(a, ta, m, k, lda), wb = widen(b, tb, k, n, ldb);
-  sgemm(false, false, m, n, k, 1.f, wa.data(), k, wb.data(), n, beta, c, ldc);
+// sgemm after widening each bfloat16 operand (op(a) is [m, k]: stored [k, m] when transposed).
+void widened_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, detail::MixedOperand a,
+                  int64_t lda, detail::MixedOperand b, int64_t ldb, float beta, float* c,
+                  int64_t ldc) {
+  Array wa, wb;
+  if (!a.f32) {
+    wa = widened(a.bf16, ta ? k : m, ta ? m : k, lda);
+    a.f32 = wa.data();
+    lda = ta ? m : k;
+  }
+  if (!b.f32) {
+    wb = widened(b.bf16, tb ? n : k, tb ? k : n, ldb);
+    b.f32 = wb.data();
+    ldb = tb ? k : n;
+  }
+  sgemm(ta, tb, m, n, k, 1.f, a.f32, lda, b.f32, ldb, beta, c, ldc);
 }
 
 #ifdef EMBER_HAVE_DNNL
@@ -112,7 +126,16 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16
   if (k > 0 && autocast::native_bf16_gemm())
     return onednn_gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #endif
+  widened_gemm(ta, tb, m, n, k, {nullptr, a}, lda, {nullptr, b}, ldb, beta, c, ldc);
+}
+
+namespace detail {
+void gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, MixedOperand a, int64_t lda,
+                MixedOperand b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (a.bf16 && b.bf16) return gemm_bf16(ta, tb, m, n, k, a.bf16, lda, b.bf16, ldb, beta, c, ldc);
+  if (m == 0 || n == 0) return;
   widened_gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
+}  // namespace detail
 
 }  // namespace ember

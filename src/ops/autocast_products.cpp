@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../gemm.hpp"
 #include "ember/autocast.hpp"
 #include "ember/autograd.hpp"
 #include "ember/gemm.hpp"
@@ -24,41 +25,6 @@ std::shared_ptr<Storage> rounded(const float* values, int64_t n) {
 
 namespace {
 bool bf16_products() { return autocast::products() != autocast::Products::float32; }
-
-// An operand of autocast's products: float32 values or bfloat16 ones (one of the two set).
-struct Operand {
-  const float* f32 = nullptr;
-  const BFloat16* bf16 = nullptr;
-};
-
-// A row-major bfloat16 matrix [rows, cols] with leading dim ld, widened to a packed float32 one
-// (from the buffer cache: a fresh block of this size would fault its pages in on every call).
-Array widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
-  Array out = Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
-  for (int64_t i = 0; i < rows; ++i)
-    kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out.data() + i * cols, cols);
-  return out;
-}
-
-// c = beta * c + op(a) · op(b), summed in float32: on gemm_bf16 when both operands are bfloat16,
-// else on sgemm with a bfloat16 operand widened first (the float32 path's dW: g in float32, the
-// kept input in bfloat16).
-void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, Operand a, int64_t lda, Operand b,
-             int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (a.bf16 && b.bf16) return gemm_bf16(ta, tb, m, n, k, a.bf16, lda, b.bf16, ldb, beta, c, ldc);
-  Array wa, wb;
-  if (!a.f32) {  // op(a) is [m, k]: stored [k, m] when transposed
-    wa = widened(a.bf16, ta ? k : m, ta ? m : k, lda);
-    a.f32 = wa.data();
-    lda = ta ? m : k;
-  }
-  if (!b.f32) {
-    wb = widened(b.bf16, tb ? n : k, tb ? k : n, ldb);
-    b.f32 = wb.data();
-    ldb = tb ? k : n;
-  }
-  sgemm(ta, tb, m, n, k, 1.f, a.f32, lda, b.f32, ldb, beta, c, ldc);
-}
 
 // A parameter's values in bfloat16, rounded once per version and kept with its storage: a step's
 // forward rounds each weight, its backward reads the same copy, and inference rounds it once.
@@ -87,7 +53,7 @@ class WeightOperand {
       own_copy_ = convert_storage(w, kBFloat16);
   }
   // What a product reads; `hold` keeps a bfloat16 copy alive while it does.
-  Operand read(std::shared_ptr<const Storage>& hold) const {
+  MixedOperand read(std::shared_ptr<const Storage>& hold) const {
     const float* values = values_.storage_data() + offset_;  // checks the version
     if (!bf16_) return {values, nullptr};
     hold = own_copy_ ? own_copy_ : cached_bf16(*storage_);
@@ -149,14 +115,15 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
   }
   {
     std::shared_ptr<const Storage> hold;
-    const Operand X = bf16 ? Operand{nullptr, xb->data_as<BFloat16>()}
-                           : Operand{x_read.numel() ? x_read.data_ptr<float>() : nullptr, nullptr};
+    const MixedOperand X =
+        bf16 ? MixedOperand{nullptr, xb->data_as<BFloat16>()}
+             : MixedOperand{x_read.numel() ? x_read.data_ptr<float>() : nullptr, nullptr};
     if (weight_in_out)  // y = x · W, W [in, out]
-      product(false, false, rows, out_features, in, X, in, W.read(hold), out_features, beta,
-              y.data(), out_features);
+      gemm_mixed(false, false, rows, out_features, in, X, in, W.read(hold), out_features, beta,
+                 y.data(), out_features);
     else  // y = x · Wᵀ, W [out, in]
-      product(false, true, rows, out_features, in, X, in, W.read(hold), in, beta, y.data(),
-              out_features);
+      gemm_mixed(false, true, rows, out_features, in, X, in, W.read(hold), in, beta, y.data(),
+                 out_features);
   }
   const auto x_shape = to_xshape(sx), w_shape = to_xshape(sw);
   const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
@@ -165,24 +132,25 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
     // g as the products read it: rounded (bfloat16 products) or as it is.
     const std::shared_ptr<const Storage> gb =
         bf16 ? rounded(g.data(), static_cast<int64_t>(g.size())) : nullptr;
-    const Operand G = bf16 ? Operand{nullptr, gb->data_as<BFloat16>()} : Operand{g.data(), nullptr};
+    const MixedOperand G =
+        bf16 ? MixedOperand{nullptr, gb->data_as<BFloat16>()} : MixedOperand{g.data(), nullptr};
     sinks[0].accumulate(x_shape, [&](float beta_x, float* dx) {
       std::shared_ptr<const Storage> hold;
       if (weight_in_out)  // dx = g · Wᵀ
-        product(false, true, rows, in, out_features, G, out_features, W.read(hold), out_features,
-                beta_x, dx, in);
+        gemm_mixed(false, true, rows, in, out_features, G, out_features, W.read(hold), out_features,
+                   beta_x, dx, in);
       else  // dx = g · W
-        product(false, false, rows, in, out_features, G, out_features, W.read(hold), in, beta_x, dx,
-                in);
+        gemm_mixed(false, false, rows, in, out_features, G, out_features, W.read(hold), in, beta_x,
+                   dx, in);
     });
     if (xb)  // kept whenever the weight's gradient can be asked for
       sinks[1].accumulate(w_shape, [&](float beta_w, float* dw) {
-        const Operand X{nullptr, xb->data_as<BFloat16>()};
+        const MixedOperand X{nullptr, xb->data_as<BFloat16>()};
         if (weight_in_out)  // dW = xᵀ · g, [in, out]
-          product(true, false, in, out_features, rows, X, in, G, out_features, beta_w, dw,
-                  out_features);
+          gemm_mixed(true, false, in, out_features, rows, X, in, G, out_features, beta_w, dw,
+                     out_features);
         else  // dW = gᵀ · x, [out, in]
-          product(true, false, out_features, in, rows, G, out_features, X, in, beta_w, dw, in);
+          gemm_mixed(true, false, out_features, in, rows, G, out_features, X, in, beta_w, dw, in);
       });
     if (has_bias)
       sinks[2].accumulate(b_shape, [&](float beta_b, float* db) {  // the column sums of g
@@ -212,44 +180,44 @@ Tensor matmul_batched_autocast(const Tensor& a, const Tensor& b, const char* nam
   const std::shared_ptr<const Storage> bb =
       bf16 || need_a ? convert_storage(b, kBFloat16) : nullptr;
   auto kept = [](const std::shared_ptr<const Storage>& s, int64_t at) {
-    return Operand{nullptr, s->data_as<BFloat16>() + at};
+    return MixedOperand{nullptr, s->data_as<BFloat16>() + at};
   };
   Array out = Array::from_shape(to_xshape(out_shape));
   if (bf16) {
     for (int64_t i = 0; i < count; ++i)
-      product(false, false, M, N, K, kept(ab, ea.at[i]), K, kept(bb, eb.at[i]), N, 0.f,
-              out.data() + i * M * N, N);
+      gemm_mixed(false, false, M, N, K, kept(ab, ea.at[i]), K, kept(bb, eb.at[i]), N, 0.f,
+                 out.data() + i * M * N, N);
   } else {
     const Tensor ac = a.contiguous(), bc = b.contiguous();
     const float* ap = ac.numel() ? ac.data_ptr<float>() : nullptr;
     const float* bp = bc.numel() ? bc.data_ptr<float>() : nullptr;
     for (int64_t i = 0; i < count; ++i)
-      product(false, false, M, N, K, {ap + ea.at[i], nullptr}, K, {bp + eb.at[i], nullptr}, N, 0.f,
-              out.data() + i * M * N, N);
+      gemm_mixed(false, false, M, N, K, {ap + ea.at[i], nullptr}, K, {bp + eb.at[i], nullptr}, N,
+                 0.f, out.data() + i * M * N, N);
   }
   const auto a_shape = to_xshape(sa), b_shape = to_xshape(sb);
   return make_output(std::move(out), name, {a, b}, [=](const Array& g) {
     const std::shared_ptr<const Storage> gb =
         bf16 ? rounded(g.data(), static_cast<int64_t>(g.size())) : nullptr;
     auto G = [&](int64_t i) {
-      return bf16 ? Operand{nullptr, gb->data_as<BFloat16>() + i * M * N}
-                  : Operand{g.data() + i * M * N, nullptr};
+      return bf16 ? MixedOperand{nullptr, gb->data_as<BFloat16>() + i * M * N}
+                  : MixedOperand{g.data() + i * M * N, nullptr};
     };
     Gradients grads(2);
     if (need_a) {  // dA = g · Bᵀ, summed over the entries that share a broadcast A
       Array da = Array::from_shape(a_shape);
       if (ea.shared) std::fill(da.begin(), da.end(), 0.f);
       for (int64_t i = 0; i < count; ++i)
-        product(false, true, M, K, N, G(i), N, kept(bb, eb.at[i]), N, ea.shared ? 1.f : 0.f,
-                da.data() + ea.at[i], K);
+        gemm_mixed(false, true, M, K, N, G(i), N, kept(bb, eb.at[i]), N, ea.shared ? 1.f : 0.f,
+                   da.data() + ea.at[i], K);
       grads[0] = std::move(da);
     }
     if (need_b) {  // dB = Aᵀ · g
       Array db = Array::from_shape(b_shape);
       if (eb.shared) std::fill(db.begin(), db.end(), 0.f);
       for (int64_t i = 0; i < count; ++i)
-        product(true, false, K, N, M, kept(ab, ea.at[i]), K, G(i), N, eb.shared ? 1.f : 0.f,
-                db.data() + eb.at[i], N);
+        gemm_mixed(true, false, K, N, M, kept(ab, ea.at[i]), K, G(i), N, eb.shared ? 1.f : 0.f,
+                   db.data() + eb.at[i], N);
       grads[1] = std::move(db);
     }
     return grads;
