@@ -254,8 +254,12 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       check_gradient_dtype(node->name, input->dtype, g);
       with_grad_type(g.dtype, [&](auto input_tag) {
         using U = decltype(input_tag);
-        if (g.sparse) g = Gradient(densify<U>(std::move(g)));  // only leaves keep row-sparse ones
         auto& pending = input->pending<U>();
+        if (g.sparse && pending) {  // only leaves keep row-sparse gradients: add its rows
+          g.sparse->add_to(*pending);
+          return;
+        }
+        if (g.sparse) g = Gradient(densify<U>(std::move(g)));
         if (!pending) {
           pending = std::move(g.dense_of<U>());
           keep_alive.push_back(edge.node);

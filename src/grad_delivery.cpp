@@ -48,9 +48,11 @@ void add_into(ArrayOf<double>& acc, const ArrayOf<double>& g) { xt::noalias(acc)
 
 namespace {
 // A row-sparse gradient joins a dense .grad (added into it) or a row-sparse one (its rows
-// appended, summed by a later coalesce()); a dense one densifies a row-sparse .grad first.
+// appended, summed by a later coalesce()); a dense one densifies a row-sparse .grad first. A
+// dense gradient given by its rows is added by rows into a dense .grad, and is dense otherwise.
 template <class T>
 void accumulate_of(TensorImpl& leaf, Gradient&& g) {
+  if (g.sparse && g.dense_as_rows && !leaf.grad) g = Gradient(densify<T>(std::move(g)));
   if (g.sparse) {
     if (leaf.grad) {
       ArrayOf<T> grad = detail::own_values<T>(Tensor(leaf.grad));  // borrows the .grad's storage

@@ -91,6 +91,66 @@ TEST_CASE("sparse gradients hold the touched rows, summed, and accumulate") {
   CHECK(row(emb.weight.grad(), 0) == std::vector<float>{0, 0});
 }
 
+// A batch that touches few rows of a large table sends the dense gradient as its rows
+// (Gradient::dense_from_rows): added into a tied weight's .grad by rows, dense everywhere else,
+// with the bits of the whole-table gradient.
+TEST_CASE("a dense table gradient sent by its rows: dense .grad, tied weights, hooks, sums") {
+  manual_seed(5);
+  const int64_t vocab = 1000, D = 8;
+  const Tensor table = randn({vocab, D});
+  const IndexTensor ids({7, 912, 7, 0, 455, 7, 912, 31}, {2, 4});  // 8 ids: 8 * 4 <= 1000
+  const Tensor gout = randn({2, 4, D}), hidden = randn({3, D}), head_gout = randn({3, vocab});
+  std::vector<float> by_hand(static_cast<size_t>(vocab * D), 0.f);  // dW[id] += g, in order
+  const std::vector<float> g = gout.to_vector();
+  const std::vector<int64_t> id = ids.to_vector();
+  for (size_t i = 0; i < id.size(); ++i)
+    for (int64_t j = 0; j < D; ++j)
+      by_hand[static_cast<size_t>(id[i] * D + j)] += g[i * static_cast<size_t>(D) + j];
+  auto embedding_loss = [&](const Tensor& w) { return sum(F::embedding(ids, w) * gout); };
+  auto head_loss = [&](const Tensor& w) { return sum(matmul(hidden, w.t()) * head_gout); };
+
+  SUBCASE("alone: a dense .grad, exactly the index-add") {
+    Tensor w = table.clone().requires_grad_(true);
+    embedding_loss(w).backward();
+    CHECK_FALSE(w.has_sparse_grad());
+    CHECK(w.grad().to_vector() == by_hand);
+  }
+  SUBCASE("tied: the rows are added into the head's dense gradient, with or without a hook") {
+    Tensor w = table.clone().requires_grad_(true);
+    head_loss(w).backward();
+    std::vector<float> expected = w.grad().to_vector();
+    for (size_t k = 0; k < expected.size(); ++k) expected[k] += by_hand[k];
+    for (bool hook : {false, true}) {
+      CAPTURE(hook);
+      Tensor tied = table.clone().requires_grad_(true);
+      int calls = 0;
+      if (hook)
+        tied.register_hook([&](const Tensor&) {
+          ++calls;
+          return Tensor();
+        });
+      (head_loss(tied) + embedding_loss(tied)).backward();
+      CHECK_FALSE(tied.has_sparse_grad());
+      CHECK(tied.grad().to_vector() == expected);
+      CHECK(calls == (hook ? 2 : 0));  // the hook sees each part, the rows one made dense
+    }
+  }
+  SUBCASE("through a node with two lookups: the rows are added into its pending sum") {
+    Tensor w = table.clone().requires_grad_(true);
+    Tensor scaled = w * 1.0;
+    (embedding_loss(scaled) + embedding_loss(scaled)).backward();
+    std::vector<float> twice = by_hand;
+    for (float& v : twice) v += v;
+    CHECK(w.grad().to_vector() == twice);
+  }
+  SUBCASE("autograd::grad captures it dense") {
+    Tensor w = table.clone().requires_grad_(true);
+    std::vector<Tensor> got = autograd::grad({embedding_loss(w)}, {w});
+    CHECK(got[0].to_vector() == by_hand);
+    CHECK_FALSE(w.grad().defined());
+  }
+}
+
 TEST_CASE("max_norm renormalises only the rows looked up, in place, outside the tape") {
   Tensor table = tensor({3, 4, 0.3f, 0.4f, 6, 8}, {3, 2});
   nn::Embedding emb(nn::EmbeddingOptions(3, 2).max_norm(1.0)._weight(table));

@@ -86,11 +86,22 @@ struct Gradient {
         sparse(std::move(sparse)),
         defined(true),
         dtype(this->sparse ? this->sparse->dtype : kFloat32) {}
+  // A dense gradient given as its only nonzero rows (coalesced): the engine adds those rows
+  // into a dense .grad or pending sum there is, and makes it dense anywhere else; it never
+  // becomes a row-sparse .grad. Embedding's backward (sparse=false) answers so: a step then
+  // adds the few rows a batch touched into a tied [vocab, dim] .grad, instead of zeroing a
+  // whole table and adding it in a second pass. The bits are the dense gradient's.
+  static Gradient dense_from_rows(std::shared_ptr<RowSparseGrad> rows) {
+    Gradient g(std::move(rows));
+    g.dense_as_rows = true;
+    return g;
+  }
   Array dense;
   ArrayOf<double> dense64;
   std::shared_ptr<RowSparseGrad> sparse;
   bool defined = false;
-  Dtype dtype = kFloat32;  // of the dense array, or of the row-sparse values
+  bool dense_as_rows = false;  // `sparse` stands for a dense gradient (dense_from_rows)
+  Dtype dtype = kFloat32;      // of the dense array, or of the row-sparse values
   // The dense array of element type T (dense or dense64).
   template <class T>
   ArrayOf<T>& dense_of() {
