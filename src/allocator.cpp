@@ -175,7 +175,11 @@ struct Cache {
   // once: a step that frees more than 256 MiB of activations and allocates them again next step
   // (GPT-2 124M: about 600 MiB) then reuses its blocks instead of faulting fresh pages in (a
   // 4.4 s step became 1.5 s here). Tensor memory stays within twice the program's own peak.
-  bool follows_peak = std::getenv("EMBER_CACHE_BYTES") == nullptr;
+  // (Set but empty counts as unset, as limit_from_environment reads it.)
+  bool follows_peak = [] {
+    const char* text = std::getenv("EMBER_CACHE_BYTES");
+    return !text || !*text;
+  }();
   std::size_t cached = 0, allocated = 0, reserved = 0;
   uint64_t allocations = 0, frees = 0;
   int64_t hits = 0, misses = 0, releases = 0;
