@@ -68,6 +68,28 @@ TEST_CASE("cross_entropy target out of range") {
   CHECK_THROWS_AS(F::cross_entropy(zeros({2, 4}), IndexTensor{1, 2, 3}), ShapeError);
 }
 
+// cross_entropy keeps its input, not a [N, C] log_softmax: a strided view is read as its copy
+// would be, and a change of the logits in place before backward is an error (PyTorch, whose
+// log_softmax keeps its output, would not notice it).
+TEST_CASE("cross_entropy reads its logits where they sit; changing them in place throws") {
+  manual_seed(2);
+  const IndexTensor targets{1, 0, 4, 2};
+  Tensor base = randn({5, 4}).requires_grad_(true);
+  Tensor strided = F::cross_entropy(base.t(), targets);
+  strided.backward();
+  Tensor copy = base.detach().t().contiguous().requires_grad_(true);
+  Tensor packed = F::cross_entropy(copy, targets);
+  packed.backward();
+  CHECK(strided.item() == packed.item());
+  CHECK(base.grad().t().contiguous().to_vector() == copy.grad().to_vector());
+
+  Tensor x = randn({2, 3}).requires_grad_(true);
+  Tensor logits = x * 2.0;
+  Tensor loss = F::cross_entropy(logits, IndexTensor{0, 2});
+  logits.mul_(2.0);
+  CHECK_THROWS_WITH(loss.backward(), doctest::Contains("modified by an inplace operation"));
+}
+
 TEST_CASE("indexing errors") {
   CHECK_THROWS_WITH_AS(index_select(zeros({3, 2}), 0, IndexTensor{3}),
                        "index_select: index 3 out of range for dim 0 of size 3", IndexError);

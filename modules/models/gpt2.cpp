@@ -181,11 +181,15 @@ Tensor GPT2LMHeadModel::loss(const Tensor& logits, const IndexTensor& labels) {
                     " must be [B, T, V], [B, T]");
   const int64_t B = logits.size(0), T = logits.size(1), V = logits.size(2);
   EMBER_CHECK_VALUE(T >= 2, "GPT2LMHeadModel::loss: needs at least 2 tokens, got ", T);
+  // Position t's label is token t + 1's, and the last position's is ignored: the logits are
+  // read as they are, never narrowed into a copy (transformers' ForCausalLMLoss does the same).
+  const int64_t ignored = F::CrossEntropyOptions().ignore_index();
   std::vector<int64_t> next;
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 1; t < T; ++t) next.push_back(labels[b * T + t]);
-  Tensor shifted = logits.narrow(1, 0, T - 1).reshape({B * (T - 1), V});
-  return F::cross_entropy(shifted, IndexTensor(next, {B * (T - 1)}));
+    next.push_back(ignored);
+  }
+  return F::cross_entropy(logits.reshape({B * T, V}), IndexTensor(next, {B * T}));
 }
 
 void GPT2LMHeadModel::init_weights() {

@@ -1,4 +1,5 @@
-// Losses. cross_entropy is one fused pass: stable log-softmax, NLL and label smoothing.
+// Losses. cross_entropy is fused: a stable log-softmax row by row, never written, NLL and label
+// smoothing.
 #include <cmath>
 #include <type_traits>
 #include <xtensor/xmath.hpp>
@@ -43,65 +44,153 @@ T row_weight(Reduction reduction, T count, const ArrayOf<T>& g, int64_t i) {
   return reduction == Reduction::Mean ? w / count : w;
 }
 
-// Shared by cross_entropy (from logits) and nll_loss (from log-probabilities). Backward reads
-// `kept`: the log-probabilities themselves, or for cross_entropy under autocast the logits in
-// bfloat16 (half the bytes, as PyTorch's autocast linear hands them over), whose softmax it
-// recomputes (rounded log-probabilities of -10 would be 3% off; rounded logits are not).
-// Autocast keeps float32 logits only: kept_logits is false for T = double.
+// Row i's loss from its log-probabilities log_prob(c): -(1 - eps) log p[target] - eps / C *
+// sum_c log p[c] (label smoothing), as PyTorch's. Rows of ignore_index add 0 and no count.
+template <class T, class LogProb>
+T nll_row(int64_t C, int64_t target, T eps, LogProb log_prob) {
+  T smooth = 0;
+  if (eps > T(0))
+    for (int64_t c = 0; c < C; ++c) smooth -= log_prob(c);
+  return -(T(1) - eps) * log_prob(target) + eps / static_cast<T>(C) * smooth;
+}
+
+// Row i's gradient, given d = w * the row's probabilities (cross_entropy) or d = 0 (nll_loss,
+// whose input is the log-probabilities): d(loss)/d(log p_c) = -w ((1-eps) [c == t] + eps / C).
 template <class T>
-Tensor nll_from_log_probs(const Tensor& input, const SavedValuesOf<T>& log_probs,
-                          SavedValuesOf<T> kept, bool kept_logits, const IndexTensor& targets,
-                          const CrossEntropyOptions& o, bool input_is_logits, const char* op) {
-  const int64_t N = log_probs->shape()[0], C = log_probs->shape()[1];
+void finish_row_gradient(T* d, int64_t C, int64_t target, T w, T eps) {
+  if (eps > T(0)) {
+    const T smooth = w * eps / static_cast<T>(C);
+    for (int64_t c = 0; c < C; ++c) d[c] -= smooth;
+  }
+  d[target] -= w * (T(1) - eps);
+}
+
+template <class T>
+Tensor nll_of(const Tensor& log_probs, const IndexTensor& targets, const NLLLossOptions& o) {
+  const SavedValuesOf<T> lp = detail::saved<T>(log_probs);
+  const int64_t N = lp->shape()[0], C = lp->shape()[1];
   const T eps = static_cast<T>(o.label_smoothing());
   std::vector<int64_t> t = targets.to_vector();
   ArrayOf<T> rows = xt::zeros<T>({static_cast<size_t>(N)});
   T count = 0;
   for (int64_t i = 0; i < N; ++i) {
     if (t[i] == o.ignore_index()) continue;
-    const T* lp = log_probs->data() + i * C;
-    T smooth = 0;
-    if (eps > T(0))
-      for (int64_t c = 0; c < C; ++c) smooth -= lp[c];
-    rows.data()[i] = -(T(1) - eps) * lp[t[i]] + eps / static_cast<T>(C) * smooth;
+    const T* row = lp->data() + i * C;
+    rows.data()[i] = nll_row<T>(C, t[i], eps, [&](int64_t c) { return row[c]; });
     count += T(1);
   }
-  Reduction reduction = o.reduction();
-  int64_t ignore = o.ignore_index();
-  return make_output(reduce_rows(rows, reduction, count), op, {input}, [=](const ArrayOf<T>& g) {
-    ArrayOf<T> dx = ArrayOf<T>::from_shape(kept->shape());
-    // Rows are independent: split between threads, bit-identical for any count.
-    detail::parallel_rows(N, N * C * 8, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        T* d = dx.data() + i * C;
-        if (t[i] == ignore) {
-          std::fill_n(d, C, T(0));
-          continue;
-        }
-        const T w = row_weight(reduction, count, g, i);
-        const T* row = kept->data() + i * C;
-        const T smooth = eps / static_cast<T>(C);
-        // d(loss)/d(log p_c) = -((1-eps) [c == t] + eps / C); through the softmax for logits.
-        if (input_is_logits) {
-          // p = exp(log p), or for logits exp(row - max) / sum: one pass of exp either way.
-          T inv = 1;
-          if constexpr (std::is_same_v<T, float>) {
-            if (kept_logits)
-              inv = 1.f / detail::kernels::exp_shifted(row, d, C, detail::kernels::max_of(row, C));
-            else
-              detail::kernels::exp_shifted(row, d, C, 0.f);
-          } else {
-            for (int64_t c = 0; c < C; ++c) d[c] = std::exp(row[c]);
-          }
-          for (int64_t c = 0; c < C; ++c) d[c] = w * (d[c] * inv - smooth);
-        } else {
-          std::fill_n(d, C, -w * smooth);
-        }
-        d[t[i]] -= w * (T(1) - eps);
-      }
-    });
-    return gradients(std::move(dx));
+  const Reduction reduction = o.reduction();
+  const int64_t ignore = o.ignore_index();
+  return make_output(
+      reduce_rows(rows, reduction, count), "nll_loss", {log_probs}, [=](const ArrayOf<T>& g) {
+        ArrayOf<T> dx = xt::zeros<T>({static_cast<size_t>(N), static_cast<size_t>(C)});
+        for (int64_t i = 0; i < N; ++i)
+          if (t[i] != ignore)
+            finish_row_gradient(dx.data() + i * C, C, t[i], row_weight(reduction, count, g, i),
+                                eps);
+        return gradients(std::move(dx));
+      });
+}
+
+// One row's max and log(sum exp(x - max)): log_softmax's row is (x - max) - log_total, and these
+// are its bits (the same kernels, no row written).
+template <class T>
+struct LogNormalizer {
+  T max = 0, log_total = 0;
+  T log_prob(T x) const { return (x - max) - log_total; }
+};
+
+template <class T>
+LogNormalizer<T> log_normalizer(const T* row, int64_t C) {
+  if constexpr (std::is_same_v<T, float>) {
+    thread_local std::vector<float> exps;  // exp_shifted writes its exps: a scratch row
+    exps.resize(static_cast<size_t>(C));
+    const float m = detail::kernels::max_of(row, C);
+    return {m, std::log(detail::kernels::exp_shifted(row, exps.data(), C, m))};
+  } else {
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t k = 0; k < C; ++k) m = std::max(m, row[k]);
+    T total = 0;
+    for (int64_t k = 0; k < C; ++k) total += std::exp(row[k] - m);
+    return {m, std::log(total)};
+  }
+}
+
+// d = w * softmax(row), recomputed from the kept logits.
+template <class T>
+void softmax_row(const T* row, T* d, int64_t C, T w) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float inv = w / detail::kernels::exp_shifted(row, d, C, detail::kernels::max_of(row, C));
+    for (int64_t c = 0; c < C; ++c) d[c] *= inv;
+  } else {
+    const LogNormalizer<T> z = log_normalizer(row, C);
+    for (int64_t c = 0; c < C; ++c) d[c] = w * std::exp(z.log_prob(row[c]));
+  }
+}
+
+// Fused: the forward reads each row of logits twice (max, then the sum of exps) and writes no
+// [N, C] log-probabilities; backward recomputes the softmax from the logits it keeps: the
+// input itself, or under autocast a bfloat16 copy (half the bytes, as PyTorch's autocast linear
+// hands them over; rounded log-probabilities of -10 would be 3% off, rounded logits are not),
+// widened a row at a time.
+template <class T>
+Tensor cross_entropy_of(const Tensor& input, const IndexTensor& targets,
+                        const CrossEntropyOptions& o) {
+  const Tensor logits = input.is_contiguous() ? input : input.contiguous();
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const T eps = static_cast<T>(o.label_smoothing());
+  std::vector<int64_t> t = targets.to_vector();
+  const T* x = N * C > 0 ? logits.data_ptr<T>() : nullptr;
+  std::vector<LogNormalizer<T>> z(static_cast<size_t>(N));
+  detail::parallel_rows(N, N * C * 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      if (t[i] != o.ignore_index()) z[i] = log_normalizer(x + i * C, C);
   });
+  ArrayOf<T> rows = xt::zeros<T>({static_cast<size_t>(N)});
+  T count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (t[i] == o.ignore_index()) continue;
+    const T* row = x + i * C;
+    rows.data()[i] = nll_row<T>(C, t[i], eps, [&](int64_t c) { return z[i].log_prob(row[c]); });
+    count += T(1);
+  }
+  // What backward reads: the logits themselves (version-checked), or their bfloat16 copy.
+  std::shared_ptr<const Storage> rounded;
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::keeps_bf16(input)) rounded = detail::convert_storage(logits, kBFloat16);
+  const SavedValuesOf<T> kept = rounded ? SavedValuesOf<T>() : detail::saved<T>(logits);
+  const int64_t offset = logits.storage_offset();
+  const Reduction reduction = o.reduction();
+  const int64_t ignore = o.ignore_index();
+  return make_output(
+      reduce_rows(rows, reduction, count), "cross_entropy", {input}, [=](const ArrayOf<T>& g) {
+        const T* base = rounded ? nullptr : kept.storage_data() + offset;
+        ArrayOf<T> dx = ArrayOf<T>::from_shape({static_cast<size_t>(N), static_cast<size_t>(C)});
+        // Rows are independent: split between threads, bit-identical for any count.
+        detail::parallel_rows(N, N * C * 8, [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) {
+            T* d = dx.data() + i * C;
+            if (t[i] == ignore) {
+              std::fill_n(d, C, T(0));
+              continue;
+            }
+            const T* row = base ? base + i * C : nullptr;
+            if constexpr (std::is_same_v<T, float>) {
+              thread_local std::vector<float> widened;
+              if (rounded) {
+                widened.resize(static_cast<size_t>(C));
+                detail::kernels::from_bf16(static_cast<const uint16_t*>(rounded->bytes()) + i * C,
+                                           widened.data(), C);
+                row = widened.data();
+              }
+            }
+            const T w = row_weight(reduction, count, g, i);
+            softmax_row(row, d, C, w);
+            finish_row_gradient(d, C, t[i], w, eps);
+          }
+        });
+        return gradients(std::move(dx));
+      });
 }
 
 // [N, C, d...] logits with [N, d...] targets (PyTorch's K-dimensional form, a tagger's loss):
@@ -135,20 +224,7 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
                     "cross_entropy: label_smoothing must be in [0, 1], got ",
                     options.label_smoothing());
   return detail::by_dtype(logits, "cross_entropy", [&](auto real) {
-    using T = decltype(real);
-    // Log-softmax over classes, row by row, without recording it as a separate op.
-    Tensor log_probs = [&] {
-      NoGradGuard no_grad;
-      return log_softmax(logits, 1);
-    }();
-    auto kept = detail::saved<T>(log_probs);
-    bool bf16 = false;
-    if constexpr (std::is_same_v<T, float>) {
-      bf16 = detail::keeps_bf16(logits);
-      if (bf16) kept = SavedValues::rounded_to_bfloat16(logits);
-    }
-    return nll_from_log_probs<T>(logits, detail::saved<T>(log_probs), kept, bf16, targets, options,
-                                 true, "cross_entropy");
+    return cross_entropy_of<decltype(real)>(logits, targets, options);
   });
 }
 
@@ -159,10 +235,7 @@ Tensor nll_loss(const Tensor& log_probs, const IndexTensor& targets,
   EMBER_CHECK_VALUE(options.label_smoothing() == 0.0, "nll_loss: label_smoothing is not an ",
                     "option of nll_loss (got ", options.label_smoothing(), "); use cross_entropy");
   return detail::by_dtype(log_probs, "nll_loss", [&](auto real) {
-    using T = decltype(real);
-    return nll_from_log_probs<T>(log_probs, detail::saved<T>(log_probs),
-                                 detail::saved<T>(log_probs), false, targets, options, false,
-                                 "nll_loss");
+    return nll_of<decltype(real)>(log_probs, targets, options);
   });
 }
 
