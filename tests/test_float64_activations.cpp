@@ -76,6 +76,37 @@ TEST_CASE("float64 activations compute in double: the formula evaluated in doubl
   }
 }
 
+// float32's tanh GELU runs a vectorized kernel (x sigmoid(2u), one exp a lane): its values and
+// gradient against the formula in double, over a range wider than the clamps of its exp, and
+// at the ends.
+TEST_CASE("float32 gelu tanh: values and gradient within float32 rounding of double's") {
+  std::vector<float> in;
+  for (int i = -3000; i <= 3000; ++i) in.push_back(static_cast<float>(i) * 0.01f);  // [-30, 30]
+  for (float tiny : {1e-30f, -1e-30f, 1e-8f, -1e-8f, 0.f, -0.f}) in.push_back(tiny);
+  const Tensor x = tensor(in, Shape{static_cast<int64_t>(in.size())}).requires_grad_(true);
+  const Tensor y = gelu(x, "tanh");
+  sum(y).backward();
+  const std::vector<float> got = y.to_vector(), grad = x.grad().to_vector();
+  const double k = std::sqrt(2 / M_PI), c = 0.044715;
+  for (size_t i = 0; i < in.size(); ++i) {
+    CAPTURE(in[i]);
+    // 0.5 (1 + tanh u) as sigmoid(2u): 1 + tanh u cancels to nothing in double too for u < -19
+    const double v = in[i], u = k * (v + c * v * v * v), s = 1 / (1 + std::exp(-2 * u));
+    const double want = v * s, dwant = s + 2 * v * s * (1 - s) * k * (1 + 3 * c * v * v);
+    // float32's rounding of u alone moves exp(-2u) by |2u| ulps: the tail's relative error
+    const double tol = 4e-7 * (1 + 2 * std::abs(u));
+    CHECK(std::abs(got[i] - want) <= tol * std::abs(want) + 1e-37);
+    CHECK(std::abs(grad[i] - dwant) <= tol * std::max(1.0, std::abs(dwant)) + 1e-37);
+  }
+  const Tensor ends = gelu(tensor({INFINITY, -INFINITY, NAN, -1e30f, 1e30f}, Shape{5}), "tanh");
+  const std::vector<float> e = ends.to_vector();
+  CHECK(e[0] == INFINITY);
+  CHECK(std::isnan(e[1]));  // -inf * 0, as PyTorch's 0.5 x (1 + tanh)
+  CHECK(std::isnan(e[2]));
+  CHECK(e[3] == 0.f);
+  CHECK(e[4] == 1e30f);
+}
+
 TEST_CASE("float64 softmax and log_softmax over every dim match double sums") {
   const Tensor x = spread64({2, 3, 4});
   const std::vector<double> in = values(x);

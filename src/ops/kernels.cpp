@@ -97,10 +97,8 @@ typedef int32_t I16 __attribute__((vector_size(64)));
 // Cephes expf on 16 lanes: exp(x) = 2^n exp(r), r = x - n ln2 in [-ln2/2, ln2/2], exp(r) by a
 // degree-6 polynomial (within 1e-7 relative of exp), 2^n from exponent bits in two factors so
 // that denormal results and the overflow to inf come out of the multiplications.
-__attribute__((always_inline)) inline void exp16(const float* in, float* out, float shift) {
-  V16 x;
-  std::memcpy(&x, in, sizeof x);
-  x = x - shift;
+// (Vectors pass by reference: a by-value AVX-512 vector would change the ABI by clone.)
+__attribute__((always_inline)) inline void exp_v16(const V16& x, V16& out) {
   const V16 lo = V16{} + -103.f, hi = V16{} + 88.72283f, zero = V16{}, inf = V16{} + INFINITY;
   V16 xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
@@ -125,7 +123,14 @@ __attribute__((always_inline)) inline void exp16(const float* in, float* out, fl
   y = y * s1 * s2;
   y = x < lo ? zero : y;
   y = x > hi ? inf : y;
-  y = x != x ? x : y;  // NaN stays NaN
+  out = x != x ? x : y;  // NaN stays NaN
+}
+
+__attribute__((always_inline)) inline void exp16(const float* in, float* out, float shift) {
+  V16 x;
+  std::memcpy(&x, in, sizeof x);
+  V16 y;
+  exp_v16(x - shift, y);
   std::memcpy(out, &y, sizeof y);
 }
 
@@ -183,8 +188,93 @@ EMBER_CLONES void relu_loop(const float* in, float* out, int64_t n) {
 }
 }  // namespace
 
+namespace {
+// GELU's tanh form, 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), written as
+// x s with s = 1 / (1 + exp(-2u)) (the same function: 0.5 (1 + tanh u) = sigmoid(2u)), one exp
+// and one division a lane; its derivative is s + 2 x s (1 - s) u'. A large -2u gives exp = inf
+// and s = 0, as the limit.
+constexpr float kGeluSqrt2OverPi = 0.79788456080286536f, kGeluCubic = 0.044715f;
+
+__attribute__((always_inline)) inline void gelu_sigmoid(const V16& x, V16& s) {
+  const V16 u = kGeluSqrt2OverPi * (x + kGeluCubic * x * x * x);
+  V16 e;
+  exp_v16(-2.f * u, e);
+  s = 1.f / (1.f + e);
+}
+
+// 16 lanes of x from floats, or from bfloat16 bits (autocast's kept input), widened here.
+__attribute__((always_inline)) inline void load16(const float* x, const uint16_t* x16, V16& v) {
+  if (x) {
+    std::memcpy(&v, x, sizeof v);
+    return;
+  }
+  I16 bits;
+  for (int j = 0; j < 16; ++j) bits[j] = static_cast<int32_t>(static_cast<uint32_t>(x16[j]) << 16);
+  std::memcpy(&v, &bits, sizeof v);
+}
+
+__attribute__((always_inline)) inline void gelu16(const float* in, float* out) {
+  V16 x;
+  std::memcpy(&x, in, sizeof x);
+  V16 s;
+  gelu_sigmoid(x, s);
+  const V16 y = x * s;
+  std::memcpy(out, &y, sizeof y);
+}
+
+__attribute__((always_inline)) inline void gelu_backward16(const float* x, const uint16_t* x16,
+                                                           const float* g, float* dx) {
+  V16 v, gv, s;
+  load16(x, x16, v);
+  std::memcpy(&gv, g, sizeof gv);
+  gelu_sigmoid(v, s);
+  const V16 du = kGeluSqrt2OverPi * (1.f + 3.f * kGeluCubic * v * v);
+  const V16 d = gv * (s + 2.f * v * s * (1.f - s) * du);
+  std::memcpy(dx, &d, sizeof d);
+}
+
+EMBER_CLONES void gelu_tanh_loop(const float* in, float* out, int64_t n) {
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) gelu16(in + k, out + k);
+  if (k < n) {  // the tail through a padded block: the same arithmetic as the full blocks
+    float block[16] = {};
+    std::memcpy(block, in + k, static_cast<size_t>(n - k) * sizeof(float));
+    gelu16(block, block);
+    std::memcpy(out + k, block, static_cast<size_t>(n - k) * sizeof(float));
+  }
+}
+
+EMBER_CLONES void gelu_tanh_backward_loop(const float* x, const uint16_t* x16, const float* g,
+                                          float* dx, int64_t n) {
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    gelu_backward16(x ? x + k : nullptr, x16 ? x16 + k : nullptr, g + k, dx + k);
+  if (k < n) {
+    float xb[16] = {}, gb[16] = {}, db[16];
+    uint16_t hb[16] = {};
+    const size_t rest = static_cast<size_t>(n - k);
+    if (x) std::memcpy(xb, x + k, rest * sizeof(float));
+    if (x16) std::memcpy(hb, x16 + k, rest * sizeof(uint16_t));
+    std::memcpy(gb, g + k, rest * sizeof(float));
+    gelu_backward16(x ? xb : nullptr, x16 ? hb : nullptr, gb, db);
+    std::memcpy(dx + k, db, rest * sizeof(float));
+  }
+}
+
+}  // namespace
+
 EMBER_CLONES void add_to_double(const float* x, double* acc, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(x[i]);
+}
+
+void gelu_tanh(const float* in, float* out, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) { gelu_tanh_loop(in + lo, out + lo, hi - lo); });
+}
+void gelu_tanh_backward(const float* x, const uint16_t* x16, const float* g, float* dx, int64_t n) {
+  split(n, [&](int64_t lo, int64_t hi) {
+    gelu_tanh_backward_loop(x ? x + lo : nullptr, x16 ? x16 + lo : nullptr, g + lo, dx + lo,
+                            hi - lo);
+  });
 }
 
 void relu(const float* in, float* out, int64_t n) {

@@ -30,6 +30,10 @@ float exp_shifted(const float* in, float* out, int64_t n, float shift);
 void exp(const float* in, float* out, int64_t n);
 void add_to_double(const float* x, double* acc, int64_t n);  // acc[k] += x[k]
 void relu(const float* in, float* out, int64_t n);
+// GELU's tanh form, out[k] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as x sigmoid(2u),
+// and its backward dx[k] = g[k] gelu'(x[k]), x read from floats or (x null) bfloat16 bits x16.
+void gelu_tanh(const float* in, float* out, int64_t n);
+void gelu_tanh_backward(const float* x, const uint16_t* x16, const float* g, float* dx, int64_t n);
 float max_of(const float* in,
              int64_t n);  // -inf for n = 0                        // accumulated in double
 
