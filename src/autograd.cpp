@@ -222,7 +222,18 @@ void run_backward(const Root* roots, size_t count, bool retain_graph, Capture* c
       if (is_captured) capture->add<T>(captured->second, *grad_out);
     }
     Gradients grads;
-    {
+    const Edge* reshaped = node->reshapes_gradient && grad_out && node->inputs.size() == 1
+                               ? &node->inputs[0]
+                               : nullptr;
+    if (reshaped) {  // the summed gradient itself, in the input's shape: moved, not copied
+      ArrayOf<T> moved = std::move(*grad_out);
+      if (reshaped->node)
+        moved.reshape(reshaped->node->output_shape);
+      else if (reshaped->leaf)
+        moved.reshape(typename ArrayOf<T>::shape_type(reshaped->leaf->layout.shape.begin(),
+                                                      reshaped->leaf->layout.shape.end()));
+      grads = gradients(std::move(moved));
+    } else {
       BackwardOpScope scope(node->name);
       if constexpr (std::is_same_v<T, float>)
         grads = node->backward ? node->backward(*grad) : detail::SinkEngine::run<T>(*node, *grad);

@@ -52,10 +52,15 @@ ViewLayout contiguous_layout(const Shape& shape) {
 }
 
 // The gradient of a view's input: the output gradient put back where each element came from.
+// A view that reads its whole input in order, in another shape.
+bool is_pure_reshape(const ViewLayout& from, const Shape& input_shape) {
+  return from.offset == 0 && count(from.shape) == count(input_shape) &&
+         from.strides == detail::contiguous_strides(from.shape);
+}
+
 template <class T>
 ArrayOf<T> scatter_back(const ArrayOf<T>& grad, const ViewLayout& from, const Shape& input_shape) {
-  if (from.offset == 0 && count(from.shape) == count(input_shape) &&
-      from.strides == detail::contiguous_strides(from.shape)) {
+  if (is_pure_reshape(from, input_shape)) {
     ArrayOf<T> same = grad;  // a pure reshape: same order, new shape
     same.reshape(detail::to_xshape(input_shape));
     return same;
@@ -69,14 +74,17 @@ ArrayOf<T> scatter_back(const ArrayOf<T>& grad, const ViewLayout& from, const Sh
 // layout), in the gradient's element type: double for a float64 view, float otherwise.
 Tensor attach_view_backward(Tensor view, const char* name, const Tensor& base,
                             const ViewLayout& region, const Shape& base_shape) {
-  if (view.dtype() == kFloat64)
-    return attach_grad_fn_of<double>(std::move(view), name, {base},
-                                     [region, base_shape](const ArrayOf<double>& g) {
-                                       return gradients(scatter_back(g, region, base_shape));
-                                     });
-  return attach_grad_fn(std::move(view), name, {base}, [region, base_shape](const Array& g) {
-    return gradients(scatter_back(g, region, base_shape));
-  });
+  Tensor out =
+      view.dtype() == kFloat64
+          ? attach_grad_fn_of<double>(std::move(view), name, {base},
+                                      [region, base_shape](const ArrayOf<double>& g) {
+                                        return gradients(scatter_back(g, region, base_shape));
+                                      })
+          : attach_grad_fn(std::move(view), name, {base}, [region, base_shape](const Array& g) {
+              return gradients(scatter_back(g, region, base_shape));
+            });
+  if (out.grad_fn() && is_pure_reshape(region, base_shape)) out.grad_fn()->reshapes_gradient = true;
+  return out;
 }
 
 // A view of `t` through `transform`, recorded as op `name` when t needs grad.

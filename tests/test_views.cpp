@@ -414,6 +414,31 @@ TEST_CASE("hooks, retain_grad and autograd::grad") {
     Tensor z = sum(x * 2.f);
     CHECK_THROWS_WITH(autograd::grad({z}, {unused}), doctest::Contains("was not used"));
   }
+  // A pure reshape hands its gradient on moved (Node::reshapes_gradient): what a hook, a
+  // retained gradient or a second backward sees must be as if it were copied.
+  SUBCASE("through a reshape: the gradient moves on, hooks and retained ones stay apart") {
+    Tensor m = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, true);
+    Tensor h = m * 1.f;
+    Tensor flat = h.reshape({6});
+    flat.retain_grad();
+    std::vector<float> seen;
+    flat.register_hook([&](const Tensor& g) {
+      seen = g.to_vector();
+      return Tensor();
+    });
+    Tensor loss = sum(flat * tensor({1, 2, 3, 4, 5, 6}, Shape{6}));
+    loss.backward(/*retain_graph=*/true);
+    loss.backward();
+    const std::vector<float> twice{2, 4, 6, 8, 10, 12};
+    CHECK(m.grad().to_vector() == twice);
+    CHECK(m.grad().shape() == Shape{2, 3});
+    CHECK(flat.grad().to_vector() == twice);
+    CHECK(seen == std::vector<float>{1, 2, 3, 4, 5, 6});
+    Tensor leaf = tensor({1, 2, 3, 4}, {4}, true);  // a leaf's reshape: the leaf's shape
+    sum(leaf.reshape({2, 2}) * 3.f).backward();
+    CHECK(leaf.grad().shape() == Shape{4});
+    CHECK(leaf.grad().to_vector() == std::vector<float>{3, 3, 3, 3});
+  }
   SUBCASE("autograd::grad of a non-leaf input") {
     Tensor h = x * x;
     Tensor y = sum(h * 3.f);

@@ -234,6 +234,9 @@ struct Node {
   BackwardFnOf<double> backward64;
   SinkBackwardFnOf<double> backward_into64;
   bool released = false;
+  // A pure reshape (a view in the same element order): its input's gradient is the output's
+  // with the input's shape, which the engine then moves instead of calling backward to copy it.
+  bool reshapes_gradient = false;
   // The output's gradient hooks and retain_grad() (a weak link: the node never owns its output).
   std::vector<std::function<Tensor(const Tensor&)>> hooks;
   std::weak_ptr<TensorImpl> retained;
