@@ -54,6 +54,24 @@ TEST_CASE("autocast: linear multiplies the operands of its path, summed in float
   }
 }
 
+// addmm (the hub's Conv1D) is linear with the weight given as [in, out] and the bias added by
+// the product: the same path, the same expectations.
+TEST_CASE("autocast: addmm with a bias row multiplies as linear does") {
+  manual_seed(15);
+  Tensor x = randn({37, 300}, true), w = randn({300, 129}, true), b = randn({129}, true);
+  Tensor y;
+  {
+    autocast::Guard guard;
+    y = addmm(b, x, w);
+  }
+  Tensor g = randn({37, 129});
+  y.backward(g);
+  CHECK(relative_gap(y, addmm(b.detach(), multiplied(x), multiplied(w))) < 1e-5f);
+  CHECK(relative_gap(x.grad(), matmul(multiplied(g), multiplied(w).t())) < 1e-5f);
+  CHECK(relative_gap(w.grad(), matmul(bf16_rounded(x).t(), multiplied(g))) < 1e-5f);
+  CHECK(relative_gap(b.grad(), sum(g, {0})) < 1e-6f);
+}
+
 TEST_CASE("autocast: matmul by a matrix runs as linear; guards nest; only bfloat16") {
   manual_seed(6);
   Tensor a = randn({2, 5, 16}, true), m = randn({16, 7}, true);

@@ -71,6 +71,35 @@ TEST_CASE("gradcheck: matmul 2-D, batched 3-D x 2-D and 3-D x 3-D, linear") {
   CHECK_GRADCHECK([](const Inputs& x) { return linear(x[0], x[1], x[2]); },
                   {rn({2, 3, 4}), rn({5, 4}), rn({5})});
   CHECK_GRADCHECK([](const Inputs& x) { return linear(x[0], x[1]); }, {rn({3, 4}), rn({5, 4})});
+  // addmm: a bias row added by the product, a transposed mat2, and an input that broadcasts
+  CHECK_GRADCHECK([](const Inputs& x) { return addmm(x[0], x[1], x[2]); },
+                  {rn({5}), rn({3, 4}), rn({4, 5})});
+  CHECK_GRADCHECK([](const Inputs& x) { return addmm(x[0], x[1], x[2].t()); },
+                  {rn({5}), rn({3, 4}), rn({5, 4})});
+  CHECK_GRADCHECK([](const Inputs& x) { return addmm(x[0], x[1], x[2]); },
+                  {rn({3, 1}), rn({3, 4}), rn({4, 5})});
+}
+
+TEST_CASE("addmm: input + mat1 · mat2 in float32, and its errors") {
+  manual_seed(14);
+  const Tensor b = randn({6}), a = randn({4, 3}), w = randn({3, 6});
+  std::vector<Tensor> fused{b.clone().requires_grad_(true), a.clone().requires_grad_(true),
+                            w.clone().requires_grad_(true)};
+  std::vector<Tensor> apart{b.clone().requires_grad_(true), a.clone().requires_grad_(true),
+                            w.clone().requires_grad_(true)};
+  const Tensor g = randn({4, 6});
+  Tensor y = addmm(fused[0], fused[1], fused[2]);
+  y.backward(g);
+  (apart[0] + matmul(apart[1], apart[2])).backward(g);
+  CHECK(amax(abs(y - (b + matmul(a, w))), {}).item() < 1e-5f);
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    CHECK(amax(abs(fused[i].grad() - apart[i].grad()), {}).item() < 1e-5f);
+  }
+  CHECK_THROWS_WITH_AS(addmm(b, a, randn({4, 6})),
+                       "addmm: shapes [4,3] and [4,6] cannot be multiplied (3 != 4)", ShapeError);
+  CHECK_THROWS_WITH_AS(addmm(randn({5}), a, w), doctest::Contains("addmm"), ShapeError);
+  CHECK_THROWS_WITH_AS(addmm(b, randn({4}), w), doctest::Contains("must be 2-D"), ShapeError);
 }
 
 TEST_CASE("gradcheck: reductions over all, single and non-contiguous dims") {

@@ -72,6 +72,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 // x [.., in] times weight [out, in] transposed, plus bias [out]: Linear's fused op.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// input + mat1 · mat2 for [n, m] x [m, p], as PyTorch's addmm (beta = alpha = 1): a bias row [p]
+// is added by the product itself (the hub's Conv1D: addmm(bias, x, W) with W [in, out]); any
+// other input broadcasts to [n, p].
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2);
 
 // Reductions (src/ops/reduce.cpp). Negative dims count from the end; on a 0-d tensor dim 0
 // (or -1) reduces its one element, as PyTorch. Sums accumulate in double.

@@ -38,8 +38,9 @@ Tensor Conv1D::forward(const Tensor& x) {
                     detail::shape_str(x.shape()), " does not end in in_features ", in);
   Shape out_shape = x.shape();
   out_shape.back() = out;
-  // As the hub's addmm(bias, x.view(-1, in), W): one [N, in] x [in, out] product.
-  return (matmul(x.reshape({x.numel() / in, in}), weight) + bias).reshape(out_shape);
+  // As the hub's addmm(bias, x.view(-1, in), W): one [N, in] x [in, out] product, the bias
+  // added by it.
+  return addmm(bias, x.reshape({x.numel() / in, in}), weight).reshape(out_shape);
 }
 
 std::string Conv1D::extra_repr() const {

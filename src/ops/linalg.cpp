@@ -257,27 +257,22 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul_batched(a, b, "bmm");
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  Shape sx = x.shape(), sw = weight.shape();
-  EMBER_CHECK_SHAPE(sw.size() == 2, "linear: weight must be 2-D [out, in], got ",
-                    detail::shape_str(sw));
-  EMBER_CHECK_SHAPE(!sx.empty() && sx.back() == sw[1], "linear: input shape ",
-                    detail::shape_str(sx), " does not match weight shape ", detail::shape_str(sw),
-                    " (expected last dim ", sw[1], ")");
-  const int64_t in = sw[1], out_features = sw[0];
-  if (bias.defined()) {
-    EMBER_CHECK_SHAPE(bias.shape() == Shape{out_features}, "linear: bias shape ",
-                      detail::shape_str(bias.shape()), " does not match out_features ",
-                      out_features);
-  }
-  if (detail::autocasts({x, weight, bias})) return detail::linear_autocast(x, weight, bias);
-  detail::check_same_dtype("linear", x, weight, "input and weight");
-  if (bias.defined()) detail::check_same_dtype("linear", weight, bias, "weight and bias");
-  return detail::by_dtype(x, "linear", [&](auto real) {
+namespace {
+// linear's product in its dtype: y = x · Wᵀ + bias with W [out, in], or (weight_in_out, addmm's
+// and Conv1D's form) y = x · W + bias with W [in, out]. Shapes are checked by the callers.
+Tensor linear_product(const Tensor& x, const Tensor& weight, const Tensor& bias, bool weight_in_out,
+                      const char* name) {
+  if (detail::autocasts({x, weight, bias}))
+    return detail::linear_autocast(x, weight, bias, weight_in_out);
+  detail::check_same_dtype(name, x, weight, "input and weight");
+  if (bias.defined()) detail::check_same_dtype(name, weight, bias, "weight and bias");
+  const Shape sx = x.shape(), sw = weight.shape();
+  const int64_t in = sw[weight_in_out ? 0 : 1], out_features = sw[weight_in_out ? 1 : 0];
+  return detail::by_dtype(x, name, [&](auto real) {
     using T = decltype(real);
     int64_t rows = 1;
     for (size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
-    // x as the matrix [rows, in] and the weight as [out, in], read where they sit: a transposed
+    // x as the matrix [rows, in] and the weight as a matrix, read where they sit: a transposed
     // or narrowed view becomes GEMM's transpose flag and leading dimension, in forward, for dx
     // and for dW. A view whose rows do not merge that way is packed once, here.
     const Tensor x_read = rows_operand(x).ok ? x : x.contiguous();
@@ -288,14 +283,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     out_shape.back() = static_cast<size_t>(out_features);
     ArrayOf<T> y = uninitialized<T>(out_shape);
     T beta = 0;
-    if (bias.defined()) {  // start from the bias rows, then accumulate X·Wᵀ on top (beta = 1)
+    if (bias.defined()) {  // start from the bias rows, then accumulate the product on top
       const T* b = bias.data_ptr<T>();
       const int64_t step = bias.strides()[0];
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j * step];
       beta = 1;
     }
-    gemm(mx.trans, !mw.trans, rows, out_features, in, T(1), X.storage_data() + mx.offset, mx.ld,
+    // W as the product's right operand [in, out]: Wᵀ for linear's [out, in], W itself for
+    // [in, out]. `w_flip` is the transpose flag that reads it so; dx reads its transpose.
+    const bool w_flip = weight_in_out ? mw.trans : !mw.trans;
+    gemm(mx.trans, w_flip, rows, out_features, in, T(1), X.storage_data() + mx.offset, mx.ld,
          W.storage_data() + mw.offset, mw.ld, beta, y.data(), out_features);
     const auto x_shape = detail::to_xshape(sx), w_shape = detail::to_xshape(sw);
     const std::vector<size_t> b_shape{static_cast<size_t>(out_features)};
@@ -303,13 +301,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // Each gradient is one GEMM into its sink: with beta = 1 straight into a .grad (or a pending
     // sum) that already exists, so a training step's dW allocates nothing and adds in the GEMM.
     auto backward = [=](const ArrayOf<T>& g, GradSink* sinks) {
-      sinks[0].accumulate<T>(x_shape, [&](T beta, T* dx) {  // dx = g · W
-        gemm(false, mw.trans, rows, in, out_features, T(1), g.data(), out_features,
+      sinks[0].accumulate<T>(x_shape, [&](T beta, T* dx) {  // dx = g · (the right operand)ᵀ
+        gemm(false, !w_flip, rows, in, out_features, T(1), g.data(), out_features,
              W.storage_data() + mw.offset, mw.ld, beta, dx, in);
       });
-      sinks[1].accumulate<T>(w_shape, [&](T beta, T* dw) {  // dW = gᵀ · x
-        gemm(true, mx.trans, out_features, in, rows, T(1), g.data(), out_features,
-             X.storage_data() + mx.offset, mx.ld, beta, dw, in);
+      sinks[1].accumulate<T>(w_shape, [&](T beta, T* dw) {
+        if (weight_in_out)  // dW = xᵀ · g, [in, out]
+          gemm(!mx.trans, false, in, out_features, rows, T(1), X.storage_data() + mx.offset, mx.ld,
+               g.data(), out_features, beta, dw, out_features);
+        else  // dW = gᵀ · x, [out, in]
+          gemm(true, mx.trans, out_features, in, rows, T(1), g.data(), out_features,
+               X.storage_data() + mx.offset, mx.ld, beta, dw, in);
       });
       if (has_bias)
         sinks[2].accumulate<T>(b_shape, [&](T beta, T* db) {  // db = the column sums of g
@@ -319,9 +321,40 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         });
     };
     if (bias.defined())
-      return make_output(std::move(y), "linear", {x, weight, bias}, SinkBackwardFnOf<T>(backward));
-    return make_output(std::move(y), "linear", {x, weight}, SinkBackwardFnOf<T>(backward));
+      return make_output(std::move(y), name, {x, weight, bias}, SinkBackwardFnOf<T>(backward));
+    return make_output(std::move(y), name, {x, weight}, SinkBackwardFnOf<T>(backward));
   });
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  Shape sx = x.shape(), sw = weight.shape();
+  EMBER_CHECK_SHAPE(sw.size() == 2, "linear: weight must be 2-D [out, in], got ",
+                    detail::shape_str(sw));
+  EMBER_CHECK_SHAPE(!sx.empty() && sx.back() == sw[1], "linear: input shape ",
+                    detail::shape_str(sx), " does not match weight shape ", detail::shape_str(sw),
+                    " (expected last dim ", sw[1], ")");
+  if (bias.defined()) {
+    EMBER_CHECK_SHAPE(bias.shape() == Shape{sw[0]}, "linear: bias shape ",
+                      detail::shape_str(bias.shape()), " does not match out_features ", sw[0]);
+  }
+  return linear_product(x, weight, bias, false, "linear");
+}
+
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2) {
+  const Shape s1 = mat1.shape(), s2 = mat2.shape();
+  EMBER_CHECK_SHAPE(s1.size() == 2 && s2.size() == 2, "addmm: mat1 and mat2 must be 2-D, got ",
+                    detail::shape_str(s1), " and ", detail::shape_str(s2));
+  EMBER_CHECK_SHAPE(s1[1] == s2[0], "addmm: shapes ", detail::shape_str(s1), " and ",
+                    detail::shape_str(s2), " cannot be multiplied (", s1[1], " != ", s2[0], ")");
+  // A bias row ([p]): added by the product itself. Any other input broadcasts as input + mm.
+  if (input.shape() == Shape{s2[1]}) return linear_product(mat1, mat2, input, true, "addmm");
+  const Tensor product = matmul(mat1, mat2);
+  EMBER_CHECK_SHAPE(
+      detail::broadcast_shapes(input.shape(), product.shape(), "addmm") == product.shape(),
+      "addmm: input of shape ", detail::shape_str(input.shape()),
+      " does not broadcast to the product's ", detail::shape_str(product.shape()));
+  return input + product;
 }
 
 }  // namespace ember
