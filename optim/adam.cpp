@@ -76,7 +76,9 @@ EMBER_ADAM_CLONES void adam_dense_float(float* w, const float* grad, float* m, f
 void adam_dense_float_rounded(float* w, const float* grad, float* m, float* v, float* vmax,
                               int64_t n, AdamStep<float> s, float step_size, float bc2_sqrt,
                               uint16_t* w16) {
-  constexpr int64_t kBlock = 2048;  // 8 KB of weights: in L1 for the rounding pass
+  // 64 KB of weights, still in L2 for the rounding pass: the copy of 124M parameters costs
+  // 10 ms more than the rule alone (EPYC, 1 thread), where blocks of 2048 (in L1) cost 17.
+  constexpr int64_t kBlock = 16384;
   for (int64_t lo = 0; lo < n; lo += kBlock) {
     const int64_t count = std::min(kBlock, n - lo);
     adam_dense_float(w + lo, grad + lo, m + lo, v + lo, vmax ? vmax + lo : nullptr, count, s,
