@@ -290,7 +290,7 @@ Tensor sdpa_of(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   s.scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(s.dk)));
   s.is_causal = is_causal;
   s.dropout_p = dropout_p;
-  s.autocast = std::is_same_v<T, float> && ::ember::detail::bf16_products_on();
+  s.autocast = std::is_same_v<T, float> && ::ember::detail::attention_autocasts({q, k, v});
   s.out_shape = sq;
   s.out_shape.back() = s.dv;
   // The batch dims as [batch, heads]: heads the one before the matrix, batch the rest merged

@@ -78,6 +78,14 @@ bool autocasts(TensorList operands) {
 
 bool bf16_products_on() { return autocast::is_enabled() && bf16_products(); }
 
+bool attention_autocasts(TensorList inputs) {
+  if (bf16_products_on()) return true;
+  if (!autocast::is_enabled() || !is_grad_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
 bool keeps_bf16(const Tensor& t) {
   return autocast::is_enabled() && is_grad_enabled() && t.requires_grad();
 }

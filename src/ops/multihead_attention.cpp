@@ -199,8 +199,8 @@ std::tuple<Tensor, Tensor> multi_head_attention_forward(
     }
     // Under autocast in bfloat16, unless the weights are asked for (they are read from float32
     // probabilities); a float64 layer never is.
-    s.autocast =
-        std::is_same_v<T, float> && ::ember::detail::bf16_products_on() && !o.need_weights();
+    s.autocast = std::is_same_v<T, float> && ::ember::detail::attention_autocasts(inputs) &&
+                 !o.need_weights();
     detail::AttentionResultOf<T> r = detail::attention(inputs, s);
     Tensor out = linear(r.out, o.out_proj_weight(), o.out_proj_bias());
     if (unbatched) out = out.squeeze(1);

@@ -160,6 +160,10 @@ bool autocasts(TensorList operands);
 // (autocast::products() is not float32): the fused attention, conv1d and the recurrent layers
 // run their bfloat16 kernels then, and their float32 ones on the float32 path.
 bool bf16_products_on();
+// Whether the fused attention runs its autocast kernel: the bfloat16 products, or on the float32
+// path float32's own products with q, k, v and the weights kept for backward in bfloat16 (only
+// when a backward will read them: inference runs the float32 kernel).
+bool attention_autocasts(TensorList inputs);
 // Products (matmul, bmm, linear, conv1d) do not promote, as in PyTorch: throws DtypeError naming
 // `op` and both dtypes unless a and b share one. `what` names the pair ("input and weight").
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b,
