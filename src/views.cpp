@@ -51,13 +51,13 @@ ViewLayout contiguous_layout(const Shape& shape) {
   return {shape, detail::contiguous_strides(shape), 0};
 }
 
-// The gradient of a view's input: the output gradient put back where each element came from.
 // A view that reads its whole input in order, in another shape.
 bool is_pure_reshape(const ViewLayout& from, const Shape& input_shape) {
   return from.offset == 0 && count(from.shape) == count(input_shape) &&
          from.strides == detail::contiguous_strides(from.shape);
 }
 
+// The gradient of a view's input: the output gradient put back where each element came from.
 template <class T>
 ArrayOf<T> scatter_back(const ArrayOf<T>& grad, const ViewLayout& from, const Shape& input_shape) {
   if (is_pure_reshape(from, input_shape)) {
@@ -83,6 +83,7 @@ Tensor attach_view_backward(Tensor view, const char* name, const Tensor& base,
           : attach_grad_fn(std::move(view), name, {base}, [region, base_shape](const Array& g) {
               return gradients(scatter_back(g, region, base_shape));
             });
+  // The engine then moves the gradient on instead of calling the backward above, which copies.
   if (out.grad_fn() && is_pure_reshape(region, base_shape)) out.grad_fn()->reshapes_gradient = true;
   return out;
 }
