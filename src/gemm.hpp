@@ -19,6 +19,10 @@ using ember::sgemm;
 void split_product(int64_t m, int64_t n, int64_t k,
                    const std::function<void(int64_t lo, int64_t hi, bool rows)>& piece);
 
+// A row-major bfloat16 block [rows, cols] with leading dim ld, widened into a packed float32 one
+// at `out` (rows * cols floats).
+void widen_rows(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld, float* out);
+
 // An operand of a product summed in float32: float32 values or bfloat16 ones (one of the two
 // set).
 struct MixedOperand {

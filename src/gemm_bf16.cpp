@@ -26,9 +26,7 @@ namespace {
 // (from the buffer cache: a fresh block of this size would fault its pages in on every call).
 Array widened(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld) {
   Array out = Array::from_shape({static_cast<size_t>(rows), static_cast<size_t>(cols)});
-  for (int64_t i = 0; i < rows; ++i)
-    detail::kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out.data() + i * cols,
-                               cols);
+  detail::widen_rows(x, rows, cols, ld, out.data());
   return out;
 }
 
@@ -130,6 +128,11 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16
 }
 
 namespace detail {
+void widen_rows(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld, float* out) {
+  for (int64_t i = 0; i < rows; ++i)
+    kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out + i * cols, cols);
+}
+
 void gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, MixedOperand a, int64_t lda,
                 MixedOperand b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (a.bf16 && b.bf16) return gemm_bf16(ta, tb, m, n, k, a.bf16, lda, b.bf16, ldb, beta, c, ldc);

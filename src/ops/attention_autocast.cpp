@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "../dense.hpp"
+#include "../gemm.hpp"
 #include "attention_kernel.hpp"
 #include "ember/gemm.hpp"
 #include "ember/parallel.hpp"
@@ -24,9 +25,7 @@ uint16_t* bits_of(BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }
 const float* widen_head(const BFloat16* head, int64_t rows, int64_t cols, int64_t ld,
                         std::vector<float>& to) {
   to.resize(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::from_bf16(reinterpret_cast<const uint16_t*>(head + r * ld), to.data() + r * cols,
-                       cols);
+  widen_rows(head, rows, cols, ld, to.data());
   return to.data();
 }
 }  // namespace
