@@ -161,10 +161,8 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
           gemm_mixed(true, false, out_features, in, rows, G, out_features, X, in, beta_w, dw, in);
       });
     if (has_bias)
-      sinks[2].accumulate(b_shape, [&](float beta_b, float* db) {  // the column sums of g
-        if (beta_b == 0.f) std::fill(db, db + out_features, 0.f);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < out_features; ++j) db[j] += g.data()[r * out_features + j];
+      sinks[2].accumulate(b_shape, [&](float beta_b, float* db) {
+        add_column_sums(g.data(), rows, out_features, beta_b, db);
       });
   };
   const char* name = weight_in_out ? "mm" : "linear";

@@ -314,10 +314,8 @@ Tensor linear_product(const Tensor& x, const Tensor& weight, const Tensor& bias,
                X.storage_data() + mx.offset, mx.ld, beta, dw, in);
       });
       if (has_bias)
-        sinks[2].accumulate<T>(b_shape, [&](T beta, T* db) {  // db = the column sums of g
-          if (beta == T(0)) std::fill(db, db + out_features, T(0));
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = 0; j < out_features; ++j) db[j] += g.data()[r * out_features + j];
+        sinks[2].accumulate<T>(b_shape, [&](T beta, T* db) {
+          detail::add_column_sums(g.data(), rows, out_features, beta, db);
         });
     };
     if (bias.defined())

@@ -1,6 +1,7 @@
 // Private helpers shared by the op families.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -168,6 +169,14 @@ bool attention_autocasts(TensorList inputs);
 // `op` and both dtypes unless a and b share one. `what` names the pair ("input and weight").
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b,
                       const char* what = "both operands");
+
+// A bias's gradient into a sink: db = (beta == 0 ? 0 : db) + the column sums of g [rows, cols].
+template <class T>
+void add_column_sums(const T* g, int64_t rows, int64_t cols, T beta, T* db) {
+  if (beta == T(0)) std::fill(db, db + cols, T(0));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) db[j] += g[r * cols + j];
+}
 
 // linear(x, weight, bias) under autocast (src/ops/autocast_products.cpp), weight [out, in]; or
 // matmul(x, weight) with weight_in_out (weight [in, out], bias undefined). Shapes checked.
