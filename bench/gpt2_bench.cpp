@@ -36,6 +36,10 @@ double rss_mb() {  // resident now, from /proc/self/statm (pages)
   }
   return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
 }
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,7 +58,7 @@ int main(int argc, char** argv) {
   GPT2LMHeadModel model(c);
   optim::AdamW opt(model.parameters(), optim::AdamWOptions(1e-4));
   IndexTensor ids = randint(0, c.vocab_size, {B, T});
-  std::vector<double> times;
+  std::vector<double> times, forward_s, backward_s, step_s;  // the step, and its three phases
   double before_forward_mb = 0;
   double graph_mb = 0;  // what the forward leaves allocated for backward (the last step's)
   for (int64_t s = 0; s <= steps + 1; ++s) {  // step 0 warms up the caches
@@ -73,15 +77,24 @@ int main(int argc, char** argv) {
       loss = GPT2LMHeadModel::loss(model.forward(ids), ids);
     }
     graph_mb = static_cast<double>(cache_stats().requested_bytes - live_before) / (1 << 20);
+    const auto t1 = Clock::now();
     loss.backward();
+    const auto t2 = Clock::now();
     opt.step();
-    if (s > 0 && s <= steps) times.push_back(seconds_since(t0));
+    if (s > 0 && s <= steps) {
+      times.push_back(seconds_since(t0));
+      forward_s.push_back(std::chrono::duration<double>(t1 - t0).count());
+      backward_s.push_back(std::chrono::duration<double>(t2 - t1).count());
+      step_s.push_back(seconds_since(t2));
+    }
     std::printf("step %lld loss %.6f\n", static_cast<long long>(s), loss.item());
   }
-  std::sort(times.begin(), times.end());
   std::printf("ember train_step_s %.4f (median of %zu) threads %d checkpointing %d autocast %d\n",
-              times[times.size() / 2], times.size(), get_num_threads(),
-              c.gradient_checkpointing ? 1 : 0, std::getenv("EMBER_AUTOCAST") != nullptr ? 1 : 0);
+              median(times), times.size(), get_num_threads(), c.gradient_checkpointing ? 1 : 0,
+              std::getenv("EMBER_AUTOCAST") != nullptr ? 1 : 0);
+  // Where the step goes: zero_grad and forward (with the loss), backward, AdamW (medians each).
+  std::printf("ember phases_s forward %.4f backward %.4f optimizer %.4f\n", median(forward_s),
+              median(backward_s), median(step_s));
   std::printf("ember peak_rss_mb %.0f\n", peak_rss_mb());
   // What the step holds beyond parameters, gradients and optimizer state: its activations
   // (and their gradients), the peak of every step minus the last step's starting point.

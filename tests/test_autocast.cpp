@@ -44,6 +44,12 @@ TEST_CASE("autocast: linear multiplies the operands of its path, summed in float
   CHECK(relative_gap(x.grad(), matmul(multiplied(g), multiplied(w))) < 1e-5f);
   CHECK(relative_gap(w.grad(), matmul(multiplied(g).t(), bf16_rounded(x))) < 1e-5f);
   CHECK(relative_gap(b.grad(), sum(g, {0})) < 1e-6f);  // the bias gradient stays float32
+  {  // a bias read through its stride and offset (a column of a [129, 2]) adds the same rows
+    Tensor pairs = randn({129, 2});
+    autocast::Guard guard;
+    CHECK(equal(linear(x.detach(), w.detach(), pairs.select(1, 1)),
+                linear(x.detach(), w.detach(), pairs.select(1, 1).contiguous())));
+  }
   // bfloat16's rounding away from float32's own result; none on the float32 path.
   const float gap = relative_gap(y, linear(x.detach(), w.detach(), b.detach()));
   if (bf16_products()) {

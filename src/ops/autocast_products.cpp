@@ -114,9 +114,7 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
   Array y = Array::from_shape(out_shape);
   float beta = 0.f;
   if (bias.defined()) {  // the bias rows first, then the product on top (beta = 1)
-    const Strided1D b = strided_1d(bias);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j];
+    fill_bias_rows(bias.data_ptr<float>(), bias.strides()[0], rows, out_features, y.data());
     beta = 1.f;
   } else if (in == 0) {  // an empty sum: the product writes nothing
     std::fill(y.begin(), y.end(), 0.f);

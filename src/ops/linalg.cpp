@@ -284,10 +284,7 @@ Tensor linear_product(const Tensor& x, const Tensor& weight, const Tensor& bias,
     ArrayOf<T> y = uninitialized<T>(out_shape);
     T beta = 0;
     if (bias.defined()) {  // start from the bias rows, then accumulate the product on top
-      const T* b = bias.data_ptr<T>();
-      const int64_t step = bias.strides()[0];
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < out_features; ++j) y.data()[r * out_features + j] = b[j * step];
+      detail::fill_bias_rows(bias.data_ptr<T>(), bias.strides()[0], rows, out_features, y.data());
       beta = 1;
     }
     // W as the product's right operand [in, out]: Wᵀ for linear's [out, in], W itself for

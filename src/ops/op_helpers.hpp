@@ -170,6 +170,15 @@ bool attention_autocasts(TensorList inputs);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b,
                       const char* what = "both operands");
 
+// linear's output before the product adds onto it (beta = 1): each of its `rows` rows of `cols`
+// a copy of the bias b (b[j * step]). The first row gathered, the others copied from it.
+template <class T>
+void fill_bias_rows(const T* b, int64_t step, int64_t rows, int64_t cols, T* y) {
+  if (rows == 0) return;
+  for (int64_t j = 0; j < cols; ++j) y[j] = b[j * step];
+  for (int64_t r = 1; r < rows; ++r) std::copy(y, y + cols, y + r * cols);
+}
+
 // A bias's gradient into a sink: db = (beta == 0 ? 0 : db) + the column sums of g [rows, cols].
 template <class T>
 void add_column_sums(const T* g, int64_t rows, int64_t cols, T beta, T* db) {
