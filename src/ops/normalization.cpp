@@ -30,6 +30,19 @@ Tensor dropout(const Tensor& input, double p, bool training) {
 
 namespace {
 
+// A row's sums in double, in 8 interleaved partial sums added in a fixed order: the same bits for
+// any thread count, and 8 independent additions in flight instead of one chain of 768 (one row
+// of GPT-2 took 3072 cycles of add latency per pass). sum of f(j) for j < n.
+template <class Term>
+double row_sum(int64_t n, Term f) {
+  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int lane = 0; lane < 8; ++lane) part[lane] += f(j + lane);
+  for (; j < n; ++j) part[j % 8] += f(j);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 // layer_norm computing in T (float for float32, double for float64), from its checked arguments.
 template <class T>
 Tensor layer_norm_of(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
@@ -63,11 +76,8 @@ Tensor layer_norm_of(const Tensor& input, const Shape& normalized_shape, const T
     for (int64_t r = lo; r < hi; ++r) {
       const T* x = x_rows.row(r, row_buffer);
       T* out = y.data() + r * D;
-      double total = 0;
-      for (int64_t j = 0; j < D; ++j) total += x[j];
-      const double mu = total / static_cast<double>(D);
-      double sq = 0;
-      for (int64_t j = 0; j < D; ++j) sq += (x[j] - mu) * (x[j] - mu);
+      const double mu = row_sum(D, [&](int64_t j) { return double(x[j]); }) / double(D);
+      const double sq = row_sum(D, [&](int64_t j) { return (x[j] - mu) * (x[j] - mu); });
       const T mean_f = static_cast<T>(mu);
       const T rstd = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
       (*stats)[2 * r] = mean_f;
@@ -92,32 +102,29 @@ Tensor layer_norm_of(const Tensor& input, const Shape& normalized_shape, const T
     const T* wv = has_w ? detail::RowReaderOf<T>(W.storage_data(), w_layout, whole).row(0, w_buffer)
                         : nullptr;
     const detail::RowReaderOf<T> x_rows(X.storage_data(), layout, by_row);
-    // xhat of row r's element j, where x is that row as x_rows.row gave it.
-    auto xhat = [&](const T* x, int64_t r, int64_t j) {
-      return (x[j] - (*stats)[2 * r]) * (*stats)[2 * r + 1];
-    };
     if (need_x) {
       // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
       ArrayOf<T> dx = ArrayOf<T>::from_shape(detail::to_xshape(s));
       detail::parallel_rows(rows, rows * D * 6, [&](int64_t lo, int64_t hi) {
-        std::vector<T> row_buffer;
+        std::vector<T> row_buffer, dxhat_row(static_cast<size_t>(D));
         for (int64_t r = lo; r < hi; ++r) {
           const T* x = x_rows.row(r, row_buffer);
           const T* gr = g.data() + r * D;
-          double s1 = 0, s2 = 0;
-          for (int64_t j = 0; j < D; ++j) {
-            const T dxh = wv ? gr[j] * wv[j] : gr[j];
-            s1 += dxh;
-            s2 += dxh * xhat(x, r, j);
-          }
+          // The row's statistics and dxhat in locals, so that each loop below is plain enough to
+          // vectorize (through `stats`, or with the weight's test inside, they were not).
+          const T mean = (*stats)[2 * r], rstd = (*stats)[2 * r + 1];
+          T* dxhat = dxhat_row.data();
+          if (wv)
+            for (int64_t j = 0; j < D; ++j) dxhat[j] = gr[j] * wv[j];
+          else
+            std::copy(gr, gr + D, dxhat);
+          auto xh = [&](int64_t j) { return (x[j] - mean) * rstd; };
+          const double s1 = row_sum(D, [&](int64_t j) { return double(dxhat[j]); });
+          const double s2 = row_sum(D, [&](int64_t j) { return double(dxhat[j] * xh(j)); });
           const T m1 = static_cast<T>(s1 / static_cast<double>(D));
           const T m2 = static_cast<T>(s2 / static_cast<double>(D));
-          const T rstd = (*stats)[2 * r + 1];
           T* out = dx.data() + r * D;
-          for (int64_t j = 0; j < D; ++j) {
-            const T dxh = wv ? gr[j] * wv[j] : gr[j];
-            out[j] = rstd * (dxh - m1 - xhat(x, r, j) * m2);
-          }
+          for (int64_t j = 0; j < D; ++j) out[j] = rstd * (dxhat[j] - m1 - xh(j) * m2);
         }
       });
       grads[0] = std::move(dx);
@@ -126,12 +133,15 @@ Tensor layer_norm_of(const Tensor& input, const Shape& normalized_shape, const T
       std::vector<size_t> shape(normalized_shape.begin(), normalized_shape.end());
       ArrayOf<T> dw = xt::zeros<T>(shape), db = xt::zeros<T>(shape);
       std::vector<T> row_buffer;
+      T* dw_out = dw.data();
+      T* db_out = db.data();
       for (int64_t r = 0; r < rows; ++r) {
         const T* x = x_rows.row(r, row_buffer);
         const T* gr = g.data() + r * D;
+        const T mean = (*stats)[2 * r], rstd = (*stats)[2 * r + 1];
         for (int64_t j = 0; j < D; ++j) {
-          dw.data()[j] += gr[j] * xhat(x, r, j);
-          db.data()[j] += gr[j];
+          dw_out[j] += gr[j] * ((x[j] - mean) * rstd);
+          db_out[j] += gr[j];
         }
       }
       if (need_w) grads[1] = std::move(dw);
