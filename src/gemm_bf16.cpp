@@ -129,6 +129,8 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16
 
 namespace detail {
 void widen_rows(const BFloat16* x, int64_t rows, int64_t cols, int64_t ld, float* out) {
+  if (ld == cols)  // one block, which the pool splits when it is large (a row alone is not)
+    return kernels::from_bf16(reinterpret_cast<const uint16_t*>(x), out, rows * cols);
   for (int64_t i = 0; i < rows; ++i)
     kernels::from_bf16(reinterpret_cast<const uint16_t*>(x + i * ld), out + i * cols, cols);
 }
