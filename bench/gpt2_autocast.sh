@@ -1,7 +1,8 @@
 #!/bin/sh
 # GPT-2 124M-shaped training step (B=4, T=64, AdamW) in float32 and under bfloat16 autocast
 # (EMBER_AUTOCAST=1), interleaved, at 1 and 2 threads; the GEMM rates of this machine in the
-# same run (ember_limits: float32 sgemm and bfloat16 gemm_bf16 on Linear's products); and the
+# same run (ember_limits: float32 sgemm and bfloat16 gemm_bf16 on Linear's products, and with
+# --gpt2 the time of this step's own products on either path, the floor of its time); and the
 # PyTorch 1.13 twin in float32 and under torch.autocast("cpu", bfloat16) at 2 threads. Each round
 # also runs autocast's float32 path (EMBER_BF16_GEMM=float32: float32 products, bfloat16 saved
 # activations), the default on CPUs whose bfloat16 GEMM is not faster, emulated here.
@@ -13,7 +14,8 @@ ROUNDS=${3:-2}
 lscpu | grep 'Model name'
 uptime
 for t in 1 2; do
-  "$BUILD/bench/ember_limits" --threads=$t | grep -E "^threads|sgemm_gflops_best|bf16_gemm"
+  "$BUILD/bench/ember_limits" --gpt2 --threads=$t |
+    grep -E "^threads|sgemm_gflops_best|bf16_gemm|gpt2_step_gemms"
 done
 round=1
 while [ "$round" -le "$ROUNDS" ]; do

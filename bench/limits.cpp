@@ -3,7 +3,8 @@
 // available (OpenBLAS, oneDNN with its own threads, Ember's choice), and a STREAM-like triad
 // bandwidth at the footprint of each memory-bound workload. Each is the best of several runs:
 // what the machine can do (other load only slows it down). Output: "key value" lines; with
-// --engines also each engine's GFLOPS at the sizes of DESIGN.md section 7.
+// --engines also each engine's GFLOPS at the sizes of DESIGN.md section 7; with --gpt2 the time
+// of the GPT-2 124M step's products in float32 and bfloat16.
 #include <cblas.h>
 
 #include <algorithm>
@@ -104,6 +105,41 @@ double triad_gbs(int64_t n) {
   return 3. * 4. * static_cast<double>(n) / us / 1e3;
 }
 
+// The GEMMs of the GPT-2 124M training step that bench/gpt2_bench.cpp times (B=4, T=64: 256
+// rows): each layer's four linears (768->2304, 768->768, 768->3072, 3072->768) and the tied LM
+// head (768->50257), forward, dx and dW each, in float32 (sgemm) and on bfloat16 operands
+// (gemm_bf16, autocast's product), best of 3. What the step cannot go below on either path;
+// the rest of a step is what is not a product.
+void gpt2_step_gemms() {
+  const int64_t N = 256, layers = 12;
+  const int64_t shapes[][3] = {{768, 2304, layers},
+                               {768, 768, layers},
+                               {768, 3072, layers},
+                               {3072, 768, layers},
+                               {768, 50257, 1}};
+  double f32_ms = 0, bf16_ms = 0;
+  for (const auto& [in, out, count] : shapes) {
+    std::vector<float> x = bench::normal(N * in, 1), w = bench::normal(out * in, 2),
+                       g = bench::normal(N * out, 3), y(N * out), dx(N * in), dw(out * in);
+    std::vector<ember::BFloat16> xb(x.begin(), x.end()), wb(w.begin(), w.end()),
+        gb(g.begin(), g.end());
+    const auto float32_products = [&] {
+      ember::sgemm(false, true, N, out, in, 1.f, x.data(), in, w.data(), in, 0.f, y.data(), out);
+      ember::sgemm(false, false, N, in, out, 1.f, g.data(), out, w.data(), in, 0.f, dx.data(), in);
+      ember::sgemm(true, false, out, in, N, 1.f, g.data(), out, x.data(), in, 0.f, dw.data(), in);
+    };
+    const auto bf16_products = [&] {
+      ember::gemm_bf16(false, true, N, out, in, xb.data(), in, wb.data(), in, 0.f, y.data(), out);
+      ember::gemm_bf16(false, false, N, in, out, gb.data(), out, wb.data(), in, 0.f, dx.data(), in);
+      ember::gemm_bf16(true, false, out, in, N, gb.data(), out, xb.data(), in, 0.f, dw.data(), in);
+    };
+    f32_ms += static_cast<double>(count) * best_us(float32_products, 3) / 1e3;
+    bf16_ms += static_cast<double>(count) * best_us(bf16_products, 3) / 1e3;
+  }
+  std::printf("gpt2_step_gemms_ms_float32 %.1f\n", f32_ms);
+  std::printf("gpt2_step_gemms_ms_bf16 %.1f\n", bf16_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,5 +199,6 @@ int main(int argc, char** argv) {
   std::printf("triad_gbs_embedding %.2f\n", triad_gbs(bench::kTableRows * bench::kTableDim));
   std::printf("triad_gbs_dram %.2f\n", triad_gbs(int64_t(1) << 26));
   if (argc > 1 && std::strcmp(argv[1], "--engines") == 0) engine_table(flags.threads);
+  if (argc > 1 && std::strcmp(argv[1], "--gpt2") == 0) gpt2_step_gemms();
   return 0;
 }
