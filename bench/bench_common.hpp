@@ -23,6 +23,7 @@ constexpr int64_t kClassifierVocab = 20000, kClassifierDim = 64, kClassifierHidd
 constexpr int64_t kLinearIn = 1024, kLinearOut = 1024, kLinearBatch = 512;
 constexpr int64_t kTableRows = 100000, kTableDim = 128, kLookups = 65536, kBagSize = 16;
 constexpr int64_t kSoftmaxRows = 512, kSoftmaxClasses = 10000;
+constexpr int64_t kNormRows = 256, kNormDim = 768;  // GPT-2 124M's residual rows, B=4 T=64
 
 // Deterministic data, identical on both sides.
 inline std::vector<int64_t> ids(int64_t n, int64_t vocab, uint64_t seed) {

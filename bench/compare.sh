@@ -52,7 +52,8 @@ pairs = [("per_op_overhead", "per_op_overhead"), ("classifier_step_dense", "clas
          ("classifier_step_sparse", "classifier_step_dense"), ("linear_fwd_bwd", "linear_fwd_bwd"),
          ("embedding_fwd_bwd", "embedding_fwd_bwd"),
          ("embedding_bag_mean", "embedding_bag_mean"),
-         ("log_softmax_cross_entropy", "log_softmax_cross_entropy")]
+         ("log_softmax_cross_entropy", "log_softmax_cross_entropy"),
+         ("layer_norm_fwd_bwd", "layer_norm_fwd_bwd")]
 def limits(threads):
     best = {}
     for r in range(1, runs + 1):

@@ -163,6 +163,22 @@ void log_softmax_cross_entropy(benchmark::State& state) {
 }
 BENCHMARK(log_softmax_cross_entropy)->Unit(benchmark::kMicrosecond);
 
+// Layer norm over GPT-2's residual rows ([256, 768], weight and bias), forward and backward.
+void layer_norm_fwd_bwd(benchmark::State& state) {
+  manual_seed(0);
+  nn::LayerNorm norm({bench::kNormDim});
+  Tensor x = float_tensor({bench::kNormRows, bench::kNormDim}, 12, true);
+  Tensor g = float_tensor({bench::kNormRows, bench::kNormDim}, 13, false);
+  auto step = [&] {
+    norm.zero_grad();
+    x.clear_grad();
+    norm(x).backward(g);
+  };
+  step();  // warm-up: the first touch of fresh memory is not the steady state
+  for (auto _ : state) step();
+}
+BENCHMARK(layer_norm_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
 // Peak RSS of the dense classifier after `steps` training steps.
 int classifier_rss(int steps) {
   ClassifierTraining training(false);

@@ -102,6 +102,21 @@ void linear_fwd_bwd(benchmark::State& state) {
 }
 BENCHMARK(linear_fwd_bwd)->Unit(benchmark::kMicrosecond);
 
+void layer_norm_fwd_bwd(benchmark::State& state) {
+  torch::manual_seed(0);
+  torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({bench::kNormDim}));
+  torch::Tensor x = float_tensor({bench::kNormRows, bench::kNormDim}, 12, true);
+  torch::Tensor g = float_tensor({bench::kNormRows, bench::kNormDim}, 13, false);
+  auto step = [&] {
+    norm->zero_grad();
+    x.mutable_grad() = torch::Tensor();
+    norm(x).backward(g);
+  };
+  step();  // warm-up: the first touch of fresh memory is not the steady state
+  for (auto _ : state) step();
+}
+BENCHMARK(layer_norm_fwd_bwd)->Unit(benchmark::kMicrosecond);
+
 void embedding_fwd_bwd(benchmark::State& state) {
   torch::manual_seed(0);
   torch::nn::Embedding emb(bench::kTableRows, bench::kTableDim);
