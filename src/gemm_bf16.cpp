@@ -88,17 +88,26 @@ const Matmul& matmul_for(const Key& key) {
 
 void onednn_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const BFloat16* a,
                    int64_t lda, const BFloat16* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  // One OpenMP thread per call, as sgemm's (gemm.cpp): Ember's pool splits the product. Set
+  // before the primitive is made: oneDNN plans a primitive's threads when it makes it, and one
+  // made for 2 ran an OpenMP team of 2 on each of the pool's threads (4 threads on 2 cores,
+  // each region waking a sleeping OpenMP worker).
+  struct OneOpenMPThread {  // restored however the call ends (oneDNN throws dnnl::error)
+    const int saved = omp_get_max_threads();
+    OneOpenMPThread() {
+      if (saved != 1) omp_set_num_threads(1);
+    }
+    ~OneOpenMPThread() {
+      if (saved != 1) omp_set_num_threads(saved);
+    }
+  } one_thread;
   const Matmul& mm = matmul_for(Key{ta, tb, m, n, k, lda, ldb, ldc, beta});
-  // One OpenMP thread per call, as sgemm's (gemm.cpp): Ember's pool splits the product.
-  const int saved = omp_get_max_threads();
-  if (saved != 1) omp_set_num_threads(1);
   thread_local dnnl::stream stream(cpu_engine());
   const dnnl::engine& engine = cpu_engine();
   dnnl::memory A(mm.a, engine, const_cast<BFloat16*>(a)), B(mm.b, engine, const_cast<BFloat16*>(b)),
       C(mm.c, engine, c);
   mm.primitive.execute(stream, {{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}});
   stream.wait();
-  if (saved != 1) omp_set_num_threads(saved);
 }
 
 // Split as sgemm's products are (gemm.hpp), so the bits do not depend on the thread count.
