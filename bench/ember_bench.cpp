@@ -88,11 +88,9 @@ void classifier_step_sparse(benchmark::State& s) { classifier_step(s, true); }
 BENCHMARK(classifier_step_dense)->Unit(benchmark::kMicrosecond);
 BENCHMARK(classifier_step_sparse)->Unit(benchmark::kMicrosecond);
 
-void linear_fwd_bwd(benchmark::State& state) {
-  manual_seed(0);
-  nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
-  Tensor x = float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true);
-  Tensor g = float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false);
+// A layer's forward and backward, its gradients and x's cleared each time: the timed step.
+template <class Layer>
+void time_fwd_bwd(benchmark::State& state, Layer& layer, Tensor x, const Tensor& g) {
   auto step = [&] {
     layer.zero_grad();
     x.clear_grad();
@@ -100,6 +98,13 @@ void linear_fwd_bwd(benchmark::State& state) {
   };
   step();  // warm-up: the first touch of fresh memory is not the steady state
   for (auto _ : state) step();
+}
+
+void linear_fwd_bwd(benchmark::State& state) {
+  manual_seed(0);
+  nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
+  time_fwd_bwd(state, layer, float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true),
+               float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false));
 }
 BENCHMARK(linear_fwd_bwd)->Unit(benchmark::kMicrosecond);
 
@@ -167,15 +172,8 @@ BENCHMARK(log_softmax_cross_entropy)->Unit(benchmark::kMicrosecond);
 void layer_norm_fwd_bwd(benchmark::State& state) {
   manual_seed(0);
   nn::LayerNorm norm({bench::kNormDim});
-  Tensor x = float_tensor({bench::kNormRows, bench::kNormDim}, 12, true);
-  Tensor g = float_tensor({bench::kNormRows, bench::kNormDim}, 13, false);
-  auto step = [&] {
-    norm.zero_grad();
-    x.clear_grad();
-    norm(x).backward(g);
-  };
-  step();  // warm-up: the first touch of fresh memory is not the steady state
-  for (auto _ : state) step();
+  time_fwd_bwd(state, norm, float_tensor({bench::kNormRows, bench::kNormDim}, 12, true),
+               float_tensor({bench::kNormRows, bench::kNormDim}, 13, false));
 }
 BENCHMARK(layer_norm_fwd_bwd)->Unit(benchmark::kMicrosecond);
 

@@ -87,11 +87,9 @@ void classifier_step_dense(benchmark::State& state) {
 }
 BENCHMARK(classifier_step_dense)->Unit(benchmark::kMicrosecond);
 
-void linear_fwd_bwd(benchmark::State& state) {
-  torch::manual_seed(0);
-  torch::nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
-  torch::Tensor x = float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true);
-  torch::Tensor g = float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false);
+// A layer's forward and backward, its gradients and x's cleared each time: the timed step.
+template <class Layer>
+void time_fwd_bwd(benchmark::State& state, Layer& layer, torch::Tensor x, const torch::Tensor& g) {
   auto step = [&] {
     layer->zero_grad();
     x.mutable_grad() = torch::Tensor();
@@ -100,20 +98,20 @@ void linear_fwd_bwd(benchmark::State& state) {
   step();  // warm-up: the first touch of fresh memory is not the steady state
   for (auto _ : state) step();
 }
+
+void linear_fwd_bwd(benchmark::State& state) {
+  torch::manual_seed(0);
+  torch::nn::Linear layer(bench::kLinearIn, bench::kLinearOut);
+  time_fwd_bwd(state, layer, float_tensor({bench::kLinearBatch, bench::kLinearIn}, 5, true),
+               float_tensor({bench::kLinearBatch, bench::kLinearOut}, 6, false));
+}
 BENCHMARK(linear_fwd_bwd)->Unit(benchmark::kMicrosecond);
 
 void layer_norm_fwd_bwd(benchmark::State& state) {
   torch::manual_seed(0);
   torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({bench::kNormDim}));
-  torch::Tensor x = float_tensor({bench::kNormRows, bench::kNormDim}, 12, true);
-  torch::Tensor g = float_tensor({bench::kNormRows, bench::kNormDim}, 13, false);
-  auto step = [&] {
-    norm->zero_grad();
-    x.mutable_grad() = torch::Tensor();
-    norm(x).backward(g);
-  };
-  step();  // warm-up: the first touch of fresh memory is not the steady state
-  for (auto _ : state) step();
+  time_fwd_bwd(state, norm, float_tensor({bench::kNormRows, bench::kNormDim}, 12, true),
+               float_tensor({bench::kNormRows, bench::kNormDim}, 13, false));
 }
 BENCHMARK(layer_norm_fwd_bwd)->Unit(benchmark::kMicrosecond);
 
