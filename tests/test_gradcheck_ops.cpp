@@ -100,6 +100,10 @@ TEST_CASE("addmm: input + mat1 · mat2 in float32, and its errors") {
                        "addmm: shapes [4,3] and [4,6] cannot be multiplied (3 != 4)", ShapeError);
   CHECK_THROWS_WITH_AS(addmm(randn({5}), a, w), doctest::Contains("addmm"), ShapeError);
   CHECK_THROWS_WITH_AS(addmm(b, randn({4}), w), doctest::Contains("must be 2-D"), ShapeError);
+  // A float64 input with float32 matrices: PyTorch's error, in either form (no promotion).
+  CHECK_THROWS_WITH_AS(addmm(b.to(kFloat64), a, w), doctest::Contains("addmm"), DtypeError);
+  CHECK_THROWS_WITH_AS(addmm(randn({4, 6}).to(kFloat64), a, w), doctest::Contains("addmm"),
+                       DtypeError);
 }
 
 TEST_CASE("gradcheck: reductions over all, single and non-contiguous dims") {

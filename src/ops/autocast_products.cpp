@@ -163,7 +163,7 @@ Tensor linear_autocast(const Tensor& x, const Tensor& weight, const Tensor& bias
         add_column_sums(g.data(), rows, out_features, beta_b, db);
       });
   };
-  const char* name = weight_in_out ? "mm" : "linear";
+  const char* name = !weight_in_out ? "linear" : has_bias ? "addmm" : "mm";  // as float32's
   if (has_bias) return make_output(std::move(y), name, {x, weight, bias}, backward);
   return make_output(std::move(y), name, {x, weight}, backward);
 }

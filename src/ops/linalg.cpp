@@ -342,6 +342,10 @@ Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2) {
                     detail::shape_str(s1), " and ", detail::shape_str(s2));
   EMBER_CHECK_SHAPE(s1[1] == s2[0], "addmm: shapes ", detail::shape_str(s1), " and ",
                     detail::shape_str(s2), " cannot be multiplied (", s1[1], " != ", s2[0], ")");
+  // As PyTorch, input's dtype must be the product's, whichever form follows (outside autocast,
+  // which multiplies in bfloat16 whatever the operands).
+  if (!detail::autocasts({input, mat1, mat2}))
+    detail::check_same_dtype("addmm", input, mat2, "input and mat2");
   // A bias row ([p]): added by the product itself. Any other input broadcasts as input + mm.
   if (input.shape() == Shape{s2[1]}) return linear_product(mat1, mat2, input, true, "addmm");
   const Tensor product = matmul(mat1, mat2);
