@@ -115,9 +115,6 @@ AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const Atte
         kernels::from_bf16(reinterpret_cast<const uint16_t*>(kept), P.data(), L * S);
         const float* d = drop ? drop->data() + b * L * S : nullptr;
         if (!bf16) {  // the float32 path: float32 gradients times the kept copies, widened
-          const float* Kw = widen_head(K, S, s.dk, s.k.read.row_stride, Kf);
-          const float* Qw = widen_head(Q, L, s.dk, s.q.read.row_stride, Qf);
-          const float* Vw = widen_head(V, S, s.dv, s.v.read.row_stride, Vf);
           const float* Gf = g.data() + s.out.at(n, h);
           const int64_t ldg = s.out.row_stride;
           const float* weights = P.data();
@@ -129,15 +126,21 @@ AttentionResult attention_autocast(const std::vector<Tensor>& inputs, const Atte
             ember::gemm(true, false, S, s.dv, L, 1.f, weights, S, Gf, ldg, 1.f,
                         grads[s.v.input].data() + s.v.grad.at(n, h), s.v.grad.row_stride);
           if (!dq && !dk) continue;
-          // dP = G · Vᵀ, through the dropout scale and the softmax; dS = scale · dP
+          // dP = G · Vᵀ, through the dropout scale and the softmax; dS = scale · dP. Each kept
+          // copy widened only for the product that reads it.
+          const float* Vw = widen_head(V, S, s.dv, s.v.read.row_stride, Vf);
           ember::gemm(false, true, L, S, s.dv, 1.f, Gf, ldg, Vw, s.dv, 0.f, dP.data(), S);
           softmax_backward(s, dP.data(), P.data(), d);
-          if (dq)  // dQ += dS · K
+          if (dq) {  // dQ += dS · K
+            const float* Kw = widen_head(K, S, s.dk, s.k.read.row_stride, Kf);
             ember::gemm(false, false, L, s.dk, S, s.scale, dP.data(), S, Kw, s.dk, 1.f,
                         grads[s.q.input].data() + s.q.grad.at(n, h), s.q.grad.row_stride);
-          if (dk)  // dK += dSᵀ · Q
+          }
+          if (dk) {  // dK += dSᵀ · Q
+            const float* Qw = widen_head(Q, L, s.dk, s.q.read.row_stride, Qf);
             ember::gemm(true, false, S, s.dk, L, s.scale, dP.data(), S, Qw, s.dk, 1.f,
                         grads[s.k.input].data() + s.k.grad.at(n, h), s.k.grad.row_stride);
+          }
           continue;
         }
         for (int64_t i = 0; i < L; ++i)  // this head's rows of g, rounded and packed
