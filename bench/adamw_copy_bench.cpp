@@ -5,12 +5,13 @@
 //   ember_adamw_copy_bench [threads] [rounds]
 // There is no LibTorch twin: PyTorch's AdamW writes no bfloat16 copy (its autocast casts each
 // weight in the forward).
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ember/ember.hpp>
 #include <vector>
+
+#include "bench_common.hpp"
 
 using namespace ember;
 
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count());
       }
-      std::sort(ms.begin(), ms.end());
-      std::printf("adamw_step_ms %.1f %s\n", ms[3], o == &step_with ? "with_copy" : "alone");
+      std::printf("adamw_step_ms %.1f %s\n", bench::median(ms),
+                  o == &step_with ? "with_copy" : "alone");
     }
 }

@@ -4,6 +4,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,12 @@ constexpr int64_t kSoftmaxRows = 512, kSoftmaxClasses = 10000;
 constexpr int64_t kNormRows = 256, kNormDim = 768;  // GPT-2 124M's residual rows, B=4 T=64
 
 // Deterministic data, identical on both sides.
+// The middle of a set of timings (the upper middle for an even count).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 inline std::vector<int64_t> ids(int64_t n, int64_t vocab, uint64_t seed) {
   std::mt19937_64 gen(seed);
   std::vector<int64_t> out(static_cast<size_t>(n));

@@ -25,9 +25,9 @@ while [ "$round" -le "$ROUNDS" ]; do
       [ "$ac" = 0 ] || export EMBER_AUTOCAST=1
       [ "$ac" != float32_path ] || { export EMBER_BF16_GEMM=float32; echo "float32 path:"; }
       "$BUILD/bench/ember_gpt2_bench" 12 768 12 50257 4 64 "$STEPS" 0 "$t" |
-        grep -E "train_step|phases|activation_mb"  # phases: forward, backward, AdamW; activation_mb (RSS) and saved_activation_mb (graph bytes)
+        grep -E "train_step|phases|activation_mb"
+      # phases: forward, backward, AdamW; activation_mb (RSS), saved_activation_mb (graph bytes)
     done
-    unset EMBER_BF16_GEMM
   done
   round=$((round + 1))
 done

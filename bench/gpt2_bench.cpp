@@ -15,6 +15,8 @@
 #include <ember/optim/adam.hpp>
 #include <ember/parallel.hpp>
 
+#include "bench_common.hpp"
+
 using namespace ember;
 using namespace ember::models;
 using Clock = std::chrono::steady_clock;
@@ -35,10 +37,6 @@ double rss_mb() {  // resident now, from /proc/self/statm (pages)
     std::fclose(f);
   }
   return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 }  // namespace
 
@@ -90,11 +88,11 @@ int main(int argc, char** argv) {
     std::printf("step %lld loss %.6f\n", static_cast<long long>(s), loss.item());
   }
   std::printf("ember train_step_s %.4f (median of %zu) threads %d checkpointing %d autocast %d\n",
-              median(times), times.size(), get_num_threads(), c.gradient_checkpointing ? 1 : 0,
-              std::getenv("EMBER_AUTOCAST") != nullptr ? 1 : 0);
+              bench::median(times), times.size(), get_num_threads(),
+              c.gradient_checkpointing ? 1 : 0, std::getenv("EMBER_AUTOCAST") != nullptr ? 1 : 0);
   // Where the step goes: zero_grad and forward (with the loss), backward, AdamW (medians each).
-  std::printf("ember phases_s forward %.4f backward %.4f optimizer %.4f\n", median(forward_s),
-              median(backward_s), median(step_s));
+  std::printf("ember phases_s forward %.4f backward %.4f optimizer %.4f\n",
+              bench::median(forward_s), bench::median(backward_s), bench::median(step_s));
   std::printf("ember peak_rss_mb %.0f\n", peak_rss_mb());
   // What the step holds beyond parameters, gradients and optimizer state: its activations
   // (and their gradients), the peak of every step minus the last step's starting point.

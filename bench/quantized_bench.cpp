@@ -2,7 +2,6 @@
 // quantized with nn::quantize_dynamic, timed in interleaved runs on 1 and 2 threads; each figure
 // is the median of the runs. bench/quantized_bench_torch.py times PyTorch 1.13 on the same shapes.
 //   build-bench/bench/ember_quantized_bench [--runs=N] [--only=SUBSTRING]
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +10,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "bench_common.hpp"
 
 using namespace ember;
 
@@ -37,11 +38,6 @@ double seconds_per_call(const std::function<void()>& f) {
   }
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 struct Case {
   std::string name;
   std::function<void()> fp32, int8;
@@ -60,7 +56,7 @@ void run(const std::vector<Case>& cases, int runs, const std::string& only) {
         f.push_back(seconds_per_call(c.fp32));
         q.push_back(seconds_per_call(c.int8));
       }
-      double mf = median(f) * 1e3, mq = median(q) * 1e3;
+      double mf = bench::median(f) * 1e3, mq = bench::median(q) * 1e3;
       std::printf("%-52s %7d %9.3f %9.3f %7.2fx\n", c.name.c_str(), threads, mf, mq, mf / mq);
       std::fflush(stdout);
     }
